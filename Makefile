@@ -1,0 +1,36 @@
+# `make demo` and `make test` set everything up themselves on a fresh machine.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench reports validate clean-venv
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check uv \
+	  && $(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[test]' \
+	  || $(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/krsim run scenarios/mandatory_account.yaml
+	$(VENV)/bin/krsim report scenarios/mandatory_account.yaml
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check simulator tests scripts
+	$(VENV)/bin/ruff format --check simulator tests scripts
+
+bench: $(STAMP)
+	$(PY) tests/benchmarks/bench.py
+
+reports: $(STAMP)
+	$(VENV)/bin/krsim report scenarios/mandatory_account.yaml --out reports
+
+validate: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+clean-venv:
+	rm -rf $(VENV)
