@@ -1,0 +1,737 @@
+"""The scenario file (format v1): pydantic models, loading and validation with field-path messages.
+
+Everything a user can get wrong is reported here, before any model work, as one line per problem:
+``FILE: field.path: what is wrong``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+ID_PATTERN = r"^[a-z][a-z0-9_]*$"
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+class InputError(Exception):
+    """Invalid user input: one message per problem, each already naming the file and the field."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --------------------------------------------------------------------------------------- priors
+
+PRIOR_KINDS = ("beta", "beta_interval", "lognormal_interval", "normal", "uniform", "fixed")
+
+
+class Prior(_Model):
+    """An uncertain quantity. Exactly one kind; a bare number means ``{fixed: x}``."""
+
+    beta: tuple[float, float] | None = None
+    beta_interval: tuple[float, float] | None = None
+    lognormal_interval: tuple[float, float] | None = None
+    normal: tuple[float, float] | None = None
+    uniform: tuple[float, float] | None = None
+    fixed: float | None = None
+    mass: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _number_is_fixed(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return {"fixed": value}
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Prior:
+        given = [k for k in PRIOR_KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one of {', '.join(PRIOR_KINDS)} (got {', '.join(given) or 'none'})"
+            )
+        kind = given[0]
+        if self.mass is not None:
+            if kind not in ("beta_interval", "lognormal_interval"):
+                raise ValueError("'mass' goes only with beta_interval or lognormal_interval")
+            if not 0.5 <= self.mass < 1:
+                raise ValueError(f"mass must be in [0.5, 1), got {self.mass}")
+        a, b = (getattr(self, kind), None) if kind == "fixed" else getattr(self, kind)
+        if kind == "beta" and (a <= 0 or b <= 0):
+            raise ValueError(f"beta parameters must be positive, got [{a}, {b}]")
+        if kind == "beta_interval":
+            if not (0 <= a < b <= 1):
+                raise ValueError(f"beta_interval must satisfy 0 <= lo < hi <= 1, got [{a}, {b}]")
+        if kind == "lognormal_interval" and not (0 < a < b):
+            raise ValueError(f"lognormal_interval must satisfy 0 < lo < hi, got [{a}, {b}]")
+        if kind == "normal" and b <= 0:
+            raise ValueError(f"normal sigma must be positive, got {b}")
+        if kind == "uniform" and not a < b:
+            raise ValueError(f"uniform interval is empty: [{a}, {b}]")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in PRIOR_KINDS if getattr(self, k) is not None)
+
+    @property
+    def value(self) -> Any:
+        return getattr(self, self.kind)
+
+    @property
+    def interval_mass(self) -> float:
+        return 0.9 if self.mass is None else self.mass
+
+    def support(self) -> tuple[float, float]:
+        """The smallest interval that holds all of the prior's mass."""
+        kind, v = self.kind, self.value
+        if kind in ("beta", "beta_interval"):
+            return (0.0, 1.0)
+        if kind == "lognormal_interval":
+            return (0.0, float("inf"))
+        if kind == "normal":
+            return (float("-inf"), float("inf"))
+        if kind == "uniform":
+            return (float(v[0]), float(v[1]))
+        return (float(v), float(v))
+
+    def describe(self) -> str:
+        v = self.value
+        if self.kind == "fixed":
+            return f"fixed at {v:g}"
+        if self.kind in ("beta_interval", "lognormal_interval"):
+            return f"{self.interval_mass:.0%} sure it lies in [{v[0]:g}, {v[1]:g}]"
+        if self.kind == "beta":
+            return f"Beta({v[0]:g}, {v[1]:g})"
+        if self.kind == "normal":
+            return f"Normal(mean {v[0]:g}, sd {v[1]:g})"
+        return f"anywhere in [{v[0]:g}, {v[1]:g}], all values equally likely"
+
+
+FIXED_ZERO = Prior(fixed=0.0)
+
+
+# --------------------------------------------------------------------------------------- funnel
+
+
+class Stage(_Model):
+    from_: Id | None = Field(default=None, alias="from")
+    label: str | None = None
+
+
+class Segment(_Model):
+    of: Id
+    label: str | None = None
+
+
+# -------------------------------------------------------------------------------------- changes
+
+
+class Lift(_Model):
+    stage: Id
+    factor: Prior
+
+
+class SetRate(_Model):
+    stage: Id
+    rate: Prior
+
+
+class Gate(_Model):
+    before: Id
+    exempt: Id | None = None
+    pass_: Prior = Field(alias="pass")
+    counts_as: Id | None = None
+    overlap: Prior = FIXED_ZERO
+
+
+class Flow(_Model):
+    from_: Id = Field(alias="from")
+    to: Id
+    among: str = "all"
+    rate: Prior
+
+    @field_validator("among")
+    @classmethod
+    def _among(cls, v: str) -> str:
+        v = " ".join(v.split())
+        name = v[4:] if v.startswith("not ") else v
+        if not re.match(ID_PATTERN, name):
+            raise ValueError(f"among must be 'all', a segment id or 'not SEGMENT', got {v!r}")
+        return v
+
+    @property
+    def among_segment(self) -> tuple[str | None, bool]:
+        """(segment, negated); (None, False) for all users."""
+        if self.among == "all":
+            return None, False
+        if self.among.startswith("not "):
+            return self.among[4:], True
+        return self.among, False
+
+
+CHANGE_KINDS = ("lift", "set", "gate", "flow")
+
+
+class Change(_Model):
+    lift: Lift | None = None
+    set: SetRate | None = None
+    gate: Gate | None = None
+    flow: Flow | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Change:
+        given = [k for k in CHANGE_KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a change is exactly one of {', '.join(CHANGE_KINDS)}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in CHANGE_KINDS if getattr(self, k) is not None)
+
+    @property
+    def spec(self) -> Lift | SetRate | Gate | Flow:
+        return getattr(self, self.kind)
+
+
+class Option(_Model):
+    label: str | None = None
+    description: str | None = None
+    changes: list[Change] = []
+
+
+# ------------------------------------------------------------------------------- key results
+
+_TARGET_RE = re.compile(r"^\s*(>=|<=)?\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*(%)?\s*$")
+
+
+@dataclass(frozen=True)
+class Target:
+    op: Literal[">=", "<="]
+    value: float
+    relative: bool
+
+    def text(self) -> str:
+        if self.relative:
+            return f"{self.op} {self.value:+g}%"
+        return f"{self.op} {self.value:g}"
+
+
+def parse_target(text: str | float) -> Target:
+    if isinstance(text, bool):
+        raise ValueError("target must be a number or a string like '+20%' or '>= 0.55'")
+    if isinstance(text, int | float):
+        return Target(">=", float(text), False)
+    m = _TARGET_RE.match(text)
+    if not m:
+        raise ValueError(
+            f"cannot read target {text!r}: write '+20%', '-5%', '>= 0.55' or '<= 1500'"
+        )
+    op, num, pct = m.groups()
+    return Target(op or ">=", float(num), pct is not None)  # type: ignore[arg-type]
+
+
+class KeyResult(_Model):
+    id: Id
+    objective: str | None = None
+    label: str | None = None
+    metric: str
+    target: str | float
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, v: str) -> str:
+        parts = [p.strip() for p in v.split("/")]
+        if len(parts) > 2 or not all(re.match(ID_PATTERN, p) for p in parts):
+            raise ValueError(f"metric must be a stage id or 'stage_a / stage_b', got {v!r}")
+        return " / ".join(parts)
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, v: str | float) -> str | float:
+        parse_target(v)
+        return v
+
+    @property
+    def parsed_target(self) -> Target:
+        return parse_target(self.target)
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        return tuple(self.metric.split(" / "))
+
+    @property
+    def is_ratio(self) -> bool:
+        return len(self.stages) == 2
+
+
+class Decision(_Model):
+    rule: Literal["all_met", "expected_grade", "weighted"] = "all_met"
+    grading: Literal["committed", "aspirational"] = "committed"
+    weights: dict[Id, float] | None = None
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is not None:
+            if any(w < 0 for w in v.values()):
+                raise ValueError("weights must not be negative")
+            if sum(v.values()) <= 0:
+                raise ValueError("weights must not all be zero")
+        return v
+
+
+class ModelBlock(_Model):
+    """Model settings and the default priors of the history model (all documented in the README)."""
+
+    trend: bool = False
+    period_effects: Literal["iid", "ar1"] = "iid"
+    draws: int = Field(1000, ge=50, le=100_000)
+    chains: int = Field(4, ge=1, le=16)
+    tune: int = Field(1000, ge=50, le=100_000)
+    sampler: Literal["auto", "nutpie", "pymc"] = "auto"
+    level_sd: float = Field(1.0, gt=0)
+    trend_sd: float = Field(0.05, gt=0)
+    alpha_shape: float = Field(2.0, gt=0)
+    alpha_rate: float = Field(0.02, gt=0)
+    rate_mu_sd: float = Field(2.5, gt=0)
+    rate_sigma_scale: float = Field(0.5, gt=0)
+
+
+class Experiment(_Model):
+    data: str
+    control: Id | None = None
+    allocation: dict[Id, float] | None = None
+
+
+class Scenario(_Model):
+    version: Literal[1] = 1
+    title: str
+    description: str | None = None
+    period: str = "week"
+    horizon: int = Field(ge=1, le=10_000)
+    seed: int = Field(2024, ge=0)
+    funnel: dict[Id, Stage]
+    segments: dict[Id, Segment] = {}
+    history: str
+    options: dict[Id, Option]
+    key_results: list[KeyResult]
+    decision: Decision = Decision()
+    model: ModelBlock = ModelBlock()
+    baseline: dict[Id, float] | None = None
+    experiment: Experiment | None = None
+
+    _source: Path | None = PrivateAttr(default=None)
+    _text: bytes = PrivateAttr(default=b"")
+
+    @field_validator("funnel", "options")
+    @classmethod
+    def _non_empty(cls, v: dict) -> dict:
+        if not v:
+            raise ValueError("must list at least one entry")
+        return v
+
+    @field_validator("key_results")
+    @classmethod
+    def _some_krs(cls, v: list) -> list:
+        if not v:
+            raise ValueError("must list at least one key result")
+        return v
+
+    # ---- derived, convenient views
+    @property
+    def source(self) -> Path | None:
+        return self._source
+
+    @property
+    def id(self) -> str:
+        return self._source.stem if self._source else re.sub(r"\W+", "_", self.title.lower())
+
+    @property
+    def base_dir(self) -> Path:
+        return self._source.parent if self._source else Path.cwd()
+
+    def resolve(self, rel: str) -> Path:
+        p = Path(rel)
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self._text).hexdigest()
+
+    @property
+    def root(self) -> str:
+        return next(s for s, st in self.funnel.items() if st.from_ is None)
+
+    def parent(self, stage: str) -> str | None:
+        return self.funnel[stage].from_
+
+    def ancestors(self, stage: str) -> list[str]:
+        """The stage itself, then its parent, up to the root."""
+        out = [stage]
+        while (p := self.funnel[out[-1]].from_) is not None and p not in out:
+            out.append(p)
+        return out
+
+    def stage_label(self, stage: str) -> str:
+        if stage in self.funnel:
+            return self.funnel[stage].label or stage
+        return self.segments[stage].label or stage
+
+    @property
+    def control_option(self) -> str:
+        """The option without changes (the current product): the first such, else the first option."""
+        if self.experiment and self.experiment.control:
+            return self.experiment.control
+        return next((o for o, opt in self.options.items() if not opt.changes), next(iter(self.options)))
+
+    def with_overrides(self, *, seed: int | None = None, draws: int | None = None) -> Scenario:
+        upd: dict[str, Any] = {}
+        if seed is not None:
+            upd["seed"] = seed
+        if draws is not None:
+            upd["model"] = self.model.model_copy(update={"draws": draws})
+        new = self.model_copy(update=upd)
+        new._source, new._text = self._source, self._text
+        return new
+
+
+def change_param_names(option_id: str, option: Option) -> list[list[tuple[str, str]]]:
+    """For each change of an option, its (field, parameter name) pairs, named as DESIGN says:
+    ``<option>.<kind>.<field>``, or ``<option>.<kind>[i].<field>`` when the option has several
+    changes of one kind."""
+    kinds = [c.kind for c in option.changes]
+    seen: dict[str, int] = {}
+    out = []
+    for c in option.changes:
+        i = seen.get(c.kind, 0)
+        seen[c.kind] = i + 1
+        stem = f"{option_id}.{c.kind}" + (f"[{i}]" if kinds.count(c.kind) > 1 else "")
+        fields = {"lift": ["factor"], "set": ["rate"], "gate": ["pass", "overlap"], "flow": ["rate"]}
+        out.append([(f, f"{stem}.{f}") for f in fields[c.kind]])
+    return out
+
+
+def change_priors(scenario: Scenario) -> dict[str, Prior]:
+    """Every change parameter of every option, by its DESIGN name."""
+    out: dict[str, Prior] = {}
+    for oid, opt in scenario.options.items():
+        for change, names in zip(opt.changes, change_param_names(oid, opt), strict=True):
+            for field, name in names:
+                spec = change.spec
+                out[name] = getattr(spec, "pass_" if field == "pass" else field)
+    return out
+
+
+# ----------------------------------------------------------------------------------- loading
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe loader that refuses duplicate keys instead of silently keeping the last."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
+)
+
+
+def _fmt_loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def _unwrap(tp: Any) -> list[Any]:
+    """The concrete types inside Optional/Union/Annotated."""
+    origin = typing.get_origin(tp)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [t for a in typing.get_args(tp) for t in _unwrap(a) if t is not type(None)]
+    return [tp]
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """Which model class validates the mapping at ``loc`` (to suggest its field names)."""
+    current: list[Any] = [Scenario]
+    for part in loc:
+        nxt: list[Any] = []
+        for tp in current:
+            origin = typing.get_origin(tp)
+            if isinstance(tp, type) and issubclass(tp, BaseModel):
+                for name, f in tp.model_fields.items():
+                    if part in (name, f.alias):
+                        nxt.extend(_unwrap(f.annotation))
+            elif origin is dict and isinstance(part, str):
+                nxt.extend(_unwrap(typing.get_args(tp)[1]))
+            elif origin in (list, tuple) and isinstance(part, int):
+                nxt.extend(_unwrap(typing.get_args(tp)[0]))
+        current = nxt
+    models = [t for t in current if isinstance(t, type) and issubclass(t, BaseModel)]
+    return models[0] if models else None
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _pydantic_problems(err: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        # Pydantic reports union branches and model-validator internals in the location; drop them.
+        loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+        kind = e["type"]
+        if kind == "extra_forbidden":
+            model = _model_at(loc[:-1])
+            key = str(loc[-1])
+            hint = did_you_mean(key, _field_names(model)) if model else ""
+            allowed = f"; allowed: {', '.join(_field_names(model))}" if model and not hint else ""
+            problems.append((_fmt_loc(loc), f"unknown key {key!r}{hint}{allowed}"))
+            continue
+        msg = str(e["msg"])
+        msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if kind == "string_pattern_mismatch":
+            msg = f"{e.get('input')!r} is not a valid id: use lowercase letters, digits and _, starting with a letter"
+        elif kind == "missing":
+            msg = "required field is missing"
+        elif "input" in e and kind not in ("value_error",) and not isinstance(e["input"], dict | list):
+            msg = f"{msg[0].lower()}{msg[1:]}, got {e['input']!r}"
+        else:
+            msg = msg[0].lower() + msg[1:]
+        problems.append((_fmt_loc(loc), msg))
+    # a dict key that is not a valid id shows up as `[key]` location; keep messages unique
+    seen, out = set(), []
+    for p in problems:
+        if p not in seen:
+            seen.add(p)
+            out.append(p)
+    return out
+
+
+def _check_keys_are_ids(raw: dict) -> list[tuple[str, str]]:
+    out = []
+    for block in ("funnel", "segments", "options"):
+        v = raw.get(block)
+        if isinstance(v, dict):
+            for k in v:
+                if not isinstance(k, str) or not re.match(ID_PATTERN, k):
+                    out.append(
+                        (
+                            f"{block}.{k}",
+                            f"{k!r} is not a valid id: use lowercase letters, digits and _, starting with a letter",
+                        )
+                    )
+    return out
+
+
+def cross_check(s: Scenario) -> list[tuple[str, str]]:
+    """References between parts of the scenario: stages, segments, options, KRs."""
+    out: list[tuple[str, str]] = []
+    stages, segs = s.funnel, s.segments
+
+    def ref_stage(path: str, name: str | None) -> bool:
+        if name is None:
+            return False
+        if name not in stages:
+            out.append((path, f"unknown stage {name!r}{did_you_mean(name, stages)}"))
+            return False
+        return True
+
+    roots = [k for k, st in stages.items() if st.from_ is None]
+    if len(roots) != 1:
+        out.append(
+            ("funnel", f"exactly one stage must have no 'from' (the traffic entering the funnel); found {len(roots)}: {', '.join(roots) or 'none'}")
+        )
+    for k, st in stages.items():
+        ref_stage(f"funnel.{k}.from", st.from_)
+    if not out:
+        for k in stages:  # cycles: walking up from k must reach the root
+            seen = [k]
+            while (p := stages[seen[-1]].from_) is not None:
+                if p in seen:
+                    out.append((f"funnel.{k}.from", f"the funnel has a cycle: {' -> '.join([*seen, p])}"))
+                    break
+                seen.append(p)
+            if out:
+                break
+    funnel_ok = not out
+
+    for g, seg in segs.items():
+        if g in stages:
+            out.append((f"segments.{g}", f"{g!r} is already a stage id; segment and stage ids share the history columns"))
+        ref_stage(f"segments.{g}.of", seg.of)
+
+    def ancestors(stage: str) -> list[str]:
+        return s.ancestors(stage) if funnel_ok else [stage]
+
+    def ref_segment(path: str, name: str, at_stage: str | None, role: str) -> None:
+        if name not in segs:
+            out.append((path, f"unknown segment {name!r}{did_you_mean(name, segs)}"))
+        elif at_stage is not None and at_stage in stages and segs[name].of not in ancestors(at_stage):
+            out.append(
+                (path, f"segment {name!r} is observed at {segs[name].of!r}, which is not {role} {at_stage!r} or above it")
+            )
+
+    def prob(path: str, p: Prior) -> None:
+        lo, hi = p.support()
+        if p.kind in ("normal", "lognormal_interval") or lo < 0 or hi > 1:
+            out.append((path, f"a probability must lie in [0, 1]; this prior ({p.describe()}) allows values outside it"))
+
+    def positive(path: str, p: Prior) -> None:
+        lo, _ = p.support()
+        if lo < 0:
+            out.append((path, f"a factor must not be negative; this prior ({p.describe()}) allows it (use lognormal_interval)"))
+
+    extra_edges: list[tuple[str, str, str]] = []
+    for oid, opt in s.options.items():
+        for i, ch in enumerate(opt.changes):
+            base = f"options.{oid}.changes[{i}].{ch.kind}"
+            sp = ch.spec
+            if isinstance(sp, Lift):
+                ref_stage(f"{base}.stage", sp.stage)
+                positive(f"{base}.factor", sp.factor)
+            elif isinstance(sp, SetRate):
+                if ref_stage(f"{base}.stage", sp.stage) and stages[sp.stage].from_ is None:
+                    out.append((f"{base}.stage", f"{sp.stage!r} is the traffic stage and has no rate to set (use lift)"))
+                prob(f"{base}.rate", sp.rate)
+            elif isinstance(sp, Gate):
+                ok = ref_stage(f"{base}.before", sp.before)
+                parent = stages[sp.before].from_ if ok else None
+                if ok and parent is None:
+                    out.append((f"{base}.before", f"{sp.before!r} is the traffic stage; a gate needs a stage before it"))
+                if sp.exempt is not None:
+                    ref_segment(f"{base}.exempt", sp.exempt, parent, "the gate's parent stage")
+                prob(f"{base}.pass", sp.pass_)
+                prob(f"{base}.overlap", sp.overlap)
+                if ref_stage(f"{base}.counts_as", sp.counts_as) and parent is not None:
+                    extra_edges.append((parent, sp.counts_as, f"{base}.counts_as"))
+            elif isinstance(sp, Flow):
+                ok_from = ref_stage(f"{base}.from", sp.from_)
+                ok_to = ref_stage(f"{base}.to", sp.to)
+                seg, _neg = sp.among_segment
+                if seg is not None:
+                    ref_segment(f"{base}.among", seg, sp.from_ if ok_from else None, "the flow's 'from' stage")
+                prob(f"{base}.rate", sp.rate)
+                if ok_from and ok_to:
+                    extra_edges.append((sp.from_, sp.to, f"{base}.to"))
+    if funnel_ok:
+        for src, dst, path in extra_edges:
+            if dst in ancestors(src):
+                out.append((path, f"{dst!r} comes before {src!r} in the funnel, so users cannot be added to it from there"))
+
+    kr_ids = [kr.id for kr in s.key_results]
+    for i, kr in enumerate(s.key_results):
+        if kr_ids.count(kr.id) > 1 and kr_ids.index(kr.id) != i:
+            out.append((f"key_results[{i}].id", f"duplicate key result id {kr.id!r}"))
+        for st in kr.stages:
+            ref_stage(f"key_results[{i}].metric", st)
+        t = kr.parsed_target
+        if kr.is_ratio and not t.relative and not (0 <= t.value <= 1) and all(x in stages for x in kr.stages):
+            if all(x in ancestors(kr.stages[0]) for x in kr.stages[1:]):
+                out.append((f"key_results[{i}].target", f"a conversion rate target must lie in [0, 1], got {t.value:g}"))
+    if s.decision.weights is not None:
+        for k in s.decision.weights:
+            if k not in kr_ids:
+                out.append((f"decision.weights.{k}", f"unknown key result {k!r}{did_you_mean(k, kr_ids)}"))
+    if s.decision.rule == "weighted" and not s.decision.weights:
+        out.append(("decision.weights", "rule 'weighted' needs weights for the key results"))
+    if s.baseline:
+        for k, v in s.baseline.items():
+            if k not in kr_ids:
+                out.append((f"baseline.{k}", f"unknown key result {k!r}{did_you_mean(k, kr_ids)}"))
+            elif v < 0:
+                out.append((f"baseline.{k}", f"a baseline cannot be negative, got {v:g}"))
+    if s.experiment is not None:
+        ex = s.experiment
+        if ex.control is not None and ex.control not in s.options:
+            out.append(("experiment.control", f"unknown option {ex.control!r}{did_you_mean(ex.control, s.options)}"))
+        for k, v in (ex.allocation or {}).items():
+            if k not in s.options:
+                out.append((f"experiment.allocation.{k}", f"unknown option {k!r}{did_you_mean(k, s.options)}"))
+            if v <= 0:
+                out.append((f"experiment.allocation.{k}", f"an allocation share must be positive, got {v:g}"))
+    return out
+
+
+def parse_scenario(text: bytes, name: str = "<scenario>") -> Scenario:
+    """Validate scenario text; raise InputError with every problem found."""
+    try:
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"line {mark.line + 1}" if mark else "(top level)"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if "could not determine a constructor" in str(exc):
+            problem = f"YAML tags are not allowed ({problem.split('tag')[-1].strip()})" if problem else "YAML tags are not allowed"
+        raise InputError([f"{name}: {where}: invalid YAML: {problem}"]) from None
+    if not isinstance(raw, dict):
+        raise InputError([f"{name}: (top level): a scenario must be a YAML mapping of keys to values, got {type(raw).__name__}"])
+    problems = _check_keys_are_ids(raw)
+    try:
+        scenario = Scenario.model_validate(raw)
+    except ValidationError as err:
+        problems += _pydantic_problems(err)
+        raise InputError([f"{name}: {p}: {m}" for p, m in problems]) from None
+    problems += cross_check(scenario)
+    if problems:
+        raise InputError([f"{name}: {p}: {m}" for p, m in problems])
+    scenario._text = text
+    return scenario
+
+
+def read_scenario(path: str | Path) -> Scenario:
+    """Read and validate the scenario file itself (not its data files)."""
+    path = Path(path)
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise InputError([f"{path}: cannot read the scenario file: {exc.strerror or exc}"]) from None
+    scenario = parse_scenario(text, str(path))
+    scenario._source = path
+    return scenario
