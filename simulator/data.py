@@ -76,7 +76,9 @@ def read_count_table(
         raise InputError([f"{path}: cannot read the file: {exc}"]) from None
     rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:
-        raise InputError([f"{path}: the file is empty (expected a header row: {key}, {', '.join(columns)})"])
+        raise InputError(
+            [f"{path}: the file is empty (expected a header row: {key}, {', '.join(columns)})"]
+        )
     header = [h.strip() for h in rows[0]]
     known = [key, *optional_columns, *columns]
     for h in header:
@@ -84,7 +86,9 @@ def read_count_table(
             problems.append(f"{path}: column {h!r}: unknown column{did_you_mean(h, known)}")
     for c in [key, *columns]:
         if c not in header:
-            problems.append(f"{path}: column {c!r}: missing (expected one column per stage and segment)")
+            problems.append(
+                f"{path}: column {c!r}: missing (expected one column per stage and segment)"
+            )
     dup = {h for h in header if header.count(h) > 1}
     for h in sorted(dup):
         problems.append(f"{path}: column {h!r}: appears more than once")
@@ -100,7 +104,9 @@ def read_count_table(
     for r, row in enumerate(body):
         line = r + 2
         if len(row) != len(header):
-            problems.append(f"{path}: row {line}: has {len(row)} cells, the header has {len(header)}")
+            problems.append(
+                f"{path}: row {line}: has {len(row)} cells, the header has {len(header)}"
+            )
             continue
         label = row[idx[key]].strip()
         if not label:
@@ -128,7 +134,9 @@ def read_count_table(
 def check_funnel_counts(table: CountTable, scenario: Scenario) -> list[str]:
     """Counts that cannot be: a stage larger than its parent, a segment larger than its stage."""
     problems = []
-    pairs = [(s, st.from_, "stage", "its parent stage") for s, st in scenario.funnel.items() if st.from_]
+    pairs = [
+        (s, st.from_, "stage", "its parent stage") for s, st in scenario.funnel.items() if st.from_
+    ]
     pairs += [(g, seg.of, "segment", "its stage") for g, seg in scenario.segments.items()]
     for child, parent, what, role in pairs:
         bad = np.nonzero(table.counts[child] > table.counts[parent])[0]
@@ -138,7 +146,9 @@ def check_funnel_counts(table: CountTable, scenario: Scenario) -> list[str]:
                 f"{what} count {table.counts[child][r]} is larger than {role} {parent!r} ({table.counts[parent][r]})"
             )
         if len(bad) > 5:
-            problems.append(f"{table.path}: column {child!r}: {len(bad) - 5} more rows larger than {parent!r}")
+            problems.append(
+                f"{table.path}: column {child!r}: {len(bad) - 5} more rows larger than {parent!r}"
+            )
     return problems
 
 
@@ -151,7 +161,9 @@ def read_history(scenario: Scenario) -> CountTable:
     if dup:
         problems.append(f"{path}: column 'period': repeated periods: {', '.join(dup[:5])}")
     if len(table) < 3:
-        problems.append(f"{path}: only {len(table)} rows; the model needs at least 3 periods of history")
+        problems.append(
+            f"{path}: only {len(table)} rows; the model needs at least 3 periods of history"
+        )
     explicit = set(scenario.baseline or {})
     needs_history = [kr.id for kr in scenario.key_results if kr.id not in explicit]
     if needs_history and len(table) < scenario.horizon:

@@ -347,6 +347,7 @@ class Scenario(_Model):
 
     _source: Path | None = PrivateAttr(default=None)
     _text: bytes = PrivateAttr(default=b"")
+    _history: Any = PrivateAttr(default=None)
 
     @field_validator("funnel", "options")
     @classmethod
@@ -407,7 +408,9 @@ class Scenario(_Model):
         """The option without changes (the current product): the first such, else the first option."""
         if self.experiment and self.experiment.control:
             return self.experiment.control
-        return next((o for o, opt in self.options.items() if not opt.changes), next(iter(self.options)))
+        return next(
+            (o for o, opt in self.options.items() if not opt.changes), next(iter(self.options))
+        )
 
     def with_overrides(self, *, seed: int | None = None, draws: int | None = None) -> Scenario:
         upd: dict[str, Any] = {}
@@ -416,7 +419,7 @@ class Scenario(_Model):
         if draws is not None:
             upd["model"] = self.model.model_copy(update={"draws": draws})
         new = self.model_copy(update=upd)
-        new._source, new._text = self._source, self._text
+        new._source, new._text, new._history = self._source, self._text, self._history
         return new
 
 
@@ -431,7 +434,12 @@ def change_param_names(option_id: str, option: Option) -> list[list[tuple[str, s
         i = seen.get(c.kind, 0)
         seen[c.kind] = i + 1
         stem = f"{option_id}.{c.kind}" + (f"[{i}]" if kinds.count(c.kind) > 1 else "")
-        fields = {"lift": ["factor"], "set": ["rate"], "gate": ["pass", "overlap"], "flow": ["rate"]}
+        fields = {
+            "lift": ["factor"],
+            "set": ["rate"],
+            "gate": ["pass", "overlap"],
+            "flow": ["rate"],
+        }
         out.append([(f, f"{stem}.{f}") for f in fields[c.kind]])
     return out
 
@@ -466,9 +474,7 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bo
     return loader.construct_mapping(node, deep)
 
 
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping
-)
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def _fmt_loc(loc: tuple) -> str:
@@ -540,7 +546,11 @@ def _pydantic_problems(err: ValidationError) -> list[tuple[str, str]]:
             msg = f"{e.get('input')!r} is not a valid id: use lowercase letters, digits and _, starting with a letter"
         elif kind == "missing":
             msg = "required field is missing"
-        elif "input" in e and kind not in ("value_error",) and not isinstance(e["input"], dict | list):
+        elif (
+            "input" in e
+            and kind not in ("value_error",)
+            and not isinstance(e["input"], dict | list)
+        ):
             msg = f"{msg[0].lower()}{msg[1:]}, got {e['input']!r}"
         else:
             msg = msg[0].lower() + msg[1:]
@@ -586,7 +596,10 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
     roots = [k for k, st in stages.items() if st.from_ is None]
     if len(roots) != 1:
         out.append(
-            ("funnel", f"exactly one stage must have no 'from' (the traffic entering the funnel); found {len(roots)}: {', '.join(roots) or 'none'}")
+            (
+                "funnel",
+                f"exactly one stage must have no 'from' (the traffic entering the funnel); found {len(roots)}: {', '.join(roots) or 'none'}",
+            )
         )
     for k, st in stages.items():
         ref_stage(f"funnel.{k}.from", st.from_)
@@ -595,7 +608,9 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
             seen = [k]
             while (p := stages[seen[-1]].from_) is not None:
                 if p in seen:
-                    out.append((f"funnel.{k}.from", f"the funnel has a cycle: {' -> '.join([*seen, p])}"))
+                    out.append(
+                        (f"funnel.{k}.from", f"the funnel has a cycle: {' -> '.join([*seen, p])}")
+                    )
                     break
                 seen.append(p)
             if out:
@@ -604,7 +619,12 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
 
     for g, seg in segs.items():
         if g in stages:
-            out.append((f"segments.{g}", f"{g!r} is already a stage id; segment and stage ids share the history columns"))
+            out.append(
+                (
+                    f"segments.{g}",
+                    f"{g!r} is already a stage id; segment and stage ids share the history columns",
+                )
+            )
         ref_stage(f"segments.{g}.of", seg.of)
 
     def ancestors(stage: str) -> list[str]:
@@ -613,20 +633,35 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
     def ref_segment(path: str, name: str, at_stage: str | None, role: str) -> None:
         if name not in segs:
             out.append((path, f"unknown segment {name!r}{did_you_mean(name, segs)}"))
-        elif at_stage is not None and at_stage in stages and segs[name].of not in ancestors(at_stage):
+        elif (
+            at_stage is not None and at_stage in stages and segs[name].of not in ancestors(at_stage)
+        ):
             out.append(
-                (path, f"segment {name!r} is observed at {segs[name].of!r}, which is not {role} {at_stage!r} or above it")
+                (
+                    path,
+                    f"segment {name!r} is observed at {segs[name].of!r}, which is not {role} {at_stage!r} or above it",
+                )
             )
 
     def prob(path: str, p: Prior) -> None:
         lo, hi = p.support()
         if p.kind in ("normal", "lognormal_interval") or lo < 0 or hi > 1:
-            out.append((path, f"a probability must lie in [0, 1]; this prior ({p.describe()}) allows values outside it"))
+            out.append(
+                (
+                    path,
+                    f"a probability must lie in [0, 1]; this prior ({p.describe()}) allows values outside it",
+                )
+            )
 
     def positive(path: str, p: Prior) -> None:
         lo, _ = p.support()
         if lo < 0:
-            out.append((path, f"a factor must not be negative; this prior ({p.describe()}) allows it (use lognormal_interval)"))
+            out.append(
+                (
+                    path,
+                    f"a factor must not be negative; this prior ({p.describe()}) allows it (use lognormal_interval)",
+                )
+            )
 
     extra_edges: list[tuple[str, str, str]] = []
     for oid, opt in s.options.items():
@@ -638,13 +673,23 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
                 positive(f"{base}.factor", sp.factor)
             elif isinstance(sp, SetRate):
                 if ref_stage(f"{base}.stage", sp.stage) and stages[sp.stage].from_ is None:
-                    out.append((f"{base}.stage", f"{sp.stage!r} is the traffic stage and has no rate to set (use lift)"))
+                    out.append(
+                        (
+                            f"{base}.stage",
+                            f"{sp.stage!r} is the traffic stage and has no rate to set (use lift)",
+                        )
+                    )
                 prob(f"{base}.rate", sp.rate)
             elif isinstance(sp, Gate):
                 ok = ref_stage(f"{base}.before", sp.before)
                 parent = stages[sp.before].from_ if ok else None
                 if ok and parent is None:
-                    out.append((f"{base}.before", f"{sp.before!r} is the traffic stage; a gate needs a stage before it"))
+                    out.append(
+                        (
+                            f"{base}.before",
+                            f"{sp.before!r} is the traffic stage; a gate needs a stage before it",
+                        )
+                    )
                 if sp.exempt is not None:
                     ref_segment(f"{base}.exempt", sp.exempt, parent, "the gate's parent stage")
                 prob(f"{base}.pass", sp.pass_)
@@ -656,14 +701,24 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
                 ok_to = ref_stage(f"{base}.to", sp.to)
                 seg, _neg = sp.among_segment
                 if seg is not None:
-                    ref_segment(f"{base}.among", seg, sp.from_ if ok_from else None, "the flow's 'from' stage")
+                    ref_segment(
+                        f"{base}.among",
+                        seg,
+                        sp.from_ if ok_from else None,
+                        "the flow's 'from' stage",
+                    )
                 prob(f"{base}.rate", sp.rate)
                 if ok_from and ok_to:
                     extra_edges.append((sp.from_, sp.to, f"{base}.to"))
     if funnel_ok:
         for src, dst, path in extra_edges:
             if dst in ancestors(src):
-                out.append((path, f"{dst!r} comes before {src!r} in the funnel, so users cannot be added to it from there"))
+                out.append(
+                    (
+                        path,
+                        f"{dst!r} comes before {src!r} in the funnel, so users cannot be added to it from there",
+                    )
+                )
 
     kr_ids = [kr.id for kr in s.key_results]
     for i, kr in enumerate(s.key_results):
@@ -672,13 +727,25 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
         for st in kr.stages:
             ref_stage(f"key_results[{i}].metric", st)
         t = kr.parsed_target
-        if kr.is_ratio and not t.relative and not (0 <= t.value <= 1) and all(x in stages for x in kr.stages):
+        if (
+            kr.is_ratio
+            and not t.relative
+            and not (0 <= t.value <= 1)
+            and all(x in stages for x in kr.stages)
+        ):
             if all(x in ancestors(kr.stages[0]) for x in kr.stages[1:]):
-                out.append((f"key_results[{i}].target", f"a conversion rate target must lie in [0, 1], got {t.value:g}"))
+                out.append(
+                    (
+                        f"key_results[{i}].target",
+                        f"a conversion rate target must lie in [0, 1], got {t.value:g}",
+                    )
+                )
     if s.decision.weights is not None:
         for k in s.decision.weights:
             if k not in kr_ids:
-                out.append((f"decision.weights.{k}", f"unknown key result {k!r}{did_you_mean(k, kr_ids)}"))
+                out.append(
+                    (f"decision.weights.{k}", f"unknown key result {k!r}{did_you_mean(k, kr_ids)}")
+                )
     if s.decision.rule == "weighted" and not s.decision.weights:
         out.append(("decision.weights", "rule 'weighted' needs weights for the key results"))
     if s.baseline:
@@ -690,12 +757,27 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
     if s.experiment is not None:
         ex = s.experiment
         if ex.control is not None and ex.control not in s.options:
-            out.append(("experiment.control", f"unknown option {ex.control!r}{did_you_mean(ex.control, s.options)}"))
+            out.append(
+                (
+                    "experiment.control",
+                    f"unknown option {ex.control!r}{did_you_mean(ex.control, s.options)}",
+                )
+            )
         for k, v in (ex.allocation or {}).items():
             if k not in s.options:
-                out.append((f"experiment.allocation.{k}", f"unknown option {k!r}{did_you_mean(k, s.options)}"))
+                out.append(
+                    (
+                        f"experiment.allocation.{k}",
+                        f"unknown option {k!r}{did_you_mean(k, s.options)}",
+                    )
+                )
             if v <= 0:
-                out.append((f"experiment.allocation.{k}", f"an allocation share must be positive, got {v:g}"))
+                out.append(
+                    (
+                        f"experiment.allocation.{k}",
+                        f"an allocation share must be positive, got {v:g}",
+                    )
+                )
     return out
 
 
@@ -708,10 +790,18 @@ def parse_scenario(text: bytes, name: str = "<scenario>") -> Scenario:
         where = f"line {mark.line + 1}" if mark else "(top level)"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         if "could not determine a constructor" in str(exc):
-            problem = f"YAML tags are not allowed ({problem.split('tag')[-1].strip()})" if problem else "YAML tags are not allowed"
+            problem = (
+                f"YAML tags are not allowed ({problem.split('tag')[-1].strip()})"
+                if problem
+                else "YAML tags are not allowed"
+            )
         raise InputError([f"{name}: {where}: invalid YAML: {problem}"]) from None
     if not isinstance(raw, dict):
-        raise InputError([f"{name}: (top level): a scenario must be a YAML mapping of keys to values, got {type(raw).__name__}"])
+        raise InputError(
+            [
+                f"{name}: (top level): a scenario must be a YAML mapping of keys to values, got {type(raw).__name__}"
+            ]
+        )
     problems = _check_keys_are_ids(raw)
     try:
         scenario = Scenario.model_validate(raw)
@@ -731,7 +821,9 @@ def read_scenario(path: str | Path) -> Scenario:
     try:
         text = path.read_bytes()
     except OSError as exc:
-        raise InputError([f"{path}: cannot read the scenario file: {exc.strerror or exc}"]) from None
+        raise InputError(
+            [f"{path}: cannot read the scenario file: {exc.strerror or exc}"]
+        ) from None
     scenario = parse_scenario(text, str(path))
     scenario._source = path
     return scenario

@@ -1,0 +1,103 @@
+"""The command line: parses, calls, writes. Heavy libraries are imported only by the commands that
+need them, so `krsim check`, `--help` and cache-hit runs start fast."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .scenario import InputError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="krsim",
+        description="The probability that each key-result target is met, under each option.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def scenario_cmd(name: str, help: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help, description=help)
+        c.add_argument("scenario", type=Path, help="scenario file (YAML)")
+        return c
+
+    def model_opts(c: argparse.ArgumentParser) -> None:
+        c.add_argument(
+            "--draws", type=int, help="posterior draws per chain (overrides model.draws)"
+        )
+        c.add_argument("--seed", type=int, help="random seed (overrides the scenario's seed)")
+        c.add_argument(
+            "--no-cache", action="store_true", help="refit instead of reusing a cached fit"
+        )
+
+    scenario_cmd("check", "validate a scenario and its data, without running the model")
+    run = scenario_cmd("run", "fit, simulate the quarter per option, print P(met) per key result")
+    model_opts(run)
+    run.add_argument("--json", action="store_true", help="print the summary.json object only")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "check":
+            return _check(args)
+        if args.command == "run":
+            return _run(args)
+    except InputError as err:
+        for line in err.problems:
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 1
+    return 1
+
+
+def _validate_overrides(args: argparse.Namespace) -> None:
+    problems = []
+    if getattr(args, "draws", None) is not None and not 50 <= args.draws <= 100_000:
+        problems.append(f"--draws: must be between 50 and 100000, got {args.draws}")
+    if getattr(args, "seed", None) is not None and args.seed < 0:
+        problems.append(f"--seed: must not be negative, got {args.seed}")
+    if problems:
+        raise InputError(problems)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .api import load_scenario
+
+    s = load_scenario(args.scenario)
+    h = s._history
+    n_changes = sum(len(o.changes) for o in s.options.values())
+    print(
+        f"ok: {args.scenario}: {len(s.funnel)} stages, {len(s.segments)} segments, "
+        f"{len(s.options)} options ({n_changes} changes), {len(s.key_results)} key results, "
+        f"{len(h)} periods of history"
+    )
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    _validate_overrides(args)
+    from . import cache
+    from .api import load_scenario, simulate
+
+    if args.no_cache:
+        cache.disable()
+    s = load_scenario(args.scenario)
+    result = simulate(s, draws=args.draws, seed=args.seed)
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        from .render import text_summary
+
+        print(text_summary(result.scenario, result.to_dict(), from_cache=result.fit.from_cache))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

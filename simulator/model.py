@@ -1,0 +1,288 @@
+"""The Bayesian funnel model: built by a pure function from scenario and data, fitted with a cache.
+
+Traffic (the root stage): ``n[t] ~ NegativeBinomial(exp(level [+ trend * t] [+ e[t]]), alpha)``.
+Every other stage and every segment ("rate node") with parent p:
+``n[t] ~ Binomial(n_p[t], invlogit(eta[t]))``, ``eta[t] = mu + e[t]`` where the period effects
+``e`` are iid ``Normal(0, sigma)`` or a stationary AR(1) with marginal sd ``sigma``.
+Rates are centred (``eta`` sampled directly): with thousands of users per period the data pin down
+each period's rate, which is the regime where the centred form samples best.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import cache
+from .data import CountTable
+from .scenario import Scenario
+
+MODEL_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Structure:
+    """The funnel as the model sees it: the root, and rate nodes with their parents."""
+
+    root: str
+    nodes: tuple[str, ...]  # non-root stages then segments
+    parents: tuple[str, ...]
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> Structure:
+        nodes, parents = [], []
+        for s, st in scenario.funnel.items():
+            if st.from_ is not None:
+                nodes.append(s)
+                parents.append(st.from_)
+        for g, seg in scenario.segments.items():
+            nodes.append(g)
+            parents.append(seg.of)
+        return cls(scenario.root, tuple(nodes), tuple(parents))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    return np.log(p) - np.log1p(-p)
+
+
+def build_model(scenario: Scenario, history: CountTable):
+    """The PyMC model of the history (pure: same inputs, same model)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    mb = scenario.model
+    st = Structure.of(scenario)
+    T = len(history)
+    t = np.arange(T) - (T - 1) / 2
+    y = history.counts[st.root]
+    n_node = np.stack([history.counts[n] for n in st.nodes]) if st.nodes else np.zeros((0, T))
+    n_par = np.stack([history.counts[p] for p in st.parents]) if st.nodes else np.zeros((0, T))
+    coords = {"period": list(history.labels), "node": list(st.nodes)}
+    with pm.Model(coords=coords) as model:
+        level = pm.Normal("level", float(np.log(max(y.mean(), 1.0))), mb.level_sd)
+        log_mu = level + pt.zeros(T)
+        if mb.trend:
+            trend = pm.Normal("trend", 0.0, mb.trend_sd)
+            log_mu = log_mu + trend * t
+        if mb.period_effects == "ar1":
+            log_mu = log_mu + _ar1("traffic", mb, T, dims=("period",))
+        alpha = pm.Gamma("alpha", alpha=mb.alpha_shape, beta=mb.alpha_rate)
+        pm.NegativeBinomial(
+            "traffic_obs", mu=pt.exp(log_mu), alpha=alpha, observed=y, dims="period"
+        )
+        if st.nodes:
+            mu = pm.Normal("rate_mu", 0.0, mb.rate_mu_sd, dims="node")
+            if mb.period_effects == "ar1":
+                eta = mu[:, None] + _ar1("rate", mb, T, dims=("node", "period"))
+            else:
+                sigma = pm.HalfNormal("rate_sigma", mb.rate_sigma_scale, dims="node")
+                eta = pm.Normal("rate_eta", mu[:, None], sigma[:, None], dims=("node", "period"))
+            pm.Binomial("rate_obs", n=n_par, logit_p=eta, observed=n_node, dims=("node", "period"))
+    return model
+
+
+def _ar1(prefix: str, mb, T: int, dims: tuple[str, ...]):
+    """A stationary AR(1) with marginal sd ``sigma`` per series (centred, vectorised log density)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    lead = dims[:-1]
+    sigma = pm.HalfNormal(f"{prefix}_sigma", mb.rate_sigma_scale, dims=lead or None)
+    rho_raw = pm.Beta(f"{prefix}_rho01", 2.0, 2.0, dims=lead or None)
+    rho = pm.Deterministic(f"{prefix}_rho", 2 * rho_raw - 1, dims=lead or None)
+    e = pm.Flat(f"{prefix}_e", dims=dims)
+    s = sigma[..., None] if lead else sigma
+    r = rho[..., None] if lead else rho
+    innov = pm.logp(pm.Normal.dist(0.0, s * pt.sqrt(1 - r**2)), e[..., 1:] - r * e[..., :-1])
+    first = pm.logp(pm.Normal.dist(0.0, sigma), e[..., 0])
+    pm.Potential(f"{prefix}_ar1", innov.sum() + first.sum())
+    return e
+
+
+def fit_key(scenario: Scenario, history: CountTable) -> str:
+    st = Structure.of(scenario)
+    mb = scenario.model.model_dump()
+    return cache.key_of(
+        {
+            "model_version": MODEL_VERSION,
+            "history": history.digest(),
+            "structure": [st.root, st.nodes, st.parents],
+            "model": mb,
+            "seed": scenario.seed,
+            "versions": cache.versions("pymc", "pytensor", "nutpie", "numpy"),
+        }
+    )
+
+
+@dataclass
+class Fit:
+    """Posterior draws of the history model, as plain arrays of shape (chains, draws[, ...])."""
+
+    key: str
+    arrays: dict[str, np.ndarray]
+    diagnostics: dict[str, Any]
+    n_periods: int
+    nodes: tuple[str, ...]
+    from_cache: bool = False
+    path: Path | None = None
+    seconds: float = 0.0
+    _datatree: Any = field(default=None, repr=False)
+
+    @property
+    def chains(self) -> int:
+        return self.arrays["level"].shape[0]
+
+    @property
+    def n_draws(self) -> int:
+        return self.arrays["level"].shape[0] * self.arrays["level"].shape[1]
+
+    def flat(self, name: str) -> np.ndarray:
+        a = self.arrays[name]
+        return a.reshape(a.shape[0] * a.shape[1], *a.shape[2:])
+
+    def node(self, name: str, node: str) -> np.ndarray:
+        """Flat draws of a per-node quantity (``rate_mu``, ``rate_sigma``, ``rate_rho``, ``rate_elast``)."""
+        return self.flat(name)[:, self.nodes.index(node)]
+
+    @property
+    def datatree(self):
+        """The fit's ArviZ DataTree (loaded lazily from the cache entry)."""
+        if self._datatree is None and self.path is not None:
+            import xarray as xr
+
+            self._datatree = xr.open_datatree(self.path / "trace.zarr", engine="zarr")
+        return self._datatree
+
+
+_SAVED = (
+    "level",
+    "trend",
+    "alpha",
+    "rate_mu",
+    "rate_sigma",
+    "rate_rho",
+    "traffic_sigma",
+    "traffic_rho",
+)
+
+
+def _extract(dt, T: int, ar1: bool) -> dict[str, np.ndarray]:
+    post = dt["posterior"]
+    out = {n: np.asarray(post[n].values) for n in _SAVED if n in post}
+    if ar1:
+        out["rate_elast"] = np.asarray(post["rate_e"].values)[..., -1]
+        out["traffic_elast"] = np.asarray(post["traffic_e"].values)[..., -1]
+    return out
+
+
+def _diagnostics(dt) -> dict[str, Any]:
+    import arviz as az
+
+    post = dt["posterior"]
+    names = [n for n in post.data_vars if not n.endswith("_e") and not n.endswith("_rho01")]
+    summ = az.summary(dt, var_names=names, kind="diagnostics", round_to="none")
+    rhat = float(np.nanmax(summ["r_hat"].values))
+    ess_bulk = float(np.nanmin(summ["ess_bulk"].values))
+    ess_tail = float(np.nanmin(summ["ess_tail"].values))
+    div = 0
+    if "sample_stats" in dt and "diverging" in dt["sample_stats"]:
+        div = int(np.asarray(dt["sample_stats"]["diverging"].values).sum())
+    worst = str(summ["r_hat"].idxmax()) if np.isfinite(rhat) else ""
+    return {
+        "rhat_max": rhat,
+        "rhat_worst": worst,
+        "ess_bulk_min": ess_bulk,
+        "ess_tail_min": ess_tail,
+        "divergences": div,
+    }
+
+
+def diagnostic_warnings(d: dict[str, Any], n_draws: int) -> list[str]:
+    """Sampler problems in plain words."""
+    out = []
+    if d["divergences"]:
+        out.append(
+            f"The sampler hit {d['divergences']} divergent transitions: parts of the posterior may be "
+            "missed, so probabilities can be off. More tuning (model.tune) or more history usually helps."
+        )
+    if d["rhat_max"] > 1.01:
+        out.append(
+            f"The chains disagree (R-hat {d['rhat_max']:.3f} for {d.get('rhat_worst') or 'a parameter'}, "
+            "should be below 1.01): the fit has not converged; treat the numbers as rough."
+        )
+    if d["ess_bulk_min"] < 400 or d.get("ess_tail_min", 1e9) < 400:
+        out.append(
+            f"Few effective draws (ESS {min(d['ess_bulk_min'], d.get('ess_tail_min', 1e9)):.0f}, "
+            "want 400 or more): increase model.draws for steadier numbers."
+        )
+    return out
+
+
+def fit(scenario: Scenario, history: CountTable, *, log=None) -> Fit:
+    """Fit the history model, or load the fit from the cache when nothing that determines it changed."""
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    key = fit_key(scenario, history)
+    T = len(history)
+    nodes = Structure.of(scenario).nodes
+    hit = cache.entry(key)
+    if hit is not None:
+        try:
+            with np.load(hit / "posterior.npz") as z:
+                arrays = {k: z[k] for k in z.files}
+            diag = json.loads((hit / "diagnostics.json").read_text())
+            return Fit(key, arrays, diag, T, nodes, from_cache=True, path=hit)
+        except (OSError, ValueError, KeyError):
+            log("warning: the cached fit is unreadable; fitting again")
+            cache.discard(key)
+
+    t0 = time.perf_counter()
+    log(f"Fitting the funnel model to {T} periods of history (later runs reuse this fit)...")
+    dt = sample(scenario, history)
+    arrays = _extract(dt, T, scenario.model.period_effects == "ar1")
+    diag = _diagnostics(dt)
+    seconds = time.perf_counter() - t0
+
+    def write(d: Path) -> None:
+        np.savez(d / "posterior.npz", **arrays)
+        (d / "diagnostics.json").write_text(json.dumps(diag))
+        dt.to_zarr(d / "trace.zarr")
+
+    path = cache.store(key, write)
+    result = Fit(key, arrays, diag, T, nodes, path=path, seconds=seconds)
+    result._datatree = dt
+    return result
+
+
+def sample(scenario: Scenario, history: CountTable, model=None):
+    """Run NUTS on the model; returns the DataTree."""
+    import warnings
+
+    import pymc as pm
+
+    mb = scenario.model
+    model = model if model is not None else build_model(scenario, history)
+    sampler = mb.sampler
+    if sampler == "auto":
+        sampler = "nutpie" if cache.versions("nutpie")["nutpie"] != "none" else "pymc"
+    kwargs: dict[str, Any] = {}
+    if sampler == "pymc":
+        kwargs["cores"] = min(mb.chains, 2)
+    with model, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return pm.sample(
+            draws=mb.draws,
+            tune=mb.tune,
+            chains=mb.chains,
+            random_seed=scenario.seed,
+            nuts_sampler=sampler,
+            progressbar=False,
+            quiet=True,
+            compute_convergence_checks=False,
+            **kwargs,
+        )

@@ -1,0 +1,135 @@
+"""Plain-text rendering of a summary (the terminal table) and the sentences shared with reports."""
+
+from __future__ import annotations
+
+from .scenario import Scenario
+
+
+def fmt_p(p: float, se: float | None = None) -> str:
+    s = f"{p:.2f}"
+    return s if se is None else f"{s} ±{max(se, 0.005):.2f}" if se >= 0.005 else f"{s} ±<.01"
+
+
+def fmt_value(x: float, ratio: bool) -> str:
+    if ratio:
+        return f"{x:.3f}"
+    return f"{x:,.0f}"
+
+
+def target_text(scenario: Scenario, kr_id: str) -> str:
+    kr = next(k for k in scenario.key_results if k.id == kr_id)
+    return kr.parsed_target.text()
+
+
+def kr_label(scenario: Scenario, kr_id: str) -> str:
+    kr = next(k for k in scenario.key_results if k.id == kr_id)
+    if kr.label:
+        return kr.label
+    if kr.is_ratio:
+        a, b = kr.stages
+        return f"{scenario.stage_label(a)} / {scenario.stage_label(b)}"
+    return scenario.stage_label(kr.stages[0])
+
+
+def rule_words(rule: str) -> str:
+    return {
+        "all_met": "the chance of meeting every key result",
+        "expected_grade": "the expected OKR grade",
+        "weighted": "the weighted share of key results met",
+    }[rule]
+
+
+def answer_sentence(scenario: Scenario, summary: dict) -> str:
+    """The one-sentence answer at the top of reports and the terminal summary."""
+    rec = summary["recommendation"]
+    opts = summary["options"]
+    best = rec["option"]
+    label = opts[best]["label"]
+    value = rec["value"][best]
+    others = sorted((o for o in opts if o != best), key=lambda o: -rec["value"][o])
+    lead = {
+        "all_met": f"“{label}” gives the best chance of meeting every key result",
+        "expected_grade": f"“{label}” gives the best expected OKR grade",
+        "weighted": f"“{label}” gives the best weighted share of key results met",
+    }[rec["rule"]]
+    detail = (
+        f"({value:.2f}"
+        + (f" vs {rec['value'][others[0]]:.2f} for “{opts[others[0]]['label']}”" if others else "")
+        + ")"
+    )
+    sure = rec["p_best"][best]
+    return (
+        f"{lead} {detail}; it comes out on top in {sure:.0%} of simulated quarters (ties shared)."
+    )
+
+
+def text_summary(scenario: Scenario, summary: dict, *, from_cache: bool = False) -> str:
+    krs = [k.id for k in scenario.key_results]
+    opts = summary["options"]
+    lines = [summary["title"], ""]
+    src = "fit from cache" if from_cache else "fitted now"
+    lines.append(
+        f"{scenario.horizon} {scenario.period}s ahead · {summary['draws']} draws · seed {summary['seed']} · {src}"
+    )
+    lines.append("")
+    name_w = max(len(o["label"]) for o in opts.values()) + 2
+    col_w = max(14, *(len(k) + 2 for k in krs))
+    head = " " * name_w + "".join(f"{k:<{col_w}}" for k in krs) + f"{'all met':<{col_w}}grade"
+    tgt = " " * name_w + "".join(f"{target_text(scenario, k):<{col_w}}" for k in krs)
+    lines += ["P(target met) ± Monte Carlo error", head, tgt]
+    for o in opts.values():
+        cells = "".join(
+            f"{fmt_p(o['key_results'][k]['p_met'], o['key_results'][k]['p_met_se']):<{col_w}}"
+            for k in krs
+        )
+        lines.append(
+            f"{o['label']:<{name_w}}{cells}{fmt_p(o['p_all_met'], o['p_all_met_se']):<{col_w}}{o['expected_grade']:.2f}"
+        )
+    lines.append("")
+    lines.append("Predicted value over the horizon: median [80% interval]")
+    for k in krs:
+        kr = next(x for x in scenario.key_results if x.id == k)
+        first = next(iter(opts.values()))["key_results"][k]
+        lines.append(
+            f"  {k} ({kr_label(scenario, k)}): baseline {fmt_value(first['baseline'], kr.is_ratio)}, "
+            f"target {fmt_value(first['target'], kr.is_ratio)}"
+        )
+        for o in opts.values():
+            d = o["key_results"][k]
+            lines.append(
+                f"    {o['label']:<{name_w}}{fmt_value(d['median'], kr.is_ratio)} "
+                f"[{fmt_value(d['interval80'][0], kr.is_ratio)}, {fmt_value(d['interval80'][1], kr.is_ratio)}]"
+            )
+    lines.append("")
+    rec = summary["recommendation"]
+    lines.append("Answer: " + answer_sentence(scenario, summary))
+    lines.append(
+        "Expected loss of each choice ("
+        + rule_words(rec["rule"])
+        + " given up): "
+        + ", ".join(f"{o}: {v:.3f}" for o, v in rec["expected_loss"].items())
+    )
+    if summary.get("sensitivity"):
+        lines.append("")
+        lines.append("What drives it (value at the belief's 10th → 90th percentile):")
+        for s in summary["sensitivity"][:5]:
+            be = s["break_even"]
+            flip = (
+                f"; the pick flips from {be['below']} to {be['above']} at {be['value']:.3g}"
+                if be
+                else "; the pick does not flip within the belief's range"
+            )
+            lines.append(
+                f"  {s['parameter']} {s['low']:.3g} → {s['high']:.3g}: "
+                f"{s['value_low']:.2f} → {s['value_high']:.2f}{flip}"
+            )
+    d = summary["diagnostics"]
+    lines.append("")
+    lines.append(
+        f"Sampler: R-hat max {d['rhat_max']:.3f}, ESS min {d['ess_bulk_min']:.0f}, "
+        f"{d['divergences']} divergences — "
+        + ("no problems found." if not d["warnings"] else "see warnings.")
+    )
+    for w in d["warnings"]:
+        lines.append(f"warning: {w}")
+    return "\n".join(lines)
