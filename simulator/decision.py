@@ -98,18 +98,6 @@ def weights(scenario: Scenario) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Evaluation:
-    """Per-draw quantities behind the summary (kept for reports and sensitivity)."""
-
-    values: dict[str, dict[str, np.ndarray]]  # option -> kr -> value per draw
-    met: dict[str, dict[str, np.ndarray]]
-    grades: dict[str, dict[str, np.ndarray]]
-    option_value: dict[str, np.ndarray]  # the rule's value per draw
-    option_grade: dict[str, np.ndarray]
-    all_met: dict[str, np.ndarray]
-
-
-@dataclass(frozen=True)
 class OptionEval:
     values: dict[str, np.ndarray]  # kr -> value per draw
     met: dict[str, np.ndarray]

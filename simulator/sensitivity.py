@@ -21,7 +21,7 @@ def sensitivity(scenario, fit, fc, ev, tg) -> list[dict]:
     opts = list(ev.options)
     if len(opts) < 2:
         return []
-    shared = None
+    shared = prepare(scenario, fit)
     value = {o: float(ev.options[o].value.mean()) for o in opts}
     grade = {o: float(ev.options[o].grade.mean()) for o in opts}
     control = scenario.control_option
@@ -30,10 +30,8 @@ def sensitivity(scenario, fit, fc, ev, tg) -> list[dict]:
         if prior.kind == "fixed":
             continue
         option = name.split(".", 1)[0]
-        if shared is None:
-            shared = prepare(scenario, fit)
 
-        def at(x: float, option=option, name=name) -> tuple[float, float]:
+        def at(x: float, option=option, name=name, shared=shared) -> tuple[float, float]:
             params = dict(fc.params)
             params[name] = np.full(fc.n_draws, x)
             oe = decision.evaluate_option(
