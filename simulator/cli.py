@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # e.g. `krsim run --json | head`
+        sys.stderr.close()
+        return 0
     return 1
 
 

@@ -1,0 +1,43 @@
+"""Shared fixtures: a per-session fit cache, and the seed scenario fitted once with few draws."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_SCENARIO = ROOT / "scenarios" / "mandatory_account.yaml"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory):
+    """Every test session gets its own fit cache, so tests never depend on an earlier run."""
+    d = tmp_path_factory.mktemp("krsim-cache")
+    old = os.environ.get("KRSIM_CACHE_DIR")
+    os.environ["KRSIM_CACHE_DIR"] = str(d)
+    yield d
+    if old is None:
+        os.environ.pop("KRSIM_CACHE_DIR", None)
+    else:
+        os.environ["KRSIM_CACHE_DIR"] = old
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session")
+def seed_result():
+    """The seed scenario, fitted once per session with 2 chains x 300 draws."""
+    from simulator import load_scenario, simulate
+
+    s = load_scenario(SEED_SCENARIO)
+    s = s.model_copy(update={"model": s.model.model_copy(update={"chains": 2, "draws": 300, "tune": 400})})
+    s._source = SEED_SCENARIO
+    s._text = SEED_SCENARIO.read_bytes()
+    return simulate(s)
