@@ -532,6 +532,8 @@ def _pydantic_problems(err: ValidationError) -> list[tuple[str, str]]:
         loc = tuple(e["loc"])
         # Pydantic reports union branches and model-validator internals in the location; drop them.
         loc = tuple(p for p in loc if not (isinstance(p, str) and p.startswith("function-")))
+        if "[key]" in loc:  # invalid dict keys (ids) are reported by _check_keys_are_ids
+            continue
         kind = e["type"]
         if kind == "extra_forbidden":
             model = _model_at(loc[:-1])
@@ -790,11 +792,9 @@ def parse_scenario(text: bytes, name: str = "<scenario>") -> Scenario:
         where = f"line {mark.line + 1}" if mark else "(top level)"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         if "could not determine a constructor" in str(exc):
-            problem = (
-                f"YAML tags are not allowed ({problem.split('tag')[-1].strip()})"
-                if problem
-                else "YAML tags are not allowed"
-            )
+            m = re.search(r"tag '([^']*)'", str(exc))
+            tag = m.group(1).replace("tag:yaml.org,2002:", "!!") if m else "?"
+            problem = f"YAML tags are not allowed (found {tag})"
         raise InputError([f"{name}: {where}: invalid YAML: {problem}"]) from None
     if not isinstance(raw, dict):
         raise InputError(

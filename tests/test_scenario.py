@@ -1,0 +1,79 @@
+"""Scenario validation: every broken fixture gives its one-line message with file and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simulator import InputError, load_scenario
+from simulator.scenario import parse_target
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+INVALID = sorted((FIXTURES / "invalid").glob("*.yaml"))
+
+
+def expected(path: Path) -> str:
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("# expect: ")
+    return first.removeprefix("# expect: ")
+
+
+def test_base_fixture_is_valid():
+    s = load_scenario(FIXTURES / "base.yaml")
+    assert s.root == "visits"
+    assert [kr.id for kr in s.key_results] == ["signups", "bookings", "conv"]
+    assert s.decision.rule == "all_met" and s.decision.grading == "committed"
+    assert s.seed == 2024 and s.model.draws == 1000 and s.model.period_effects == "iid"
+    gate = s.options["gate"].changes[0].gate
+    assert gate.overlap.kind == "fixed" and gate.overlap.value == 0  # DESIGN default
+
+
+@pytest.mark.parametrize("path", INVALID, ids=[p.stem for p in INVALID])
+def test_invalid_fixture_message(path: Path):
+    with pytest.raises(InputError) as exc:
+        load_scenario(path)
+    problems = exc.value.problems
+    want = expected(path)
+    assert any(want in p for p in problems), f"expected {want!r} in:\n" + "\n".join(problems)
+    for p in problems:
+        assert "\n" not in p
+        assert "Traceback" not in p
+        # every line names the file it is about (the scenario or its CSV)
+        assert p.startswith(str(path)) or p.startswith(str(path.with_suffix(".csv"))), p
+
+
+def test_several_problems_reported_together(tmp_path):
+    text = (FIXTURES / "base.yaml").read_text()
+    text = text.replace("before: booking", "before: bookng").replace("target: +10%", "target: lots")
+    text = text.replace("history: history.csv", f"history: {FIXTURES / 'history.csv'}")
+    f = tmp_path / "two.yaml"
+    f.write_text(text)
+    with pytest.raises(InputError) as exc:
+        load_scenario(f)
+    joined = "\n".join(exc.value.problems)
+    assert "target" in joined  # field errors come first; reference errors need a valid file
+
+
+@pytest.mark.parametrize(
+    ("text", "op", "value", "relative"),
+    [
+        ("+20%", ">=", 20.0, True),
+        ("-5%", ">=", -5.0, True),
+        ("<= -10%", "<=", -10.0, True),
+        (">= 0.55", ">=", 0.55, False),
+        (">= 1500", ">=", 1500.0, False),
+        ("<= 3", "<=", 3.0, False),
+        (0.55, ">=", 0.55, False),
+    ],
+)
+def test_parse_target(text, op, value, relative):
+    t = parse_target(text)
+    assert (t.op, t.value, t.relative) == (op, value, relative)
+
+
+def test_seed_scenario_is_valid():
+    s = load_scenario(Path(__file__).resolve().parent.parent / "scenarios" / "mandatory_account.yaml")
+    assert set(s.options) == {"status_quo", "mandatory_account", "account_after_booking"}
+    assert {kr.id for kr in s.key_results} >= {"accounts", "bookings"}
+    assert len(s._history) >= 26
