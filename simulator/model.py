@@ -15,13 +15,16 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import cache
 from .data import CountTable
 from .scenario import Scenario
+
+if TYPE_CHECKING:
+    from .experiment import ExperimentData
 
 MODEL_VERSION = 1
 
@@ -51,8 +54,9 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p) - np.log1p(-p)
 
 
-def build_model(scenario: Scenario, history: CountTable):
-    """The PyMC model of the history (pure: same inputs, same model)."""
+def build_model(scenario: Scenario, history: CountTable, experiment: ExperimentData | None = None):
+    """The PyMC model of the history, and of an experiment's results when given (pure: same
+    inputs, same model; the experiment's likelihood lives in `experiment.py`)."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -84,6 +88,10 @@ def build_model(scenario: Scenario, history: CountTable):
                 sigma = pm.HalfNormal("rate_sigma", mb.rate_sigma_scale, dims="node")
                 eta = pm.Normal("rate_eta", mu[:, None], sigma[:, None], dims=("node", "period"))
             pm.Binomial("rate_obs", n=n_par, logit_p=eta, observed=n_node, dims=("node", "period"))
+        if experiment is not None:
+            from .experiment import add_likelihood
+
+            add_likelihood(scenario, experiment, st.nodes)
     return model
 
 
@@ -105,19 +113,24 @@ def _ar1(prefix: str, mb, T: int, dims: tuple[str, ...]):
     return e
 
 
-def fit_key(scenario: Scenario, history: CountTable) -> str:
+def fit_key(
+    scenario: Scenario, history: CountTable, experiment: ExperimentData | None = None
+) -> str:
     st = Structure.of(scenario)
     mb = scenario.model.model_dump()
-    return cache.key_of(
-        {
-            "model_version": MODEL_VERSION,
-            "history": history.digest(),
-            "structure": [st.root, st.nodes, st.parents],
-            "model": mb,
-            "seed": scenario.seed,
-            "versions": cache.versions("pymc", "pytensor", "nutpie", "numpy"),
-        }
-    )
+    parts = {
+        "model_version": MODEL_VERSION,
+        "history": history.digest(),
+        "structure": [st.root, st.nodes, st.parents],
+        "model": mb,
+        "seed": scenario.seed,
+        "versions": cache.versions("pymc", "pytensor", "nutpie", "numpy"),
+    }
+    if experiment is not None:  # without one, the key is the history-only key
+        from .experiment import key_parts
+
+        parts["experiment"] = key_parts(scenario, experiment)
+    return cache.key_of(parts)
 
 
 @dataclass
@@ -224,10 +237,17 @@ def diagnostic_warnings(d: dict[str, Any], n_draws: int) -> list[str]:
     return out
 
 
-def fit(scenario: Scenario, history: CountTable, *, log=None) -> Fit:
-    """Fit the history model, or load the fit from the cache when nothing that determines it changed."""
+def fit(
+    scenario: Scenario,
+    history: CountTable,
+    *,
+    log=None,
+    experiment: ExperimentData | None = None,
+) -> Fit:
+    """Fit the history model (with an experiment's results, when given), or load the fit from
+    the cache when nothing that determines it changed."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    key = fit_key(scenario, history)
+    key = fit_key(scenario, history, experiment)
     T = len(history)
     nodes = Structure.of(scenario).nodes
     hit = cache.entry(key)
@@ -242,16 +262,25 @@ def fit(scenario: Scenario, history: CountTable, *, log=None) -> Fit:
             cache.discard(key)
 
     t0 = time.perf_counter()
-    log(f"Fitting the funnel model to {T} periods of history (later runs reuse this fit)...")
-    dt = sample(scenario, history)
+    what = f"{T} periods of history" + (" and the experiment" if experiment is not None else "")
+    log(f"Fitting the funnel model to {what} (later runs reuse this fit)...")
+    dt = sample(scenario, history, experiment=experiment)
     arrays = _extract(dt, T, scenario.model.period_effects == "ar1")
+    if experiment is not None:
+        from .experiment import extract
+
+        arrays.update(extract(dt, scenario, experiment))
     diag = _diagnostics(dt)
     seconds = time.perf_counter() - t0
 
     def write(d: Path) -> None:
         np.savez(d / "posterior.npz", **arrays)
         (d / "diagnostics.json").write_text(json.dumps(diag))
-        dt.to_zarr(d / "trace.zarr")
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # zarr notes its v3 metadata format; not actionable
+            dt.to_zarr(d / "trace.zarr")
 
     path = cache.store(key, write)
     result = Fit(key, arrays, diag, T, nodes, path=path, seconds=seconds)
@@ -259,14 +288,16 @@ def fit(scenario: Scenario, history: CountTable, *, log=None) -> Fit:
     return result
 
 
-def sample(scenario: Scenario, history: CountTable, model=None):
+def sample(
+    scenario: Scenario, history: CountTable, model=None, experiment: ExperimentData | None = None
+):
     """Run NUTS on the model; returns the DataTree."""
     import warnings
 
     import pymc as pm
 
     mb = scenario.model
-    model = model if model is not None else build_model(scenario, history)
+    model = model if model is not None else build_model(scenario, history, experiment)
     sampler = mb.sampler
     if sampler == "auto":
         sampler = "nutpie" if cache.versions("nutpie")["nutpie"] != "none" else "pymc"

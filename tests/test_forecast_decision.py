@@ -1,0 +1,228 @@
+"""Change semantics, exact P(met), and the decision rules, on fits with known parameters (no PyMC)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from simulator import decision, forecast
+from simulator.data import CountTable
+from simulator.model import Fit, Structure
+from simulator.scenario import parse_scenario
+
+CHAINS, PER_CHAIN = 4, 5000
+
+
+def known_fit(scenario, rates: dict[str, float], traffic: float, periods: int = 20) -> Fit:
+    """A 'posterior' that is a point mass: fixed traffic mean, fixed rates, no period variation,
+    and (nearly) Poisson traffic."""
+    st = Structure.of(scenario)
+    shape = (CHAINS, PER_CHAIN)
+    mu = np.array([np.log(rates[n] / (1 - rates[n])) for n in st.nodes])
+    return Fit(
+        key="known",
+        arrays={
+            "level": np.full(shape, np.log(traffic)),
+            "alpha": np.full(shape, 1e12),
+            "rate_mu": np.broadcast_to(mu, (*shape, len(mu))).copy(),
+            "rate_sigma": np.zeros((*shape, len(mu))),
+        },
+        diagnostics={"rhat_max": 1.0, "ess_bulk_min": 4000.0, "divergences": 0},
+        n_periods=periods,
+        nodes=st.nodes,
+    )
+
+
+def scenario_from(text: str):
+    return parse_scenario(text.encode(), "test.yaml")
+
+
+FUNNEL = """
+title: t
+horizon: 5
+history: unused.csv
+funnel:
+  visits: {}
+  form: {from: visits}
+  booking: {from: form}
+  signup: {from: visits}
+segments:
+  member: {of: form}
+"""
+RATES = {"form": 0.3, "booking": 0.6, "signup": 0.05, "member": 0.25}
+TRAFFIC = 2000.0
+
+
+def within(sim: np.ndarray, expected: float, z: float = 4.5) -> None:
+    se = sim.std(ddof=1) / np.sqrt(sim.size)
+    assert abs(sim.mean() - expected) < z * se + 1e-9, (sim.mean(), expected, se)
+
+
+def test_gate_semantics_match_hand_computation():
+    s = scenario_from(
+        FUNNEL
+        + """
+options:
+  keep: {}
+  gate:
+    changes:
+      - gate: {before: booking, exempt: member, pass: 0.5, counts_as: signup, overlap: 0.2}
+key_results: [{id: a, metric: signup, target: +1%}]
+"""
+    )
+    fc = forecast.simulate(s, known_fit(s, RATES, TRAFFIC))
+    H = s.horizon
+    form = TRAFFIC * RATES["form"] * H
+    member = form * RATES["member"]
+    # keep: bookings = form * 0.6; gate: (members + others * pass) * 0.6
+    within(fc.total("keep", "booking"), form * RATES["booking"])
+    within(fc.total("gate", "booking"), (member + (form - member) * 0.5) * RATES["booking"])
+    # sign-ups: base + non-members who passed * (1 - overlap)
+    base_signup = TRAFFIC * RATES["signup"] * H
+    within(fc.total("keep", "signup"), base_signup)
+    within(fc.total("gate", "signup"), base_signup + (form - member) * 0.5 * 0.8)
+    # common random numbers: stages upstream of the gate are identical across options
+    assert np.array_equal(fc.counts["keep"]["form"], fc.counts["gate"]["form"])
+    assert np.array_equal(fc.counts["keep"]["visits"], fc.counts["gate"]["visits"])
+
+
+def test_flow_lift_set_semantics():
+    s = scenario_from(
+        FUNNEL
+        + """
+options:
+  keep: {}
+  flow:
+    changes:
+      - flow: {from: booking, to: signup, among: not member, rate: 0.25}
+  lift:
+    changes:
+      - lift: {stage: form, factor: 1.5}
+      - lift: {stage: visits, factor: 0.5}
+  set:
+    changes:
+      - set: {stage: booking, rate: 0.9}
+key_results: [{id: a, metric: signup, target: +1%}]
+"""
+    )
+    fc = forecast.simulate(s, known_fit(s, RATES, TRAFFIC))
+    H = s.horizon
+    form = TRAFFIC * RATES["form"] * H
+    booking = form * RATES["booking"]
+    non_member_bookers = booking * (1 - RATES["member"])
+    within(fc.total("flow", "signup"), TRAFFIC * RATES["signup"] * H + 0.25 * non_member_bookers)
+    within(fc.total("lift", "visits"), TRAFFIC * 0.5 * H)
+    within(fc.total("lift", "form"), TRAFFIC * 0.5 * H * RATES["form"] * 1.5)
+    within(fc.total("set", "booking"), form * 0.9)
+    within(fc.total("set", "form"), form)
+
+
+def test_lift_is_capped_at_one():
+    s = scenario_from(
+        FUNNEL
+        + """
+options:
+  keep: {}
+  big:
+    changes: [{lift: {stage: booking, factor: 3.0}}]
+key_results: [{id: a, metric: booking / form, target: ">= 0.99"}]
+"""
+    )
+    fc = forecast.simulate(s, known_fit(s, RATES, TRAFFIC))
+    assert np.array_equal(fc.counts["big"]["booking"], fc.counts["big"]["form"])
+
+
+SINGLE = """
+title: t
+horizon: 4
+history: unused.csv
+funnel:
+  visits: {}
+  buy: {from: visits}
+options:
+  keep: {}
+key_results:
+  - {id: sales, metric: buy, target: ">= %s"}
+"""
+
+
+@pytest.mark.parametrize("target", [780, 800, 830])
+def test_p_met_matches_closed_form(target):
+    """Fixed traffic mean (Poisson) and a fixed rate: the quarter's total is Poisson(H*lambda*r)."""
+    s = scenario_from(SINGLE % target)
+    lam, r, H = 1000.0, 0.2, 4
+    fit = known_fit(s, {"buy": r}, lam)
+    fc = forecast.simulate(s, fit)
+    history = CountTable(Path("x"), "period", ("a",) * 4, {"visits": np.full(4, 1000), "buy": np.full(4, 200)})
+    tg = decision.targets(s, history)
+    ev = decision.evaluate(s, fc, tg)
+    summary = decision.summarize_options(s, ev, tg, fc.chains)["keep"]["key_results"]["sales"]
+    exact = stats.poisson.sf(target - 1, H * lam * r)
+    assert abs(summary["p_met"] - exact) < 4 * summary["p_met_se"], (summary["p_met"], exact, summary["p_met_se"])
+    assert summary["baseline"] == 800 and summary["target"] == target
+
+
+def _ev(values: dict[str, list[float]], grades: dict[str, list[float]] | None = None):
+    opts = {}
+    for o, v in values.items():
+        v = np.asarray(v, dtype=float)
+        g = np.asarray(grades[o] if grades else v, dtype=float)
+        opts[o] = decision.OptionEval({}, {}, {}, v, g, v)
+    return decision.Evaluation(opts)
+
+
+TWO = """
+title: t
+horizon: 2
+history: unused.csv
+funnel: {visits: {}, buy: {from: visits}}
+options:
+  keep: {}
+  change: {changes: [{lift: {stage: buy, factor: 1.1}}]}
+key_results: [{id: sales, metric: buy, target: +5%}]
+"""
+
+
+def test_p_best_splits_ties_and_expected_loss():
+    s = scenario_from(TWO)
+    ev = _ev({"keep": [1, 0, 0, 1], "change": [1, 1, 0, 0]})
+    rec = decision.recommend(s, ev)
+    # draws: tie(1,1) -> .5/.5; change best; tie(0,0) -> .5/.5; keep best
+    assert rec["p_best"] == {"keep": 0.5, "change": 0.5}
+    assert rec["expected_loss"] == {"keep": 0.25, "change": 0.25}
+    # equal expected value and grade: the option without changes wins the tie
+    assert rec["option"] == "keep"
+
+
+def test_recommendation_tie_goes_to_higher_grade():
+    s = scenario_from(TWO)
+    ev = _ev({"keep": [0, 0], "change": [0, 0]}, {"keep": [0.2, 0.2], "change": [0.5, 0.4]})
+    assert decision.recommend(s, ev)["option"] == "change"
+
+
+def test_grades():
+    t = decision.KRTarget(baseline=100, target=120, op=">=")
+    assert np.allclose(decision.grade(np.array([90, 100, 110, 114, 120, 150]), t), [0, 0, 0.5, 0.7, 1, 1])
+    guard = decision.KRTarget(baseline=100, target=95, op=">=")  # "-5%": a guardrail, met or not
+    assert np.array_equal(decision.grade(np.array([94, 95, 99]), guard), [0, 1, 1])
+    down = decision.KRTarget(baseline=100, target=90, op="<=")
+    assert np.allclose(decision.grade(np.array([100, 95, 90, 80]), down), [0, 0.5, 1, 1])
+
+
+def test_mc_se_matches_arviz_and_iid(rng):
+    import arviz as az
+
+    # AR(1) chains: batch means must see the autocorrelation, as ArviZ's mcse does
+    chains, n, phi = 4, 2000, 0.8
+    x = np.zeros((chains, n))
+    for t in range(1, n):
+        x[:, t] = phi * x[:, t - 1] + rng.standard_normal(chains)
+    ours = decision.mc_se(x.reshape(-1), chains)
+    theirs = float(az.mcse(x))
+    assert 0.7 < ours / theirs < 1.4, (ours, theirs)
+    # independent Bernoulli draws: the binomial standard error
+    b = (rng.random(4000) < 0.3).astype(float)
+    assert abs(decision.mc_se(b, 4) - np.sqrt(0.3 * 0.7 / 4000)) < 0.0015
