@@ -37,7 +37,9 @@ def seed_result():
     from simulator import load_scenario, simulate
 
     s = load_scenario(SEED_SCENARIO)
-    s = s.model_copy(update={"model": s.model.model_copy(update={"chains": 2, "draws": 300, "tune": 400})})
+    s = s.model_copy(
+        update={"model": s.model.model_copy(update={"chains": 2, "draws": 300, "tune": 400})}
+    )
     s._source = SEED_SCENARIO
     s._text = SEED_SCENARIO.read_bytes()
     return simulate(s)

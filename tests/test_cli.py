@@ -10,7 +10,17 @@ from pathlib import Path
 
 from conftest import FIXTURES, SEED_SCENARIO
 
-SUMMARY_KEYS = {"scenario", "title", "seed", "draws", "options", "recommendation", "sensitivity", "diagnostics", "provenance"}
+SUMMARY_KEYS = {
+    "scenario",
+    "title",
+    "seed",
+    "draws",
+    "options",
+    "recommendation",
+    "sensitivity",
+    "diagnostics",
+    "provenance",
+}
 
 
 def krsim(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -76,7 +86,16 @@ def test_run_json_contract_and_reproducible(tmp_path, seed_result):
     opt = out["options"]["status_quo"]
     assert set(opt) >= {"label", "p_all_met", "p_all_met_se", "expected_grade", "key_results"}
     kr = opt["key_results"]["accounts"]
-    assert set(kr) >= {"baseline", "target", "median", "interval80", "p_met", "p_met_se", "p_progress70", "expected_grade"}
+    assert set(kr) >= {
+        "baseline",
+        "target",
+        "median",
+        "interval80",
+        "p_met",
+        "p_met_se",
+        "p_progress70",
+        "expected_grade",
+    }
     assert set(out["recommendation"]) >= {"option", "rule", "p_best", "expected_loss"}
     assert set(out["diagnostics"]) >= {"rhat_max", "ess_bulk_min", "divergences", "warnings"}
     assert set(out["provenance"]) >= {"scenario_sha256", "krsim", "pymc", "created"}

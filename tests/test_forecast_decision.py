@@ -156,12 +156,18 @@ def test_p_met_matches_closed_form(target):
     lam, r, H = 1000.0, 0.2, 4
     fit = known_fit(s, {"buy": r}, lam)
     fc = forecast.simulate(s, fit)
-    history = CountTable(Path("x"), "period", ("a",) * 4, {"visits": np.full(4, 1000), "buy": np.full(4, 200)})
+    history = CountTable(
+        Path("x"), "period", ("a",) * 4, {"visits": np.full(4, 1000), "buy": np.full(4, 200)}
+    )
     tg = decision.targets(s, history)
     ev = decision.evaluate(s, fc, tg)
     summary = decision.summarize_options(s, ev, tg, fc.chains)["keep"]["key_results"]["sales"]
     exact = stats.poisson.sf(target - 1, H * lam * r)
-    assert abs(summary["p_met"] - exact) < 4 * summary["p_met_se"], (summary["p_met"], exact, summary["p_met_se"])
+    assert abs(summary["p_met"] - exact) < 4 * summary["p_met_se"], (
+        summary["p_met"],
+        exact,
+        summary["p_met_se"],
+    )
     assert summary["baseline"] == 800 and summary["target"] == target
 
 
@@ -205,7 +211,9 @@ def test_recommendation_tie_goes_to_higher_grade():
 
 def test_grades():
     t = decision.KRTarget(baseline=100, target=120, op=">=")
-    assert np.allclose(decision.grade(np.array([90, 100, 110, 114, 120, 150]), t), [0, 0, 0.5, 0.7, 1, 1])
+    assert np.allclose(
+        decision.grade(np.array([90, 100, 110, 114, 120, 150]), t), [0, 0, 0.5, 0.7, 1, 1]
+    )
     guard = decision.KRTarget(baseline=100, target=95, op=">=")  # "-5%": a guardrail, met or not
     assert np.array_equal(decision.grade(np.array([94, 95, 99]), guard), [0, 1, 1])
     down = decision.KRTarget(baseline=100, target=90, op="<=")

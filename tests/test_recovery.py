@@ -43,16 +43,23 @@ def simulate_history(rng: np.random.Generator, T: int = 60) -> dict[str, np.ndar
 def test_history_model_recovers_known_parameters(tmp_path: Path):
     data = simulate_history(np.random.default_rng(7))
     cols = ["visits", "lead", "sale", "vip"]
-    rows = ["period," + ",".join(cols)] + [f"{i}," + ",".join(str(data[c][i]) for c in cols) for i in range(60)]
+    rows = ["period," + ",".join(cols)] + [
+        f"{i}," + ",".join(str(data[c][i]) for c in cols) for i in range(60)
+    ]
     (tmp_path / "history.csv").write_text("\n".join(rows) + "\n")
     (tmp_path / "s.yaml").write_text(SCENARIO)
     s = load_scenario(tmp_path / "s.yaml")
     f = fit(s, s._history)
-    checks = [("level", f.flat("level"), TRUTH["level"]), ("trend", f.flat("trend"), TRUTH["trend"]),
-              ("alpha", f.flat("alpha"), TRUTH["alpha"])]
+    checks = [
+        ("level", f.flat("level"), TRUTH["level"]),
+        ("trend", f.flat("trend"), TRUTH["trend"]),
+        ("alpha", f.flat("alpha"), TRUTH["alpha"]),
+    ]
     for node in ("lead", "sale", "vip"):
         checks.append((f"rate_mu[{node}]", f.node("rate_mu", node), TRUTH["rate_mu"][node]))
-        checks.append((f"rate_sigma[{node}]", f.node("rate_sigma", node), TRUTH["rate_sigma"][node]))
+        checks.append(
+            (f"rate_sigma[{node}]", f.node("rate_sigma", node), TRUTH["rate_sigma"][node])
+        )
     misses = []
     for name, draws, truth in checks:
         lo, hi = np.quantile(draws, [0.03, 0.97])

@@ -73,7 +73,9 @@ def test_parse_target(text, op, value, relative):
 
 
 def test_seed_scenario_is_valid():
-    s = load_scenario(Path(__file__).resolve().parent.parent / "scenarios" / "mandatory_account.yaml")
+    s = load_scenario(
+        Path(__file__).resolve().parent.parent / "scenarios" / "mandatory_account.yaml"
+    )
     assert set(s.options) == {"status_quo", "mandatory_account", "account_after_booking"}
     assert {kr.id for kr in s.key_results} >= {"accounts", "bookings"}
     assert len(s._history) >= 26
