@@ -1,0 +1,60 @@
+"""The optional model settings and decision rules run end to end on a small funnel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simulator import load_scenario, simulate
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def variant(tmp_path: Path, extra: str) -> Path:
+    text = (FIXTURES / "base.yaml").read_text().replace("history: history.csv", f"history: {FIXTURES / 'history.csv'}")
+    p = tmp_path / "variant.yaml"
+    p.write_text(text + extra)
+    return p
+
+
+SMALL = "model: {chains: 2, draws: 200, tune: 300%s}\n"
+
+
+def test_ar1_period_effects(tmp_path):
+    r = simulate(load_scenario(variant(tmp_path, SMALL % ", period_effects: ar1, trend: true")))
+    f = r.fit
+    assert {"rate_rho", "rate_elast", "traffic_rho", "traffic_elast"} <= set(f.arrays)
+    rho = f.flat("rate_rho")
+    assert np.all((rho > -1) & (rho < 1))
+    for o in r.summary["options"].values():
+        for kr in o["key_results"].values():
+            assert 0 <= kr["p_met"] <= 1 and kr["interval80"][0] <= kr["median"] <= kr["interval80"][1]
+
+
+@pytest.mark.parametrize(
+    ("decision", "rule"),
+    [
+        ("decision: {rule: expected_grade, grading: aspirational}\n", "expected_grade"),
+        ("decision: {rule: weighted, weights: {signups: 2, bookings: 1, conv: 1}}\n", "weighted"),
+    ],
+)
+def test_rules(tmp_path, decision, rule):
+    r = simulate(load_scenario(variant(tmp_path, SMALL % "" + decision)))
+    rec = r.summary["recommendation"]
+    assert rec["rule"] == rule
+    assert sum(rec["p_best"].values()) == pytest.approx(1.0)
+    assert min(rec["expected_loss"].values()) >= 0
+    assert rec["expected_loss"][rec["option"]] == pytest.approx(min(rec["expected_loss"].values()))
+    if rule == "weighted":
+        # weighted value = 0.5*met(signups) + 0.25*met(bookings) + 0.25*met(conv)
+        for o, oe in r.evaluation.options.items():
+            want = 0.5 * oe.met["signups"] + 0.25 * oe.met["bookings"] + 0.25 * oe.met["conv"]
+            assert np.allclose(oe.value, want), o
+
+
+def test_explicit_baseline(tmp_path):
+    r = simulate(load_scenario(variant(tmp_path, SMALL % "" + "baseline: {signups: 100}\n")))
+    kr = r.summary["options"]["status_quo"]["key_results"]["signups"]
+    assert kr["baseline"] == 100 and kr["target"] == pytest.approx(110)
