@@ -36,6 +36,24 @@ def _parser() -> argparse.ArgumentParser:
     run = scenario_cmd("run", "fit, simulate the quarter per option, print P(met) per key result")
     model_opts(run)
     run.add_argument("--json", action="store_true", help="print the summary.json object only")
+    cmp = scenario_cmd(
+        "compare", "experiment results vs the beliefs: lifts, conflict, the updated decision"
+    )
+    cmp.add_argument(
+        "results",
+        type=Path,
+        nargs="?",
+        help="results CSV: arm, optional period, a count column per stage and segment "
+        "(default: the scenario's experiment.data)",
+    )
+    model_opts(cmp)
+    cmp.add_argument("--json", action="store_true", help="print the comparison object only")
+    cmp.add_argument(
+        "--report", action="store_true", help="write the decision report with a comparison section"
+    )
+    cmp.add_argument(
+        "--out", type=Path, default=Path("reports"), help="report directory (default: reports)"
+    )
     return p
 
 
@@ -46,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "compare":
+            return _compare(args)
     except InputError as err:
         for line in err.problems:
             print(f"error: {line}", file=sys.stderr)
@@ -99,6 +119,32 @@ def _run(args: argparse.Namespace) -> int:
         from .render import text_summary
 
         print(text_summary(result.scenario, result.to_dict(), from_cache=result.fit.from_cache))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    _validate_overrides(args)
+    from . import cache
+    from .api import load_scenario
+    from .experiment import read_results, results_path
+
+    if args.no_cache:
+        cache.disable()
+    s = load_scenario(args.scenario)
+    exp = read_results(s, results_path(s, args.results))  # invalid input stops here, before fitting
+    from .compare import compare, text_comparison
+
+    result = compare(s, exp, draws=args.draws, seed=args.seed, before=args.report or not args.json)
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(text_comparison(result, from_cache=result.updated.fit.from_cache))
+    if args.report:
+        from .report.compare_plots import write_comparison_report
+
+        where = write_comparison_report(result, args.out)
+        print(f"wrote {where / 'index.html'} and {where / 'report.md'}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,420 @@
+"""`krsim compare`: an experiment's results against the team's beliefs, and the decision after them.
+
+Four answers (DESIGN section 6):
+
+- sample-ratio mismatch: a chi-square test of the arms' traffic against the planned allocation;
+- what the experiment alone says: per arm and stage, the relative lift of the stage's conversion
+  rate (from its parent) over control under weak priors — independent Beta(1, 1) posteriors per arm,
+  pooled over periods, as the standard Bayesian A/B engines compute it;
+- prior vs posterior of every change parameter (the posterior from the one model of history and
+  experiment, `experiment.py`), and prior–data conflict: for each arm and each stage its changes act
+  on, the two-sided prior-predictive p-value of the observed treatment/control ratio of the stage's
+  conversion rate, conditional on the observed parent counts, Bonferroni-corrected over those stages;
+- the updated decision: the summary object of `krsim run`, forecast with the posterior draws.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import decision, forecast, model, priors
+from .api import SimulationResult, build_summary, history_of
+from .experiment import ArmPlan, ExperimentData, arm_rates, simulate_arm
+from .render import fmt_p
+from .scenario import Scenario, change_priors
+
+SRM_THRESHOLD = 0.001  # the standard engines' threshold for a sample-ratio mismatch
+CONFLICT_LEVEL = 0.05  # family-wise, per arm (Bonferroni over the arm's stages)
+LIFT_DRAWS = 200_000  # Monte Carlo error of P(better) at most 0.5 / sqrt(LIFT_DRAWS) ~ 0.0011
+CONFLICT_SIMS = 20_000  # prior-predictive simulations (resampling the history fit's draws)
+
+
+def _stream(seed: int, *key: str) -> np.random.Generator:
+    return np.random.default_rng([seed, *(zlib.crc32(k.encode()) for k in key)])
+
+
+# ----------------------------------------------------------------------------------- SRM
+
+
+def sample_ratio(scenario: Scenario, exp: ExperimentData) -> dict[str, Any]:
+    """Chi-square goodness-of-fit of each arm's total traffic against the planned allocation."""
+    from scipy import stats
+
+    observed = np.array([exp.total(a, scenario.root) for a in exp.arms], dtype=float)
+    shares = np.array([exp.allocation[a] for a in exp.arms])
+    stat, p = stats.chisquare(observed, observed.sum() * shares)
+    return {
+        "p_value": float(p),
+        "flag": bool(p < SRM_THRESHOLD),
+        "chi2": float(stat),
+        "observed": {a: int(v) for a, v in zip(exp.arms, observed, strict=True)},
+        "planned": {a: float(s) for a, s in zip(exp.arms, shares, strict=True)},
+    }
+
+
+# ---------------------------------------------------------------------------------- lifts
+
+
+def conversion_totals(scenario: Scenario, exp: ExperimentData, arm: str, stage: str):
+    """(conversions, users at the parent) of a stage for an arm, pooled over periods."""
+    parent = scenario.funnel[stage].from_
+    assert parent is not None
+    return exp.total(arm, stage), exp.total(arm, parent)
+
+
+def beta_lift(
+    x_t: int, n_t: int, x_c: int, n_c: int, rng: np.random.Generator, draws: int = LIFT_DRAWS
+) -> dict[str, Any]:
+    """Relative lift of a treatment's rate over control's under independent Beta(1, 1) priors:
+    median and 95% interval of p_t / p_c - 1, and P(p_t > p_c), by Monte Carlo."""
+    x_t, x_c = min(x_t, n_t), min(x_c, n_c)  # a stage fed from elsewhere may exceed its parent
+    p_c = rng.beta(1 + x_c, 1 + n_c - x_c, draws)
+    p_t = rng.beta(1 + x_t, 1 + n_t - x_t, draws)
+    lift = p_t / p_c - 1
+    lo, med, hi = np.quantile(lift, [0.025, 0.5, 0.975])
+    return {
+        "median": float(med),
+        "interval95": [float(lo), float(hi)],
+        "p_better": float(np.mean(p_t > p_c)),
+    }
+
+
+def lifts(scenario: Scenario, exp: ExperimentData, seed: int) -> dict[str, dict[str, Any]]:
+    """Per non-control arm and non-root stage: the weak-prior lift over control."""
+    out: dict[str, dict[str, Any]] = {}
+    for arm in exp.treatments:
+        out[arm] = {}
+        for stage, st in scenario.funnel.items():
+            if st.from_ is None:
+                continue
+            x_t, n_t = conversion_totals(scenario, exp, arm, stage)
+            x_c, n_c = conversion_totals(scenario, exp, exp.control, stage)
+            out[arm][stage] = beta_lift(x_t, n_t, x_c, n_c, _stream(seed, "lift", arm, stage))
+    return out
+
+
+# --------------------------------------------------------------------- prior vs posterior
+
+
+def _summary(q: np.ndarray) -> dict[str, Any]:
+    return {"median": float(q[1]), "interval90": [float(q[0]), float(q[2])]}
+
+
+def change_table(scenario: Scenario, fit: model.Fit) -> dict[str, dict[str, Any]]:
+    """Prior and posterior median and 90% interval of every change parameter; a parameter of an
+    option the experiment did not test keeps its prior."""
+    out = {}
+    for name, prior in change_priors(scenario).items():
+        q_prior = priors.quantiles(prior, [0.05, 0.5, 0.95])
+        q_post = np.quantile(fit.flat(name), [0.05, 0.5, 0.95]) if name in fit.arrays else q_prior
+        out[name] = {"prior": _summary(q_prior), "posterior": _summary(q_post)}
+    return out
+
+
+# ----------------------------------------------------------------------- prior-data conflict
+
+
+@dataclass(frozen=True)
+class StageConflict:
+    arm: str
+    stage: str
+    p_value: float
+    p_adjusted: float
+    flag: bool
+    observed_ratio: float
+    predicted95: tuple[float, float]  # prior-predictive 95% interval of the ratio
+    params: tuple[str, ...]  # the beliefs behind this stage's predicted change
+
+
+def _log_ratio(x_t, n_t, x_c, n_c):
+    """Log of the treatment/control ratio of conversion rates (with half a count added so that
+    a zero count gives a finite value)."""
+    return np.log((x_t + 0.5) / (n_t + 1.0)) - np.log((x_c + 0.5) / (n_c + 1.0))
+
+
+def conflict(
+    scenario: Scenario,
+    exp: ExperimentData,
+    fit: model.Fit,
+    seed: int,
+    sims: int = CONFLICT_SIMS,
+) -> dict[str, list[StageConflict]]:
+    """Prior-predictive check of each arm's stages (DESIGN section 6).
+
+    ``fit`` is the history-only fit: the beliefs before the experiment are the history's posterior
+    for the funnel's rates and the scenario's priors for the changes. Each simulation draws the
+    experiment periods' rates (shared by the arms), the change parameters from their priors, and
+    every arm's counts given its observed parent counts (`experiment.simulate_arm`).
+    """
+    rng = _stream(seed, "conflict")
+    idx = rng.integers(fit.n_draws, size=sims)
+    nodes = fit.nodes
+    mu = fit.flat("rate_mu")[idx]  # (sims, node)
+    sigma = fit.flat("rate_sigma")[idx]
+    K = len(exp.periods)
+    effect_all = sigma[:, :, None] * rng.standard_normal((sims, len(nodes), K))
+    eta_all = mu[:, :, None] + effect_all
+    params = {
+        name: priors.sample(prior, sims, _stream(seed, "conflict-param", name))[:, None]
+        for name, prior in change_priors(scenario).items()
+    }
+
+    def arm_sim(arm: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        rows = exp.rows(arm)
+        per = exp.period_index[rows]
+        eff = {nd: effect_all[:, j, per] for j, nd in enumerate(nodes)}
+        base = {nd: 1 / (1 + np.exp(-eta_all[:, j, per])) for j, nd in enumerate(nodes)}
+        plan = ArmPlan.of(scenario, arm)
+        rates = arm_rates(plan, base, eff, params, np)
+        obs = {c: v[rows] for c, v in exp.counts.items()}
+        sim = simulate_arm(scenario, plan, rates, params, _stream(seed, "conflict", arm), given=obs)
+        return sim, obs
+
+    sim_c, obs_c = arm_sim(exp.control)
+    out: dict[str, list[StageConflict]] = {}
+    for arm in exp.treatments:
+        plan = ArmPlan.of(scenario, arm)
+        stages = plan.acts_on(scenario)
+        if not stages:
+            out[arm] = []
+            continue
+        sim_t, obs_t = arm_sim(arm)
+        rows = []
+        for stage in stages:
+            parent = scenario.funnel[stage].from_
+            n_t, n_c = obs_t[parent].sum(), obs_c[parent].sum()
+            t_obs = _log_ratio(obs_t[stage].sum(), n_t, obs_c[stage].sum(), n_c)
+            t_sim = _log_ratio(sim_t[stage].sum(axis=1), n_t, sim_c[stage].sum(axis=1), n_c)
+            lower = (np.sum(t_sim <= t_obs) + 1) / (sims + 1)
+            upper = (np.sum(t_sim >= t_obs) + 1) / (sims + 1)
+            p = float(min(1.0, 2 * min(lower, upper)))
+            adj = min(1.0, p * len(stages))
+            lo, hi = np.exp(np.quantile(t_sim, [0.025, 0.975]))
+            rows.append(
+                StageConflict(
+                    arm,
+                    stage,
+                    p,
+                    adj,
+                    adj < CONFLICT_LEVEL,
+                    float(np.exp(t_obs)),
+                    (float(lo), float(hi)),
+                    tuple(plan.params_behind(scenario, stage)),
+                )
+            )
+        out[arm] = rows
+    return out
+
+
+def conflict_sentence(
+    scenario: Scenario, arm: str, rows: list[StageConflict], changes: dict[str, Any]
+) -> str:
+    """Which belief the data contradict (or that they do not), in one or two sentences."""
+    label = scenario.options[arm].label or arm
+    flagged = [r for r in rows if r.flag]
+    if not rows:
+        return f"“{label}”: its changes act on no stage whose conversion the experiment observes."
+    if not flagged:
+        best = min(rows, key=lambda r: r.p_adjusted)
+        return (
+            f"“{label}”: no conflict — every observed change lies within what the beliefs allowed "
+            f"(smallest Bonferroni-adjusted p = {best.p_adjusted:.2g}, "
+            f"{scenario.stage_label(best.stage)})."
+        )
+    prs = change_priors(scenario)
+    parts = []
+    for r in flagged:
+        way = "less" if r.observed_ratio < r.predicted95[0] else "more"
+        parts.append(
+            f"{scenario.stage_label(r.stage)} converted at {r.observed_ratio:.3g}× control's rate, "
+            f"{way} than the beliefs allowed ({r.predicted95[0]:.3g}× to {r.predicted95[1]:.3g}×, "
+            f"95% prior-predictive; adjusted p = {r.p_adjusted:.2g})"
+        )
+    params = list(dict.fromkeys(p for r in flagged for p in r.params if prs[p].kind != "fixed"))
+    beliefs = "; ".join(
+        f"{p} ({prs[p].describe()}; the experiment puts it at "
+        f"{changes[p]['posterior']['median']:.3g} "
+        f"[{changes[p]['posterior']['interval90'][0]:.3g}, "
+        f"{changes[p]['posterior']['interval90'][1]:.3g}])"
+        for p in params
+    )
+    return (
+        f"“{label}”: the data contradict the belief about {beliefs or 'this option'}: "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+# ------------------------------------------------------------------------------ the whole
+
+
+@dataclass
+class ComparisonResult:
+    """What `krsim compare` computes; ``to_dict()`` is the `--json` object of DESIGN section 6."""
+
+    scenario: Scenario
+    experiment: ExperimentData
+    srm: dict[str, Any]
+    lifts: dict[str, dict[str, Any]]
+    changes: dict[str, dict[str, Any]]
+    conflicts: dict[str, list[StageConflict]]
+    sentences: dict[str, str]
+    updated: SimulationResult
+    before: SimulationResult | None = None
+    tested: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "srm": {"p_value": self.srm["p_value"], "flag": self.srm["flag"]},
+            "lifts": self.lifts,
+            "changes": self.changes,
+            "conflict": {
+                arm: {r.stage: {"p_value": r.p_value, "flag": r.flag} for r in rows}
+                for arm, rows in self.conflicts.items()
+            },
+            "updated": self.updated.to_dict(),
+        }
+
+
+def _decide(
+    scenario: Scenario, fit: model.Fit, params: dict[str, np.ndarray] | None, created: str | None
+) -> SimulationResult:
+    history = history_of(scenario)
+    fc = forecast.simulate(scenario, fit, params=params)
+    tg = decision.targets(scenario, history)
+    ev = decision.evaluate(scenario, fc, tg)
+    summary = build_summary(scenario, fit, fc, ev, tg, created=created)
+    return SimulationResult(scenario, summary, fit, fc, ev, tg)
+
+
+def compare(
+    scenario: Scenario,
+    exp: ExperimentData,
+    *,
+    draws: int | None = None,
+    seed: int | None = None,
+    log=None,
+    created: str | None = None,
+    before: bool = False,
+) -> ComparisonResult:
+    """Fit the history alone (the beliefs before) and with the experiment (one model), then
+    compare; ``before`` also computes the decision before the experiment (for text and report)."""
+    history = history_of(scenario)
+    if draws is not None or seed is not None:
+        scenario = scenario.with_overrides(seed=seed, draws=draws)
+        scenario._history = history
+    fit_before = model.fit(scenario, history, log=log)
+    fit_after = model.fit(scenario, history, log=log, experiment=exp)
+    changes = change_table(scenario, fit_after)
+    conflicts = conflict(scenario, exp, fit_before, scenario.seed)
+    sentences = {
+        arm: conflict_sentence(scenario, arm, rows, changes) for arm, rows in conflicts.items()
+    }
+    params = forecast.draw_change_params(scenario, fit_after.n_draws)
+    tested = tuple(n for n in params if n in fit_after.arrays)
+    for name in tested:
+        params[name] = fit_after.flat(name)
+    updated = _decide(scenario, fit_after, params, created)
+    prior_result = _decide(scenario, fit_before, None, created) if before else None
+    return ComparisonResult(
+        scenario=scenario,
+        experiment=exp,
+        srm=sample_ratio(scenario, exp),
+        lifts=lifts(scenario, exp, scenario.seed),
+        changes=changes,
+        conflicts=conflicts,
+        sentences=sentences,
+        updated=updated,
+        before=prior_result,
+        tested=tested,
+    )
+
+
+# ------------------------------------------------------------------------------ text output
+
+
+def _pct(x: float) -> str:
+    return f"{x:+.1%}"
+
+
+def text_comparison(result: ComparisonResult, *, from_cache: bool = False) -> str:
+    """The terminal rendering: SRM, lifts, beliefs before/after, conflict, then the decision."""
+    from .render import text_summary
+
+    s, exp = result.scenario, result.experiment
+    lines = [f"Experiment: {exp.path}", ""]
+    arms = ", ".join(
+        f"{a} ({exp.allocation[a]:.0%} planned, {result.srm['observed'][a]:,} {s.root})"
+        for a in exp.arms
+    )
+    lines.append(
+        f"{len(exp.arms)} arms, control {exp.control}, {len(exp.periods)} period(s): {arms}"
+    )
+    if result.srm["flag"]:
+        lines.append(
+            f"warning: sample-ratio mismatch (chi-square p = {result.srm['p_value']:.2g} < "
+            f"{SRM_THRESHOLD}): the traffic split differs from the plan, so assignment may be "
+            "broken; treat every result below with caution."
+        )
+    else:
+        lines.append(
+            f"Sample ratio: chi-square p = {result.srm['p_value']:.3g} against the planned split; "
+            "no mismatch."
+        )
+    lines += ["", "What the experiment alone says (weak priors): lift of each stage's conversion"]
+    lines.append("rate over control, median [95% interval], P(better)")
+    width = max(len(st) for st in s.funnel) + 2
+    for arm, by_stage in result.lifts.items():
+        lines.append(f"  {s.options[arm].label or arm}")
+        for stage, d in by_stage.items():
+            lo, hi = d["interval95"]
+            lines.append(
+                f"    {stage:<{width}}{_pct(d['median']):>8} [{_pct(lo)}, {_pct(hi)}]"
+                f"   P(better) {d['p_better']:.2f}"
+            )
+    lines += ["", "Beliefs before → after the experiment: median [90% interval]"]
+    name_w = max((len(n) for n in result.changes), default=0) + 2
+    for name, d in result.changes.items():
+        pr, po = d["prior"], d["posterior"]
+        tag = "" if name in result.tested else "   (not tested: unchanged)"
+        lines.append(
+            f"  {name:<{name_w}}{pr['median']:.3g} [{pr['interval90'][0]:.3g}, "
+            f"{pr['interval90'][1]:.3g}] → {po['median']:.3g} [{po['interval90'][0]:.3g}, "
+            f"{po['interval90'][1]:.3g}]{tag}"
+        )
+    lines += [
+        "",
+        "Prior–data conflict: two-sided prior-predictive p-value of the treatment/control ratio",
+        "of each stage's conversion rate (flag: Bonferroni-adjusted p < 0.05)",
+    ]
+    for arm, rows in result.conflicts.items():
+        for r in rows:
+            flag = "  CONFLICT" if r.flag else ""
+            lines.append(
+                f"  {arm} · {r.stage}: observed {r.observed_ratio:.3g}× (beliefs: "
+                f"{r.predicted95[0]:.3g}× to {r.predicted95[1]:.3g}×), p = {r.p_value:.2g}, "
+                f"adjusted {r.p_adjusted:.2g}{flag}"
+            )
+        lines.append("  " + result.sentences[arm])
+    if result.before is not None:
+        lines += ["", "The quarter before → after the experiment: P(all key results met)"]
+        b, a = result.before.summary, result.updated.summary
+        for o, od in a["options"].items():
+            bd = b["options"][o]
+            lines.append(
+                f"  {od['label']:<{max(len(x['label']) for x in a['options'].values()) + 2}}"
+                f"{fmt_p(bd['p_all_met'], bd['p_all_met_se'])} → "
+                f"{fmt_p(od['p_all_met'], od['p_all_met_se'])}"
+            )
+        rb, ra = b["recommendation"]["option"], a["recommendation"]["option"]
+        lines.append(
+            f"  Pick before: {rb}; after: {ra}"
+            + (" (unchanged)." if rb == ra else " — it changes.")
+        )
+    lines += ["", "After the experiment", "-" * 20]
+    lines.append(text_summary(s, result.updated.summary, from_cache=from_cache))
+    return "\n".join(lines)

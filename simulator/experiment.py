@@ -1,0 +1,609 @@
+"""Experiment results: the results table, and its likelihood inside the funnel model.
+
+An experiment's rows (one per arm and period; arms are option ids) enter the same PyMC model as the
+history, in periods of their own. Each experiment period gets, for every rate node, a fresh logit
+rate drawn from that node's hierarchical prior (``rate_mu``, ``rate_sigma``), shared by every arm in
+that period; each arm's changes act on those rates through `changes.py`, the one definition the
+forecast also uses. Root counts are conditioned on: the allocation sets them, so they say nothing
+about traffic. The change parameters of the arms become random variables with the scenario's priors,
+named as DESIGN names them (``mandatory_account.gate.pass``).
+
+Likelihood, conditional on each row's observed counts of parents, sources and segments:
+
+- a node whose count is one binomial draw given those counts (any stage of the control arm, a
+  lifted or set stage, a segment) gets that binomial likelihood — exact;
+- a stage fed by unobserved users (a gate's stage, whose passers are not observed; a stage that a
+  gate's ``counts_as`` or a flow adds users to) gets a Gaussian likelihood with the exact mean and
+  covariance of the forecast's generative semantics, jointly over the arm's such stages (a gate's
+  stage and its ``counts_as`` stage share the passers, so their counts are positively correlated:
+  treating them as independent would count the passers twice). The exact likelihood is a
+  convolution of binomials (the gate's stage given the exempt count k at its parent P is
+  Bin(k, r) + Bin(n_P - k, pass * r)), too costly inside NUTS; with the counts of an experiment the
+  multivariate central limit theorem makes the Gaussian with exact moments accurate, 1/12 is added
+  to each variance for the rounding of a discrete count (Sheppard's correction), and a test checks
+  the resulting posterior of ``pass`` against the exact convolution on a grid, besides recovery.
+
+The exempt count at the gate's parent is the observed segment count when the segment is recorded at
+that stage (exact); when it is recorded higher up, the count at the parent is hypergeometric (the
+users reaching the parent are a random subset, as in the forecast) and its mean and variance enter
+the moments. Experiment periods' effects are iid draws from the marginal prior also under
+``period_effects: ar1`` (an experiment's periods are not placed on the history's time line).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import changes as ch
+from .data import read_count_table
+from .scenario import (
+    Flow,
+    Gate,
+    InputError,
+    Lift,
+    Prior,
+    Scenario,
+    SetRate,
+    change_param_names,
+    did_you_mean,
+)
+
+LIKELIHOOD_VERSION = 1
+SHEPPARD = 1.0 / 12.0  # variance of rounding a continuous approximation to a whole count
+
+
+# ------------------------------------------------------------------------------------ the table
+
+
+@dataclass(frozen=True)
+class ExperimentData:
+    """Experiment results, rows sorted by arm (control first), with the planned allocation."""
+
+    path: Path
+    control: str
+    arms: tuple[str, ...]  # arms present, control first, then in the scenario's option order
+    periods: tuple[str, ...]  # experiment periods ("all" when the table has no period column)
+    arm_index: np.ndarray  # per row
+    period_index: np.ndarray  # per row
+    counts: dict[str, np.ndarray] = field(repr=False)  # column -> per-row counts
+    allocation: dict[str, float] = field(default_factory=dict)  # planned share per arm, sums to 1
+
+    @property
+    def treatments(self) -> tuple[str, ...]:
+        return self.arms[1:]
+
+    def rows(self, arm: str) -> np.ndarray:
+        return np.nonzero(self.arm_index == self.arms.index(arm))[0]
+
+    def total(self, arm: str, column: str) -> int:
+        return int(self.counts[column][self.rows(arm)].sum())
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        h.update(repr((self.arms, self.periods)).encode())
+        h.update(np.ascontiguousarray(self.arm_index, dtype=np.int64).tobytes())
+        h.update(np.ascontiguousarray(self.period_index, dtype=np.int64).tobytes())
+        for name in sorted(self.counts):
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(self.counts[name], dtype=np.int64).tobytes())
+        return h.hexdigest()
+
+
+def results_path(scenario: Scenario, given: str | Path | None) -> Path:
+    """The results table: the path given on the command line, else the scenario's experiment.data."""
+    if given is not None:
+        return Path(given)
+    if scenario.experiment is None:
+        raise InputError(
+            [
+                f"{scenario.source or '<scenario>'}: experiment: no results file given and the "
+                "scenario has no `experiment: {data: PATH}` block"
+            ]
+        )
+    return scenario.resolve(scenario.experiment.data)
+
+
+def read_results(scenario: Scenario, path: str | Path) -> ExperimentData:
+    """Read and validate an experiment results table (raises InputError, one line per problem).
+
+    Columns: `arm` (an option id), optional `period`, one count column per stage and segment.
+    """
+    path = Path(path)
+    table = read_count_table(path, scenario, "arm", optional_columns=("period",))
+    problems: list[str] = []
+    control = scenario.control_option
+    options = list(scenario.options)
+    seen_unknown: set[str] = set()
+    for r, label in enumerate(table.labels):
+        if label and label not in scenario.options and label not in seen_unknown:
+            seen_unknown.add(label)
+            problems.append(
+                f"{path}: row {r + 2}, column 'arm': unknown arm {label!r}"
+                f"{did_you_mean(label, options)}; arms are option ids ({', '.join(options)})"
+            )
+    periods_col = table.periods
+    if periods_col is not None:
+        for r, p in enumerate(periods_col):
+            if not p:
+                problems.append(f"{path}: row {r + 2}, column 'period': empty")
+    keys = [(a, periods_col[r] if periods_col else "") for r, a in enumerate(table.labels)]
+    for r, k in enumerate(keys):
+        if keys.index(k) != r:
+            where = f"period {k[1]!r}" if periods_col else "the table (add a `period` column)"
+            problems.append(
+                f"{path}: row {r + 2}, column 'arm': arm {k[0]!r} appears twice in {where}"
+            )
+    present = [o for o in options if o in table.labels]
+    if control not in present:
+        src = "experiment.control" if scenario.experiment and scenario.experiment.control else None
+        hint = f" (named by {src})" if src else " (the option without changes)"
+        problems.append(f"{path}: column 'arm': no rows for the control arm {control!r}{hint}")
+    elif len(present) < 2:
+        problems.append(
+            f"{path}: column 'arm': only the control arm {control!r}; an experiment compares it "
+            "with at least one option"
+        )
+    # Counts that cannot be. A stage that an arm's changes add users to (a gate's counts_as, a
+    # flow's target) may legitimately exceed its parent in that arm, never the traffic.
+    for r, arm in enumerate(table.labels):
+        if arm not in scenario.options:
+            continue
+        fed = fed_stages(scenario, arm)
+        for child, st in scenario.funnel.items():
+            if st.from_ is None:
+                continue
+            parent = scenario.root if child in fed else st.from_
+            c, p = table.counts[child][r], table.counts[parent][r]
+            if c > p:
+                problems.append(
+                    f"{path}: row {r + 2} (arm {arm}), column {child!r}: stage count {c} is "
+                    f"larger than {'the traffic' if child in fed else 'its parent stage'} "
+                    f"{parent!r} ({p})"
+                )
+        for g, seg in scenario.segments.items():
+            c, p = table.counts[g][r], table.counts[seg.of][r]
+            if c > p:
+                problems.append(
+                    f"{path}: row {r + 2} (arm {arm}), column {g!r}: segment count {c} is larger "
+                    f"than its stage {seg.of!r} ({p})"
+                )
+    planned = (scenario.experiment.allocation if scenario.experiment else None) or {}
+    for arm in present:
+        if planned and arm not in planned:
+            problems.append(
+                f"{path}: column 'arm': arm {arm!r} has rows but no share in experiment.allocation "
+                f"({', '.join(f'{k}: {v:g}' for k, v in planned.items())})"
+            )
+    for arm in planned:
+        if arm not in present:
+            problems.append(
+                f"{path}: column 'arm': experiment.allocation plans an arm {arm!r} that has no rows"
+            )
+    if problems:
+        raise InputError(problems)
+
+    arms = (control, *[a for a in present if a != control])
+    period_labels = tuple(dict.fromkeys(periods_col)) if periods_col is not None else ("all",)
+    arm_idx = np.array([arms.index(a) for a in table.labels])
+    per_idx = np.array(
+        [period_labels.index(p) for p in periods_col] if periods_col else [0] * len(table)
+    )
+    order = np.lexsort((per_idx, arm_idx))
+    shares = {a: float(planned[a]) if planned else 1.0 for a in arms}
+    total = sum(shares.values())
+    return ExperimentData(
+        path=path,
+        control=control,
+        arms=arms,
+        periods=period_labels,
+        arm_index=arm_idx[order],
+        period_index=per_idx[order],
+        counts={c: v[order] for c, v in table.counts.items()},
+        allocation={a: v / total for a, v in shares.items()},
+    )
+
+
+# ------------------------------------------------------------------------------ an arm's plan
+
+
+@dataclass(frozen=True)
+class GatePlan:
+    stage: str  # S: the gate stands between S's parent and S
+    parent: str  # P
+    exempt: str | None
+    counts_as: str | None
+    pass_: str  # parameter names
+    overlap: str
+
+
+@dataclass(frozen=True)
+class FlowPlan:
+    source: str
+    target: str
+    segment: str | None
+    negated: bool
+    rate: str
+
+
+@dataclass(frozen=True)
+class ArmPlan:
+    """What an arm's changes do, by stage, with the names of their parameters."""
+
+    arm: str
+    lifts: tuple[tuple[str, str], ...]  # (stage, factor parameter), non-root stages
+    sets: tuple[tuple[str, str], ...]  # (stage, rate parameter)
+    gates: tuple[GatePlan, ...]
+    flows: tuple[FlowPlan, ...]
+    params: dict[str, Prior]
+
+    @property
+    def gate_stages(self) -> set[str]:
+        return {g.stage for g in self.gates}
+
+    @property
+    def fed(self) -> set[str]:
+        """Stages that receive users from elsewhere (a gate's counts_as, a flow's target)."""
+        out = {g.counts_as for g in self.gates if g.counts_as}
+        return out | {f.target for f in self.flows}
+
+    @property
+    def mixed(self) -> list[str]:
+        """Stages whose count is not one binomial draw given the observed counts."""
+        return sorted(self.gate_stages | self.fed)
+
+    @classmethod
+    def of(cls, scenario: Scenario, arm: str) -> ArmPlan:
+        opt = scenario.options[arm]
+        lifts, sets, gates, flows, params = [], [], [], [], {}
+        for change, names in zip(opt.changes, change_param_names(arm, opt), strict=True):
+            n = dict(names)
+            sp = change.spec
+            for f, name in names:
+                params[name] = getattr(sp, "pass_" if f == "pass" else f)
+            if isinstance(sp, Lift):
+                if sp.stage != scenario.root:  # traffic is conditioned on in an experiment
+                    lifts.append((sp.stage, n["factor"]))
+            elif isinstance(sp, SetRate):
+                sets.append((sp.stage, n["rate"]))
+            elif isinstance(sp, Gate):
+                parent = scenario.funnel[sp.before].from_
+                assert parent is not None
+                gates.append(
+                    GatePlan(sp.before, parent, sp.exempt, sp.counts_as, n["pass"], n["overlap"])
+                )
+            elif isinstance(sp, Flow):
+                seg, neg = sp.among_segment
+                flows.append(FlowPlan(sp.from_, sp.to, seg, neg, n["rate"]))
+        return cls(arm, tuple(lifts), tuple(sets), tuple(gates), tuple(flows), params)
+
+    def acts_on(self, scenario: Scenario) -> list[str]:
+        """Stages the arm's changes act on directly (rates or counts), then those downstream of
+        them, in funnel order: the stages whose conversion the experiment can show a change in."""
+        direct = {s for s, _ in self.lifts} | {s for s, _ in self.sets} | self.gate_stages
+        direct |= self.fed
+        out = set(direct)
+        for s in scenario.funnel:
+            if any(a in direct for a in scenario.ancestors(s)):
+                out.add(s)
+        return [s for s in scenario.funnel if s in out and scenario.funnel[s].from_ is not None]
+
+    def params_behind(self, scenario: Scenario, stage: str) -> list[str]:
+        """The parameters whose changes act on ``stage`` or on a stage above it."""
+        above = set(scenario.ancestors(stage))
+        out: list[str] = []
+        for s, p in (*self.lifts, *self.sets):
+            if s in above:
+                out.append(p)
+        for g in self.gates:
+            if g.stage in above or g.counts_as in above:
+                out += [g.pass_] + ([g.overlap] if g.counts_as in above else [])
+        for f in self.flows:
+            if f.target in above:
+                out.append(f.rate)
+        return list(dict.fromkeys(out))
+
+
+def fed_stages(scenario: Scenario, arm: str) -> set[str]:
+    return ArmPlan.of(scenario, arm).fed
+
+
+def tested_priors(scenario: Scenario, exp: ExperimentData) -> dict[str, Prior]:
+    """The change parameters of the experiment's arms (those the likelihood informs)."""
+    out: dict[str, Prior] = {}
+    for arm in exp.arms:
+        out.update(ArmPlan.of(scenario, arm).params)
+    return out
+
+
+# ---------------------------------------------------------------- rates and count moments (xp)
+
+
+def arm_rates(
+    plan: ArmPlan,
+    rates: dict[str, Any],
+    effects: dict[str, Any],
+    params: dict[str, Any],
+    xp: Any,
+) -> dict[str, Any]:
+    """The rates of an arm: `lift` and `set` applied to the period's base rates (changes.py)."""
+    out = dict(rates)
+    for stage, name in plan.sets:
+        out[stage] = ch.set_rate(params[name], effects[stage], xp)
+    for stage, name in plan.lifts:
+        out[stage] = ch.lift_rate(out[stage], params[name], xp)
+    return out
+
+
+def _segment_holds_all(scenario: Scenario, plan: ArmPlan, segment: str, stage: str) -> bool:
+    """Past a gate that exempts ``segment``, every user holds it."""
+    return any(g.exempt == segment and g.stage in scenario.ancestors(stage) for g in plan.gates)
+
+
+def segment_moments(
+    scenario: Scenario, plan: ArmPlan, segment: str, stage: str, obs: dict[str, Any]
+) -> tuple[Any, Any]:
+    """Mean and variance of the number of ``segment`` members at ``stage`` given the observed
+    counts: observed when the segment is recorded there; else hypergeometric, since the users who
+    reach ``stage`` are a random subset of those at the segment's stage (as in the forecast)."""
+    if _segment_holds_all(scenario, plan, segment, stage):
+        return obs[stage], 0.0
+    of = scenario.segments[segment].of
+    if of == stage:
+        return obs[segment], 0.0
+    N, K, n = obs[of], obs[segment], obs[stage]
+    q = K / np.maximum(N, 1)
+    fpc = (N - n) / np.maximum(N - 1, 1)
+    return n * q, n * q * (1 - q) * fpc
+
+
+def mixed_moments(
+    scenario: Scenario,
+    plan: ArmPlan,
+    rates: dict[str, Any],
+    params: dict[str, Any],
+    obs: dict[str, Any],
+) -> tuple[list[str], list[Any], list[list[Any]]]:
+    """Exact mean vector and covariance matrix of the counts of the arm's mixed stages, given the
+    observed counts of their parents, sources and segments (entries broadcast over rows).
+
+    Per user at a gate's parent P: exempt users convert to S at S's rate r; the others pass with
+    probability ``pass`` and then convert at r, and each passer adds to ``counts_as`` with
+    probability 1 - ``overlap``. So given the exempt count k, S's count has mean
+    k r + (n_P - k) pass r, the counts_as additions mean (n_P - k) pass (1 - overlap), and the two
+    covary by (n_P - k) pass (1 - pass) r (1 - overlap) through the shared passers.
+    """
+    stages = plan.mixed
+    i = {s: j for j, s in enumerate(stages)}
+    d = len(stages)
+    mean: list[Any] = [0.0] * d
+    cov: list[list[Any]] = [[0.0] * d for _ in range(d)]
+    for s in stages:
+        if s not in plan.gate_stages:  # the stage's own conversions from its parent
+            n, r = obs[scenario.funnel[s].from_], rates[s]
+            mean[i[s]] = mean[i[s]] + n * r
+            cov[i[s]][i[s]] = cov[i[s]][i[s]] + n * r * (1 - r)
+    for g in plan.gates:
+        r, pi, o = rates[g.stage], params[g.pass_], params[g.overlap]
+        n_p = obs[g.parent]
+        if g.exempt is None:
+            k, k_var = 0.0, 0.0
+        else:
+            k, k_var = segment_moments(scenario, plan, g.exempt, g.parent, obs)
+        others = n_p - k
+        _, through_rate, add_rate = ch.gate_rates(r, 0.0, pi, o)  # per non-exempt user
+        s = i[g.stage]
+        mean[s] = mean[s] + k * r + others * through_rate
+        cov[s][s] = cov[s][s] + k * r * (1 - r) + others * through_rate * (1 - through_rate)
+        grad_s = r - through_rate  # d mean_S / d k
+        cov[s][s] = cov[s][s] + k_var * grad_s**2
+        if g.counts_as:
+            c = i[g.counts_as]
+            mean[c] = mean[c] + others * add_rate
+            cov[c][c] = cov[c][c] + others * add_rate * (1 - add_rate) + k_var * add_rate**2
+            both = others * pi * (1 - pi) * r * (1 - o) - k_var * grad_s * add_rate
+            cov[s][c] = cov[s][c] + both
+            cov[c][s] = cov[c][s] + both
+    for f in plan.flows:
+        rho = params[f.rate]
+        n_src = obs[f.source]
+        if f.segment is None:
+            pool, pool_var = n_src, 0.0
+        else:
+            m, v = segment_moments(scenario, plan, f.segment, f.source, obs)
+            pool, pool_var = (n_src - m, v) if f.negated else (m, v)
+        t = i[f.target]
+        mean[t] = mean[t] + ch.flow_rate(pool, rho)  # the pool's expected flow into the target
+        cov[t][t] = cov[t][t] + pool * rho * (1 - rho) + pool_var * rho**2
+    return stages, mean, cov
+
+
+def mvn_logp(x: list[Any], mean: list[Any], cov: list[list[Any]], xp: Any) -> Any:
+    """Log density of a small multivariate normal, batched over rows, through an unrolled
+    Cholesky factorisation (dimension = an arm's mixed stages, usually one or two)."""
+    d = len(x)
+    L: list[list[Any]] = [[0.0] * d for _ in range(d)]
+    for j in range(d):
+        var = cov[j][j] + SHEPPARD - sum(L[j][k] ** 2 for k in range(j))
+        L[j][j] = xp.sqrt(var)
+        for r in range(j + 1, d):
+            L[r][j] = (cov[r][j] - sum(L[r][k] * L[j][k] for k in range(j))) / L[j][j]
+    out: Any = 0.0
+    z: list[Any] = []
+    for j in range(d):
+        zj = (x[j] - mean[j] - sum(L[j][k] * z[k] for k in range(j))) / L[j][j]
+        z.append(zj)
+        out = out - 0.5 * zj**2 - xp.log(L[j][j])
+    return out - 0.5 * d * np.log(2 * np.pi)
+
+
+# ------------------------------------------------------------------------ the PyMC likelihood
+
+
+def add_likelihood(scenario: Scenario, exp: ExperimentData, nodes: tuple[str, ...]) -> None:
+    """Add the experiment's likelihood to the model in context (see the module docstring)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from .priors import pymc_dist
+
+    model = pm.modelcontext(None)
+    if not nodes:
+        return
+    mu, sigma = model["rate_mu"], model["rate_sigma"]
+    model.add_coord("exp_period", list(exp.periods))
+    # Centred like the history's rates: an experiment's periods hold thousands of users per arm, so
+    # the data pin down each period's rate.
+    eta = pm.Normal("exp_rate_eta", mu[:, None], sigma[:, None], dims=("node", "exp_period"))
+    params = {name: pymc_dist(name, prior) for name, prior in tested_priors(scenario, exp).items()}
+    node_parent = dict(zip(nodes, _parents(scenario, nodes), strict=True))
+    n_list, p_list, x_list = [], [], []
+    for arm in exp.arms:
+        rows = exp.rows(arm)
+        per = exp.period_index[rows]
+        plan = ArmPlan.of(scenario, arm)
+        base = {nd: eta[j][per] for j, nd in enumerate(nodes)}
+        rates = {nd: ch.expit(e, pt) for nd, e in base.items()}
+        effects = {nd: base[nd] - mu[j] for j, nd in enumerate(nodes)}
+        rates = arm_rates(plan, rates, effects, params, pt)
+        obs = {c: exp.counts[c][rows].astype(float) for c in exp.counts}
+        mixed = plan.mixed
+        for nd in nodes:
+            if nd in mixed:
+                continue
+            n_list.append(exp.counts[node_parent[nd]][rows])
+            x_list.append(exp.counts[nd][rows])
+            p_list.append(rates[nd])
+        if mixed:
+            stages, mean, cov = mixed_moments(scenario, plan, rates, params, obs)
+            x = [obs[s] for s in stages]
+            pm.Potential(f"exp_{arm}_mixed", mvn_logp(x, mean, cov, pt).sum())
+    pm.Binomial(
+        "exp_obs",
+        n=np.concatenate(n_list),
+        p=pt.concatenate(p_list),
+        observed=np.concatenate(x_list),
+    )
+
+
+def _parents(scenario: Scenario, nodes: tuple[str, ...]) -> list[str]:
+    out = []
+    for nd in nodes:
+        if nd in scenario.funnel:
+            out.append(scenario.funnel[nd].from_)
+        else:
+            out.append(scenario.segments[nd].of)
+    return out
+
+
+def key_parts(scenario: Scenario, exp: ExperimentData) -> dict[str, Any]:
+    """What the experiment adds to the fit's cache key: its data, the arms' changes and the
+    priors of their parameters (the interval priors as elicited)."""
+    from .priors import elicit
+
+    return {
+        "likelihood_version": LIKELIHOOD_VERSION,
+        "data": exp.digest(),
+        "arms": {
+            arm: [c.model_dump(mode="json", by_alias=True) for c in scenario.options[arm].changes]
+            for arm in exp.arms
+        },
+        "priors": {name: elicit(p) for name, p in sorted(tested_priors(scenario, exp).items())},
+    }
+
+
+def extract(dt: Any, scenario: Scenario, exp: ExperimentData) -> dict[str, np.ndarray]:
+    """Posterior draws of the tested change parameters, shape (chains, draws), by DESIGN name."""
+    post = dt["posterior"]
+    out = {}
+    for name in tested_priors(scenario, exp):
+        a = np.asarray(post[name].values, dtype=float)
+        if a.ndim == 0 or a.shape[:2] != np.asarray(post["rate_mu"].values).shape[:2]:
+            shape = np.asarray(post["rate_mu"].values).shape[:2]
+            a = np.broadcast_to(a, shape).copy()
+        out[name] = a
+    return out
+
+
+# ------------------------------------------------------------------ simulation (numpy, draws)
+
+
+def _hypergeometric(rng: np.random.Generator, good: Any, total: Any, sample: Any) -> np.ndarray:
+    good, total, sample = np.broadcast_arrays(
+        np.asarray(good, dtype=np.int64),
+        np.asarray(total, dtype=np.int64),
+        np.asarray(sample, dtype=np.int64),
+    )
+    sample = np.minimum(sample, total)
+    return rng.hypergeometric(good, total - good, sample)
+
+
+def simulate_arm(
+    scenario: Scenario,
+    plan: ArmPlan,
+    rates: dict[str, Any],
+    params: dict[str, Any],
+    rng: np.random.Generator,
+    *,
+    root: Any = None,
+    given: dict[str, Any] | None = None,
+) -> dict[str, np.ndarray]:
+    """Counts of every stage and segment of one arm under the forecast's semantics.
+
+    Generative (``root`` given): the funnel from the root counts down, e.g. to simulate an
+    experiment. Conditional (``given`` = observed counts): each stage and segment drawn given the
+    observed counts of its parent and of what it draws on (the gate's exempt users, a flow's
+    source), as the prior-predictive check of prior-data conflict needs. ``rates`` are the arm's
+    rates (after `arm_rates`); everything broadcasts, e.g. draws x rows.
+    """
+    from .forecast import stage_order
+
+    n: dict[str, np.ndarray] = {}
+    base: dict[str, np.ndarray] = {}
+    extra: dict[str, Any] = {}
+    seg_of = {g: s.of for g, s in scenario.segments.items()}
+
+    def count(name: str) -> Any:
+        return given[name] if given is not None else n[name]
+
+    def members(g: str, stage: str) -> Any:
+        if _segment_holds_all(scenario, plan, g, stage):
+            return base.get(stage, count(stage)) if given is None else count(stage)
+        if seg_of[g] == stage:
+            return count(g)
+        return _hypergeometric(rng, count(g), count(seg_of[g]), count(stage))
+
+    gates = {g.stage: g for g in plan.gates}
+    root_name = scenario.root
+    n[root_name] = np.asarray(root if given is None else given[root_name])
+    for s in stage_order(scenario):
+        if s != root_name:
+            parent = scenario.funnel[s].from_
+            if s in gates:
+                g = gates[s]
+                exempt = members(g.exempt, g.parent) if g.exempt else 0
+                passers = rng.binomial(np.asarray(count(parent)) - exempt, params[g.pass_])
+                base[s] = rng.binomial(exempt + passers, rates[s])
+                if g.counts_as:
+                    extra[g.counts_as] = extra.get(g.counts_as, 0) + rng.binomial(
+                        passers, 1 - np.asarray(params[g.overlap])
+                    )
+            else:
+                base[s] = rng.binomial(count(parent), rates[s])
+            n[s] = base[s] + extra.get(s, 0)
+        for seg, of in seg_of.items():
+            if of == s:
+                n[seg] = rng.binomial(count(s), rates[seg])
+        for f in plan.flows:
+            if f.source == s:
+                if f.segment is None:
+                    pool = count(s)
+                else:
+                    m = members(f.segment, s)
+                    pool = count(s) - m if f.negated else m
+                extra[f.target] = extra.get(f.target, 0) + rng.binomial(pool, params[f.rate])
+    return n

@@ -1,0 +1,329 @@
+"""The comparison section of the decision report (`krsim compare --report`): prior vs posterior
+densities of the change parameters, the per-stage lift forest plot, the key results' probabilities
+before and after the experiment.
+
+Plot functions take the computed comparison, accept ``ax=``/``axes=`` and return ``(fig, axes)``;
+they only draw. `write_comparison_report` writes the updated decision report and adds the section
+to its `index.html` and `report.md`.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..compare import ComparisonResult
+from ..priors import elicit
+
+FIGURES = ("compare_beliefs", "compare_lifts", "compare_key_results")
+BEFORE, AFTER, PRIOR, POSTERIOR = "#9aa5b1", "#1f5fa8", "#9aa5b1", "#1f5fa8"
+
+
+def _matplotlib():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _prior_pdf(prior, x: np.ndarray) -> np.ndarray:
+    from scipy import stats
+
+    family, p = elicit(prior)
+    if family == "beta":
+        return stats.beta.pdf(x, *p)
+    if family == "lognormal":
+        return stats.lognorm.pdf(x, s=p[1], scale=np.exp(p[0]))
+    if family == "normal":
+        return stats.norm.pdf(x, *p)
+    if family == "uniform":
+        return stats.uniform.pdf(x, p[0], p[1] - p[0])
+    return np.zeros_like(x)
+
+
+def beliefs(result: ComparisonResult, axes=None):
+    """Prior density and posterior histogram of each uncertain change parameter."""
+    from ..scenario import change_priors
+
+    plt = _matplotlib()
+    prs = {n: p for n, p in change_priors(result.scenario).items() if p.kind != "fixed"}
+    names = sorted(prs, key=lambda n: n not in result.tested)
+    if axes is None:
+        ncols = min(3, max(len(names), 1))
+        nrows = max(1, -(-len(names) // ncols))
+        fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.6 * nrows), squeeze=False)
+    else:
+        fig = np.ravel(axes)[0].figure
+    flat = np.ravel(axes)
+    fit = result.updated.fit
+    for ax, name in zip(flat, names, strict=False):
+        prior = prs[name]
+        post = fit.flat(name) if name in fit.arrays else None
+        q = result.changes[name]["prior"]["interval90"]
+        lo, hi = q[0], q[1]
+        if post is not None:
+            lo, hi = (
+                min(lo, float(np.quantile(post, 0.001))),
+                max(hi, float(np.quantile(post, 0.999))),
+            )
+        pad = 0.25 * (hi - lo)
+        s_lo, s_hi = prior.support()
+        x = np.linspace(max(lo - pad, s_lo), min(hi + pad, s_hi), 400)
+        ax.plot(x, _prior_pdf(prior, x), color=PRIOR, lw=2, label="before (prior)")
+        if post is not None:
+            ax.hist(
+                post,
+                bins=int(np.clip(np.sqrt(post.size), 10, 40)),
+                density=True,
+                color=POSTERIOR,
+                alpha=0.6,
+                label="after",
+            )
+        else:
+            ax.text(0.98, 0.95, "not tested", ha="right", va="top", transform=ax.transAxes)
+        ax.set_title(name, fontsize=9)
+        ax.set_yticks([])
+        for side in ("top", "right", "left"):
+            ax.spines[side].set_visible(False)
+    for ax in flat[len(names) :]:
+        ax.set_visible(False)
+    if names:
+        flat[0].legend(fontsize=8, frameon=False, loc="upper left")
+    fig.tight_layout()
+    return fig, axes
+
+
+def lift_forest(result: ComparisonResult, ax=None):
+    """Each arm's relative lift of each stage's conversion over control: median, 95% interval."""
+    plt = _matplotlib()
+    s = result.scenario
+    rows = [(arm, st, d) for arm, by in result.lifts.items() for st, d in by.items()]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(rows) + 1.2))
+    else:
+        fig = ax.figure
+    y = np.arange(len(rows))[::-1]
+    for yi, (_arm, _st, d) in zip(y, rows, strict=True):
+        lo, hi = d["interval95"]
+        color = AFTER if lo > 0 else "#b4432f" if hi < 0 else BEFORE
+        ax.plot([lo, hi], [yi, yi], color=color, lw=2.5)
+        ax.plot([d["median"]], [yi], "o", color=color)
+        ax.annotate(
+            f"P(better) {d['p_better']:.2f}",
+            (1.01, yi),
+            xycoords=("axes fraction", "data"),
+            fontsize=8,
+            va="center",
+        )
+    ax.axvline(0, color="#444", lw=1)
+    ax.set_yticks(y)
+    ax.set_yticklabels([f"{s.options[a].label or a} · {s.stage_label(st)}" for a, st, _ in rows])
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:+.0%}"))
+    ax.set_xlabel("relative lift of the conversion rate over control (95% interval, weak priors)")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    return fig, ax
+
+
+def key_results(result: ComparisonResult, ax=None):
+    """P(met) of every key result and of all of them, per option, before and after."""
+    plt = _matplotlib()
+    before = result.before.summary if result.before is not None else None
+    after = result.updated.summary
+    krs = [k.id for k in result.scenario.key_results]
+    rows = [
+        (o, k) for o in after["options"] for k in [*krs, "all met"]
+    ]  # option-major, like the table
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.5, 0.36 * len(rows) + 1.2))
+    else:
+        fig = ax.figure
+    y = np.arange(len(rows))[::-1]
+
+    def p(summary: dict, o: str, k: str) -> float:
+        od = summary["options"][o]
+        return od["p_all_met"] if k == "all met" else od["key_results"][k]["p_met"]
+
+    for yi, (o, k) in zip(y, rows, strict=True):
+        a = p(after, o, k)
+        if before is not None:
+            b = p(before, o, k)
+            ax.annotate(
+                "",
+                (a, yi),
+                (b, yi),
+                arrowprops={"arrowstyle": "->", "color": "#444", "lw": 1},
+            )
+            ax.plot([b], [yi], "o", color=BEFORE, label="before" if yi == y[0] else None)
+        ax.plot([a], [yi], "o", color=AFTER, label="after the experiment" if yi == y[0] else None)
+    ax.set_yticks(y)
+    ax.set_yticklabels([f"{after['options'][o]['label']} · {k}" for o, k in rows], fontsize=8)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_xlabel("probability that the target is met")
+    ax.legend(fontsize=8, frameon=False, loc="lower right")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    return fig, ax
+
+
+# --------------------------------------------------------------------------------- the section
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=144, metadata={"Software": None})
+    _matplotlib().close(fig)
+    return buf.getvalue()
+
+
+def _section_text(result: ComparisonResult) -> tuple[str, list[str], list[list[str]]]:
+    """The section's lead, its sentences and the prior/posterior table (plain strings)."""
+    srm = result.srm
+    lead = (
+        f"Experiment results ({len(result.experiment.arms)} arms, "
+        f"{len(result.experiment.periods)} period(s)) compared with the beliefs the decision "
+        "above was first made with; the decision above already includes them. "
+    )
+    lead += (
+        f"Warning: sample-ratio mismatch (p = {srm['p_value']:.2g}): the traffic split differs "
+        "from the plan, so the assignment may be broken."
+        if srm["flag"]
+        else f"The traffic split matches the plan (sample-ratio p = {srm['p_value']:.3g})."
+    )
+    table = [["Change parameter", "Before: median [90%]", "After: median [90%]"]]
+    for name, d in result.changes.items():
+        pr, po = d["prior"], d["posterior"]
+        table.append(
+            [
+                name + ("" if name in result.tested else " (not tested)"),
+                f"{pr['median']:.3g} [{pr['interval90'][0]:.3g}, {pr['interval90'][1]:.3g}]",
+                f"{po['median']:.3g} [{po['interval90'][0]:.3g}, {po['interval90'][1]:.3g}]",
+            ]
+        )
+    return lead, list(result.sentences.values()), table
+
+
+def _captions() -> dict[str, tuple[str, str]]:
+    return {
+        "compare_beliefs": (
+            "Beliefs before and after the experiment",
+            "Each change parameter's prior (line) and its posterior given history and "
+            "experiment (bars).",
+        ),
+        "compare_lifts": (
+            "What the experiment alone says",
+            "Relative lift of each stage's conversion rate over control, median and 95% "
+            "interval under weak priors, with the probability that the arm converts better.",
+        ),
+        "compare_key_results": (
+            "The quarter before and after the experiment",
+            "Probability that each key result's target is met, per option, with the beliefs "
+            "before (grey) and after the experiment (blue).",
+        ),
+    }
+
+
+def _html_section(result: ComparisonResult, pngs: dict[str, bytes]) -> str:
+    import base64
+
+    e = html.escape
+    lead, sentences, table = _section_text(result)
+    out = ['<section id="experiment">', "<h2>Experiment vs beliefs</h2>", f"<p>{e(lead)}</p>"]
+    out += [f"<p>{e(s)}</p>" for s in sentences]
+    out.append("<table>")
+    out.append("<tr>" + "".join(f"<th>{e(c)}</th>" for c in table[0]) + "</tr>")
+    for row in table[1:]:
+        out.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
+    out.append("</table>")
+    for name, (title, caption) in _captions().items():
+        if name not in pngs:
+            continue
+        b64 = base64.b64encode(pngs[name]).decode("ascii")
+        out += [
+            "<figure>",
+            f"<h3>{e(title)}</h3>",
+            f'<img src="data:image/png;base64,{b64}" alt="{e(title)}" style="max-width:100%">',
+            f"<figcaption>{e(caption)}</figcaption>",
+            "</figure>",
+        ]
+    out.append("</section>")
+    return "\n".join(out) + "\n"
+
+
+def _markdown_section(result: ComparisonResult, pngs: dict[str, bytes]) -> str:
+    try:
+        from .markdown import md
+    except ImportError:  # pragma: no cover - the report package without its Markdown writer
+
+        def md(s: str) -> str:
+            return re.sub(r"([\\`*_\[\]|~<>#])", r"\\\1", " ".join(s.split()))
+
+    lead, sentences, table = _section_text(result)
+    out = ["", "## Experiment vs beliefs", "", md(lead), ""]
+    for s in sentences:
+        out += [md(s), ""]
+    out.append("| " + " | ".join(md(c) for c in table[0]) + " |")
+    out.append("|:---|---:|---:|")
+    for row in table[1:]:
+        out.append("| " + " | ".join(md(c) for c in row) + " |")
+    out.append("")
+    for name, (title, caption) in _captions().items():
+        if name in pngs:
+            out += [f"### {md(title)}", "", f"![{md(title)}](figures/{name}.png)", "", md(caption)]
+            out.append("")
+    return "\n".join(out)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def write_comparison_report(result: ComparisonResult, out_dir: str | Path) -> Path:
+    """Write the updated decision report (when the report writer is available) and add the
+    comparison section to it; without the writer, write the section alone as `comparison.md`
+    with its figures. Returns the report directory."""
+    pngs = {
+        "compare_beliefs": _png(beliefs(result)[0]),
+        "compare_lifts": _png(lift_forest(result)[0]),
+        "compare_key_results": _png(key_results(result)[0]),
+    }
+    try:
+        from . import write_report
+    except ImportError:
+        write_report = None
+    if write_report is not None:
+        d = Path(write_report(result.updated, out_dir))
+    else:
+        d = Path(out_dir) / f"{result.scenario.id}-compare"
+        d.mkdir(parents=True, exist_ok=True)
+    (d / "figures").mkdir(exist_ok=True)
+    for name, png in pngs.items():
+        (d / "figures" / f"{name}.png").write_bytes(png)
+    index = d / "index.html"
+    if index.exists():
+        page = index.read_text(encoding="utf-8")
+        section = _html_section(result, pngs)
+        anchor = "</main>" if "</main>" in page else "</body>"
+        page = page.replace(anchor, section + anchor, 1)
+        _write_atomic(index, page)
+    report_md = d / "report.md"
+    section_md = _markdown_section(result, pngs)
+    if report_md.exists():
+        _write_atomic(report_md, report_md.read_text(encoding="utf-8") + section_md)
+    else:
+        _write_atomic(d / "comparison.md", section_md.lstrip("\n"))
+    return d
