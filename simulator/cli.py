@@ -36,6 +36,16 @@ def _parser() -> argparse.ArgumentParser:
     run = scenario_cmd("run", "fit, simulate the quarter per option, print P(met) per key result")
     model_opts(run)
     run.add_argument("--json", action="store_true", help="print the summary.json object only")
+    report = scenario_cmd(
+        "report", "write the decision report: index.html, report.md with figures, summary.json"
+    )
+    model_opts(report)
+    report.add_argument(
+        "--out",
+        type=Path,
+        default=Path("reports"),
+        help="directory to write DIR/<scenario name>/ into (default: reports)",
+    )
     cmp = scenario_cmd(
         "compare", "experiment results vs the beliefs: lifts, conflict, the updated decision"
     )
@@ -66,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "compare":
             return _compare(args)
+        if args.command == "report":
+            return _report(args)
     except InputError as err:
         for line in err.problems:
             print(f"error: {line}", file=sys.stderr)
@@ -119,6 +131,29 @@ def _run(args: argparse.Namespace) -> int:
         from .render import text_summary
 
         print(text_summary(result.scenario, result.to_dict(), from_cache=result.fit.from_cache))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    _validate_overrides(args)
+    if args.out.exists() and not args.out.is_dir():
+        raise InputError([f"--out: {args.out} is a file; give a directory"])
+    from . import cache
+    from .api import load_scenario, simulate
+
+    if args.no_cache:
+        cache.disable()
+    s = load_scenario(args.scenario)
+    result = simulate(s, draws=args.draws, seed=args.seed)
+    from .report import write_report
+
+    try:
+        out = write_report(result, args.out)
+    except (FileExistsError, NotADirectoryError, PermissionError) as exc:
+        raise InputError(
+            [f"--out: cannot write the report into {args.out}: {exc.strerror or exc}"]
+        ) from None
+    print(f"wrote {out / 'index.html'}, {out / 'report.md'} and {out / 'summary.json'}")
     return 0
 
 

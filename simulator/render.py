@@ -39,28 +39,71 @@ def rule_words(rule: str) -> str:
     }[rule]
 
 
+def p_words(p: float) -> str:
+    """How likely, in words."""
+    if p >= 0.95:
+        return "near certain"
+    if p >= 0.75:
+        return "likely"
+    if p > 0.25:
+        return "uncertain"
+    if p > 0.05:
+        return "unlikely"
+    return "almost impossible"
+
+
+def _tradeoff(scenario: Scenario, summary: dict, best: str) -> str:
+    """The clearest trade-off of another option: one target likely, another unlikely."""
+    opts = summary["options"]
+    krs = [k.id for k in scenario.key_results]
+    if len(krs) < 2:
+        return ""
+    cands = []
+    for o, od in opts.items():
+        if o == best:
+            continue
+        p = {k: od["key_results"][k]["p_met"] for k in krs}
+        # as printed (two decimals); ties go to the key result listed first
+        hi = max(krs, key=lambda k: (round(p[k], 2), -krs.index(k)))
+        lo = min(krs, key=lambda k: (round(p[k], 2), krs.index(k)))
+        if p[hi] >= 0.6 and p[lo] <= 0.4:
+            cands.append((p[hi] - p[lo], o, hi, lo, p))
+    if not cands:
+        return ""
+    _, o, hi, lo, p = max(cands, key=lambda c: c[0])
+    return (
+        f"; “{opts[o]['label']}” makes the “{kr_label(scenario, hi)}” target {p_words(p[hi])} "
+        f"(P = {p[hi]:.2f}) but the “{kr_label(scenario, lo)}” target {p_words(p[lo])} "
+        f"(P = {p[lo]:.2f})"
+    )
+
+
 def answer_sentence(scenario: Scenario, summary: dict) -> str:
-    """The one-sentence answer at the top of reports and the terminal summary."""
+    """The one-sentence answer at the top of reports and the terminal summary: the pick, its value
+    against the runner-up, how often it comes out on top, and the clearest trade-off elsewhere."""
     rec = summary["recommendation"]
     opts = summary["options"]
     best = rec["option"]
     label = opts[best]["label"]
     value = rec["value"][best]
     others = sorted((o for o in opts if o != best), key=lambda o: -rec["value"][o])
-    lead = {
-        "all_met": f"“{label}” gives the best chance of meeting every key result",
-        "expected_grade": f"“{label}” gives the best expected OKR grade",
-        "weighted": f"“{label}” gives the best weighted share of key results met",
+    what = {
+        "all_met": "the best chance of meeting every key result",
+        "expected_grade": "the best expected OKR grade",
+        "weighted": "the best weighted share of key results met",
     }[rec["rule"]]
-    detail = (
-        f"({value:.2f}"
-        + (f" vs {rec['value'][others[0]]:.2f} for “{opts[others[0]]['label']}”" if others else "")
-        + ")"
+    number = f"P = {value:.2f}" if rec["rule"] == "all_met" else f"{value:.2f}"
+    vs = (
+        f", against {rec['value'][others[0]]:.2f} for “{opts[others[0]]['label']}”"
+        if others
+        else ""
     )
-    sure = rec["p_best"][best]
-    return (
-        f"{lead} {detail}; it comes out on top in {sure:.0%} of simulated quarters (ties shared)."
-    )
+    sure = f"; best in {rec['p_best'][best]:.0%} of simulated quarters" if others else ""
+    if rec["rule"] == "all_met" and value <= 0.05:
+        lead = f"No option is likely to meet every key result; “{label}” comes closest"
+    else:
+        lead = f"“{label}” gives {what}"
+    return f"{lead} ({number}{vs}{sure}){_tradeoff(scenario, summary, best)}."
 
 
 def text_summary(scenario: Scenario, summary: dict, *, from_cache: bool = False) -> str:

@@ -1,0 +1,253 @@
+"""What the report says, computed once from a result and shared by the HTML and Markdown writers:
+the answer, the table, the figures, the assumptions, the diagnostics and the provenance.
+
+Strings here are plain text (scenario strings unescaped); each writer escapes for its own format.
+"""
+
+from __future__ import annotations
+
+import io
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..api import SimulationResult, history_of
+from ..render import answer_sentence, fmt_p, kr_label, rule_words
+from . import words
+
+
+@dataclass(frozen=True)
+class ReportFigure:
+    """One figure of the report: its file stem, heading, how to read it, and the PNG itself."""
+
+    name: str
+    title: str
+    caption: str
+    alt: str
+    png: bytes
+    width_px: int
+    height_px: int
+
+
+DPI = 144  # pixels per inch of the PNGs; shown at 96 px per inch, so sharp on high-density screens
+CSS_DPI = 96
+
+
+def _png(fig: Any) -> tuple[bytes, int, int]:
+    """The figure as a 256-colour PNG: a third of the size of matplotlib's RGBA output with no
+    visible difference for flat-coloured charts, which keeps the one-file HTML page light."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    fig.set_dpi(DPI)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    rgb = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
+    pal = rgb.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    # The octree averages its buckets, turning the white background into (254, 254, 254): a faint
+    # box on a white page. Snap near-white entries back to white.
+    colors = np.array(pal.getpalette(), dtype=np.uint8).reshape(-1, 3)
+    colors[(colors >= 252).all(axis=1)] = 255
+    pal.putpalette(colors.ravel().tolist())
+    out = io.BytesIO()
+    # No metadata: the same figure gives the same bytes, so regenerated reports diff cleanly.
+    pal.save(out, format="PNG", optimize=True)
+    return out.getvalue(), rgb.width, rgb.height
+
+
+def figures(result: SimulationResult) -> list[ReportFigure]:
+    """Draw every figure of the report (plots only: the numbers come from ``result``)."""
+    from . import plots
+
+    s, ev, tg, summary = result.scenario, result.evaluation, result.targets, result.summary
+    hw = words.horizon_words(s)
+    specs: list[tuple[str, str, str, str, Callable[[], Any]]] = [
+        (
+            "funnel",
+            "The funnel today",
+            f"Left: how many users reach each stage per {s.period} (last {hw} of history). Right: "
+            f"each stage's typical {s.period}ly conversion from the stage above, as the model "
+            "estimates it from the history (dot and 90% interval), and the rate observed over the "
+            "whole history (black tick).",
+            "Funnel stages with their volume and conversion rates",
+            lambda: plots.funnel(s, result.fit, history_of(s)),
+        )
+    ]
+    for kr in s.key_results:
+        specs.append(
+            (
+                f"kr_{kr.id}",
+                f"{kr_label(s, kr.id)}: what each option would give",
+                f"Each row shows the simulated quarters of one option ({words.kr_unit(s, kr.id)}); "
+                "the darker part meets the target. The dotted line is the baseline, the dashed line "
+                "the target.",
+                f"Predicted {kr_label(s, kr.id)} per option against the target",
+                lambda kr_id=kr.id: plots.kr_distribution(s, ev, tg, kr_id, title=False),
+            )
+        )
+    if len(s.key_results) >= 2:
+        kx, ky = (k.id for k in s.key_results[:2])
+        specs.append(
+            (
+                "joint",
+                f"{kr_label(s, kx)} and {kr_label(s, ky)} together",
+                "Each dot is one simulated quarter. In the shaded corner both targets are met; a "
+                "change that helps one key result and hurts the other moves the cloud across it.",
+                f"Joint distribution of {kr_label(s, kx)} and {kr_label(s, ky)} per option",
+                lambda: plots.kr_joint(s, ev, tg),
+            )
+        )
+    specs.append(
+        (
+            "progress",
+            f"Progress over the {hw}",
+            "How each key result builds up: median line with 50% and 80% bands. For totals the "
+            "dashed line is the pace that reaches the target at the end; for rates it is the "
+            "target itself. Useful to check progress mid-quarter.",
+            "Cumulative progress of each key result per option",
+            lambda: plots.kr_progress(s, result.forecast, tg),
+        )
+    )
+    if summary.get("sensitivity"):
+        specs.append(
+            (
+                "sensitivity",
+                "What drives the decision",
+                f"Each bar shows {rule_words(summary['recommendation']['rule'])} for the belief's "
+                "option when that belief is at its pessimistic or optimistic end (10th and 90th "
+                "percentile), the other beliefs unchanged. Where a bar crosses the grey diamond "
+                "the pick can flip.",
+                "Sensitivity of the decision to each belief",
+                lambda: plots.sensitivity(s, summary),
+            )
+        )
+    out = []
+    for name, title, caption, alt, draw in specs:
+        fig, _ = draw()
+        png, w, h = _png(fig)
+        out.append(ReportFigure(name, title, caption, alt, png, w, h))
+    return out
+
+
+def context(result: SimulationResult, figs: list[ReportFigure]) -> dict[str, Any]:
+    """Everything the templates show, as plain data."""
+    s, summary, tg = result.scenario, result.summary, result.targets
+    rec = summary["recommendation"]
+    opts = summary["options"]
+    krs = [k.id for k in s.key_results]
+    columns = [
+        {
+            "id": k,
+            "label": kr_label(s, k),
+            "objective": next(x for x in s.key_results if x.id == k).objective or "",
+            "target": words.target_words(s, k, tg[k]),
+        }
+        for k in krs
+    ]
+    rows = []
+    for o, od in opts.items():
+        rows.append(
+            {
+                "id": o,
+                "label": od["label"],
+                "recommended": o == rec["option"],
+                "cells": [
+                    {
+                        "text": fmt_p(
+                            od["key_results"][k]["p_met"], od["key_results"][k]["p_met_se"]
+                        ),
+                        "p": od["key_results"][k]["p_met"],
+                    }
+                    for k in krs
+                ],
+                "all_met": {
+                    "text": fmt_p(od["p_all_met"], od["p_all_met_se"]),
+                    "p": od["p_all_met"],
+                },
+                "grade": f"{od['expected_grade']:.2f}",
+                "p_best": f"{rec['p_best'][o]:.0%}",
+                "loss": f"{rec['expected_loss'][o]:.3f}",
+            }
+        )
+    details = []
+    for k in krs:
+        ratio = words.is_ratio(s, k)
+        details.append(
+            {
+                "label": kr_label(s, k),
+                "unit": words.kr_unit(s, k),
+                "baseline": words.kr_value(tg[k].baseline, ratio),
+                "target": words.target_words(s, k, tg[k]),
+                "options": [
+                    {
+                        "label": od["label"],
+                        "median": words.kr_value(od["key_results"][k]["median"], ratio),
+                        "low": words.kr_value(od["key_results"][k]["interval80"][0], ratio),
+                        "high": words.kr_value(od["key_results"][k]["interval80"][1], ratio),
+                        "p70": f"{od['key_results'][k]['p_progress70']:.2f}",
+                        "grade": f"{od['key_results'][k]['expected_grade']:.2f}",
+                    }
+                    for od in opts.values()
+                ],
+            }
+        )
+    bel = words.beliefs(s)
+    beliefs = []
+    for o, opt in s.options.items():
+        sentences = [b.sentence for b in bel if b.option == o]
+        beliefs.append(
+            {
+                "label": opt.label or o,
+                "description": opt.description or "",
+                "sentences": sentences or ["No change: the product as it is today."],
+            }
+        )
+    d = summary["diagnostics"]
+    prov = summary["provenance"]
+    n_chains = result.fit.chains
+    provenance = [
+        ("Scenario file", s.source.name if s.source else s.id),
+        ("Scenario SHA-256", prov["scenario_sha256"]),
+        ("krsim", prov["krsim"]),
+        ("PyMC", prov["pymc"]),
+        ("Python", platform.python_version()),
+        ("Seed", str(summary["seed"])),
+        (
+            "Draws",
+            f"{summary['draws']:,} ({n_chains} chains × {summary['draws'] // max(n_chains, 1):,})",
+        ),
+        ("Created", prov["created"]),
+    ]
+    return {
+        "title": summary["title"],
+        "description": (s.description or "").strip(),
+        "answer": answer_sentence(s, summary),
+        "setting": (
+            f"{words.horizon_words(s)} ahead · {summary['draws']:,} simulated quarters per option · "
+            f"seed {summary['seed']}"
+        ),
+        "rule": rule_words(rec["rule"]),
+        "columns": columns,
+        "rows": rows,
+        "details": details,
+        "figures": figs,
+        "beliefs": beliefs,
+        "assumptions": words.model_assumptions(s),
+        "diagnostics": {
+            "verdict": words.diagnostics_verdict(d),
+            "ok": not d["warnings"],
+            "numbers": [
+                ("Largest R-hat (want < 1.01)", f"{d['rhat_max']:.3f}"),
+                ("Smallest bulk ESS (want ≥ 400)", f"{d['ess_bulk_min']:.0f}"),
+                (
+                    "Smallest tail ESS (want ≥ 400)",
+                    "—" if d.get("ess_tail_min") is None else f"{d['ess_tail_min']:.0f}",
+                ),
+                ("Divergent transitions (want 0)", str(d["divergences"])),
+            ],
+            "warnings": d["warnings"],
+        },
+        "provenance": provenance,
+    }

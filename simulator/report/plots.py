@@ -1,0 +1,568 @@
+"""The report's figures. Computed results in, matplotlib figures out: nothing here samples.
+
+Every function takes results (the fit, the forecast, the evaluation, the summary), accepts ``ax=`` or
+``axes=`` where it draws into one or a fixed number of axes, and returns ``(fig, axes)``. Figures are
+built with ``matplotlib.figure.Figure`` and rendered on the Agg canvas, without pyplot: they need no
+display, leave the caller's backend alone and need no closing.
+"""
+
+from __future__ import annotations
+
+import functools
+import textwrap
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import matplotlib as mpl
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import FuncFormatter
+
+from ..changes import expit
+from ..data import CountTable
+from ..decision import Evaluation, KRTarget
+from ..forecast import Forecast
+from ..model import Fit
+from ..render import kr_label
+from ..scenario import Scenario
+from . import words
+
+PALETTE = ["#4C72B0", "#DD8452", "#55A868", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C", "#CCB974"]
+TARGET = "#C44E52"
+BASELINE = "#555555"
+STYLE = {
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.titleweight": "bold",
+    "axes.labelsize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#e6e6e6",
+    "grid.linewidth": 0.8,
+    "axes.axisbelow": True,
+    "legend.frameon": False,
+    "legend.fontsize": 9,
+    "figure.dpi": 100,
+    "svg.hashsalt": "krsim",
+}
+
+
+def _styled(fn: Callable) -> Callable:
+    """Draw with the report's style without touching the caller's global settings."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any):
+        with mpl.rc_context(STYLE):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def text(s: str, width: int | None = None, max_lines: int = 3) -> str:
+    """A scenario string made safe for matplotlib (a '$' would start mathtext), optionally wrapped
+    to ``width`` characters and cut to ``max_lines`` lines so it cannot run into its neighbours."""
+    s = s.replace("$", r"\$")
+    if not width or len(s) <= width:
+        return s
+    lines = textwrap.wrap(s, width, max_lines=max_lines, placeholder=" …")
+    return "\n".join(lines)
+
+
+def option_colors(scenario: Scenario) -> dict[str, str]:
+    return {o: PALETTE[i % len(PALETTE)] for i, o in enumerate(scenario.options)}
+
+
+def _option_label(scenario: Scenario, o: str) -> str:
+    return scenario.options[o].label or o
+
+
+def _value_formatter(ratio: bool) -> FuncFormatter:
+    if ratio:
+        return FuncFormatter(lambda x, _: f"{100 * x:.0f}%" if abs(x) >= 0.1 else f"{100 * x:.1f}%")
+    return FuncFormatter(lambda x, _: f"{x:,.0f}")
+
+
+def _new(nrows: int, ncols: int, size: tuple[float, float], **kw: Any) -> tuple[Figure, np.ndarray]:
+    fig = Figure(figsize=size, layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    return fig, axes
+
+
+# ------------------------------------------------------------------------------------- funnel
+
+
+def _stage_rows(scenario: Scenario) -> list[tuple[str, int, bool]]:
+    """(node, depth, is_segment) in funnel order: depth-first from the traffic stage, each stage's
+    segments right under it."""
+    children: dict[str | None, list[str]] = {}
+    for s, st in scenario.funnel.items():
+        children.setdefault(st.from_, []).append(s)
+    rows: list[tuple[str, int, bool]] = []
+
+    def walk(s: str, depth: int) -> None:
+        rows.append((s, depth, False))
+        for g, seg in scenario.segments.items():
+            if seg.of == s:
+                rows.append((g, depth + 1, True))
+        for c in children.get(s, []):
+            walk(c, depth + 1)
+
+    walk(scenario.root, 0)
+    return rows
+
+
+@_styled
+def funnel(
+    scenario: Scenario,
+    fit: Fit,
+    history: CountTable,
+    *,
+    interval: float = 0.9,
+    axes: Sequence[Axes] | None = None,
+) -> tuple[Figure, np.ndarray]:
+    """Left: each stage's volume per period over the last horizon of history. Right: each stage's
+    typical conversion rate from its parent (posterior of ``expit(rate_mu)``) with its interval, and
+    the rate observed over the whole history for comparison."""
+    rows = _stage_rows(scenario)
+    n = len(rows)
+    if axes is None:
+        fig, ax2 = _new(
+            1, 2, (10, 0.55 * n + 1.6), sharey=True, gridspec_kw={"width_ratios": [1, 1.1]}
+        )
+        ax_vol, ax_rate = ax2[0]
+    else:
+        ax_vol, ax_rate = axes
+        fig = ax_vol.figure
+    H = min(scenario.horizon, len(history))
+    y = np.arange(n)[::-1]
+    q = [(1 - interval) / 2, 0.5, (1 + interval) / 2]
+    labels = []
+    for (node, _depth, is_seg), yi in zip(rows, y, strict=True):
+        lab = scenario.stage_label(node)
+        labels.append(text(lab, 30) + (" (segment)" if is_seg else ""))
+        vol = float(history.counts[node][-H:].mean())
+        ax_vol.barh(yi, vol, color="#b9c7de" if is_seg else "#4C72B0", height=0.6)
+        ax_vol.text(vol, yi, f" {vol:,.0f}", va="center", ha="left", fontsize=9)
+        if node == scenario.root:
+            ax_rate.text(
+                0.01, yi, "traffic entering the funnel", va="center", fontsize=9, color="#666666"
+            )
+            continue
+        parent = scenario.segments[node].of if is_seg else scenario.parent(node)
+        r = expit(fit.node("rate_mu", node), np)
+        lo, med, hi = np.quantile(r, q)
+        obs = history.counts[node].sum() / max(history.counts[parent].sum(), 1)
+        color = "#8ea3c9" if is_seg else "#4C72B0"
+        ax_rate.plot([lo, hi], [yi, yi], color=color, lw=4, solid_capstyle="butt")
+        ax_rate.plot([med], [yi], "o", color=color, ms=6)
+        ax_rate.plot([obs], [yi], "|", color="black", ms=12, mew=1.5)
+        ax_rate.text(
+            1.02,
+            yi,
+            f"{100 * med:.1f}% of {text(scenario.stage_label(parent), 28)}"
+            f"\n[{100 * lo:.1f}–{100 * hi:.1f}%]",
+            va="center",
+            ha="left",
+            fontsize=8.5,
+            linespacing=1.3,
+            transform=ax_rate.get_yaxis_transform(),
+        )
+    ax_vol.set_yticks(y, labels)
+    ax_vol.tick_params(axis="y", length=0)
+    vmax = max(float(history.counts[node][-H:].mean()) for node, _, _ in rows)
+    ax_vol.set_xlim(0, vmax * 1.25)
+    ax_vol.xaxis.set_visible(False)
+    ax_vol.spines["bottom"].set_visible(False)
+    ax_vol.grid(visible=False)
+    ax_vol.set_title(
+        f"Users per {scenario.period} (last {words.horizon_words(scenario)})",
+        loc="left",
+        fontsize=10,
+    )
+    ax_rate.set_xlim(0, 1)
+    ax_rate.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{100 * x:.0f}%"))
+    ax_rate.set_title(
+        f"Conversion from the stage above, typical {scenario.period}", loc="left", fontsize=10
+    )
+    ax_rate.grid(axis="y", visible=False)
+    ax_rate.tick_params(axis="y", length=0)
+    ax_rate.legend(
+        handles=[
+            Line2D(
+                [],
+                [],
+                color="#4C72B0",
+                marker="o",
+                lw=4,
+                label=f"estimate, {interval:.0%} interval",
+            ),
+            Line2D(
+                [],
+                [],
+                color="black",
+                marker="|",
+                ls="",
+                ms=10,
+                mew=1.5,
+                label="observed (all history)",
+            ),
+        ],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.08),
+        ncol=2,
+    )
+    return fig, np.array([ax_vol, ax_rate])
+
+
+# --------------------------------------------------------------------- predictive distributions
+
+
+def _ref_lines(ax: Axes, t: KRTarget, vertical: bool = True) -> None:
+    line = ax.axvline if vertical else ax.axhline
+    line(t.baseline, color=BASELINE, ls=":", lw=1.5, zorder=3)
+    line(t.target, color=TARGET, ls="--", lw=1.5, zorder=3)
+
+
+def _met(values: np.ndarray, t: KRTarget) -> np.ndarray:
+    return values >= t.target if t.op == ">=" else values <= t.target
+
+
+@_styled
+def kr_distribution(
+    scenario: Scenario,
+    evaluation: Evaluation,
+    targets: dict[str, KRTarget],
+    kr_id: str,
+    *,
+    ax: Axes | None = None,
+    bins: int = 90,
+    title: bool = True,
+) -> tuple[Figure, Axes]:
+    """One KR's predictive distribution per option (one row each), the part that meets the target
+    filled darker, with the baseline and the target marked and P(met) written beside each row."""
+    opts = list(evaluation.options)
+    if ax is None:
+        fig, a = _new(1, 1, (9, 0.75 * len(opts) + 1.9))
+        ax = a[0, 0]
+    fig = ax.figure
+    t = targets[kr_id]
+    ratio = words.is_ratio(scenario, kr_id)
+    colors = option_colors(scenario)
+    vals = {o: evaluation.options[o].values[kr_id] for o in opts}
+    allv = np.concatenate(list(vals.values()))
+    lo, hi = np.quantile(allv, [0.001, 0.999])
+    lo, hi = min(lo, t.baseline, t.target), max(hi, t.baseline, t.target)
+    pad = 0.04 * (hi - lo or 1.0)
+    lo, hi = lo - pad, hi + pad
+    edges = np.linspace(lo, hi, bins + 1)
+    if lo < t.target < hi:
+        edges = np.unique(np.append(edges, t.target))
+    for i, o in enumerate(opts):
+        y0 = len(opts) - 1 - i
+        h, _ = np.histogram(np.clip(vals[o], lo, hi), edges)
+        dens = h / np.diff(edges)
+        dens = 0.85 * dens / dens.max() if dens.max() > 0 else dens
+        xs = np.repeat(edges, 2)[1:-1]
+        ys = np.repeat(dens, 2)
+        ax.fill_between(xs, y0, y0 + ys, color=colors[o], alpha=0.35, lw=0, step=None)
+        mids = np.repeat((edges[:-1] + edges[1:]) / 2, 2)
+        good = mids >= t.target if t.op == ">=" else mids <= t.target
+        ax.fill_between(xs, y0, y0 + ys, where=good, color=colors[o], alpha=0.85, lw=0)
+        ax.plot(xs, y0 + ys, color=colors[o], lw=1)
+        p = float(_met(vals[o], t).mean())
+        ax.text(
+            1.01,
+            y0 + 0.3,
+            f"P(met) {p:.2f}",
+            transform=ax.get_yaxis_transform(),
+            va="center",
+            ha="left",
+            fontsize=9.5,
+            fontweight="bold",
+        )
+    _ref_lines(ax, t)
+    ax.set_yticks(
+        np.arange(len(opts))[::-1] + 0.3, [text(_option_label(scenario, o), 26) for o in opts]
+    )
+    ax.tick_params(axis="y", length=0)
+    ax.set_ylim(-0.15, len(opts) - 0.05)
+    ax.set_xlim(lo, hi)
+    ax.grid(axis="y", visible=False)
+    ax.xaxis.set_major_formatter(_value_formatter(ratio))
+    ax.set_xlabel(f"{text(kr_label(scenario, kr_id))} — {words.kr_unit(scenario, kr_id)}")
+    if title:
+        ax.set_title(
+            text(f"{kr_label(scenario, kr_id)}: predicted value per option", 80), loc="left"
+        )
+    ax.legend(
+        handles=[
+            Line2D(
+                [],
+                [],
+                color=BASELINE,
+                ls=":",
+                lw=1.5,
+                label=f"baseline {words.kr_value(t.baseline, ratio)}",
+            ),
+            Line2D(
+                [],
+                [],
+                color=TARGET,
+                ls="--",
+                lw=1.5,
+                label=f"target {words.target_words(scenario, kr_id, t)}",
+            ),
+            Patch(color="#777777", alpha=0.85, label="simulated quarters meeting the target"),
+        ],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.22),
+        ncol=3,
+    )
+    return fig, ax
+
+
+# ------------------------------------------------------------------------ joint distribution
+
+
+@_styled
+def kr_joint(
+    scenario: Scenario,
+    evaluation: Evaluation,
+    targets: dict[str, KRTarget],
+    kr_ids: tuple[str, str] | None = None,
+    *,
+    axes: np.ndarray | None = None,
+) -> tuple[Figure, np.ndarray]:
+    """Two KRs (by default the first two) against each other, one panel per option: each dot a
+    simulated quarter, the quadrant where both targets are met shaded."""
+    krs = kr_ids or tuple(k.id for k in scenario.key_results[:2])
+    if len(krs) != 2:
+        raise ValueError("the joint figure needs two key results")
+    kx, ky = krs
+    opts = list(evaluation.options)
+    ncols = 2 if len(opts) == 4 else min(len(opts), 3)
+    nrows = -(-len(opts) // ncols)
+    if axes is None:
+        fig, axs = _new(
+            nrows, ncols, (3.4 * ncols + 0.6, 3.4 * nrows + 0.9), sharex=True, sharey=True
+        )
+        fig.get_layout_engine().set(wspace=0.08)  # room between panels' edge tick labels
+    else:
+        axs = np.atleast_2d(axes)
+        fig = axs.flat[0].figure
+    tx, ty = targets[kx], targets[ky]
+    rx, ry = words.is_ratio(scenario, kx), words.is_ratio(scenario, ky)
+    colors = option_colors(scenario)
+
+    def limits(k: str, t: KRTarget) -> tuple[float, float]:
+        v = np.concatenate([evaluation.options[o].values[k] for o in opts])
+        lo, hi = np.quantile(v, [0.002, 0.998])
+        lo, hi = min(lo, t.baseline, t.target), max(hi, t.baseline, t.target)
+        pad = 0.06 * (hi - lo or 1.0)
+        return lo - pad, hi + pad
+
+    xl, yl = limits(kx, tx), limits(ky, ty)
+    for i, o in enumerate(opts):
+        ax = axs.flat[i]
+        ex = evaluation.options[o]
+        x, y = ex.values[kx], ex.values[ky]
+        qx0, qx1 = (tx.target, xl[1]) if tx.op == ">=" else (xl[0], tx.target)
+        qy0, qy1 = (ty.target, yl[1]) if ty.op == ">=" else (yl[0], ty.target)
+        ax.add_patch(
+            Rectangle((qx0, qy0), qx1 - qx0, qy1 - qy0, color="#55A868", alpha=0.2, lw=0, zorder=0)
+        )
+        ax.scatter(x, y, s=3, alpha=0.25, color=colors[o], lw=0, rasterized=True)
+        ax.axvline(tx.target, color=TARGET, ls="--", lw=1.2)
+        ax.axhline(ty.target, color=TARGET, ls="--", lw=1.2)
+        ax.axvline(tx.baseline, color=BASELINE, ls=":", lw=1.2)
+        ax.axhline(ty.baseline, color=BASELINE, ls=":", lw=1.2)
+        both = float((_met(x, tx) & _met(y, ty)).mean())
+        ax.set_title(
+            text(_option_label(scenario, o), 40) + f"\nP(both met) {both:.2f}", fontsize=10
+        )
+        ax.set_xlim(*xl)
+        ax.set_ylim(*yl)
+        ax.xaxis.set_major_formatter(_value_formatter(rx))
+        ax.yaxis.set_major_formatter(_value_formatter(ry))
+        ax.tick_params(axis="x", labelrotation=0)
+        ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(4))
+    for ax in axs.flat[len(opts) :]:
+        ax.set_visible(False)
+    for col in range(axs.shape[1]):  # the lowest visible panel of each column carries the x axis
+        ax = [a for a in axs[:, col] if a.get_visible()][-1]
+        ax.xaxis.set_tick_params(labelbottom=True)
+        ax.set_xlabel(text(f"{kr_label(scenario, kx)} ({words.horizon_words(scenario)})", 40))
+    for ax in axs[:, 0]:
+        ax.set_ylabel(text(f"{kr_label(scenario, ky)} ({words.horizon_words(scenario)})", 40))
+    fig.legend(
+        handles=[
+            Patch(color="#55A868", alpha=0.3, label="both targets met"),
+            Line2D([], [], color=TARGET, ls="--", label="targets"),
+            Line2D([], [], color=BASELINE, ls=":", label="baselines"),
+        ],
+        loc="outside lower center",
+        ncol=3,
+    )
+    return fig, axs
+
+
+# -------------------------------------------------------------------------- progress over time
+
+
+@_styled
+def kr_progress(
+    scenario: Scenario,
+    forecast: Forecast,
+    targets: dict[str, KRTarget],
+    *,
+    axes: Sequence[Axes] | None = None,
+) -> tuple[Figure, np.ndarray]:
+    """Each KR accumulated over the horizon per option: median with 50% and 80% bands. Totals are
+    drawn against the target's pace (a straight line from zero to the target); ratios as the
+    running ratio against the target rate."""
+    krs = scenario.key_results
+    opts = list(forecast.options)
+    H = scenario.horizon
+    if axes is None:
+        fig, axs = _new(len(krs), 1, (9, 2.9 * len(krs) + 0.8), sharex=True)
+        axs = axs[:, 0]
+    else:
+        axs = np.asarray(axes)
+        fig = axs[0].figure
+    colors = option_colors(scenario)
+    t_axis = np.arange(1, H + 1)
+    for ax, kr in zip(axs, krs, strict=True):
+        t = targets[kr.id]
+        for o in opts:
+            c = forecast.counts[o]
+            if kr.is_ratio:
+                a, b = (np.cumsum(c[s], axis=1) for s in kr.stages)
+                v = np.divide(a, b, out=np.zeros(a.shape, dtype=float), where=b > 0)
+            else:
+                v = np.cumsum(c[kr.stages[0]], axis=1).astype(float)
+            q10, q25, q50, q75, q90 = np.quantile(v, [0.1, 0.25, 0.5, 0.75, 0.9], axis=0)
+            x = t_axis if kr.is_ratio else np.r_[0, t_axis]
+            if not kr.is_ratio:
+                q10, q25, q50, q75, q90 = (np.r_[0, q] for q in (q10, q25, q50, q75, q90))
+            ax.fill_between(x, q10, q90, color=colors[o], alpha=0.13, lw=0)
+            ax.fill_between(x, q25, q75, color=colors[o], alpha=0.3, lw=0)
+            ax.plot(x, q50, color=colors[o], lw=2)
+        if kr.is_ratio:
+            ax.axhline(t.target, color=TARGET, ls="--", lw=1.5)
+            ax.axhline(t.baseline, color=BASELINE, ls=":", lw=1.5)
+        else:
+            ax.plot([0, H], [0, t.target], color=TARGET, ls="--", lw=1.5)
+            ax.plot([0, H], [0, t.baseline], color=BASELINE, ls=":", lw=1.5)
+            ax.plot([H], [t.target], marker="o", color=TARGET, ms=5, clip_on=False, zorder=5)
+        ax.yaxis.set_major_formatter(_value_formatter(kr.is_ratio))
+        what = "running rate" if kr.is_ratio else "cumulative total"
+        ax.set_title(
+            text(
+                f"{kr_label(scenario, kr.id)} — {what}, target {words.target_words(scenario, kr.id, t)}",
+                90,
+            ),
+            loc="left",
+        )
+        ax.set_xlim(0, H)
+    axs[-1].set_xlabel(f"{scenario.period}s into the quarter")
+    axs[-1].xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
+    handles = [
+        Line2D([], [], color=colors[o], lw=2, label=text(_option_label(scenario, o), 40, 2))
+        for o in opts
+    ]
+    handles += [
+        Patch(color="#777777", alpha=0.45, label="50% band"),
+        Patch(color="#777777", alpha=0.18, label="80% band"),
+        Line2D([], [], color=TARGET, ls="--", label="target (pace for totals)"),
+        Line2D([], [], color=BASELINE, ls=":", label="baseline (pace for totals)"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3)
+    return fig, axs
+
+
+# ------------------------------------------------------------------------------- sensitivity
+
+
+@_styled
+def sensitivity(
+    scenario: Scenario, summary: dict, *, ax: Axes | None = None
+) -> tuple[Figure, Axes]:
+    """Tornado chart from ``summary["sensitivity"]``: for each uncertain belief, the rule's value of
+    its option with the belief at its 10th and at its 90th percentile, against the option's value now
+    and the best other option's; where the pick flips, at which value."""
+    sens = summary.get("sensitivity") or []
+    rec = summary["recommendation"]
+    n = max(len(sens), 1)
+    if ax is None:
+        fig, a = _new(1, 1, (10, 0.85 * n + 1.9))
+        ax = a[0, 0]
+    fig = ax.figure
+    colors = option_colors(scenario)
+    labels = []
+    rule_axis = {
+        "all_met": "P(every key result met)",
+        "expected_grade": "expected OKR grade",
+        "weighted": "weighted share of key results met",
+    }[rec["rule"]]
+    for i, s in enumerate(sens):
+        y = n - 1 - i
+        o = s["option"]
+        v0, v1 = s["value_low"], s["value_high"]
+        ax.plot([v0, v1], [y, y], color=colors[o], lw=9, alpha=0.45, solid_capstyle="butt")
+        ax.plot([v0], [y], "o", mfc="white", mec=colors[o], mew=2, ms=8)
+        ax.plot([v1], [y], "o", color=colors[o], ms=8)
+        ax.plot([rec["value"][o]], [y], "|", color="black", ms=18, mew=2)
+        others = [v for k, v in rec["value"].items() if k != o]
+        if others:
+            ax.plot([max(others)], [y], "D", color="#999999", ms=6)
+        name = words.parameter_label(scenario, s["parameter"])
+        span = (
+            f"{words.parameter_value(scenario, s['parameter'], s['low'])} → "
+            f"{words.parameter_value(scenario, s['parameter'], s['high'])}"
+        )
+        labels.append(text(name, 44) + f"\n(10th → 90th pct: {span})")
+        be = s["break_even"]
+        if be:
+            lab = {k: _option_label(scenario, k) for k in (be["below"], be["above"])}
+            flip = (
+                f"pick flips at {words.parameter_value(scenario, s['parameter'], be['value'])}:\n"
+                f"{text(lab[be['below']], 30)} below,\n{text(lab[be['above']], 30)} above"
+            )
+        else:
+            flip = "pick does not flip\nwithin this range"
+        ax.text(1.02, y, flip, transform=ax.get_yaxis_transform(), va="center", fontsize=8.5)
+    if not sens:
+        ax.text(0.5, 0, "no uncertain beliefs to vary", ha="center", va="center", color="#666666")
+        labels = [""]
+    ax.set_yticks(np.arange(n)[::-1], labels)
+    ax.tick_params(axis="y", length=0)
+    ax.set_ylim(-0.7, n - 0.3)
+    if rec["rule"] in ("all_met", "weighted", "expected_grade"):
+        ax.set_xlim(-0.02, 1.02)
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel(f"{rule_axis} of the belief's option")
+    ax.legend(
+        handles=[
+            Line2D(
+                [],
+                [],
+                marker="o",
+                mfc="white",
+                mec="#444444",
+                mew=2,
+                ls="",
+                label="belief at its 10th percentile",
+            ),
+            Line2D([], [], marker="o", color="#444444", ls="", label="at its 90th percentile"),
+            Line2D([], [], marker="|", color="black", ms=12, mew=2, ls="", label="that option now"),
+            Line2D([], [], marker="D", color="#999999", ls="", label="best other option now"),
+        ],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16 if n > 2 else -0.3),
+        ncol=4,
+    )
+    return fig, ax

@@ -1,0 +1,72 @@
+"""Write a report directory atomically: everything is built in a temporary directory beside the
+target and swapped in with renames, so a failure at any step leaves the previous report intact."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+from ..api import SimulationResult
+from .context import context, figures
+from .html import render_html
+from .markdown import render_markdown
+
+
+def report_stem(result: SimulationResult) -> str:
+    """The report's directory name: the scenario file's stem (or its id), safe as a file name."""
+    stem = re.sub(r"[^\w.-]+", "_", result.scenario.id).strip("._")
+    return stem or "report"
+
+
+def summary_json(result: SimulationResult) -> str:
+    """The summary object exactly as `krsim run --json` prints it."""
+    return json.dumps(result.to_dict(), indent=2) + "\n"
+
+
+def _write_files(result: SimulationResult, d: Path) -> None:
+    figs = figures(result)
+    ctx = context(result, figs)
+    (d / "figures").mkdir()
+    for f in figs:
+        (d / "figures" / f"{f.name}.png").write_bytes(f.png)
+    (d / "index.html").write_text(render_html(ctx), encoding="utf-8")
+    (d / "report.md").write_text(render_markdown(ctx), encoding="utf-8")
+    (d / "summary.json").write_text(summary_json(result), encoding="utf-8")
+
+
+def _swap(new: Path, final: Path) -> None:
+    """Put ``new`` in place of ``final``: two renames, undone if the second fails."""
+    old = None
+    if final.exists() or final.is_symlink():
+        old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+        os.rename(final, old)
+    try:
+        os.rename(new, final)
+    except BaseException:
+        if old is not None:
+            os.rename(old, final)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def write_report(result: SimulationResult, out_dir: str | Path) -> Path:
+    """Write ``out_dir/<scenario stem>/`` (index.html, report.md, figures/*.png, summary.json) and
+    return that directory."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / report_stem(result)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=out_dir))
+    try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a report is meant to be shared
+        _write_files(result, tmp)
+        _swap(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
