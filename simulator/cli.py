@@ -64,6 +64,18 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument(
         "--out", type=Path, default=Path("reports"), help="report directory (default: reports)"
     )
+    bt = scenario_cmd(
+        "backtest",
+        "would past quarters have been predicted well? Fit before each of the last windows of "
+        "history, forecast it, and compare with what happened",
+    )
+    bt.add_argument(
+        "--windows",
+        type=int,
+        help="number of past quarter-long windows (default: as many as fit, up to 6)",
+    )
+    model_opts(bt)
+    bt.add_argument("--json", action="store_true", help="print the backtest as one JSON object")
     return p
 
 
@@ -74,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "backtest":
+            return _backtest(args)
         if args.command == "compare":
             return _compare(args)
         if args.command == "report":
@@ -180,6 +194,31 @@ def _compare(args: argparse.Namespace) -> int:
 
         where = write_comparison_report(result, args.out)
         print(f"wrote {where / 'index.html'} and {where / 'report.md'}", file=sys.stderr)
+    return 0
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    _validate_overrides(args)
+    if args.windows is not None and args.windows < 1:
+        raise InputError([f"--windows: must be at least 1, got {args.windows}"])
+    from . import cache
+    from .api import load_scenario
+    from .backtest import backtest, plan_windows, render_text
+
+    if args.no_cache:
+        cache.disable()
+    s = load_scenario(args.scenario)
+    plan_windows(len(s._history), s.horizon, args.windows)  # refuse a short history before fitting
+    if args.draws is not None or args.seed is not None:
+        h = s._history
+        s = s.with_overrides(seed=args.seed, draws=args.draws)
+        s._history = h
+    result = backtest(s, windows=args.windows)
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(render_text(result, s))
     return 0
 
 

@@ -1,0 +1,175 @@
+"""`krsim backtest`: window planning, percentiles, verdicts, and the command through a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simulator.backtest import KRCheck, _tally, percentile, plan_windows
+from simulator.scenario import InputError
+
+SCENARIO = """
+title: Backtest funnel
+horizon: 4
+seed: 3
+funnel:
+  visits: {{}}
+  signup: {{from: visits}}
+  paid: {{from: signup}}
+history: history.csv
+options:
+  keep: {{}}
+  push:
+    changes:
+      - lift: {{stage: paid, factor: {{uniform: [1.0, 1.2]}}}}
+key_results:
+  - {{id: signups, metric: signup, target: +10%}}
+  - {{id: paid_share, metric: paid / signup, target: ">= 0.3"}}
+model: {{chains: 2, draws: 100, tune: 200}}
+"""
+
+
+def write_funnel(d: Path, periods: int, seed: int = 1) -> Path:
+    rng = np.random.default_rng(seed)
+    visits = rng.poisson(rng.gamma(50.0, 3000 / 50.0, periods))
+    signup = rng.binomial(visits, 1 / (1 + np.exp(-(-2.0 + 0.1 * rng.standard_normal(periods)))))
+    paid = rng.binomial(signup, 1 / (1 + np.exp(-(-0.8 + 0.1 * rng.standard_normal(periods)))))
+    rows = ["period,visits,signup,paid"]
+    rows += [f"w{t:02d},{visits[t]},{signup[t]},{paid[t]}" for t in range(periods)]
+    (d / "history.csv").write_text("\n".join(rows) + "\n")
+    p = d / "funnel.yaml"
+    p.write_text(SCENARIO.format())
+    return p
+
+
+def krsim(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "simulator", *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=900,
+    )
+
+
+# ------------------------------------------------------------------------------ pure functions
+
+
+def test_windows_end_at_the_last_period_and_do_not_overlap():
+    assert plan_windows(52, 13) == [(13, 26), (26, 39), (39, 52)]
+    assert plan_windows(52, 13, 2) == [(26, 39), (39, 52)]
+    # at most six by default, each with at least a quarter (and 8 periods) before it
+    assert len(plan_windows(200, 13)) == 6
+    assert plan_windows(12, 4) == [(8, 12)]
+
+
+def test_short_history_and_too_many_windows_are_refused():
+    with pytest.raises(InputError, match="too short to backtest.*at least 26 periods"):
+        plan_windows(25, 13)
+    with pytest.raises(InputError, match="at least 12 periods"):
+        plan_windows(11, 4)
+    with pytest.raises(InputError, match="--windows: 4 windows.*at most 3"):
+        plan_windows(52, 13, 4)
+
+
+def test_percentile_counts_ties_half():
+    draws = np.array([1, 2, 2, 3])
+    assert percentile(draws, 2) == pytest.approx(0.5)
+    assert percentile(draws, 0) == 0.0
+    assert percentile(draws, 10) == 1.0
+
+
+def _checks(inside: list[bool]) -> list[KRCheck]:
+    return [
+        KRCheck(
+            actual=1.0,
+            median=1.0,
+            interval80=(0.0, 2.0),
+            percentile=0.5,
+            inside80=i,
+            p_outside=0.2,
+        )
+        for i in inside
+    ]
+
+
+def test_verdicts_follow_the_binomial_tails():
+    q = [np.array([0.8, 0.2])]
+    # 3 of 3 outside: P = 0.2^3 = 0.008 if the model were right
+    t = _tally(_checks([False] * 3), q * 3, "week", one_kr=True)
+    assert t.calibration == "overconfident"
+    assert t.p_too_many == pytest.approx(0.008)
+    assert t.verdict.startswith("the model was overconfident: 3 of 3 actual quarters fell outside")
+    # 1 of 3: about what chance gives
+    t = _tally(_checks([False, True, True]), q * 3, "week", one_kr=True)
+    assert t.calibration == "consistent"
+    assert "only large errors would show" in t.verdict
+    # 0 of 20: P = 0.8^20 = 0.0115: intervals wider than needed
+    t = _tally(_checks([True] * 20), q * 20, "week", one_kr=True)
+    assert t.calibration == "cautious"
+    assert t.p_too_few == pytest.approx(0.8**20)
+    assert t.expected_outside80 == pytest.approx(4.0)
+
+
+def test_pooled_verdict_uses_the_joint_forecast_of_the_key_results():
+    # two key results that always miss together: 2 misses in one window is one event of prob 0.2
+    joint = [np.array([0.8, 0.0, 0.2])]
+    t = _tally(_checks([False, False, True, True]), joint * 2, "week", one_kr=False)
+    assert t.p_too_many == pytest.approx(1 - 0.8**2)
+    assert t.calibration == "consistent"
+
+
+# ------------------------------------------------------------------------------- the command
+
+
+def test_backtest_json_and_text(tmp_path):
+    scenario = write_funnel(tmp_path, periods=16)
+    r = krsim("backtest", str(scenario), "--json", "--windows", "1")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out) >= {
+        "scenario",
+        "option",
+        "horizon",
+        "windows",
+        "key_results",
+        "overall",
+        "verdict",
+        "warnings",
+    }
+    assert out["option"] == "keep"
+    (w,) = out["windows"]
+    assert (w["start"], w["end"], w["train_periods"]) == ("w12", "w15", 12)
+    for kr in ("signups", "paid_share"):
+        c = w["key_results"][kr]
+        assert set(c) == {"actual", "median", "interval80", "percentile", "inside80"}
+        assert 0 <= c["percentile"] <= 1
+        assert c["interval80"][0] <= c["median"] <= c["interval80"][1]
+        assert out["key_results"][kr]["checks"] == 1
+    assert out["overall"]["checks"] == 2
+    assert out["overall"]["calibration"] in {"overconfident", "cautious", "consistent"}
+
+    # the same fit again, from the cache: the terminal table and a verdict in words
+    r = krsim("backtest", str(scenario), "--windows", "1")
+    assert r.returncode == 0, r.stderr
+    assert "w12..w15" in r.stdout
+    assert "Verdict:" in r.stdout and "80% interval" in r.stdout
+
+
+def test_backtest_refuses_short_history_and_bad_windows(tmp_path):
+    scenario = write_funnel(tmp_path, periods=10)
+    r = krsim("backtest", str(scenario))
+    assert r.returncode == 2
+    assert "too short to backtest" in r.stderr and "at least 12 periods" in r.stderr
+    assert "Traceback" not in r.stderr
+    scenario = write_funnel(tmp_path, periods=16)
+    for bad in ("0", "3"):
+        r = krsim("backtest", str(scenario), "--windows", bad)
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.startswith("error: --windows:")
