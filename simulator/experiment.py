@@ -18,10 +18,14 @@ Likelihood, conditional on each row's observed counts of parents, sources and se
   stage and its ``counts_as`` stage share the passers, so their counts are positively correlated:
   treating them as independent would count the passers twice). The exact likelihood is a
   convolution of binomials (the gate's stage given the exempt count k at its parent P is
-  Bin(k, r) + Bin(n_P - k, pass * r)), too costly inside NUTS; with the counts of an experiment the
-  multivariate central limit theorem makes the Gaussian with exact moments accurate, 1/12 is added
-  to each variance for the rounding of a discrete count (Sheppard's correction), and a test checks
-  the resulting posterior of ``pass`` against the exact convolution on a grid, besides recovery.
+  Bin(k, r) + Bin(n_P - k, pass * r)). Bin(n_P, through * r), with ``through`` from
+  `changes.gate_rates`, is exact only marginally over the exempt count, so it cannot be combined
+  with the observed segment count, and it says nothing of the ``counts_as`` additions. The exact
+  joint likelihood sums over the unobserved passers, too costly inside NUTS; with the counts of an
+  experiment the multivariate central limit theorem makes the Gaussian with exact moments
+  accurate, 1/12 is added to each variance for the rounding of a discrete count (Sheppard's
+  correction), and a test checks the resulting posterior of ``pass`` against the exact
+  convolution on a grid, besides recovery.
 
 The exempt count at the gate's parent is the observed segment count when the segment is recorded at
 that stage (exact); when it is recorded higher up, the count at the parent is hypergeometric (the
