@@ -101,37 +101,63 @@ def beliefs(result: ComparisonResult, axes=None):
     return fig, axes
 
 
-def lift_forest(result: ComparisonResult, ax=None):
-    """Each arm's relative lift of each stage's conversion over control: median, 95% interval."""
+def lift_forest(result: ComparisonResult, axes=None):
+    """Each arm's relative lift of each stage's conversion over control: median and 95% interval,
+    one panel per arm, on a log-ratio axis so that -50% and +100% lie equally far from 0."""
     plt = _matplotlib()
+    from matplotlib.ticker import FixedLocator, NullLocator
+
     s = result.scenario
-    rows = [(arm, st, d) for arm, by in result.lifts.items() for st, d in by.items()]
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(7.5, 0.42 * len(rows) + 1.2))
-    else:
-        fig = ax.figure
-    y = np.arange(len(rows))[::-1]
-    for yi, (_arm, _st, d) in zip(y, rows, strict=True):
-        lo, hi = d["interval95"]
-        color = AFTER if lo > 0 else "#b4432f" if hi < 0 else BEFORE
-        ax.plot([lo, hi], [yi, yi], color=color, lw=2.5)
-        ax.plot([d["median"]], [yi], "o", color=color)
-        ax.annotate(
-            f"P(better) {d['p_better']:.2f}",
-            (1.01, yi),
-            xycoords=("axes fraction", "data"),
-            fontsize=8,
-            va="center",
+    arms = list(result.lifts)
+    if axes is None:
+        heights = [max(len(result.lifts[a]), 1) for a in arms]
+        fig, axes = plt.subplots(
+            len(arms),
+            1,
+            figsize=(8.5, 0.38 * sum(heights) + 0.9 * len(arms) + 0.6),
+            squeeze=False,
+            sharex=True,
+            gridspec_kw={"height_ratios": heights},
         )
-    ax.axvline(0, color="#444", lw=1)
-    ax.set_yticks(y)
-    ax.set_yticklabels([f"{s.options[a].label or a} · {s.stage_label(st)}" for a, st, _ in rows])
-    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:+.0%}"))
-    ax.set_xlabel("relative lift of the conversion rate over control (95% interval, weak priors)")
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    fig.tight_layout()
-    return fig, ax
+    else:
+        fig = np.ravel(axes)[0].figure
+    flat = np.ravel(axes)
+    ratios = [1 + v for by in result.lifts.values() for d in by.values() for v in d["interval95"]]
+    lo_all, hi_all = min(ratios + [0.9]), max(ratios + [1.1])
+    for ax, arm in zip(flat, arms, strict=True):
+        rows = list(result.lifts[arm].items())
+        y = np.arange(len(rows))[::-1]
+        for yi, (_st, d) in zip(y, rows, strict=True):
+            lo, hi = d["interval95"]
+            color = AFTER if lo > 0 else "#b4432f" if hi < 0 else BEFORE
+            ax.plot([1 + lo, 1 + hi], [yi, yi], color=color, lw=2.5, solid_capstyle="butt")
+            ax.plot([1 + d["median"]], [yi], "o", color=color, ms=5)
+            ax.annotate(
+                f"{d['median']:+.1%}   P(better) {d['p_better']:.2f}",
+                (1.02, yi),
+                xycoords=("axes fraction", "data"),
+                fontsize=8,
+                va="center",
+            )
+        ax.axvline(1, color="#444", lw=1)
+        ax.set_xscale("log")
+        ax.set_xlim(lo_all / 1.1, hi_all * 1.1)
+        ax.set_yticks(y)
+        ax.set_yticklabels([s.stage_label(st) for st, _ in rows], fontsize=8)
+        ax.set_ylim(-0.6, len(rows) - 0.4)
+        ax.set_title(s.options[arm].label or arm, fontsize=9, loc="left")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    last = flat[len(arms) - 1]
+    nice = np.array([-0.9, -0.75, -0.5, -0.25, 0, 0.25, 0.5, 1, 2, 4, 9]) + 1
+    inside = nice[(nice >= lo_all / 1.1) & (nice <= hi_all * 1.1)]
+    for ax in flat[: len(arms)]:
+        ax.xaxis.set_major_locator(FixedLocator(inside))
+        ax.xaxis.set_minor_locator(NullLocator())
+    last.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v - 1:+.0%}"))
+    last.set_xlabel("lift of the conversion rate over control (95% interval, weak priors)")
+    fig.subplots_adjust(left=0.24, right=0.76, top=0.94, bottom=0.1, hspace=0.35)
+    return fig, axes
 
 
 def key_results(result: ComparisonResult, ax=None):
