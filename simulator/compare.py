@@ -41,12 +41,15 @@ def _stream(seed: int, *key: str) -> np.random.Generator:
 
 
 def sample_ratio(scenario: Scenario, exp: ExperimentData) -> dict[str, Any]:
-    """Chi-square goodness-of-fit of each arm's total traffic against the planned allocation."""
-    from scipy import stats
+    """Chi-square goodness-of-fit of each arm's total traffic against the planned allocation
+    (Pearson's statistic; scipy.special rather than scipy.stats, whose import costs seconds)."""
+    from scipy import special
 
     observed = np.array([exp.total(a, scenario.root) for a in exp.arms], dtype=float)
     shares = np.array([exp.allocation[a] for a in exp.arms])
-    stat, p = stats.chisquare(observed, observed.sum() * shares)
+    expected = observed.sum() * shares
+    stat = float(((observed - expected) ** 2 / expected).sum())
+    p = float(special.chdtrc(len(observed) - 1, stat))
     return {
         "p_value": float(p),
         "flag": bool(p < SRM_THRESHOLD),

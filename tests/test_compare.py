@@ -251,6 +251,7 @@ def test_srm_flags_a_skewed_split_and_not_a_fair_one(case, tmp_path):
     obs = np.array([10000, 10500, 10000])
     chi2 = ((obs - obs.mean()) ** 2 / obs.mean()).sum()
     assert skewed["p_value"] == pytest.approx(np.exp(-chi2 / 2), rel=1e-9)
+    assert skewed["p_value"] == pytest.approx(stats.chisquare(obs).pvalue, rel=1e-9)
     assert skewed["flag"] and skewed["p_value"] < 0.001
     assert not fair["flag"] and fair["p_value"] > 0.1
     print(f"SRM p-values: skewed {skewed['p_value']:.2g}, fair {fair['p_value']:.3g}")
