@@ -157,8 +157,11 @@ class Fitter:
         self.n_periods = n_periods
         self.nodes = model.Structure.of(scenario).nodes
         template = _template(scenario, n_periods)
+        values = data_values(scenario, template)
+        # compiled once, so the rate nodes' parameterisation is fixed from the template's counts
+        self.centred = model.centred_nodes(values["n_node"], values["n_par"])
         self.pm_model = with_shared_data(
-            model.build_model(scenario, template), data_values(scenario, template)
+            model.build_model(scenario, template, centred=self.centred), values
         )
         self._compiled = None
         self.compile_seconds = 0.0

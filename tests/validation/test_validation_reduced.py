@@ -32,7 +32,7 @@ def test_fitter_has_the_log_density_of_build_model(rng):
         world = V.realistic_world(rng, 20)
         history, _ = V.simulate_history(world, scenario, rng)
         fitter.set_data(history)
-        ref = model.build_model(scenario, history)
+        ref = model.build_model(scenario, history, centred=fitter.centred)
         lp_ref = ref.compile_logp(mode="FAST_COMPILE")
         lp = fitter.pm_model.compile_logp(mode="FAST_COMPILE")
         start = ref.initial_point()
