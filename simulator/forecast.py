@@ -194,10 +194,22 @@ def _simulate_option(scenario, oid, order, traffic_mean, base_eta, effect, param
     extra: dict[str, np.ndarray] = {}
     seg: dict[tuple[str, str], np.ndarray] = {}  # (segment, stage) -> users of the segment there
     seg_of = {g: s.of for g, s in scenario.segments.items()}
+    # Segment members are carried down only along the paths the option's gates and flows read
+    # them on (each pair has its own random stream, so this changes no other draw).
+    track: set[tuple[str, str]] = set()
+    wanted = [(g.exempt, scenario.funnel[s].from_) for s, (g, *_) in gates.items() if g.exempt]
+    wanted += [(fl.among_segment[0], src) for src, fls in flows.items() for fl, *_ in fls]
+    for g, at in wanted:
+        if g is None:
+            continue
+        for a in scenario.ancestors(at):
+            track.add((g, a))
+            if a == seg_of[g]:
+                break
 
     def observe_segments(stage: str) -> None:
         for g, of in seg_of.items():
-            if of == stage:
+            if of == stage and (g, stage) in track:
                 seg[(g, stage)] = _stream(seed, "binomial", g).binomial(n[stage], rate[g])
 
     def flows_from(stage: str) -> None:
@@ -232,7 +244,7 @@ def _simulate_option(scenario, oid, order, traffic_mean, base_eta, effect, param
         n[s] = base + extra.get(s, 0)
         # Segment members carried down: the converting users are a random subset of the parent's.
         for g in seg_of:
-            if (g, parent) in seg and (g, s) not in seg:
+            if (g, s) in track and (g, parent) in seg and (g, s) not in seg:
                 if gate is not None and gate.exempt == g:
                     seg[(g, s)] = base  # past the gate everyone holds the exempt property
                 else:
