@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-OUT = Path(__file__).resolve().parent.parent / "scenarios" / "data" / "mandatory_account_history.csv"
+OUT = (
+    Path(__file__).resolve().parent.parent / "scenarios" / "data" / "mandatory_account_history.csv"
+)
 WEEKS = 52
 FIRST_MONDAY = dt.date(2025, 9, 1)
 

@@ -129,15 +129,19 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
-    _validate_overrides(args)
+def _simulate(args: argparse.Namespace):
+    """Load the scenario named on the command line and simulate it with the model overrides."""
     from . import cache
     from .api import load_scenario, simulate
 
     if args.no_cache:
         cache.disable()
-    s = load_scenario(args.scenario)
-    result = simulate(s, draws=args.draws, seed=args.seed)
+    return simulate(load_scenario(args.scenario), draws=args.draws, seed=args.seed)
+
+
+def _run(args: argparse.Namespace) -> int:
+    _validate_overrides(args)
+    result = _simulate(args)
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -152,13 +156,7 @@ def _report(args: argparse.Namespace) -> int:
     _validate_overrides(args)
     if args.out.exists() and not args.out.is_dir():
         raise InputError([f"--out: {args.out} is a file; give a directory"])
-    from . import cache
-    from .api import load_scenario, simulate
-
-    if args.no_cache:
-        cache.disable()
-    s = load_scenario(args.scenario)
-    result = simulate(s, draws=args.draws, seed=args.seed)
+    result = _simulate(args)
     from .report import write_report
 
     try:

@@ -13,7 +13,11 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 def variant(tmp_path: Path, extra: str) -> Path:
-    text = (FIXTURES / "base.yaml").read_text().replace("history: history.csv", f"history: {FIXTURES / 'history.csv'}")
+    text = (
+        (FIXTURES / "base.yaml")
+        .read_text()
+        .replace("history: history.csv", f"history: {FIXTURES / 'history.csv'}")
+    )
     p = tmp_path / "variant.yaml"
     p.write_text(text + extra)
     return p
@@ -30,7 +34,9 @@ def test_ar1_period_effects(tmp_path):
     assert np.all((rho > -1) & (rho < 1))
     for o in r.summary["options"].values():
         for kr in o["key_results"].values():
-            assert 0 <= kr["p_met"] <= 1 and kr["interval80"][0] <= kr["median"] <= kr["interval80"][1]
+            assert (
+                0 <= kr["p_met"] <= 1 and kr["interval80"][0] <= kr["median"] <= kr["interval80"][1]
+            )
 
 
 @pytest.mark.parametrize(
