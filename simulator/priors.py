@@ -87,27 +87,31 @@ def _maxent_beta(lo: float, hi: float, mass: float) -> tuple[float, float]:
 
 
 def _maxent_lognormal(lo: float, hi: float, mass: float) -> tuple[float, float]:
+    """Maximise the entropy (mu + log sigma + const) subject to the mass: for each mu the constraint
+    fixes sigma (the mass inside falls as sigma grows), leaving a one-dimensional maximisation."""
     from scipy import optimize, special
 
     la, lb = math.log(lo), math.log(hi)
-    z = float(special.ndtri((1 + mass) / 2))
 
-    def inside(x: np.ndarray) -> float:
-        mu, s = x[0], math.exp(x[1])
+    def inside(mu: float, s: float) -> float:
         return float(special.ndtr((lb - mu) / s) - special.ndtr((la - mu) / s))
 
-    # entropy of LogNormal(mu, s) = mu + log(s) + const
-    x0 = np.array([(la + lb) / 2, math.log((lb - la) / (2 * z))])
-    res = optimize.minimize(
-        lambda x: -(x[0] + x[1]),
-        x0,
-        method="SLSQP",
-        constraints=[{"type": "eq", "fun": lambda x: inside(x) - mass}],
-        options={"ftol": 1e-12, "maxiter": 500},
+    def sigma_at(mu: float) -> float:
+        if inside(mu, 1e-12) < mass:  # mu outside the interval's reach
+            return 1e-12
+        return optimize.brentq(lambda s: inside(mu, s) - mass, 1e-12, 1e3 * (lb - la), xtol=1e-14)
+
+    res = optimize.minimize_scalar(
+        lambda mu: -(mu + math.log(sigma_at(mu))),
+        bounds=(la, lb),
+        method="bounded",
+        options={"xatol": 1e-10},
     )
-    if not res.success or abs(inside(res.x) - mass) > 1e-4:
+    mu = float(res.x)
+    sigma = sigma_at(mu)
+    if abs(inside(mu, sigma) - mass) > 1e-6:
         raise ValueError(f"could not fit a LogNormal with {mass:.0%} of its mass in [{lo}, {hi}]")
-    return float(res.x[0]), float(math.exp(res.x[1]))
+    return mu, sigma
 
 
 def elicit(prior: Prior) -> tuple[str, tuple[float, ...]]:

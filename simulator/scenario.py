@@ -85,6 +85,8 @@ class Prior(_Model):
         if kind == "beta_interval":
             if not (0 <= a < b <= 1):
                 raise ValueError(f"beta_interval must satisfy 0 <= lo < hi <= 1, got [{a}, {b}]")
+            if a == 0 and b == 1:
+                raise ValueError("beta_interval [0, 1] says nothing; use {uniform: [0, 1]}")
         if kind == "lognormal_interval" and not (0 < a < b):
             raise ValueError(f"lognormal_interval must satisfy 0 < lo < hi, got [{a}, {b}]")
         if kind == "normal" and b <= 0:

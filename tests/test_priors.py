@@ -59,3 +59,15 @@ def test_sampling_matches_the_distribution(rng):
     assert abs(inside - 0.9) < 4 * np.sqrt(0.9 * 0.1 / 20000)
     assert np.all(priors.sample(Prior(fixed=0.3), 5, rng) == 0.3)
     assert Prior.model_validate(0.25).kind == "fixed"
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(0.85, 1.25), (0.9, 1.2), (1.0, 1.01)])
+def test_lognormal_interval_holds_its_mass(lo, hi):
+    _, (mu, sigma) = priors.elicit(Prior(lognormal_interval=(lo, hi)))
+    d = stats.lognorm(s=sigma, scale=np.exp(mu))
+    assert d.cdf(hi) - d.cdf(lo) == pytest.approx(0.9, abs=1e-6)
+
+
+def test_uninformative_beta_interval_is_refused():
+    with pytest.raises(ValueError, match="says nothing"):
+        Prior(beta_interval=(0.0, 1.0))
