@@ -157,6 +157,9 @@ def conflict(
     idx = rng.integers(fit.n_draws, size=sims)
     nodes = fit.nodes
     mu = fit.flat("rate_mu")[idx]  # (sims, node)
+    if "rate_trend" in fit.arrays:  # the experiment runs after the history
+        T = fit.n_periods
+        mu = mu + fit.flat("rate_trend")[idx] * (T - (T - 1) / 2)
     sigma = fit.flat("rate_sigma")[idx]
     K = len(exp.periods)
     effect_all = sigma[:, :, None] * rng.standard_normal((sims, len(nodes), K))

@@ -448,8 +448,11 @@ def mvn_logp(x: list[Any], mean: list[Any], cov: list[list[Any]], xp: Any) -> An
 # ------------------------------------------------------------------------ the PyMC likelihood
 
 
-def add_likelihood(scenario: Scenario, exp: ExperimentData, nodes: tuple[str, ...]) -> None:
-    """Add the experiment's likelihood to the model in context (see the module docstring)."""
+def add_likelihood(
+    scenario: Scenario, exp: ExperimentData, nodes: tuple[str, ...], mean=None
+) -> None:
+    """Add the experiment's likelihood to the model in context (see the module docstring).
+    ``mean``: the nodes' mean logit rate in the experiment's periods (default ``rate_mu``)."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -458,7 +461,7 @@ def add_likelihood(scenario: Scenario, exp: ExperimentData, nodes: tuple[str, ..
     model = pm.modelcontext(None)
     if not nodes:
         return
-    mu, sigma = model["rate_mu"], model["rate_sigma"]
+    mu, sigma = (model["rate_mu"] if mean is None else mean), model["rate_sigma"]
     model.add_coord("exp_period", list(exp.periods))
     # Centred like the history's rates: an experiment's periods hold thousands of users per arm, so
     # the data pin down each period's rate.

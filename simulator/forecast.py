@@ -114,13 +114,17 @@ def prepare(scenario: Scenario, fit: Fit, horizon: int | None = None) -> Shared:
     base_eta: dict[str, np.ndarray] = {}
     for node in fit.nodes:
         mu, sigma = fit.node("rate_mu", node), fit.node("rate_sigma", node)
+        if "rate_trend" in fit.arrays:
+            mu = mu[:, None] + fit.node("rate_trend", node)[:, None] * t_future
+        else:
+            mu = mu[:, None]
         rng = _stream(seed, "effect", node)
-        if ar1:
+        if ar1:  # continued from its last value in the history
             e = _ar1_path(fit.node("rate_elast", node), fit.node("rate_rho", node), sigma, H, rng)
         else:
             e = sigma[:, None] * rng.standard_normal((D, H))
         effect[node] = e
-        base_eta[node] = mu[:, None] + e
+        base_eta[node] = mu + e
     return Shared(np.exp(log_mu) * shock, base_eta, effect, stage_order(scenario), fit.chains)
 
 

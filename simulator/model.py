@@ -1,12 +1,12 @@
 """The Bayesian funnel model: built by a pure function from scenario and data, fitted with a cache.
 
-Traffic (the root stage): ``n[t] ~ NegativeBinomial(exp(level [+ trend * t] [+ e[t]]), alpha)``.
+Traffic (the root stage): ``n[t] ~ NegativeBinomial(exp(level [+ trend * t] [+ u[t]]), alpha)``.
 Every other stage and every segment ("rate node") with parent p:
-``n[t] ~ Binomial(n_p[t], invlogit(eta[t]))``, ``eta[t] = mu + e[t]`` where the period effects
-``e`` are iid ``Normal(0, sigma)`` or a stationary AR(1) with marginal sd ``sigma``.
-With iid effects, each node's period rates are centred (sampled directly) when its data pin down
-each period's rate and non-centred otherwise (`centred_nodes`); the posterior is the same either
-way, only the sampler's geometry differs.
+``n[t] ~ Binomial(n_p[t], invlogit(eta[t]))``, ``eta[t] = mu [+ slope * t] + e[t]`` where the
+period effects ``e`` (and, with AR(1), ``u``) are iid ``Normal(0, sigma)`` or a stationary AR(1)
+with marginal sd ``sigma`` and coefficient ``rho`` in (0, 1). Each node's period rates are centred
+(sampled directly) when its data pin down each period's rate and non-centred otherwise
+(`centred_nodes`); the posterior is the same either way, only the sampler's geometry differs.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from .scenario import Scenario
 if TYPE_CHECKING:
     from .experiment import ExperimentData
 
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -76,32 +76,45 @@ def build_model(
     n_node = np.stack([history.counts[n] for n in st.nodes]) if st.nodes else np.zeros((0, T))
     n_par = np.stack([history.counts[p] for p in st.parents]) if st.nodes else np.zeros((0, T))
     coords = {"period": list(history.labels), "node": list(st.nodes)}
+    ar1 = mb.period_effects == "ar1"
     with pm.Model(coords=coords) as model:
         level = pm.Normal("level", float(np.log(max(y.mean(), 1.0))), mb.level_sd)
         log_mu = level + pt.zeros(T)
         if mb.trend:
             trend = pm.Normal("trend", 0.0, mb.trend_sd)
             log_mu = log_mu + trend * t
-        if mb.period_effects == "ar1":
-            log_mu = log_mu + _ar1("traffic", mb, T, dims=("period",))
+        if ar1:
+            # The persistent part of the traffic's variation, beside the negative binomial's own iid
+            # overdispersion: its prior favours persistence, which keeps the two apart (with rho
+            # free, a year of weeks barely tells them apart and the sampler wanders along the
+            # ridge). Non-centred: the overdispersion keeps the data from pinning one period down.
+            sigma_u = pm.HalfNormal("traffic_sigma", mb.traffic_sigma_scale)
+            rho_u = pm.Beta("traffic_rho", mb.traffic_rho_a, mb.traffic_rho_b)
+            z_u = pm.Normal("traffic_z", 0.0, 1.0, dims="period")
+            u = pm.Deterministic("traffic_e", ar1_filter(z_u, sigma_u, rho_u, pt, T), dims="period")
+            log_mu = log_mu + u
         alpha = pm.Gamma("alpha", alpha=mb.alpha_shape, beta=mb.alpha_rate)
         pm.NegativeBinomial(
             "traffic_obs", mu=pt.exp(log_mu), alpha=alpha, observed=y, dims="period"
         )
         if st.nodes:
             mu = pm.Normal("rate_mu", 0.0, mb.rate_mu_sd, dims="node")
-            if mb.period_effects == "ar1":
-                eta = mu[:, None] + _ar1("rate", mb, T, dims=("node", "period"))
-            else:
-                sigma = pm.HalfNormal("rate_sigma", mb.rate_sigma_scale, dims="node")
-                if centred is None:
-                    centred = centred_nodes(n_node, n_par)
-                eta = _iid_effects(mu, sigma, np.asarray(centred, dtype=bool), T)
+            sigma = pm.HalfNormal("rate_sigma", mb.rate_sigma_scale, dims="node")
+            base = mu[:, None] + pt.zeros((len(st.nodes), T))
+            if mb.rate_trend:
+                slope = pm.Normal("rate_trend", 0.0, mb.rate_trend_sd, dims="node")
+                base = base + slope[:, None] * t
+            rho = pm.Beta("rate_rho", mb.rho_a, mb.rho_b, dims="node") if ar1 else None
+            if centred is None:
+                centred = centred_nodes(n_node, n_par)
+            eta = _effects("rate", base, sigma, rho, np.asarray(centred, dtype=bool), T)
             pm.Binomial("rate_obs", n=n_par, logit_p=eta, observed=n_node, dims=("node", "period"))
         if experiment is not None:
             from .experiment import add_likelihood
 
-            add_likelihood(scenario, experiment, st.nodes)
+            # the experiment runs after the history: with rate trends, at the next period's mean
+            mean = mu + slope * (T - (T - 1) / 2) if mb.rate_trend else mu
+            add_likelihood(scenario, experiment, st.nodes, mean)
     return model
 
 
@@ -122,39 +135,59 @@ def centred_nodes(n_node: np.ndarray, n_par: np.ndarray) -> np.ndarray:
     return between > noise.mean(axis=1)
 
 
-def _iid_effects(mu, sigma, centred: np.ndarray, T: int):
-    """Logit rates per node and period, ``Normal(mu, sigma)``: centred for the nodes whose data pin
-    each period down (``rate_eta_c``), non-centred ``mu + sigma * z`` for the others (``rate_z``)."""
+def ar1_filter(z, sigma, rho, xp, T: int | None = None):
+    """A stationary AR(1) with marginal sd ``sigma`` and coefficient ``rho`` from standard normal
+    innovations ``z`` (last axis: ``T`` periods), written with ``xp`` (numpy or pytensor.tensor).
+
+    ``e[0] = sigma z[0]``, ``e[t] = rho e[t-1] + sigma sqrt(1 - rho^2) z[t]``, computed as a
+    log2(T)-step doubling scan (``e[t] += rho^k e[t-k]`` for k = 1, 2, 4, ...) so that the
+    non-centred form costs O(T log T) plain tensor operations and no loop in the graph."""
+    sig = sigma[..., None] if getattr(sigma, "ndim", 0) else sigma
+    r = rho[..., None] if getattr(rho, "ndim", 0) else rho
+    T = z.shape[-1] if T is None else T
+    scale = xp.concatenate(
+        [xp.ones_like(z[..., :1]), xp.sqrt(1 - r**2) * xp.ones_like(z[..., 1:])], axis=-1
+    )
+    e = sig * scale * z
+    k, rk = 1, r
+    while k < T:
+        shifted = xp.concatenate([xp.zeros_like(e[..., :k]), e[..., :-k]], axis=-1)
+        e = e + rk * shifted
+        k, rk = 2 * k, rk * rk
+    return e
+
+
+def _effects(prefix: str, base, sigma, rho, centred: np.ndarray, T: int):
+    """Logit rates per node (rows) and period: ``base`` (the mean, with its trend) plus period
+    effects, iid ``Normal(0, sigma)`` when ``rho`` is None, else a stationary
+    AR(1) with marginal sd ``sigma`` and coefficient ``rho`` (saved as ``<prefix>_e``).
+
+    Nodes whose data pin each period down are centred: their rates are sampled directly
+    (``<prefix>_eta_c``; with AR(1), a flat variable carrying the AR(1) log density). The others
+    are non-centred, from standard normals (``<prefix>_z``). The posterior is the same either way."""
     import pymc as pm
     import pytensor.tensor as pt
 
     c, nc = np.flatnonzero(centred), np.flatnonzero(~centred)
     eta = pt.zeros((len(centred), T))
     if len(nc):
-        z = pm.Normal("rate_z", 0.0, 1.0, shape=(len(nc), T))
-        eta = pt.set_subtensor(eta[nc], mu[nc, None] + sigma[nc, None] * z)
+        z = pm.Normal(f"{prefix}_z", 0.0, 1.0, shape=(len(nc), T))
+        e = sigma[nc, None] * z if rho is None else ar1_filter(z, sigma[nc], rho[nc], pt, T)
+        eta = pt.set_subtensor(eta[nc], base[nc] + e)
     if len(c):
-        e = pm.Normal("rate_eta_c", mu[c, None], sigma[c, None], shape=(len(c), T))
-        eta = pt.set_subtensor(eta[c], e)
+        if rho is None:
+            x = pm.Normal(f"{prefix}_eta_c", base[c], sigma[c, None], shape=(len(c), T))
+        else:
+            x = pm.Flat(f"{prefix}_eta_c", shape=(len(c), T))
+            e = x - base[c]
+            s, r = sigma[c, None], rho[c, None]
+            innov = pm.logp(pm.Normal.dist(0.0, s * pt.sqrt(1 - r**2)), e[:, 1:] - r * e[:, :-1])
+            first = pm.logp(pm.Normal.dist(0.0, sigma[c]), e[:, 0])
+            pm.Potential(f"{prefix}_ar1", innov.sum() + first.sum())
+        eta = pt.set_subtensor(eta[c], x)
+    if rho is not None:
+        pm.Deterministic(f"{prefix}_e", eta - base, dims=("node", "period"))
     return eta
-
-
-def _ar1(prefix: str, mb, T: int, dims: tuple[str, ...]):
-    """A stationary AR(1) with marginal sd ``sigma`` per series (centred, vectorised log density)."""
-    import pymc as pm
-    import pytensor.tensor as pt
-
-    lead = dims[:-1]
-    sigma = pm.HalfNormal(f"{prefix}_sigma", mb.rate_sigma_scale, dims=lead or None)
-    rho_raw = pm.Beta(f"{prefix}_rho01", 2.0, 2.0, dims=lead or None)
-    rho = pm.Deterministic(f"{prefix}_rho", 2 * rho_raw - 1, dims=lead or None)
-    e = pm.Flat(f"{prefix}_e", dims=dims)
-    s = sigma[..., None] if lead else sigma
-    r = rho[..., None] if lead else rho
-    innov = pm.logp(pm.Normal.dist(0.0, s * pt.sqrt(1 - r**2)), e[..., 1:] - r * e[..., :-1])
-    first = pm.logp(pm.Normal.dist(0.0, sigma), e[..., 0])
-    pm.Potential(f"{prefix}_ar1", innov.sum() + first.sum())
-    return e
 
 
 def fit_key(
@@ -221,6 +254,7 @@ _SAVED = (
     "level",
     "trend",
     "alpha",
+    "rate_trend",
     "rate_mu",
     "rate_sigma",
     "rate_rho",
@@ -242,7 +276,7 @@ def _diagnostics(dt) -> dict[str, Any]:
     import arviz as az
 
     post = dt["posterior"]
-    names = [n for n in post.data_vars if not n.endswith("_e") and not n.endswith("_rho01")]
+    names = [n for n in post.data_vars if not n.endswith("_e")]
     summ = az.summary(dt, var_names=names, kind="diagnostics", round_to="none")
     rhat = float(np.nanmax(summ["r_hat"].values))
     ess_bulk = float(np.nanmin(summ["ess_bulk"].values))
@@ -355,6 +389,7 @@ def sample(
             tune=mb.tune,
             chains=mb.chains,
             random_seed=scenario.seed,
+            target_accept=mb.accept,
             nuts_sampler=sampler,
             progressbar=False,
             quiet=True,

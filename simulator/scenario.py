@@ -310,18 +310,34 @@ class Decision(_Model):
 class ModelBlock(_Model):
     """Model settings and the default priors of the history model (all documented in the README)."""
 
+    @property
+    def accept(self) -> float:
+        """NUTS's target acceptance: higher (smaller steps) for AR(1) effects, whose posterior has
+        narrow regions where rho approaches 1."""
+        if self.target_accept is not None:
+            return self.target_accept
+        return 0.9 if self.period_effects == "ar1" else 0.8
+
     trend: bool = False
+    rate_trend: bool = False
     period_effects: Literal["iid", "ar1"] = "iid"
     draws: int = Field(1000, ge=50, le=100_000)
     chains: int = Field(4, ge=1, le=16)
     tune: int = Field(1000, ge=50, le=100_000)
     sampler: Literal["auto", "nutpie", "pymc"] = "auto"
+    target_accept: float | None = Field(None, gt=0.5, lt=1.0)  # None: 0.8 (iid), 0.9 (ar1)
     level_sd: float = Field(1.0, gt=0)
     trend_sd: float = Field(0.05, gt=0)
+    rate_trend_sd: float = Field(0.05, gt=0)
     alpha_shape: float = Field(2.0, gt=0)
     alpha_rate: float = Field(0.02, gt=0)
     rate_mu_sd: float = Field(2.5, gt=0)
     rate_sigma_scale: float = Field(0.5, gt=0)
+    rho_a: float = Field(2.0, gt=0)
+    rho_b: float = Field(2.0, gt=0)
+    traffic_sigma_scale: float = Field(0.25, gt=0)
+    traffic_rho_a: float = Field(6.0, gt=0)
+    traffic_rho_b: float = Field(2.0, gt=0)
 
 
 class Experiment(_Model):

@@ -234,3 +234,54 @@ def test_mc_se_matches_arviz_and_iid(rng):
     # independent Bernoulli draws: the binomial standard error
     b = (rng.random(4000) < 0.3).astype(float)
     assert abs(decision.mc_se(b, 4) - np.sqrt(0.3 * 0.7 / 4000)) < 0.0015
+
+
+def test_rate_trends_and_ar1_states_carry_into_the_forecast():
+    """A rate trend is extrapolated from the history's centre; AR(1) effects decay from their
+    last value in the history by rho per period (sigma 0 here, so the paths are exact)."""
+    s = scenario_from(
+        FUNNEL
+        + """
+options: {keep: {}}
+key_results: [{id: a, metric: booking, target: +1%}]
+"""
+    )
+    st = Structure.of(s)
+    shape = (CHAINS, PER_CHAIN)
+    T, H = 20, s.horizon
+    t_future = np.arange(T, T + H) - (T - 1) / 2
+    logit = {n: np.log(RATES[n] / (1 - RATES[n])) for n in st.nodes}
+    base = known_fit(s, RATES, TRAFFIC, periods=T)
+    K = len(st.nodes)
+
+    def per_node(values: dict[str, float]) -> np.ndarray:
+        return np.broadcast_to(np.array([values.get(n, 0.0) for n in st.nodes]), (*shape, K)).copy()
+
+    # 1. a linear trend in the form rate (logit +0.04 a period)
+    trend = Fit("trend", base.arrays | {"rate_trend": per_node({"form": 0.04})}, {}, T, st.nodes)
+    fc = forecast.simulate(s, trend).counts["keep"]
+    for h in range(H):
+        p = 1 / (1 + np.exp(-(logit["form"] + 0.04 * t_future[h])))
+        within(fc["form"][:, h], TRAFFIC * p)
+
+    # 2. AR(1) states: traffic 0.3 above its level with rho 0.5; form -0.4 with rho 0.8
+    ar = Fit(
+        "ar1",
+        base.arrays
+        | {
+            "traffic_elast": np.full(shape, 0.3),
+            "traffic_rho": np.full(shape, 0.5),
+            "traffic_sigma": np.zeros(shape),
+            "rate_elast": per_node({"form": -0.4}),
+            "rate_rho": per_node({n: 0.8 for n in st.nodes}),
+        },
+        {},
+        T,
+        st.nodes,
+    )
+    fc = forecast.simulate(s, ar).counts["keep"]
+    for h in range(H):
+        traffic = TRAFFIC * np.exp(0.3 * 0.5 ** (h + 1))
+        within(fc["visits"][:, h], traffic)
+        p = 1 / (1 + np.exp(-(logit["form"] - 0.4 * 0.8 ** (h + 1))))
+        within(fc["form"][:, h], traffic * p)

@@ -26,12 +26,15 @@ def variant(tmp_path: Path, extra: str) -> Path:
 SMALL = "model: {chains: 2, draws: 200, tune: 300%s}\n"
 
 
-def test_ar1_period_effects(tmp_path):
-    r = simulate(load_scenario(variant(tmp_path, SMALL % ", period_effects: ar1, trend: true")))
+def test_ar1_period_effects_and_rate_trends(tmp_path):
+    extra = ", period_effects: ar1, trend: true, rate_trend: true"
+    r = simulate(load_scenario(variant(tmp_path, SMALL % extra)))
     f = r.fit
-    assert {"rate_rho", "rate_elast", "traffic_rho", "traffic_elast"} <= set(f.arrays)
-    rho = f.flat("rate_rho")
-    assert np.all((rho > -1) & (rho < 1))
+    assert {"rate_rho", "rate_elast", "traffic_rho", "traffic_elast", "rate_trend"} <= set(f.arrays)
+    assert f.arrays["rate_elast"].shape == f.arrays["rate_mu"].shape
+    for name in ("rate_rho", "traffic_rho"):
+        rho = f.flat(name)
+        assert np.all((rho > 0) & (rho < 1))
     for o in r.summary["options"].values():
         for kr in o["key_results"].values():
             assert (
