@@ -122,6 +122,7 @@ class BacktestResult:
     windows: list[WindowCheck]
     key_results: dict[str, Tally]
     overall: Tally
+    advice: str | None
     warnings: list[str]
 
     def to_dict(self) -> dict[str, Any]:
@@ -169,6 +170,7 @@ class BacktestResult:
             "key_results": {k: tally(t) for k, t in self.key_results.items()},
             "overall": tally(self.overall),
             "verdict": self.overall.verdict,
+            "advice": self.advice,
             "warnings": self.warnings,
         }
 
@@ -272,6 +274,7 @@ def backtest(
         windows=checks,
         key_results=per_kr_tally,
         overall=overall,
+        advice=advice(scenario, overall),
         warnings=warnings,
     )
 
@@ -281,6 +284,25 @@ def _convolve(dists: list[np.ndarray]) -> np.ndarray:
     for d in dists:
         out = np.convolve(out, d)
     return out
+
+
+def advice(scenario: Scenario, overall: Tally) -> str | None:
+    """What to change in the model when the backtest finds it overconfident (see
+    docs/validation.md: iid period effects average away over a quarter; persistent ones do not)."""
+    if overall.calibration != "overconfident":
+        return None
+    mb = scenario.model
+    if mb.period_effects == "iid":
+        return (
+            "if good and bad periods come in runs, set `model: {period_effects: ar1}` (period "
+            "effects that persist) and backtest again"
+        )
+    if not (mb.trend and mb.rate_trend):
+        return (
+            "if the funnel has been moving steadily, add `trend: true` and `rate_trend: true` to "
+            "`model:` and backtest again"
+        )
+    return None
 
 
 def _tally(checks: list[KRCheck], dists: list[np.ndarray], period: str, *, one_kr: bool) -> Tally:
@@ -350,6 +372,8 @@ def render_text(result: BacktestResult, scenario: Scenario) -> str:
     for kid, t in result.key_results.items():
         lines.append(f"{kr_label(scenario, kid)}: {t.verdict}.")
     lines += ["", f"Verdict: {result.overall.verdict}."]
+    if result.advice:
+        lines.append(f"Next: {result.advice}.")
     for w in result.warnings:
         lines.append(f"warning: {w}")
     return "\n".join(lines)

@@ -164,7 +164,7 @@ class Fitter:
 
     def parameterisation(self, history: CountTable) -> tuple[bool, ...]:
         """Which rate nodes ``build_model`` centres for this history (empty: not applicable)."""
-        if self.scenario.model.period_effects != "iid" or not self.nodes:
+        if not self.nodes:
             return ()
         v = data_values(self.scenario, history)
         return tuple(bool(c) for c in model.centred_nodes(v["n_node"], v["n_par"]))
@@ -224,6 +224,7 @@ class Fitter:
                 tune=tune or mb.tune,
                 chains=chains or mb.chains,
                 seed=int(seed),
+                target_accept=mb.accept,
                 progress_bar=False,
             )
         ar1 = mb.period_effects == "ar1"
@@ -273,8 +274,17 @@ class Fitters:
         self.kwargs = scenario_kwargs
         self._by: dict[tuple[str, int], Fitter] = {}
 
-    def scenario(self, period_effects: str, seed: int = 0) -> Scenario:
-        return check_scenario(period_effects=period_effects, seed=seed, **self.kwargs)
+    def scenario(self, spec: str, seed: int = 0) -> Scenario:
+        """The check scenario of a model ``spec``: ``iid`` or ``ar1``, ``+trend`` for trends."""
+        period_effects, _, extra = spec.partition("+")
+        if extra not in ("", "trend"):
+            raise ValueError(f"unknown model spec {spec!r}")
+        return check_scenario(
+            period_effects=period_effects,
+            seed=seed,
+            extra_model={"trend": True, "rate_trend": True} if extra else None,
+            **self.kwargs,
+        )
 
     def get(self, period_effects: str, n_periods: int) -> Fitter:
         key = (period_effects, n_periods)
@@ -472,8 +482,8 @@ def prior_world(
     more tightly than that prior, so the difference does not show in the ranks."""
     ar1 = mb.period_effects == "ar1"
 
-    def half_normal(size=None):
-        return np.abs(rng.normal(0.0, mb.rate_sigma_scale, size))
+    def half_normal(size=None, scale=mb.rate_sigma_scale):
+        return np.abs(rng.normal(0.0, scale, size))
 
     w = World(
         n_periods=n_periods,
@@ -481,13 +491,15 @@ def prior_world(
         alpha=float(rng.gamma(mb.alpha_shape, 1 / mb.alpha_rate)),
         mu=rng.normal(0.0, mb.rate_mu_sd, n_nodes),
         sigma=half_normal(n_nodes),
-        rho=2 * rng.beta(2.0, 2.0, n_nodes) - 1 if ar1 else np.zeros(n_nodes),
+        rho=rng.beta(mb.rho_a, mb.rho_b, n_nodes) if ar1 else np.zeros(n_nodes),
         slope=np.zeros(n_nodes),
         kind="ar1" if ar1 else "iid",
     )
     if ar1:
         w = replace(
-            w, traffic_sigma=float(half_normal()), traffic_rho=float(2 * rng.beta(2.0, 2.0) - 1)
+            w,
+            traffic_sigma=float(half_normal(scale=mb.traffic_sigma_scale)),
+            traffic_rho=float(rng.beta(mb.traffic_rho_a, mb.traffic_rho_b)),
         )
     return w
 
@@ -1192,8 +1204,9 @@ class SuiteConfig:
     chains: int = 2
     lengths: tuple[int, ...] = (26, 39, 52)
     calibration_worlds: int = 150
-    calibration_models: tuple[str, ...] = ("iid", "ar1")
+    calibration_models: tuple[str, ...] = ("iid", "ar1", "ar1+trend")
     drift_worlds: int = 150
+    drift_models: tuple[str, ...] = ("iid", "ar1", "ar1+trend")
     sbc_reps: int = 200
     sbc_ar1_reps: int = 100
     sbc_periods: int = 39
@@ -1217,6 +1230,7 @@ REDUCED = SuiteConfig(
     calibration_worlds=8,
     calibration_models=(_DEFAULT,),
     drift_worlds=4,
+    drift_models=(_DEFAULT,),
     # SBC of the default period-effect model only
     sbc_reps=16 if _DEFAULT == "iid" else 0,
     sbc_ar1_reps=16 if _DEFAULT == "ar1" else 0,
@@ -1323,7 +1337,7 @@ def run_suite(config: SuiteConfig, seed: int = 20260101, progress=None) -> dict[
             rngs["drift"],
             n_worlds=config.drift_worlds,
             kinds=("ar1", "trend"),
-            models=("iid", "ar1"),
+            models=config.drift_models,
             lengths=config.lengths,
             n_oracle=config.n_oracle,
             world_offset=100_000,
@@ -1332,7 +1346,7 @@ def run_suite(config: SuiteConfig, seed: int = 20260101, progress=None) -> dict[
     )
     groups: dict[str, dict[str, Any]] = {}
     for fam, run in (("iid", cal), ("drift", drift)):
-        for m in ("iid", "ar1"):
+        for m in dict.fromkeys(config.calibration_models + config.drift_models):
             rows = [r for r in run.rows if r["model"] == m]
             if rows:
                 s = summarize_calibration(rows)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -115,6 +116,23 @@ def test_verdicts_follow_the_binomial_tails():
     assert t.calibration == "cautious"
     assert t.p_too_few == pytest.approx(0.8**20)
     assert t.expected_outside80 == pytest.approx(4.0)
+
+
+def test_an_overconfident_backtest_says_what_to_change():
+    from simulator.backtest import advice
+    from simulator.scenario import ModelBlock
+
+    q = [np.array([0.8, 0.2])]
+    over = _tally(_checks([False] * 3), q * 3, "week", one_kr=True)
+    fine = _tally(_checks([False, True, True]), q * 3, "week", one_kr=True)
+
+    def with_model(**kw):
+        return SimpleNamespace(model=ModelBlock(**kw))
+
+    assert "period_effects: ar1" in advice(with_model(), over)
+    assert "rate_trend: true" in advice(with_model(period_effects="ar1"), over)
+    assert advice(with_model(period_effects="ar1", trend=True, rate_trend=True), over) is None
+    assert advice(with_model(), fine) is None
 
 
 def test_pooled_verdict_uses_the_joint_forecast_of_the_key_results():

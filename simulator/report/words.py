@@ -218,15 +218,23 @@ def model_assumptions(scenario: Scenario) -> list[str]:
         out.append(
             f"Traffic ({root}) stays at its historical level, with the same {per}-to-{per} ups and downs."
         )
-    if scenario.model.period_effects == "ar1":
+    mb = scenario.model
+    around = "around its trend" if mb.rate_trend else "around its average"
+    if mb.period_effects == "ar1":
         out.append(
-            f"Each conversion rate varies from {per} to {per} around its average as in the history, "
-            f"a good {per} tending to be followed by another (AR(1))."
+            f"Traffic and each conversion rate vary from {per} to {per} as in the history, a good "
+            f"{per} tending to be followed by another (AR(1)); the forecast starts from where the "
+            f"last {per}s of history left them."
         )
     else:
         out.append(
-            f"Each conversion rate varies from {per} to {per} around its average as in the history, "
+            f"Each conversion rate varies from {per} to {per} {around} as in the history, "
             f"each {per} independently of the others."
+        )
+    if mb.rate_trend:
+        out.append(
+            "Each conversion rate keeps the linear trend (on the log-odds scale) it had over the "
+            "history."
         )
     for oid, opt in scenario.options.items():
         for c in opt.changes:

@@ -27,8 +27,8 @@ def _show(x) -> str:
 def test_fitter_has_the_log_density_of_build_model(rng):
     """The compile-once fitter samples exactly the project's model: same parameterisation and the
     same log density as ``build_model`` on new data."""
-    for pe in ("iid", "ar1"):
-        scenario = V.check_scenario(period_effects=pe)
+    for spec in ("iid", "ar1", "ar1+trend"):
+        scenario = V.Fitters().scenario(spec)
         fitter = V.Fitter(scenario, 20)
         world = V.realistic_world(rng, 20)
         history, _ = V.simulate_history(world, scenario, rng)
