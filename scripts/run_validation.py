@@ -449,8 +449,9 @@ def write_page(results: dict[str, Any], out: Path, figures: dict[str, str]) -> s
     add(
         "Talts et al. (2018): draw the parameters from the model's documented priors (level "
         "~ Normal(centre, 1), alpha ~ Gamma(2, 0.02), rate_mu ~ Normal(0, 2.5), rate_sigma ~ "
-        "HalfNormal(0.5); for AR(1) also the rates' rho ~ Beta(2, 2) and the traffic's AR(1) "
-        "part, sigma ~ HalfNormal(0.25) and rho ~ Beta(6, 2)), "
+        "HalfNormal(0.5); for AR(1) also the rates' rho ~ Beta(2, 2), and for the traffic, "
+        "instead of alpha, its extra-Poisson sd ~ HalfNormal(0.3), the share of its variance "
+        "that persists ~ Beta(2, 2) and the persistent part's rho ~ Beta(6, 2)), "
         "simulate a history, fit it, and take the rank of each true value among thinned posterior "
         "draws. If the model and the sampler are right, the ranks are uniform. The model centres "
         "the level's prior on the log mean traffic of the data; here it is drawn around log 3000. "

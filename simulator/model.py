@@ -84,16 +84,22 @@ def build_model(
             trend = pm.Normal("trend", 0.0, mb.trend_sd)
             log_mu = log_mu + trend * t
         if ar1:
-            # The persistent part of the traffic's variation, beside the negative binomial's own iid
-            # overdispersion: its prior favours persistence, which keeps the two apart (with rho
-            # free, a year of weeks barely tells them apart and the sampler wanders along the
-            # ridge). Non-centred: the overdispersion keeps the data from pinning one period down.
-            sigma_u = pm.HalfNormal("traffic_sigma", mb.traffic_sigma_scale)
+            # The traffic's extra-Poisson variation split into a part that persists (a stationary
+            # AR(1), non-centred) and the negative binomial's iid overdispersion. Parameterised by
+            # its total (log-scale variance) and the share that persists: a year of weeks pins the
+            # total but barely the split, and in (alpha, sigma) that is a curved ridge the sampler
+            # diverges on; in (total, share) it is one bounded direction.
+            total = pm.HalfNormal("traffic_sd", mb.traffic_sd_scale)
+            share = pm.Beta("traffic_share", mb.traffic_share_a, mb.traffic_share_b)
+            var = total**2
+            alpha = pm.Deterministic("alpha", 1.0 / pt.maximum((1 - share) * var, 1e-8))
+            sigma_u = pm.Deterministic("traffic_sigma", pt.sqrt(share * var))
             rho_u = pm.Beta("traffic_rho", mb.traffic_rho_a, mb.traffic_rho_b)
             z_u = pm.Normal("traffic_z", 0.0, 1.0, dims="period")
             u = pm.Deterministic("traffic_e", ar1_filter(z_u, sigma_u, rho_u, pt, T), dims="period")
             log_mu = log_mu + u
-        alpha = pm.Gamma("alpha", alpha=mb.alpha_shape, beta=mb.alpha_rate)
+        else:
+            alpha = pm.Gamma("alpha", alpha=mb.alpha_shape, beta=mb.alpha_rate)
         pm.NegativeBinomial(
             "traffic_obs", mu=pt.exp(log_mu), alpha=alpha, observed=y, dims="period"
         )

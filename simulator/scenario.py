@@ -335,7 +335,9 @@ class ModelBlock(_Model):
     rate_sigma_scale: float = Field(0.5, gt=0)
     rho_a: float = Field(2.0, gt=0)
     rho_b: float = Field(2.0, gt=0)
-    traffic_sigma_scale: float = Field(0.25, gt=0)
+    traffic_sd_scale: float = Field(0.3, gt=0)
+    traffic_share_a: float = Field(2.0, gt=0)
+    traffic_share_b: float = Field(2.0, gt=0)
     traffic_rho_a: float = Field(6.0, gt=0)
     traffic_rho_b: float = Field(2.0, gt=0)
 

@@ -495,10 +495,13 @@ def prior_world(
         slope=np.zeros(n_nodes),
         kind="ar1" if ar1 else "iid",
     )
-    if ar1:
+    if ar1:  # the traffic's extra-Poisson variance and the share of it that persists
+        var = float(half_normal(scale=mb.traffic_sd_scale)) ** 2
+        share = float(rng.beta(mb.traffic_share_a, mb.traffic_share_b))
         w = replace(
             w,
-            traffic_sigma=float(half_normal(scale=mb.traffic_sigma_scale)),
+            alpha=1.0 / max((1 - share) * var, 1e-8),
+            traffic_sigma=float(np.sqrt(share * var)),
             traffic_rho=float(rng.beta(mb.traffic_rho_a, mb.traffic_rho_b)),
         )
     return w
