@@ -1,4 +1,4 @@
-"""The full validation suite (`make validate`, about 25 minutes on 2 shared cores).
+"""The full validation suite (`make validate`, about 35 minutes on 2 cores).
 
 Runs every check of simulator/validation.py at full size once and asserts each. With
 ``KRSIM_VALIDATION_DOCS=docs`` it also rewrites docs/validation.md and its figures, as
