@@ -158,8 +158,10 @@ def conflict(
     nodes = fit.nodes
     mu = fit.flat("rate_mu")[idx]  # (sims, node)
     if "rate_trend" in fit.arrays:  # the experiment runs after the history
-        T = fit.n_periods
-        mu = mu + fit.flat("rate_trend")[idx] * (T - (T - 1) / 2)
+        mu = (
+            mu
+            + fit.flat("rate_trend")[idx] * model.period_times(fit.n_periods, fit.n_periods, 1)[0]
+        )
     sigma = fit.flat("rate_sigma")[idx]
     K = len(exp.periods)
     effect_all = sigma[:, :, None] * rng.standard_normal((sims, len(nodes), K))

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import changes as ch
 from . import priors
-from .model import Fit
+from .model import Fit, period_times
 from .scenario import Flow, Gate, Lift, Scenario, SetRate, change_param_names
 
 
@@ -95,7 +95,7 @@ def prepare(scenario: Scenario, fit: Fit, horizon: int | None = None) -> Shared:
     D = fit.n_draws
     seed = scenario.seed
     T = fit.n_periods
-    t_future = np.arange(T, T + H) - (T - 1) / 2
+    t_future = period_times(T, T, H)
     log_mu = fit.flat("level")[:, None] + np.zeros((1, H))
     if "trend" in fit.arrays:
         log_mu = log_mu + fit.flat("trend")[:, None] * t_future

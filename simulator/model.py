@@ -71,7 +71,7 @@ def build_model(
     mb = scenario.model
     st = Structure.of(scenario)
     T = len(history)
-    t = np.arange(T) - (T - 1) / 2
+    t = period_times(T)
     y = history.counts[st.root]
     n_node = np.stack([history.counts[n] for n in st.nodes]) if st.nodes else np.zeros((0, T))
     n_par = np.stack([history.counts[p] for p in st.parents]) if st.nodes else np.zeros((0, T))
@@ -113,15 +113,22 @@ def build_model(
             rho = pm.Beta("rate_rho", mb.rho_a, mb.rho_b, dims="node") if ar1 else None
             if centred is None:
                 centred = centred_nodes(n_node, n_par)
-            eta = _effects("rate", base, sigma, rho, np.asarray(centred, dtype=bool), T)
+            eta = _rate_effects(base, sigma, rho, np.asarray(centred, dtype=bool), T)
             pm.Binomial("rate_obs", n=n_par, logit_p=eta, observed=n_node, dims=("node", "period"))
         if experiment is not None:
             from .experiment import add_likelihood
 
             # the experiment runs after the history: with rate trends, at the next period's mean
-            mean = mu + slope * (T - (T - 1) / 2) if mb.rate_trend else mu
+            mean = mu + slope * period_times(T, T, 1)[0] if mb.rate_trend else mu
             add_likelihood(scenario, experiment, st.nodes, mean)
     return model
+
+
+def period_times(T: int, start: int = 0, n: int | None = None) -> np.ndarray:
+    """The trends' time covariate: periods counted from the middle of a ``T``-period history, for
+    periods ``start`` to ``start + n - 1`` (default: the history itself; ``start = T``: what
+    follows it)."""
+    return np.arange(start, start + (T if n is None else n)) - (T - 1) / 2
 
 
 def centred_nodes(n_node: np.ndarray, n_par: np.ndarray) -> np.ndarray:
@@ -163,36 +170,36 @@ def ar1_filter(z, sigma, rho, xp, T: int | None = None):
     return e
 
 
-def _effects(prefix: str, base, sigma, rho, centred: np.ndarray, T: int):
+def _rate_effects(base, sigma, rho, centred: np.ndarray, T: int):
     """Logit rates per node (rows) and period: ``base`` (the mean, with its trend) plus period
     effects, iid ``Normal(0, sigma)`` when ``rho`` is None, else a stationary
-    AR(1) with marginal sd ``sigma`` and coefficient ``rho`` (saved as ``<prefix>_e``).
+    AR(1) with marginal sd ``sigma`` and coefficient ``rho`` (saved as ``rate_e``).
 
     Nodes whose data pin each period down are centred: their rates are sampled directly
-    (``<prefix>_eta_c``; with AR(1), a flat variable carrying the AR(1) log density). The others
-    are non-centred, from standard normals (``<prefix>_z``). The posterior is the same either way."""
+    (``rate_eta_c``; with AR(1), a flat variable carrying the AR(1) log density). The others
+    are non-centred, from standard normals (``rate_z``). The posterior is the same either way."""
     import pymc as pm
     import pytensor.tensor as pt
 
     c, nc = np.flatnonzero(centred), np.flatnonzero(~centred)
     eta = pt.zeros((len(centred), T))
     if len(nc):
-        z = pm.Normal(f"{prefix}_z", 0.0, 1.0, shape=(len(nc), T))
+        z = pm.Normal("rate_z", 0.0, 1.0, shape=(len(nc), T))
         e = sigma[nc, None] * z if rho is None else ar1_filter(z, sigma[nc], rho[nc], pt, T)
         eta = pt.set_subtensor(eta[nc], base[nc] + e)
     if len(c):
         if rho is None:
-            x = pm.Normal(f"{prefix}_eta_c", base[c], sigma[c, None], shape=(len(c), T))
+            x = pm.Normal("rate_eta_c", base[c], sigma[c, None], shape=(len(c), T))
         else:
-            x = pm.Flat(f"{prefix}_eta_c", shape=(len(c), T))
+            x = pm.Flat("rate_eta_c", shape=(len(c), T))
             e = x - base[c]
             s, r = sigma[c, None], rho[c, None]
             innov = pm.logp(pm.Normal.dist(0.0, s * pt.sqrt(1 - r**2)), e[:, 1:] - r * e[:, :-1])
             first = pm.logp(pm.Normal.dist(0.0, sigma[c]), e[:, 0])
-            pm.Potential(f"{prefix}_ar1", innov.sum() + first.sum())
+            pm.Potential("rate_ar1", innov.sum() + first.sum())
         eta = pt.set_subtensor(eta[c], x)
     if rho is not None:
-        pm.Deterministic(f"{prefix}_e", eta - base, dims=("node", "period"))
+        pm.Deterministic("rate_e", eta - base, dims=("node", "period"))
     return eta
 
 

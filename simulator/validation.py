@@ -268,7 +268,7 @@ def _diagnostics(dt, names: list[str]) -> dict[str, Any]:
 
 
 class Fitters:
-    """One :class:`Fitter` per (period effects, history length), built on first use."""
+    """One :class:`Fitter` per (model spec, history length), built on first use."""
 
     def __init__(self, **scenario_kwargs: Any):
         self.kwargs = scenario_kwargs
@@ -286,10 +286,10 @@ class Fitters:
             **self.kwargs,
         )
 
-    def get(self, period_effects: str, n_periods: int) -> Fitter:
-        key = (period_effects, n_periods)
+    def get(self, spec: str, n_periods: int) -> Fitter:
+        key = (spec, n_periods)
         if key not in self._by:
-            self._by[key] = Fitter(self.scenario(period_effects), n_periods)
+            self._by[key] = Fitter(self.scenario(spec), n_periods)
         return self._by[key]
 
     @property
@@ -386,7 +386,7 @@ def simulate_history(
 ) -> tuple[CountTable, State]:
     st = model.Structure.of(scenario)
     T = world.n_periods
-    tc = np.arange(T) - (T - 1) / 2
+    tc = model.period_times(T)
     u = (
         _stationary_path(world.traffic_rho, world.traffic_sigma, T, rng)
         if world.traffic_sigma > 0
@@ -411,7 +411,7 @@ def simulate_future(
     """``n`` futures of ``horizon`` periods continuing from the history's last state, shape (n, H)."""
     st = model.Structure.of(scenario)
     T = world.n_periods
-    tc = np.arange(T, T + horizon) - (T - 1) / 2
+    tc = model.period_times(T, T, horizon)
     K = len(st.nodes)
     u = _ar1(
         np.full(n, state.traffic),
