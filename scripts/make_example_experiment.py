@@ -1,7 +1,7 @@
 """Generate illustrative A/B test results for the seed scenario (scenarios/mandatory_account.yaml).
 
 ILLUSTRATIVE NUMBERS: a four-week test of the three options, traffic split equally, simulated with
-krsim's own change semantics (`simulator.experiment.simulate_arm`) from the same funnel rates as the
+krsim's own change semantics (`simulator.changes.simulate_counts`) from the same funnel rates as the
 illustrative history (scripts/make_example_data.py) and invented true values of the change
 parameters (TRUTH below). Rerun to regenerate: `python scripts/make_example_experiment.py`.
 """
@@ -19,7 +19,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from simulator.experiment import ArmPlan, simulate_arm  # noqa: E402
+from simulator.changes import ChangePlan, simulate_counts  # noqa: E402
 from simulator.scenario import read_scenario  # noqa: E402
 
 SCENARIO = ROOT / "scenarios" / "mandatory_account.yaml"
@@ -62,7 +62,10 @@ def main() -> None:
     columns = [*scenario.funnel, *scenario.segments]
     rows = []
     for a, arm in enumerate(ARMS):
-        counts = simulate_arm(scenario, ArmPlan.of(scenario, arm), rates, TRUTH, rng, root=split[a])
+        plan = ChangePlan.of(scenario, arm)
+        counts = simulate_counts(
+            scenario, plan, rates, TRUTH, lambda *_: rng, root=split[a], all_segments=True
+        )
         for w in range(WEEKS):
             week = (FIRST_MONDAY + dt.timedelta(weeks=w)).isoformat()
             rows.append((week, arm, [int(counts[c][w]) for c in columns]))

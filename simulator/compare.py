@@ -23,7 +23,8 @@ import numpy as np
 
 from . import decision, forecast, model, priors
 from .api import SimulationResult, build_summary, history_of
-from .experiment import ArmPlan, ExperimentData, arm_rates, simulate_arm
+from .changes import ChangePlan, apply_rates, simulate_counts
+from .experiment import ExperimentData
 from .render import fmt_p
 from .scenario import Scenario, change_priors
 
@@ -151,7 +152,7 @@ def conflict(
     ``fit`` is the history-only fit: the beliefs before the experiment are the history's posterior
     for the funnel's rates and the scenario's priors for the changes. Each simulation draws the
     experiment periods' rates (shared by the arms), the change parameters from their priors, and
-    every arm's counts given its observed parent counts (`experiment.simulate_arm`).
+    every arm's counts given its observed parent counts (`changes.simulate_counts`).
     """
     rng = _stream(seed, "conflict")
     idx = rng.integers(fit.n_draws, size=sims)
@@ -176,16 +177,17 @@ def conflict(
         per = exp.period_index[rows]
         eff = {nd: effect_all[:, j, per] for j, nd in enumerate(nodes)}
         base = {nd: 1 / (1 + np.exp(-eta_all[:, j, per])) for j, nd in enumerate(nodes)}
-        plan = ArmPlan.of(scenario, arm)
-        rates = arm_rates(plan, base, eff, params, np)
+        plan = ChangePlan.of(scenario, arm)
+        rates = apply_rates(plan, base, eff, params, np)
         obs = {c: v[rows] for c, v in exp.counts.items()}
-        sim = simulate_arm(scenario, plan, rates, params, _stream(seed, "conflict", arm), given=obs)
+        rng = _stream(seed, "conflict", arm)
+        sim = simulate_counts(scenario, plan, rates, params, lambda *_: rng, given=obs)
         return sim, obs
 
     sim_c, obs_c = arm_sim(exp.control)
     out: dict[str, list[StageConflict]] = {}
     for arm in exp.treatments:
-        plan = ArmPlan.of(scenario, arm)
+        plan = ChangePlan.of(scenario, arm)
         stages = plan.acts_on(scenario)
         if not stages:
             out[arm] = []

@@ -45,17 +45,8 @@ import numpy as np
 
 from . import changes as ch
 from .data import read_count_table
-from .scenario import (
-    Flow,
-    Gate,
-    InputError,
-    Lift,
-    Prior,
-    Scenario,
-    SetRate,
-    change_param_names,
-    did_you_mean,
-)
+from .changes import ChangePlan
+from .scenario import InputError, Prior, Scenario, did_you_mean
 
 LIKELIHOOD_VERSION = 1
 SHEPPARD = 1.0 / 12.0  # variance of rounding a continuous approximation to a whole count
@@ -212,149 +203,28 @@ def read_results(scenario: Scenario, path: str | Path) -> ExperimentData:
     )
 
 
-# ------------------------------------------------------------------------------ an arm's plan
-
-
-@dataclass(frozen=True)
-class GatePlan:
-    stage: str  # S: the gate stands between S's parent and S
-    parent: str  # P
-    exempt: str | None
-    counts_as: str | None
-    pass_: str  # parameter names
-    overlap: str
-
-
-@dataclass(frozen=True)
-class FlowPlan:
-    source: str
-    target: str
-    segment: str | None
-    negated: bool
-    rate: str
-
-
-@dataclass(frozen=True)
-class ArmPlan:
-    """What an arm's changes do, by stage, with the names of their parameters."""
-
-    arm: str
-    lifts: tuple[tuple[str, str], ...]  # (stage, factor parameter), non-root stages
-    sets: tuple[tuple[str, str], ...]  # (stage, rate parameter)
-    gates: tuple[GatePlan, ...]
-    flows: tuple[FlowPlan, ...]
-    params: dict[str, Prior]
-
-    @property
-    def gate_stages(self) -> set[str]:
-        return {g.stage for g in self.gates}
-
-    @property
-    def fed(self) -> set[str]:
-        """Stages that receive users from elsewhere (a gate's counts_as, a flow's target)."""
-        out = {g.counts_as for g in self.gates if g.counts_as}
-        return out | {f.target for f in self.flows}
-
-    @property
-    def mixed(self) -> list[str]:
-        """Stages whose count is not one binomial draw given the observed counts."""
-        return sorted(self.gate_stages | self.fed)
-
-    @classmethod
-    def of(cls, scenario: Scenario, arm: str) -> ArmPlan:
-        opt = scenario.options[arm]
-        lifts, sets, gates, flows, params = [], [], [], [], {}
-        for change, names in zip(opt.changes, change_param_names(arm, opt), strict=True):
-            n = dict(names)
-            sp = change.spec
-            for f, name in names:
-                params[name] = getattr(sp, "pass_" if f == "pass" else f)
-            if isinstance(sp, Lift):
-                if sp.stage != scenario.root:  # traffic is conditioned on in an experiment
-                    lifts.append((sp.stage, n["factor"]))
-            elif isinstance(sp, SetRate):
-                sets.append((sp.stage, n["rate"]))
-            elif isinstance(sp, Gate):
-                parent = scenario.funnel[sp.before].from_
-                assert parent is not None
-                gates.append(
-                    GatePlan(sp.before, parent, sp.exempt, sp.counts_as, n["pass"], n["overlap"])
-                )
-            elif isinstance(sp, Flow):
-                seg, neg = sp.among_segment
-                flows.append(FlowPlan(sp.from_, sp.to, seg, neg, n["rate"]))
-        return cls(arm, tuple(lifts), tuple(sets), tuple(gates), tuple(flows), params)
-
-    def acts_on(self, scenario: Scenario) -> list[str]:
-        """Stages the arm's changes act on directly (rates or counts), then those downstream of
-        them, in funnel order: the stages whose conversion the experiment can show a change in."""
-        direct = {s for s, _ in self.lifts} | {s for s, _ in self.sets} | self.gate_stages
-        direct |= self.fed
-        out = set(direct)
-        for s in scenario.funnel:
-            if any(a in direct for a in scenario.ancestors(s)):
-                out.add(s)
-        return [s for s in scenario.funnel if s in out and scenario.funnel[s].from_ is not None]
-
-    def params_behind(self, scenario: Scenario, stage: str) -> list[str]:
-        """The parameters whose changes act on ``stage`` or on a stage above it."""
-        above = set(scenario.ancestors(stage))
-        out: list[str] = []
-        for s, p in (*self.lifts, *self.sets):
-            if s in above:
-                out.append(p)
-        for g in self.gates:
-            if g.stage in above or g.counts_as in above:
-                out += [g.pass_] + ([g.overlap] if g.counts_as in above else [])
-        for f in self.flows:
-            if f.target in above:
-                out.append(f.rate)
-        return list(dict.fromkeys(out))
-
-
 def fed_stages(scenario: Scenario, arm: str) -> set[str]:
-    return ArmPlan.of(scenario, arm).fed
+    return ChangePlan.of(scenario, arm).fed
 
 
 def tested_priors(scenario: Scenario, exp: ExperimentData) -> dict[str, Prior]:
     """The change parameters of the experiment's arms (those the likelihood informs)."""
     out: dict[str, Prior] = {}
     for arm in exp.arms:
-        out.update(ArmPlan.of(scenario, arm).params)
+        out.update(ChangePlan.of(scenario, arm).params)
     return out
 
 
 # ---------------------------------------------------------------- rates and count moments (xp)
 
 
-def arm_rates(
-    plan: ArmPlan,
-    rates: dict[str, Any],
-    effects: dict[str, Any],
-    params: dict[str, Any],
-    xp: Any,
-) -> dict[str, Any]:
-    """The rates of an arm: `lift` and `set` applied to the period's base rates (changes.py)."""
-    out = dict(rates)
-    for stage, name in plan.sets:
-        out[stage] = ch.set_rate(params[name], effects[stage], xp)
-    for stage, name in plan.lifts:
-        out[stage] = ch.lift_rate(out[stage], params[name], xp)
-    return out
-
-
-def _segment_holds_all(scenario: Scenario, plan: ArmPlan, segment: str, stage: str) -> bool:
-    """Past a gate that exempts ``segment``, every user holds it."""
-    return any(g.exempt == segment and g.stage in scenario.ancestors(stage) for g in plan.gates)
-
-
 def segment_moments(
-    scenario: Scenario, plan: ArmPlan, segment: str, stage: str, obs: dict[str, Any]
+    scenario: Scenario, plan: ChangePlan, segment: str, stage: str, obs: dict[str, Any]
 ) -> tuple[Any, Any]:
     """Mean and variance of the number of ``segment`` members at ``stage`` given the observed
     counts: observed when the segment is recorded there; else hypergeometric, since the users who
     reach ``stage`` are a random subset of those at the segment's stage (as in the forecast)."""
-    if _segment_holds_all(scenario, plan, segment, stage):
+    if plan.holds_all(scenario, segment, stage):
         return obs[stage], 0.0
     of = scenario.segments[segment].of
     if of == stage:
@@ -367,7 +237,7 @@ def segment_moments(
 
 def mixed_moments(
     scenario: Scenario,
-    plan: ArmPlan,
+    plan: ChangePlan,
     rates: dict[str, Any],
     params: dict[str, Any],
     obs: dict[str, Any],
@@ -472,11 +342,11 @@ def add_likelihood(
     for arm in exp.arms:
         rows = exp.rows(arm)
         per = exp.period_index[rows]
-        plan = ArmPlan.of(scenario, arm)
+        plan = ChangePlan.of(scenario, arm)
         base = {nd: eta[j][per] for j, nd in enumerate(nodes)}
         rates = {nd: ch.expit(e, pt) for nd, e in base.items()}
         effects = {nd: base[nd] - mu[j] for j, nd in enumerate(nodes)}
-        rates = arm_rates(plan, rates, effects, params, pt)
+        rates = ch.apply_rates(plan, rates, effects, params, pt)
         obs = {c: exp.counts[c][rows].astype(float) for c in exp.counts}
         mixed = plan.mixed
         for nd in nodes:
@@ -534,83 +404,3 @@ def extract(dt: Any, scenario: Scenario, exp: ExperimentData) -> dict[str, np.nd
             a = np.broadcast_to(a, shape).copy()
         out[name] = a
     return out
-
-
-# ------------------------------------------------------------------ simulation (numpy, draws)
-
-
-def _hypergeometric(rng: np.random.Generator, good: Any, total: Any, sample: Any) -> np.ndarray:
-    good, total, sample = np.broadcast_arrays(
-        np.asarray(good, dtype=np.int64),
-        np.asarray(total, dtype=np.int64),
-        np.asarray(sample, dtype=np.int64),
-    )
-    sample = np.minimum(sample, total)
-    return rng.hypergeometric(good, total - good, sample)
-
-
-def simulate_arm(
-    scenario: Scenario,
-    plan: ArmPlan,
-    rates: dict[str, Any],
-    params: dict[str, Any],
-    rng: np.random.Generator,
-    *,
-    root: Any = None,
-    given: dict[str, Any] | None = None,
-) -> dict[str, np.ndarray]:
-    """Counts of every stage and segment of one arm under the forecast's semantics.
-
-    Generative (``root`` given): the funnel from the root counts down, e.g. to simulate an
-    experiment. Conditional (``given`` = observed counts): each stage and segment drawn given the
-    observed counts of its parent and of what it draws on (the gate's exempt users, a flow's
-    source), as the prior-predictive check of prior-data conflict needs. ``rates`` are the arm's
-    rates (after `arm_rates`); everything broadcasts, e.g. draws x rows.
-    """
-    from .forecast import stage_order
-
-    n: dict[str, np.ndarray] = {}
-    base: dict[str, np.ndarray] = {}
-    extra: dict[str, Any] = {}
-    seg_of = {g: s.of for g, s in scenario.segments.items()}
-
-    def count(name: str) -> Any:
-        return given[name] if given is not None else n[name]
-
-    def members(g: str, stage: str) -> Any:
-        if _segment_holds_all(scenario, plan, g, stage):
-            return base.get(stage, count(stage)) if given is None else count(stage)
-        if seg_of[g] == stage:
-            return count(g)
-        return _hypergeometric(rng, count(g), count(seg_of[g]), count(stage))
-
-    gates = {g.stage: g for g in plan.gates}
-    root_name = scenario.root
-    n[root_name] = np.asarray(root if given is None else given[root_name])
-    for s in stage_order(scenario):
-        if s != root_name:
-            parent = scenario.funnel[s].from_
-            if s in gates:
-                g = gates[s]
-                exempt = members(g.exempt, g.parent) if g.exempt else 0
-                passers = rng.binomial(np.asarray(count(parent)) - exempt, params[g.pass_])
-                base[s] = rng.binomial(exempt + passers, rates[s])
-                if g.counts_as:
-                    extra[g.counts_as] = extra.get(g.counts_as, 0) + rng.binomial(
-                        passers, 1 - np.asarray(params[g.overlap])
-                    )
-            else:
-                base[s] = rng.binomial(count(parent), rates[s])
-            n[s] = base[s] + extra.get(s, 0)
-        for seg, of in seg_of.items():
-            if of == s:
-                n[seg] = rng.binomial(count(s), rates[seg])
-        for f in plan.flows:
-            if f.source == s:
-                if f.segment is None:
-                    pool = count(s)
-                else:
-                    m = members(f.segment, s)
-                    pool = count(s) - m if f.negated else m
-                extra[f.target] = extra.get(f.target, 0) + rng.binomial(pool, params[f.rate])
-    return n

@@ -15,7 +15,8 @@ import numpy as np
 from . import changes as ch
 from . import priors
 from .model import Fit, period_times
-from .scenario import Flow, Gate, Lift, Scenario, SetRate, change_param_names
+from .changes import stage_order
+from .scenario import Scenario, change_param_names
 
 
 @dataclass(frozen=True)
@@ -38,30 +39,6 @@ class Forecast:
 def _stream(seed: int, *key: int | str) -> np.random.Generator:
     ints = [zlib.crc32(k.encode()) if isinstance(k, str) else int(k) for k in key]
     return np.random.default_rng([seed, *ints])
-
-
-def stage_order(scenario: Scenario) -> list[str]:
-    """Stages in an order where parents, gate sources and flow sources come first."""
-    deps: dict[str, set[str]] = {s: set() for s in scenario.funnel}
-    for s, st in scenario.funnel.items():
-        if st.from_:
-            deps[s].add(st.from_)
-    for opt in scenario.options.values():
-        for c in opt.changes:
-            sp = c.spec
-            if isinstance(sp, Gate) and sp.counts_as:
-                deps[sp.counts_as].add(scenario.funnel[sp.before].from_)  # type: ignore[arg-type]
-            if isinstance(sp, Flow):
-                deps[sp.to].add(sp.from_)
-    order: list[str] = []
-    done: set[str] = set()
-    while len(order) < len(deps):
-        ready = [s for s in deps if s not in done and deps[s] <= done]
-        if not ready:
-            raise ValueError("the options' changes make the funnel cyclic")
-        order.append(ready[0])
-        done.add(ready[0])
-    return order
 
 
 def draw_change_params(scenario: Scenario, n: int, overrides: dict[str, float] | None = None):
@@ -171,91 +148,16 @@ def _ar1_path(e_last, rho, sigma, H, rng) -> np.ndarray:
 
 
 def _simulate_option(scenario, oid, order, traffic_mean, base_eta, effect, params, seed):
-    opt = scenario.options[oid]
-    names = change_param_names(oid, opt)
-    rate = {n: ch.expit(e, np) for n, e in base_eta.items()}
+    plan = ch.ChangePlan.of(scenario, oid)
+    p = {name: params[name][:, None] for name in plan.params}
+    rates = ch.apply_rates(plan, {n: ch.expit(e, np) for n, e in base_eta.items()}, effect, p, np)
     traffic = traffic_mean
-    gates: dict[str, tuple[Gate, np.ndarray, np.ndarray, str]] = {}
-    flows: dict[str, list[tuple[Flow, np.ndarray, str]]] = {}
-    for change, pnames in zip(opt.changes, names, strict=True):
-        p = {field: params[name][:, None] for field, name in pnames}
-        tag = pnames[0][1].rsplit(".", 1)[0]
-        sp = change.spec
-        if isinstance(sp, Lift):
-            if sp.stage == scenario.root:
-                traffic = ch.lift_traffic(traffic, p["factor"])
-            else:
-                rate[sp.stage] = ch.lift_rate(rate[sp.stage], p["factor"], np)
-        elif isinstance(sp, SetRate):
-            rate[sp.stage] = ch.set_rate(p["rate"], effect[sp.stage], np)
-        elif isinstance(sp, Gate):
-            gates[sp.before] = (sp, p["pass"], p["overlap"], tag)
-        elif isinstance(sp, Flow):
-            flows.setdefault(sp.from_, []).append((sp, p["rate"], tag))
+    for name in plan.traffic_lifts:
+        traffic = ch.lift_traffic(traffic, p[name])
+    root = _stream(seed, "binomial", scenario.root).poisson(traffic)
 
-    root = scenario.root
-    n: dict[str, np.ndarray] = {root: _stream(seed, "binomial", root).poisson(traffic)}
-    extra: dict[str, np.ndarray] = {}
-    seg: dict[tuple[str, str], np.ndarray] = {}  # (segment, stage) -> users of the segment there
-    seg_of = {g: s.of for g, s in scenario.segments.items()}
-    # Segment members are carried down only along the paths the option's gates and flows read
-    # them on (each pair has its own random stream, so this changes no other draw).
-    track: set[tuple[str, str]] = set()
-    wanted = [(g.exempt, scenario.funnel[s].from_) for s, (g, *_) in gates.items() if g.exempt]
-    wanted += [(fl.among_segment[0], src) for src, fls in flows.items() for fl, *_ in fls]
-    for g, at in wanted:
-        if g is None:
-            continue
-        for a in scenario.ancestors(at):
-            track.add((g, a))
-            if a == seg_of[g]:
-                break
+    def stream(*key: str) -> np.random.Generator:
+        return _stream(seed, *key)
 
-    def observe_segments(stage: str) -> None:
-        for g, of in seg_of.items():
-            if of == stage and (g, stage) in track:
-                seg[(g, stage)] = _stream(seed, "binomial", g).binomial(n[stage], rate[g])
-
-    def flows_from(stage: str) -> None:
-        for fl, r, tag in flows.get(stage, []):
-            g, negated = fl.among_segment
-            if g is None:
-                pool = n[stage]
-            else:
-                pool = n[stage] - seg[(g, stage)] if negated else seg[(g, stage)]
-            extra[fl.to] = extra.get(fl.to, 0) + _stream(seed, "change", tag).binomial(pool, r)
-
-    observe_segments(root)
-    flows_from(root)
-    for s in order:
-        if s == root:
-            continue
-        parent = scenario.funnel[s].from_
-        rng = _stream(seed, "binomial", s)
-        if s in gates:
-            gate, pass_, overlap, tag = gates[s]
-            exempt = seg[(gate.exempt, parent)] if gate.exempt else np.zeros_like(n[parent])
-            g_rng = _stream(seed, "change", tag)
-            passers = g_rng.binomial(n[parent] - exempt, pass_)
-            base = rng.binomial(exempt + passers, rate[s])
-            if gate.counts_as:
-                extra[gate.counts_as] = extra.get(gate.counts_as, 0) + g_rng.binomial(
-                    passers, 1 - overlap
-                )
-        else:
-            gate = None
-            base = rng.binomial(n[parent], rate[s])
-        n[s] = base + extra.get(s, 0)
-        # Segment members carried down: the converting users are a random subset of the parent's.
-        for g in seg_of:
-            if (g, s) in track and (g, parent) in seg and (g, s) not in seg:
-                if gate is not None and gate.exempt == g:
-                    seg[(g, s)] = base  # past the gate everyone holds the exempt property
-                else:
-                    good = seg[(g, parent)]
-                    seg[(g, s)] = _stream(seed, "segment", g, s).hypergeometric(
-                        good, n[parent] - good, base
-                    )
-        observe_segments(s)
-        flows_from(s)
+    n = ch.simulate_counts(scenario, plan, rates, p, stream, root=root, order=order)
     return {s: n[s] for s in scenario.funnel}

@@ -24,6 +24,7 @@ from scipy.special import logsumexp
 from simulator import compare as cp
 from simulator import experiment as ex
 from simulator import model
+from simulator.changes import ChangePlan, simulate_counts
 from simulator.data import read_history
 from simulator.scenario import InputError, parse_scenario, read_scenario
 
@@ -340,7 +341,7 @@ def test_gaussian_gate_likelihood_matches_exact_convolution(case):
     posterior sd, posterior sds within 10%; also, dropping the covariance through the shared
     passers would understate the sd by more than 10% (why the likelihood is joint)."""
     s = load(case["scenario"])
-    plan = ex.ArmPlan.of(s, "gate")
+    plan = ChangePlan.of(s, "gate")
     r, r_signup, overlap, true_pass = 0.75, 0.03, 0.1, 0.55
     grid = np.linspace(0.05, 0.99, 471)
     rng = np.random.default_rng(11)
@@ -520,7 +521,7 @@ def test_cli_text_and_report(case, history_fit, joint_fit, tmp_path):
 
 def test_mixed_moments_match_the_change_semantics_by_simulation():
     """The likelihood's mean and covariance of the gate's and the flow's stages equal those of the
-    forecast's semantics (simulated with `experiment.simulate_arm`), here with the exempt segment
+    forecast's semantics (simulated with `changes.simulate_counts`, the forecast's simulator), here with the exempt segment
     recorded above the gate's parent and above the flow's source, so the counts of members there
     are hypergeometric. Tolerance: 4 Monte Carlo standard errors of each estimate."""
     text = """\
@@ -559,9 +560,9 @@ key_results: [{id: b, metric: booking, target: +1%}]
     N = 400_000
     rng = np.random.default_rng(5)
     for arm in ("gate", "offer"):
-        plan = ex.ArmPlan.of(s, arm)
+        plan = ChangePlan.of(s, arm)
         given = {k: np.full(N, v) for k, v in obs.items()}
-        sim = ex.simulate_arm(s, plan, rates, params, rng, given=given)
+        sim = simulate_counts(s, plan, rates, params, lambda *_: rng, given=given)
         fobs = {k: float(v) for k, v in obs.items()}
         stages, mean, cov = ex.mixed_moments(s, plan, rates, params, fobs)
         X = np.stack([sim[st] for st in stages]).astype(float)
@@ -587,6 +588,55 @@ key_results: [{id: b, metric: booking, target: +1%}]
             np.round(c_hat, 1),
             np.round(np.array(cov, dtype=float), 1),
         )
+
+
+def test_users_a_flow_adds_above_a_gate_hold_the_segment_like_the_others():
+    """A flow adds users at a gate's parent, and the gate exempts a segment recorded higher up:
+    are the added users members? The rule (changes.py, docs/design.md §4): the users at a stage
+    are exchangeable however they arrived, so the added users hold the segment in the same share
+    as the others; the likelihood reads the segment that way. Simulated generatively with the one
+    simulator, the gate stage's count minus the likelihood's conditional mean (given the simulated
+    counts) averages zero within 4 Monte Carlo standard errors; the other reading (added users are
+    not members) would shift it by more than 10 of them, so the test tells the two apart."""
+    text = """\
+title: flow above a gate
+horizon: 2
+funnel:
+  visits: {}
+  form: {from: visits}
+  confirm: {from: form}
+  booking: {from: confirm}
+segments:
+  logged_in: {of: form}
+history: none.csv
+options:
+  status_quo: {}
+  both:
+    changes:
+      - flow: {from: visits, to: confirm, rate: 0.05}
+      - gate: {before: booking, exempt: logged_in, pass: 0.3}
+key_results: [{id: b, metric: booking, target: +1%}]
+"""
+    s = parse_scenario(text.encode())
+    rates = {"form": 0.18, "confirm": 0.55, "booking": 0.75, "logged_in": 0.3}
+    params = {"both.flow.rate": 0.05, "both.gate.pass": 0.3, "both.gate.overlap": 0.0}
+    N = 200_000
+    rng = np.random.default_rng(17)
+    plan = ChangePlan.of(s, "both")
+    sim = simulate_counts(
+        s, plan, rates, params, lambda *_: rng, root=np.full(N, 5000), all_segments=True
+    )
+    obs = {k: v.astype(float) for k, v in sim.items()}
+    stages, mean, _ = ex.mixed_moments(s, plan, rates, params, obs)
+    resid = obs["booking"] - mean[stages.index("booking")]
+    se = resid.std() / np.sqrt(N)
+    print(f"mean residual {resid.mean():.3f} (se {se:.3f})")
+    assert abs(resid.mean()) < 4 * se
+    # the other reading: the flow's additions at `confirm` hold no membership
+    added = 5000 * 0.05
+    share = obs["logged_in"].mean() / obs["form"].mean()
+    shift = added * share * rates["booking"] * (1 - params["both.gate.pass"])
+    assert shift > 10 * se
 
 
 @pytest.mark.slow
