@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import CountTable
+from .data import CountTable, read_history
 from .scenario import InputError, Option, Scenario
 
 LEVEL = 0.8  # the central interval whose coverage is checked
@@ -182,7 +182,7 @@ def _no_change_option(scenario: Scenario) -> tuple[Scenario, str]:
         if not opt.changes:
             return scenario, oid
     new = scenario.model_copy(update={"options": {"status_quo": Option(label="No change")}})
-    new._source, new._text, new._history = scenario._source, scenario._text, scenario._history
+    new._source, new._text = scenario._source, scenario._text
     return new, "status_quo"
 
 
@@ -194,10 +194,10 @@ def backtest(
     log=None,
 ) -> BacktestResult:
     """Fit before each of the last windows, forecast it, and score the forecast against what happened."""
-    from . import decision, forecast, model
+    from . import decision, forecast, model, posterior
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    history = history if history is not None else scenario._history
+    history = history if history is not None else read_history(scenario)
     H = scenario.horizon
     plan = plan_windows(len(history), H, windows)
     scenario, option = _no_change_option(scenario)
@@ -233,7 +233,7 @@ def backtest(
         n_out = outside_draws.sum(axis=0)
         misses = np.bincount(n_out, minlength=len(krs) + 1) / n_out.size
         diag = dict(fit.diagnostics)
-        for w in model.diagnostic_warnings(diag, fit.n_draws):
+        for w in posterior.diagnostic_warnings(diag, fit.n_draws):
             warnings.append(f"window {history.labels[start]}..{history.labels[end - 1]}: {w}")
         checks.append(
             WindowCheck(

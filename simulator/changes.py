@@ -97,7 +97,9 @@ class ChangePlan:
     """What an option's changes do, by stage, with the names of their parameters."""
 
     option: str
-    rate_changes: tuple[tuple[str, str, str], ...]  # (kind "lift"/"set", stage, parameter), in order
+    rate_changes: tuple[
+        tuple[str, str, str], ...
+    ]  # (kind "lift"/"set", stage, parameter), in order
     traffic_lifts: tuple[str, ...]  # factor parameters of lifts on the root
     gates: tuple[GatePlan, ...]
     flows: tuple[FlowPlan, ...]
@@ -188,9 +190,7 @@ class ChangePlan:
 
     def holds_all(self, scenario: Scenario, segment: str, stage: str) -> bool:
         """Past a gate that exempts ``segment``, every user holds it."""
-        return any(
-            g.exempt == segment and g.stage in scenario.ancestors(stage) for g in self.gates
-        )
+        return any(g.exempt == segment and g.stage in scenario.ancestors(stage) for g in self.gates)
 
 
 def apply_rates(

@@ -117,9 +117,10 @@ def _validate_overrides(args: argparse.Namespace) -> None:
 
 def _check(args: argparse.Namespace) -> int:
     from .api import load_scenario
+    from .data import read_history
 
     s = load_scenario(args.scenario)
-    h = s._history
+    h = read_history(s)
     n_changes = sum(len(o.changes) for o in s.options.values())
     print(
         f"ok: {args.scenario}: {len(s.funnel)} stages, {len(s.segments)} segments, "
@@ -205,13 +206,14 @@ def _backtest(args: argparse.Namespace) -> int:
 
     if args.no_cache:
         cache.disable()
+    from .data import read_history
+
     s = load_scenario(args.scenario)
-    plan_windows(len(s._history), s.horizon, args.windows)  # refuse a short history before fitting
+    h = read_history(s)
+    plan_windows(len(h), s.horizon, args.windows)  # refuse a short history before fitting
     if args.draws is not None or args.seed is not None:
-        h = s._history
         s = s.with_overrides(seed=args.seed, draws=args.draws)
-        s._history = h
-    result = backtest(s, windows=args.windows)
+    result = backtest(s, h, windows=args.windows)
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")

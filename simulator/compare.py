@@ -21,10 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from . import decision, forecast, model, priors
-from .api import SimulationResult, build_summary, history_of
+from . import forecast, model, priors
 from .changes import ChangePlan, apply_rates, simulate_counts
+from .data import CountTable, read_history
 from .experiment import ExperimentData
+from .pipeline import SimulationResult, decide
+from .posterior import Fit, period_times
 from .render import fmt_p
 from .scenario import Scenario, change_priors
 
@@ -108,7 +110,7 @@ def _summary(q: np.ndarray) -> dict[str, Any]:
     return {"median": float(q[1]), "interval90": [float(q[0]), float(q[2])]}
 
 
-def change_table(scenario: Scenario, fit: model.Fit) -> dict[str, dict[str, Any]]:
+def change_table(scenario: Scenario, fit: Fit) -> dict[str, dict[str, Any]]:
     """Prior and posterior median and 90% interval of every change parameter; a parameter of an
     option the experiment did not test keeps its prior."""
     out = {}
@@ -143,7 +145,7 @@ def _log_ratio(x_t, n_t, x_c, n_c):
 def conflict(
     scenario: Scenario,
     exp: ExperimentData,
-    fit: model.Fit,
+    fit: Fit,
     seed: int,
     sims: int = CONFLICT_SIMS,
 ) -> dict[str, list[StageConflict]]:
@@ -159,10 +161,7 @@ def conflict(
     nodes = fit.nodes
     mu = fit.flat("rate_mu")[idx]  # (sims, node)
     if "rate_trend" in fit.arrays:  # the experiment runs after the history
-        mu = (
-            mu
-            + fit.flat("rate_trend")[idx] * model.period_times(fit.n_periods, fit.n_periods, 1)[0]
-        )
+        mu = mu + fit.flat("rate_trend")[idx] * period_times(fit.n_periods, fit.n_periods, 1)[0]
     sigma = fit.flat("rate_sigma")[idx]
     K = len(exp.periods)
     effect_all = sigma[:, :, None] * rng.standard_normal((sims, len(nodes), K))
@@ -290,33 +289,22 @@ class ComparisonResult:
         }
 
 
-def _decide(
-    scenario: Scenario, fit: model.Fit, params: dict[str, np.ndarray] | None, created: str | None
-) -> SimulationResult:
-    history = history_of(scenario)
-    fc = forecast.simulate(scenario, fit, params=params)
-    tg = decision.targets(scenario, history)
-    ev = decision.evaluate(scenario, fc, tg)
-    summary = build_summary(scenario, fit, fc, ev, tg, created=created)
-    return SimulationResult(scenario, summary, fit, fc, ev, tg)
-
-
 def compare(
     scenario: Scenario,
     exp: ExperimentData,
     *,
     draws: int | None = None,
     seed: int | None = None,
+    history: CountTable | None = None,
     log=None,
     created: str | None = None,
     before: bool = False,
 ) -> ComparisonResult:
     """Fit the history alone (the beliefs before) and with the experiment (one model), then
     compare; ``before`` also computes the decision before the experiment (for text and report)."""
-    history = history_of(scenario)
+    history = history if history is not None else read_history(scenario)
     if draws is not None or seed is not None:
         scenario = scenario.with_overrides(seed=seed, draws=draws)
-        scenario._history = history
     fit_before = model.fit(scenario, history, log=log)
     fit_after = model.fit(scenario, history, log=log, experiment=exp)
     changes = change_table(scenario, fit_after)
@@ -328,8 +316,8 @@ def compare(
     tested = tuple(n for n in params if n in fit_after.arrays)
     for name in tested:
         params[name] = fit_after.flat(name)
-    updated = _decide(scenario, fit_after, params, created)
-    prior_result = _decide(scenario, fit_before, None, created) if before else None
+    updated = decide(scenario, history, fit_after, params=params, created=created)
+    prior_result = decide(scenario, history, fit_before, created=created) if before else None
     return ComparisonResult(
         scenario=scenario,
         experiment=exp,

@@ -139,14 +139,6 @@ class Evaluation:
 
     options: dict[str, OptionEval]
 
-    @property
-    def option_value(self) -> dict[str, np.ndarray]:
-        return {o: e.value for o, e in self.options.items()}
-
-    @property
-    def option_grade(self) -> dict[str, np.ndarray]:
-        return {o: e.grade for o, e in self.options.items()}
-
 
 def evaluate(scenario: Scenario, fc: Forecast, tg: dict[str, KRTarget]) -> Evaluation:
     return Evaluation({o: evaluate_option(scenario, fc.counts[o], tg) for o in fc.options})

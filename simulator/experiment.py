@@ -44,8 +44,8 @@ from typing import Any
 import numpy as np
 
 from . import changes as ch
-from .data import read_count_table
 from .changes import ChangePlan
+from .data import read_count_table
 from .scenario import InputError, Prior, Scenario, did_you_mean
 
 LIKELIHOOD_VERSION = 1

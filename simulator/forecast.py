@@ -14,8 +14,8 @@ import numpy as np
 
 from . import changes as ch
 from . import priors
-from .model import Fit, period_times
 from .changes import stage_order
+from .posterior import Fit, period_times
 from .scenario import Scenario, change_param_names
 
 

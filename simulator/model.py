@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,37 +21,13 @@ import numpy as np
 
 from . import cache
 from .data import CountTable
-from .scenario import Scenario
+from .posterior import Fit, period_times
+from .scenario import Scenario, Structure
 
 if TYPE_CHECKING:
     from .experiment import ExperimentData
 
 MODEL_VERSION = 3
-
-
-@dataclass(frozen=True)
-class Structure:
-    """The funnel as the model sees it: the root, and rate nodes with their parents."""
-
-    root: str
-    nodes: tuple[str, ...]  # non-root stages then segments
-    parents: tuple[str, ...]
-
-    @classmethod
-    def of(cls, scenario: Scenario) -> Structure:
-        nodes, parents = [], []
-        for s, st in scenario.funnel.items():
-            if st.from_ is not None:
-                nodes.append(s)
-                parents.append(st.from_)
-        for g, seg in scenario.segments.items():
-            nodes.append(g)
-            parents.append(seg.of)
-        return cls(scenario.root, tuple(nodes), tuple(parents))
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    return np.log(p) - np.log1p(-p)
 
 
 def build_model(
@@ -122,13 +97,6 @@ def build_model(
             mean = mu + slope * period_times(T, T, 1)[0] if mb.rate_trend else mu
             add_likelihood(scenario, experiment, st.nodes, mean)
     return model
-
-
-def period_times(T: int, start: int = 0, n: int | None = None) -> np.ndarray:
-    """The trends' time covariate: periods counted from the middle of a ``T``-period history, for
-    periods ``start`` to ``start + n - 1`` (default: the history itself; ``start = T``: what
-    follows it)."""
-    return np.arange(start, start + (T if n is None else n)) - (T - 1) / 2
 
 
 def centred_nodes(n_node: np.ndarray, n_par: np.ndarray) -> np.ndarray:
@@ -223,46 +191,6 @@ def fit_key(
     return cache.key_of(parts)
 
 
-@dataclass
-class Fit:
-    """Posterior draws of the history model, as plain arrays of shape (chains, draws[, ...])."""
-
-    key: str
-    arrays: dict[str, np.ndarray]
-    diagnostics: dict[str, Any]
-    n_periods: int
-    nodes: tuple[str, ...]
-    from_cache: bool = False
-    path: Path | None = None
-    seconds: float = 0.0
-    _datatree: Any = field(default=None, repr=False)
-
-    @property
-    def chains(self) -> int:
-        return self.arrays["level"].shape[0]
-
-    @property
-    def n_draws(self) -> int:
-        return self.arrays["level"].shape[0] * self.arrays["level"].shape[1]
-
-    def flat(self, name: str) -> np.ndarray:
-        a = self.arrays[name]
-        return a.reshape(a.shape[0] * a.shape[1], *a.shape[2:])
-
-    def node(self, name: str, node: str) -> np.ndarray:
-        """Flat draws of a per-node quantity (``rate_mu``, ``rate_sigma``, ``rate_rho``, ``rate_elast``)."""
-        return self.flat(name)[:, self.nodes.index(node)]
-
-    @property
-    def datatree(self):
-        """The fit's ArviZ DataTree (loaded lazily from the cache entry)."""
-        if self._datatree is None and self.path is not None:
-            import xarray as xr
-
-            self._datatree = xr.open_datatree(self.path / "trace.zarr", engine="zarr")
-        return self._datatree
-
-
 _SAVED = (
     "level",
     "trend",
@@ -305,27 +233,6 @@ def _diagnostics(dt) -> dict[str, Any]:
         "ess_tail_min": ess_tail,
         "divergences": div,
     }
-
-
-def diagnostic_warnings(d: dict[str, Any], n_draws: int) -> list[str]:
-    """Sampler problems in plain words."""
-    out = []
-    if d["divergences"]:
-        out.append(
-            f"The sampler hit {d['divergences']} divergent transitions: parts of the posterior may be "
-            "missed, so probabilities can be off. More tuning (model.tune) or more history usually helps."
-        )
-    if d["rhat_max"] > 1.01:
-        out.append(
-            f"The chains disagree (R-hat {d['rhat_max']:.3f} for {d.get('rhat_worst') or 'a parameter'}, "
-            "should be below 1.01): the fit has not converged; treat the numbers as rough."
-        )
-    if d["ess_bulk_min"] < 400 or d.get("ess_tail_min", 1e9) < 400:
-        out.append(
-            f"Few effective draws (ESS {min(d['ess_bulk_min'], d.get('ess_tail_min', 1e9)):.0f}, "
-            "want 400 or more): increase model.draws for steadier numbers."
-        )
-    return out
 
 
 def fit(

@@ -367,7 +367,6 @@ class Scenario(_Model):
 
     _source: Path | None = PrivateAttr(default=None)
     _text: bytes = PrivateAttr(default=b"")
-    _history: Any = PrivateAttr(default=None)
 
     @field_validator("funnel", "options")
     @classmethod
@@ -439,7 +438,7 @@ class Scenario(_Model):
         if draws is not None:
             upd["model"] = self.model.model_copy(update={"draws": draws})
         new = self.model_copy(update=upd)
-        new._source, new._text, new._history = self._source, self._text, self._history
+        new._source, new._text = self._source, self._text
         return new
 
 
@@ -847,3 +846,24 @@ def read_scenario(path: str | Path) -> Scenario:
     scenario = parse_scenario(text, str(path))
     scenario._source = path
     return scenario
+
+
+@dataclass(frozen=True)
+class Structure:
+    """The funnel as the model sees it: the root, and rate nodes with their parents."""
+
+    root: str
+    nodes: tuple[str, ...]  # non-root stages then segments
+    parents: tuple[str, ...]
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> Structure:
+        nodes, parents = [], []
+        for s, st in scenario.funnel.items():
+            if st.from_ is not None:
+                nodes.append(s)
+                parents.append(st.from_)
+        for g, seg in scenario.segments.items():
+            nodes.append(g)
+            parents.append(seg.of)
+        return cls(scenario.root, tuple(nodes), tuple(parents))

@@ -26,7 +26,7 @@ from simulator import experiment as ex
 from simulator import model
 from simulator.changes import ChangePlan, simulate_counts
 from simulator.data import read_history
-from simulator.scenario import InputError, parse_scenario, read_scenario
+from simulator.scenario import InputError, Structure, parse_scenario, read_scenario
 
 TRUTH = {"gate.gate.pass": 0.55, "gate.gate.overlap": 0.10, "offer.flow.rate": 0.15}
 RATES = {"form": ("visits", 0.30), "booking": ("form", 0.75), "signup": ("visits", 0.05)}
@@ -145,21 +145,20 @@ def scenario_variant(case: dict, name: str, pass_prior: str = PASS_PRIOR, extra:
 
 def load(path: Path):
     s = read_scenario(path)
-    s._history = read_history(s)
     return s
 
 
 @pytest.fixture(scope="module")
 def history_fit(case):
     s = load(case["scenario"])
-    return model.fit(s, s._history)
+    return model.fit(s, read_history(s))
 
 
 @pytest.fixture(scope="module")
 def joint_fit(case):
     s = load(case["scenario"])
     exp = ex.read_results(s, case["results"])
-    return model.fit(s, s._history, experiment=exp)
+    return model.fit(s, read_history(s), experiment=exp)
 
 
 # ------------------------------------------------------------------------ weak-prior lifts
@@ -383,8 +382,8 @@ def test_cache_key_without_experiment_is_unchanged(case):
     from simulator import cache
 
     s = load(case["scenario"])
-    h = s._history
-    st = model.Structure.of(s)
+    h = read_history(s)
+    st = Structure.of(s)
     before = cache.key_of(
         {
             "model_version": model.MODEL_VERSION,

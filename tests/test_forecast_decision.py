@@ -10,8 +10,8 @@ from scipy import stats
 
 from simulator import decision, forecast
 from simulator.data import CountTable
-from simulator.model import Fit, Structure
-from simulator.scenario import parse_scenario
+from simulator.posterior import Fit
+from simulator.scenario import Structure, parse_scenario
 
 CHAINS, PER_CHAIN = 4, 5000
 

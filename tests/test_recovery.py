@@ -8,6 +8,7 @@ import numpy as np
 from scipy import stats
 
 from simulator import load_scenario
+from simulator.data import read_history
 from simulator.model import fit
 
 TRUTH = {
@@ -49,7 +50,7 @@ def test_history_model_recovers_known_parameters(tmp_path: Path):
     (tmp_path / "history.csv").write_text("\n".join(rows) + "\n")
     (tmp_path / "s.yaml").write_text(SCENARIO)
     s = load_scenario(tmp_path / "s.yaml")
-    f = fit(s, s._history)
+    f = fit(s, read_history(s))
     checks = [
         ("level", f.flat("level"), TRUTH["level"]),
         ("trend", f.flat("trend"), TRUTH["trend"]),

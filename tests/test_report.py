@@ -52,7 +52,7 @@ def _hostile(result):
     s2 = s.model_copy(
         update={"title": HOSTILE_TITLE, "funnel": funnel, "options": options, "description": "# x"}
     )
-    s2._source, s2._text, s2._history = s._source, s._text, s._history
+    s2._source, s2._text = s._source, s._text
     summary = copy.deepcopy(result.summary)
     summary["title"] = HOSTILE_TITLE
     summary["options"]["status_quo"]["label"] = HOSTILE_OPTION

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from simulator import InputError, load_scenario
+from simulator.data import read_history
 from simulator.scenario import parse_target
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -78,4 +79,4 @@ def test_seed_scenario_is_valid():
     )
     assert set(s.options) == {"status_quo", "mandatory_account", "account_after_booking"}
     assert {kr.id for kr in s.key_results} >= {"accounts", "bookings"}
-    assert len(s._history) >= 26
+    assert len(read_history(s)) >= 26

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..api import SimulationResult, history_of
+from ..pipeline import SimulationResult
 from ..render import answer_sentence, fmt_p, kr_label, rule_words
 from . import words
 
@@ -72,7 +72,7 @@ def figures(result: SimulationResult) -> list[ReportFigure]:
             "estimates it from the history (dot and 90% interval), and the rate observed over the "
             "whole history (black tick).",
             "Funnel stages with their volume and conversion rates",
-            lambda: plots.funnel(s, result.fit, history_of(s)),
+            lambda: plots.funnel(s, result.fit, result.history),
         )
     ]
     for kr in s.key_results:

@@ -25,7 +25,7 @@ from ..changes import expit
 from ..data import CountTable
 from ..decision import Evaluation, KRTarget
 from ..forecast import Forecast
-from ..model import Fit
+from ..posterior import Fit
 from ..render import kr_label
 from ..scenario import Scenario
 from . import words

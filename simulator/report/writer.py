@@ -11,7 +11,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from ..api import SimulationResult
+from ..pipeline import SimulationResult
 from .context import context, figures
 from .html import render_html
 from .markdown import render_markdown

@@ -60,7 +60,8 @@ def build_variant(scenario, history, param: str):
     """krsim's history model (iid period effects) with the rate effects centred, non-centred or
     mixed (krsim's ``centred_nodes`` rule), and the logit rates kept as ``rate_eta`` so that every
     variant is diagnosed on the same quantities."""
-    from simulator.model import Structure, centred_nodes
+    from simulator.model import centred_nodes
+    from simulator.scenario import Structure
 
     if scenario.model.period_effects != "iid":
         raise SystemExit("the variants cover iid period effects only")
@@ -117,12 +118,13 @@ def run_one(config: str, scenario_file: Path, draws: int, tune: int) -> dict:
     import pymc as pm
 
     from simulator.api import load_scenario
+    from simulator.data import read_history
 
     t0 = time.perf_counter()
     sampler, chains, param = config.split("/")
     chains = int(chains)
     s = load_scenario(scenario_file)
-    model = build_variant(s, s._history, param)
+    model = build_variant(s, read_history(s), param)
     kwargs: dict = {"cores": 2}
     if sampler == "pymc":
         kwargs["nuts_sampler"] = "pymc"

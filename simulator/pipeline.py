@@ -1,0 +1,109 @@
+"""The decision pipeline, once: posterior draws -> forecast -> KR targets -> evaluation -> summary.
+
+`decide` is what `krsim run` computes from a fit; `compare` calls it with the posterior draws of
+the tested change parameters, and every later analysis that ends in a decision goes through it.
+See docs/design.md §2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import decision, forecast
+from .cache import versions
+from .data import CountTable
+from .posterior import Fit, diagnostic_warnings
+from .scenario import Scenario
+from .sensitivity import sensitivity
+from .version import __version__
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """What `krsim run` computes: the summary object plus the arrays behind it."""
+
+    scenario: Scenario
+    history: CountTable
+    summary: dict[str, Any]
+    fit: Fit
+    forecast: forecast.Forecast
+    evaluation: decision.Evaluation
+    targets: dict[str, decision.KRTarget]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.summary
+
+    def to_frame(self):
+        """Options x key results: P(met) and its Monte Carlo error, median and interval."""
+        import pandas as pd
+
+        rows = []
+        for o, od in self.summary["options"].items():
+            for k, kd in od["key_results"].items():
+                rows.append(
+                    {
+                        "option": o,
+                        "key_result": k,
+                        "p_met": kd["p_met"],
+                        "p_met_se": kd["p_met_se"],
+                        "median": kd["median"],
+                        "low80": kd["interval80"][0],
+                        "high80": kd["interval80"][1],
+                        "baseline": kd["baseline"],
+                        "target": kd["target"],
+                        "expected_grade": kd["expected_grade"],
+                    }
+                )
+        return pd.DataFrame(rows).set_index(["option", "key_result"])
+
+    @property
+    def datatree(self):
+        """The ArviZ DataTree of the history fit."""
+        return self.fit.datatree
+
+
+def decide(
+    scenario: Scenario,
+    history: CountTable,
+    fit: Fit,
+    *,
+    params: dict[str, np.ndarray] | None = None,
+    created: str | None = None,
+) -> SimulationResult:
+    """Forecast every option from the fit (``params``: change-parameter draws, default from their
+    priors), evaluate the key results against their targets, and summarise."""
+    fc = forecast.simulate(scenario, fit, params=params)
+    tg = decision.targets(scenario, history)
+    ev = decision.evaluate(scenario, fc, tg)
+    summary = build_summary(scenario, fit, fc, ev, tg, created=created)
+    return SimulationResult(scenario, history, summary, fit, fc, ev, tg)
+
+
+def build_summary(scenario, fit, fc, ev, tg, *, created: str | None = None) -> dict[str, Any]:
+    diag = dict(fit.diagnostics)
+    return {
+        "scenario": scenario.id,
+        "title": scenario.title,
+        "seed": scenario.seed,
+        "draws": fc.n_draws,
+        "options": decision.summarize_options(scenario, ev, tg, fc.chains),
+        "recommendation": decision.recommend(scenario, ev),
+        "sensitivity": sensitivity(scenario, fit, fc, ev, tg),
+        "diagnostics": {
+            "rhat_max": diag["rhat_max"],
+            "ess_bulk_min": diag["ess_bulk_min"],
+            "ess_tail_min": diag.get("ess_tail_min"),
+            "divergences": diag["divergences"],
+            "warnings": diagnostic_warnings(diag, fit.n_draws),
+        },
+        "provenance": {
+            "scenario_sha256": scenario.sha256,
+            "krsim": __version__,
+            "pymc": versions("pymc")["pymc"],
+            "created": created or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        },
+    }

@@ -1,0 +1,83 @@
+"""The fitted posterior draws as plain numpy arrays: what everything above the model reads.
+
+A `Fit` holds the draws of the history model (and of the tested change parameters when an
+experiment was fitted with it), shape (chains, draws[, ...]), and the sampler's diagnostics. This
+module imports no PyMC: the forecast, the decision and the analyses work from a cached fit without
+loading the modelling stack. See docs/design.md §2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def period_times(T: int, start: int = 0, n: int | None = None) -> np.ndarray:
+    """The trends' time covariate: periods counted from the middle of a ``T``-period history, for
+    periods ``start`` to ``start + n - 1`` (default: the history itself; ``start = T``: what
+    follows it)."""
+    return np.arange(start, start + (T if n is None else n)) - (T - 1) / 2
+
+
+@dataclass
+class Fit:
+    """Posterior draws of the history model, as plain arrays of shape (chains, draws[, ...])."""
+
+    key: str
+    arrays: dict[str, np.ndarray]
+    diagnostics: dict[str, Any]
+    n_periods: int
+    nodes: tuple[str, ...]
+    from_cache: bool = False
+    path: Path | None = None
+    seconds: float = 0.0
+    _datatree: Any = field(default=None, repr=False)
+
+    @property
+    def chains(self) -> int:
+        return self.arrays["level"].shape[0]
+
+    @property
+    def n_draws(self) -> int:
+        return self.arrays["level"].shape[0] * self.arrays["level"].shape[1]
+
+    def flat(self, name: str) -> np.ndarray:
+        a = self.arrays[name]
+        return a.reshape(a.shape[0] * a.shape[1], *a.shape[2:])
+
+    def node(self, name: str, node: str) -> np.ndarray:
+        """Flat draws of a per-node quantity (``rate_mu``, ``rate_sigma``, ``rate_rho``, ``rate_elast``)."""
+        return self.flat(name)[:, self.nodes.index(node)]
+
+    @property
+    def datatree(self):
+        """The fit's ArviZ DataTree (loaded lazily from the cache entry)."""
+        if self._datatree is None and self.path is not None:
+            import xarray as xr
+
+            self._datatree = xr.open_datatree(self.path / "trace.zarr", engine="zarr")
+        return self._datatree
+
+
+def diagnostic_warnings(d: dict[str, Any], n_draws: int) -> list[str]:
+    """Sampler problems in plain words."""
+    out = []
+    if d["divergences"]:
+        out.append(
+            f"The sampler hit {d['divergences']} divergent transitions: parts of the posterior may be "
+            "missed, so probabilities can be off. More tuning (model.tune) or more history usually helps."
+        )
+    if d["rhat_max"] > 1.01:
+        out.append(
+            f"The chains disagree (R-hat {d['rhat_max']:.3f} for {d.get('rhat_worst') or 'a parameter'}, "
+            "should be below 1.01): the fit has not converged; treat the numbers as rough."
+        )
+    if d["ess_bulk_min"] < 400 or d.get("ess_tail_min", 1e9) < 400:
+        out.append(
+            f"Few effective draws (ESS {min(d['ess_bulk_min'], d.get('ess_tail_min', 1e9)):.0f}, "
+            "want 400 or more): increase model.draws for steadier numbers."
+        )
+    return out
