@@ -20,8 +20,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check simulator tests scripts
-	$(VENV)/bin/ruff format --check simulator tests scripts
+	$(VENV)/bin/ruff check simulator validation tests scripts
+	$(VENV)/bin/ruff format --check simulator validation tests scripts
 
 bench: $(STAMP)
 	$(PY) tests/benchmarks/bench.py

@@ -5,7 +5,7 @@
     .venv/bin/python scripts/run_validation.py --from-results docs/figures/validation_results.json
                                                             # rewrite the page from saved results
 
-The checks themselves are in simulator/validation.py (computation only); this script draws and writes.
+The checks themselves are in validation/suite.py (computation only); this script draws and writes.
 Exit status 0 when every check passes, 1 otherwise.
 """
 
@@ -334,7 +334,7 @@ def write_page(results: dict[str, Any], out: Path, figures: dict[str, str]) -> s
         "krsim's output is a probability that people act on. This page is the evidence that the "
         "probabilities mean what they say, produced by the project's own code on simulated worlds "
         "whose truth is known. It is written by `scripts/run_validation.py` (the checks are in "
-        "`simulator/validation.py`; `make validate` runs the same suite as tests, and `make test` "
+        "`validation/suite.py`; `make validate` runs the same suite as tests, and `make test` "
         "a reduced version of each check)."
     )
     add("")
@@ -719,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_results:
         results = json.loads(args.from_results.read_text())
     else:
-        from simulator import validation as V
+        import validation.suite as V
 
         def progress(msg: str) -> None:
             print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)

@@ -25,9 +25,32 @@ from .posterior import Fit, period_times
 from .scenario import Scenario, Structure
 
 if TYPE_CHECKING:
+    import pymc as pm
+
     from .experiment import ExperimentData
 
 MODEL_VERSION = 3
+
+
+def model_data(scenario: Scenario, history: CountTable) -> dict[str, np.ndarray]:
+    """The values of the model's data containers (``pm.Data``) for a history: the traffic, the
+    rate nodes' counts and their parents' counts, and the centre of the traffic level's prior.
+    A built model takes another history of the same length through these (``pm.set_data``, or
+    nutpie's ``with_data`` on a compiled model)."""
+    st = Structure.of(scenario)
+    T = len(history)
+    y = np.asarray(history.counts[st.root], dtype=np.int64)
+    if st.nodes:
+        n_node = np.stack([history.counts[n] for n in st.nodes]).astype(np.int64)
+        n_par = np.stack([history.counts[p] for p in st.parents]).astype(np.int64)
+    else:
+        n_node = n_par = np.zeros((0, T), dtype=np.int64)
+    return {
+        "traffic_count": y,
+        "node_count": n_node,
+        "parent_count": n_par,
+        "level_centre": np.asarray(np.log(max(y.mean(), 1.0)), dtype=np.float64),
+    }
 
 
 def build_model(
@@ -36,10 +59,11 @@ def build_model(
     experiment: ExperimentData | None = None,
     *,
     centred: np.ndarray | None = None,
-):
+) -> pm.Model:
     """The PyMC model of the history, and of an experiment's results when given (pure: same
-    inputs, same model; the experiment's likelihood lives in `experiment.py`). ``centred`` fixes
-    which rate nodes are centred (default: chosen from the history by `centred_nodes`)."""
+    inputs, same model; the experiment's likelihood lives in `experiment.py`). The history enters
+    as ``pm.Data`` (`model_data`); ``centred`` fixes which rate nodes are centred (default: chosen
+    from the history by `centred_nodes`), the one structural choice the data make."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -47,13 +71,13 @@ def build_model(
     st = Structure.of(scenario)
     T = len(history)
     t = period_times(T)
-    y = history.counts[st.root]
-    n_node = np.stack([history.counts[n] for n in st.nodes]) if st.nodes else np.zeros((0, T))
-    n_par = np.stack([history.counts[p] for p in st.parents]) if st.nodes else np.zeros((0, T))
+    values = model_data(scenario, history)
     coords = {"period": list(history.labels), "node": list(st.nodes)}
     ar1 = mb.period_effects == "ar1"
     with pm.Model(coords=coords) as model:
-        level = pm.Normal("level", float(np.log(max(y.mean(), 1.0))), mb.level_sd)
+        y = pm.Data("traffic_count", values["traffic_count"], dims="period")
+        centre = pm.Data("level_centre", values["level_centre"])
+        level = pm.Normal("level", centre, mb.level_sd)
         log_mu = level + pt.zeros(T)
         if mb.trend:
             trend = pm.Normal("trend", 0.0, mb.trend_sd)
@@ -79,6 +103,8 @@ def build_model(
             "traffic_obs", mu=pt.exp(log_mu), alpha=alpha, observed=y, dims="period"
         )
         if st.nodes:
+            n_node = pm.Data("node_count", values["node_count"], dims=("node", "period"))
+            n_par = pm.Data("parent_count", values["parent_count"], dims=("node", "period"))
             mu = pm.Normal("rate_mu", 0.0, mb.rate_mu_sd, dims="node")
             sigma = pm.HalfNormal("rate_sigma", mb.rate_sigma_scale, dims="node")
             base = mu[:, None] + pt.zeros((len(st.nodes), T))
@@ -87,7 +113,7 @@ def build_model(
                 base = base + slope[:, None] * t
             rho = pm.Beta("rate_rho", mb.rho_a, mb.rho_b, dims="node") if ar1 else None
             if centred is None:
-                centred = centred_nodes(n_node, n_par)
+                centred = centred_nodes(values["node_count"], values["parent_count"])
             eta = _rate_effects(base, sigma, rho, np.asarray(centred, dtype=bool), T)
             pm.Binomial("rate_obs", n=n_par, logit_p=eta, observed=n_node, dims=("node", "period"))
         if experiment is not None:
@@ -204,7 +230,9 @@ _SAVED = (
 )
 
 
-def _extract(dt, T: int, ar1: bool) -> dict[str, np.ndarray]:
+def posterior_arrays(dt, ar1: bool) -> dict[str, np.ndarray]:
+    """The draws a `Fit` keeps, from a sampled DataTree (with AR(1): the last period effects,
+    from which the forecast continues)."""
     post = dt["posterior"]
     out = {n: np.asarray(post[n].values) for n in _SAVED if n in post}
     if ar1:
@@ -213,11 +241,13 @@ def _extract(dt, T: int, ar1: bool) -> dict[str, np.ndarray]:
     return out
 
 
-def _diagnostics(dt) -> dict[str, Any]:
+def diagnostics(dt, var_names: list[str] | None = None) -> dict[str, Any]:
+    """R-hat, ESS and divergences of a sampled DataTree, over ``var_names`` (default: every
+    posterior variable except the period effects saved as ``*_e``)."""
     import arviz as az
 
     post = dt["posterior"]
-    names = [n for n in post.data_vars if not n.endswith("_e")]
+    names = var_names or [n for n in post.data_vars if not n.endswith("_e")]
     summ = az.summary(dt, var_names=names, kind="diagnostics", round_to="none")
     rhat = float(np.nanmax(summ["r_hat"].values))
     ess_bulk = float(np.nanmin(summ["ess_bulk"].values))
@@ -263,12 +293,12 @@ def fit(
     what = f"{T} periods of history" + (" and the experiment" if experiment is not None else "")
     log(f"Fitting the funnel model to {what} (later runs reuse this fit)...")
     dt = sample(scenario, history, experiment=experiment)
-    arrays = _extract(dt, T, scenario.model.period_effects == "ar1")
+    arrays = posterior_arrays(dt, scenario.model.period_effects == "ar1")
     if experiment is not None:
         from .experiment import extract
 
         arrays.update(extract(dt, scenario, experiment))
-    diag = _diagnostics(dt)
+    diag = diagnostics(dt)
     seconds = time.perf_counter() - t0
 
     def write(d: Path) -> None:
