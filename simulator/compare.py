@@ -1,6 +1,6 @@
 """`krsim compare`: an experiment's results against the team's beliefs, and the decision after them.
 
-Four answers (DESIGN section 6):
+Four answers (docs/design.md §6):
 
 - sample-ratio mismatch: a chi-square test of the arms' traffic against the planned allocation;
 - what the experiment alone says: per arm and stage, the relative lift of the stage's conversion
@@ -149,7 +149,7 @@ def conflict(
     seed: int,
     sims: int = CONFLICT_SIMS,
 ) -> dict[str, list[StageConflict]]:
-    """Prior-predictive check of each arm's stages (DESIGN section 6).
+    """Prior-predictive check of each arm's stages (docs/design.md §6).
 
     ``fit`` is the history-only fit: the beliefs before the experiment are the history's posterior
     for the funnel's rates and the scenario's priors for the changes. Each simulation draws the
@@ -261,9 +261,9 @@ def conflict_sentence(
 # ------------------------------------------------------------------------------ the whole
 
 
-@dataclass
+@dataclass(frozen=True)
 class ComparisonResult:
-    """What `krsim compare` computes; ``to_dict()`` is the `--json` object of DESIGN section 6."""
+    """What `krsim compare` computes; ``to_dict()`` is the `--json` object of `krsim compare` (docs/design.md §6)."""
 
     scenario: Scenario
     experiment: ExperimentData

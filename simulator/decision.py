@@ -1,4 +1,4 @@
-"""KR values, probabilities, grades, the recommendation: DESIGN section 5, vectorised over draws."""
+"""KR values, probabilities, grades, the recommendation: docs/design.md §5, vectorised over draws."""
 
 from __future__ import annotations
 

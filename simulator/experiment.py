@@ -6,7 +6,7 @@ rate drawn from that node's hierarchical prior (``rate_mu``, ``rate_sigma``), sh
 that period; each arm's changes act on those rates through `changes.py`, the one definition the
 forecast also uses. Root counts are conditioned on: the allocation sets them, so they say nothing
 about traffic. The change parameters of the arms become random variables with the scenario's priors,
-named as DESIGN names them (``mandatory_account.gate.pass``).
+named as docs/design.md §4 names them (``mandatory_account.gate.pass``).
 
 Likelihood, conditional on each row's observed counts of parents, sources and segments:
 
@@ -394,7 +394,7 @@ def key_parts(scenario: Scenario, exp: ExperimentData) -> dict[str, Any]:
 
 
 def extract(dt: Any, scenario: Scenario, exp: ExperimentData) -> dict[str, np.ndarray]:
-    """Posterior draws of the tested change parameters, shape (chains, draws), by DESIGN name."""
+    """Posterior draws of the tested change parameters, shape (chains, draws), by name (docs/design.md §4)."""
     post = dt["posterior"]
     out = {}
     for name in tested_priors(scenario, exp):

@@ -25,7 +25,9 @@ class Forecast:
 
     options: tuple[str, ...]
     counts: dict[str, dict[str, np.ndarray]]
-    params: dict[str, np.ndarray]  # change parameter draws by DESIGN name, shape (draws,)
+    params: dict[
+        str, np.ndarray
+    ]  # change parameter draws by name (docs/design.md §4), shape (draws,)
     chains: int
 
     @property

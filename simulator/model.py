@@ -311,9 +311,7 @@ def fit(
             dt.to_zarr(d / "trace.zarr")
 
     path = cache.store(key, write)
-    result = Fit(key, arrays, diag, T, nodes, path=path, seconds=seconds)
-    result._datatree = dt
-    return result
+    return Fit(key, arrays, diag, T, nodes, path=path, seconds=seconds, _datatree=dt)
 
 
 def sample(

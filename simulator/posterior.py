@@ -22,7 +22,7 @@ def period_times(T: int, start: int = 0, n: int | None = None) -> np.ndarray:
     return np.arange(start, start + (T if n is None else n)) - (T - 1) / 2
 
 
-@dataclass
+@dataclass(frozen=True)
 class Fit:
     """Posterior draws of the history model, as plain arrays of shape (chains, draws[, ...])."""
 
@@ -58,7 +58,8 @@ class Fit:
         if self._datatree is None and self.path is not None:
             import xarray as xr
 
-            self._datatree = xr.open_datatree(self.path / "trace.zarr", engine="zarr")
+            tree = xr.open_datatree(self.path / "trace.zarr", engine="zarr")
+            object.__setattr__(self, "_datatree", tree)  # a cache of what the fit already is
         return self._datatree
 
 

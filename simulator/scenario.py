@@ -443,7 +443,7 @@ class Scenario(_Model):
 
 
 def change_param_names(option_id: str, option: Option) -> list[list[tuple[str, str]]]:
-    """For each change of an option, its (field, parameter name) pairs, named as DESIGN says:
+    """For each change of an option, its (field, parameter name) pairs, named as docs/design.md §4 says:
     ``<option>.<kind>.<field>``, or ``<option>.<kind>[i].<field>`` when the option has several
     changes of one kind."""
     kinds = [c.kind for c in option.changes]
@@ -464,7 +464,7 @@ def change_param_names(option_id: str, option: Option) -> list[list[tuple[str, s
 
 
 def change_priors(scenario: Scenario) -> dict[str, Prior]:
-    """Every change parameter of every option, by its DESIGN name."""
+    """Every change parameter of every option, by its name (docs/design.md §4)."""
     out: dict[str, Prior] = {}
     for oid, opt in scenario.options.items():
         for change, names in zip(opt.changes, change_param_names(oid, opt), strict=True):

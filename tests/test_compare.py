@@ -4,7 +4,7 @@ recovering a gate's pass rate from simulated data), prior-data conflict, and the
 
 One small funnel (visits -> form -> booking, signup from visits, a `logged_in` segment at form) with
 three options: the current product, a gate before booking and a flow into signup. Its history and
-experiment are simulated here, with known values, by the semantics DESIGN section 4 states.
+experiment are simulated here, with known values, by the semantics docs/design.md §4 states.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def _period_rates(rng: np.random.Generator, k: int) -> dict[str, np.ndarray]:
 
 
 def simulate_arm_by_hand(arm: str, visits: np.ndarray, r: dict, rng: np.random.Generator):
-    """One arm's counts per period, written out from DESIGN section 4 (independent of the code)."""
+    """One arm's counts per period, written out from docs/design.md §4 (independent of the code)."""
     c = {"visits": visits}
     c["form"] = rng.binomial(visits, r["form"])
     c["logged_in"] = rng.binomial(c["form"], r["logged_in"])
@@ -178,7 +178,7 @@ def exact_p_better(x_t: int, n_t: int, x_c: int, n_c: int) -> float:
 def test_p_better_matches_exact_beta_posterior(case, tmp_path):
     """One period, ample data: the engine's P(better) per stage equals the exact Beta answer.
 
-    DESIGN asks for agreement within 0.01; the Monte Carlo error of the engine's estimate is
+    The product spec asks for agreement within 0.01; the Monte Carlo error of the engine's estimate is
     sqrt(p (1 - p) / LIFT_DRAWS) <= 0.0011, so the test also holds it to 4 of those errors."""
     s = load(case["scenario"])
     rows = [

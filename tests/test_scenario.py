@@ -27,7 +27,7 @@ def test_base_fixture_is_valid():
     assert s.decision.rule == "all_met" and s.decision.grading == "committed"
     assert s.seed == 2024 and s.model.draws == 1000 and s.model.period_effects == "iid"
     gate = s.options["gate"].changes[0].gate
-    assert gate.overlap.kind == "fixed" and gate.overlap.value == 0  # DESIGN default
+    assert gate.overlap.kind == "fixed" and gate.overlap.value == 0  # the documented default
 
 
 @pytest.mark.parametrize("path", INVALID, ids=[p.stem for p in INVALID])

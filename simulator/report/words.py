@@ -204,7 +204,7 @@ def parameter_value(scenario: Scenario, name: str, x: float) -> str:
 
 
 def model_assumptions(scenario: Scenario) -> list[str]:
-    """What the model takes for granted, in words (DESIGN section 4)."""
+    """What the model takes for granted, in words (docs/design.md §4)."""
     lab = scenario.stage_label
     per = scenario.period
     out = []
