@@ -32,14 +32,7 @@ def test_ar1_period_effects_and_rate_trends(tmp_path):
     f = r.fit
     assert {"rate_rho", "rate_elast", "traffic_rho", "traffic_elast", "rate_trend"} <= set(f.arrays)
     assert f.arrays["rate_elast"].shape == f.arrays["rate_mu"].shape
-    for name in ("rate_rho", "traffic_rho"):
-        rho = f.flat(name)
-        assert np.all((rho > 0) & (rho < 1))
-    for o in r.summary["options"].values():
-        for kr in o["key_results"].values():
-            assert (
-                0 <= kr["p_met"] <= 1 and kr["interval80"][0] <= kr["median"] <= kr["interval80"][1]
-            )
+    assert f.arrays["traffic_elast"].shape == f.arrays["level"].shape
 
 
 @pytest.mark.parametrize(
@@ -50,17 +43,19 @@ def test_ar1_period_effects_and_rate_trends(tmp_path):
     ],
 )
 def test_rules(tmp_path, decision, rule):
+    """Each rule's per-draw value, written out from the key results' grades and met indicators;
+    the recommendation is the option of the highest mean value."""
     r = simulate(load_scenario(variant(tmp_path, SMALL % "" + decision)))
     rec = r.summary["recommendation"]
-    assert rec["rule"] == rule
-    assert sum(rec["p_best"].values()) == pytest.approx(1.0)
-    assert min(rec["expected_loss"].values()) >= 0
-    assert rec["expected_loss"][rec["option"]] == pytest.approx(min(rec["expected_loss"].values()))
-    if rule == "weighted":
-        # weighted value = 0.5*met(signups) + 0.25*met(bookings) + 0.25*met(conv)
-        for o, oe in r.evaluation.options.items():
+    for o, oe in r.evaluation.options.items():
+        if rule == "weighted":
+            # weighted value = 0.5*met(signups) + 0.25*met(bookings) + 0.25*met(conv)
             want = 0.5 * oe.met["signups"] + 0.25 * oe.met["bookings"] + 0.25 * oe.met["conv"]
-            assert np.allclose(oe.value, want), o
+        else:  # the key results weigh equally
+            want = np.mean([oe.grades[k] for k in ("signups", "bookings", "conv")], axis=0)
+        assert np.allclose(oe.value, want), o
+    means = {o: oe.value.mean() for o, oe in r.evaluation.options.items()}
+    assert means[rec["option"]] == pytest.approx(max(means.values()))
 
 
 def test_explicit_baseline(tmp_path):
