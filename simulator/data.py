@@ -6,8 +6,11 @@ Tables are small (one row per period or arm), so the standard library's csv read
 
 from __future__ import annotations
 
+import calendar
 import csv
+import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -172,6 +175,131 @@ def read_history(scenario: Scenario) -> CountTable:
             f"{', '.join(needs_history)} come from the last {scenario.horizon} periods "
             "(add history or give them in `baseline:`)"
         )
+    if problems:
+        raise InputError(problems)
+    return table
+
+
+# ------------------------------------------------------------------------------------ actuals
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_TRAILING_INT = re.compile(r"^(.*?)(\d+)$")
+
+
+def _as_date(label: str) -> dt.date | None:
+    if not _ISO_DATE.match(label):
+        return None
+    try:
+        return dt.date.fromisoformat(label)
+    except ValueError:
+        return None
+
+
+def _add_months(d: dt.date, n: int) -> dt.date:
+    y, m = divmod(d.month - 1 + n, 12)
+    y, m = d.year + y, m + 1
+    last = [31, 29 if calendar.isleap(y) else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1]
+    return dt.date(y, m, min(d.day, last))
+
+
+def next_labels(history_labels: tuple[str, ...], period: str, n: int) -> list[str] | None:
+    """The ``n`` period labels that continue the history's, or None when they cannot be told.
+
+    ISO dates step by the scenario's `period` (``day``, ``week``, ``month``; another word: the
+    history's last step); ISO weeks (``2025-W36``) go to the next ISO week; labels ending in a
+    number (``1``, ``w07``) count on, keeping the padding."""
+    last = history_labels[-1]
+    dates = [_as_date(x) for x in history_labels[-2:]]
+    if dates[-1] is not None:
+        d0 = dates[-1]
+        if period == "month":
+            return [_add_months(d0, i).isoformat() for i in range(1, n + 1)]
+        step = {"day": dt.timedelta(days=1), "week": dt.timedelta(days=7)}.get(period)
+        if step is None:
+            if len(dates) < 2 or dates[0] is None or dates[0] >= d0:
+                return None
+            step = d0 - dates[0]
+        return [(d0 + i * step).isoformat() for i in range(1, n + 1)]
+    m = _ISO_WEEK.match(last)
+    if m:
+        try:
+            monday = dt.date.fromisocalendar(int(m[1]), int(m[2]), 1)
+        except ValueError:
+            return None
+        out = []
+        for i in range(1, n + 1):
+            y, w, _ = (monday + dt.timedelta(weeks=i)).isocalendar()
+            out.append(f"{y}-W{w:02d}")
+        return out
+    m = _TRAILING_INT.match(last)
+    if m:
+        stem, digits = m[1], m[2]
+        return [f"{stem}{int(digits) + i:0{len(digits)}d}" for i in range(1, n + 1)]
+    return None
+
+
+def read_actuals(
+    scenario: Scenario,
+    history: CountTable,
+    path: str | Path,
+    *,
+    fed: set[str] | frozenset[str] = frozenset(),
+) -> CountTable:
+    """The first periods of the quarter, observed: the history's columns, labels continuing the
+    history's (no overlap, no gap), at most `horizon` rows, counts that can be.
+
+    ``fed``: stages that the launched option's changes add users to (a gate's ``counts_as``, a
+    flow's target); such a stage may exceed its parent stage, never the traffic. Raises
+    InputError with one line per problem."""
+    path = Path(path)
+    table = read_count_table(path, scenario, "period")
+    problems: list[str] = []
+    H = scenario.horizon
+    if len(table) > H:
+        problems.append(
+            f"{path}: {len(table)} rows, more than the horizon ({H} periods): the actuals are "
+            "the first periods of the quarter being tracked"
+        )
+    seen: set[str] = set()
+    in_history = set(history.labels)
+    for r, label in enumerate(table.labels):
+        if label in in_history:
+            problems.append(
+                f"{path}: row {r + 2}, column 'period': period {label} is already in the history "
+                f"(which ends at {history.labels[-1]}); the actuals are the periods after it"
+            )
+        elif label in seen:
+            problems.append(f"{path}: row {r + 2}, column 'period': period {label} repeated")
+        seen.add(label)
+    expected = next_labels(history.labels, scenario.period, min(len(table), H))
+    if expected is not None:
+        for r, (label, want) in enumerate(zip(table.labels, expected, strict=False)):
+            if label != want and label not in in_history:
+                after = history.labels[-1] if r == 0 else table.labels[r - 1]
+                problems.append(
+                    f"{path}: row {r + 2}, column 'period': expected period {want} after "
+                    f"{after}, found {label} (the actuals continue the history with no gap)"
+                )
+                break  # every later row would be off by the same shift
+    pairs = [
+        (s, scenario.root if s in fed else st.from_, "stage")
+        for s, st in scenario.funnel.items()
+        if st.from_
+    ]
+    pairs += [(g, seg.of, "segment") for g, seg in scenario.segments.items()]
+    for child, parent, what in pairs:
+        role = (
+            "the traffic"
+            if child in fed
+            else ("its stage" if what == "segment" else "its parent stage")
+        )
+        for r in np.nonzero(table.counts[child] > table.counts[parent])[0]:
+            problems.append(
+                f"{path}: row {r + 2} (period {table.labels[r]}), column {child!r}: {what} count "
+                f"{table.counts[child][r]} is larger than {role} {parent!r} "
+                f"({table.counts[parent][r]})"
+            )
     if problems:
         raise InputError(problems)
     return table

@@ -337,34 +337,126 @@ def add_likelihood(
     # the data pin down each period's rate.
     eta = pm.Normal("exp_rate_eta", mu[:, None], sigma[:, None], dims=("node", "exp_period"))
     params = {name: pymc_dist(name, prior) for name, prior in tested_priors(scenario, exp).items()}
-    node_parent = dict(zip(nodes, _parents(scenario, nodes), strict=True))
     n_list, p_list, x_list = [], [], []
     for arm in exp.arms:
         rows = exp.rows(arm)
         per = exp.period_index[rows]
-        plan = ChangePlan.of(scenario, arm)
-        base = {nd: eta[j][per] for j, nd in enumerate(nodes)}
-        rates = {nd: ch.expit(e, pt) for nd, e in base.items()}
-        effects = {nd: base[nd] - mu[j] for j, nd in enumerate(nodes)}
-        rates = ch.apply_rates(plan, rates, effects, params, pt)
-        obs = {c: exp.counts[c][rows].astype(float) for c in exp.counts}
-        mixed = plan.mixed
-        for nd in nodes:
-            if nd in mixed:
-                continue
-            n_list.append(exp.counts[node_parent[nd]][rows])
-            x_list.append(exp.counts[nd][rows])
-            p_list.append(rates[nd])
-        if mixed:
-            stages, mean, cov = mixed_moments(scenario, plan, rates, params, obs)
-            x = [obs[s] for s in stages]
-            pm.Potential(f"exp_{arm}_mixed", mvn_logp(x, mean, cov, pt).sum())
+        logits = {nd: eta[j][per] for j, nd in enumerate(nodes)}
+        effects = {nd: logits[nd] - mu[j] for j, nd in enumerate(nodes)}
+        counts = {c: exp.counts[c][rows] for c in exp.counts}
+        n, p, x = _arm_terms(scenario, arm, nodes, logits, effects, params, counts, f"exp_{arm}")
+        n_list += n
+        p_list += p
+        x_list += x
     pm.Binomial(
         "exp_obs",
         n=np.concatenate(n_list),
         p=pt.concatenate(p_list),
         observed=np.concatenate(x_list),
     )
+
+
+def _arm_terms(
+    scenario: Scenario,
+    arm: str,
+    nodes: tuple[str, ...],
+    logits: dict[str, Any],
+    effects: dict[str, Any],
+    params: dict[str, Any],
+    counts: dict[str, np.ndarray],
+    tag: str,
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """One arm's likelihood, given its rows' base logit rates and period effects per node: the
+    binomial terms (parent counts, probabilities, observed counts) of its nodes whose count is one
+    binomial draw, returned to be added in one variable; the Gaussian term of its mixed stages,
+    added here as a Potential named ``tag + "_mixed"``."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    plan = ChangePlan.of(scenario, arm)
+    rates = {nd: ch.expit(e, pt) for nd, e in logits.items()}
+    rates = ch.apply_rates(plan, rates, effects, params, pt)
+    obs = {c: v.astype(float) for c, v in counts.items()}
+    node_parent = dict(zip(nodes, _parents(scenario, nodes), strict=True))
+    mixed = plan.mixed
+    n_list, p_list, x_list = [], [], []
+    for nd in nodes:
+        if nd in mixed:
+            continue
+        n_list.append(counts[node_parent[nd]])
+        x_list.append(counts[nd])
+        p_list.append(rates[nd])
+    if mixed:
+        stages, mean, cov = mixed_moments(scenario, plan, rates, params, obs)
+        x = [obs[s] for s in stages]
+        pm.Potential(f"{tag}_mixed", mvn_logp(x, mean, cov, pt).sum())
+    return n_list, p_list, x_list
+
+
+# ------------------------------------------------------- periods under a launched option
+
+
+def launched_params(scenario: Scenario, option: str) -> dict[str, Any]:
+    """The launched option's change parameters as random variables with the scenario's priors
+    (in the model in context)."""
+    from .priors import pymc_dist
+
+    plan = ChangePlan.of(scenario, option)
+    return {name: pymc_dist(name, prior) for name, prior in plan.params.items()}
+
+
+def add_launched_likelihood(
+    scenario: Scenario, launched: Any, nodes: tuple[str, ...], eta: Any, base: Any, params
+) -> None:
+    """The likelihood of periods observed under a launched option (`model.Launched`): one arm of
+    an experiment, without a control, in periods that continue the history's time line. ``eta``
+    holds their logit rates (node x period, from the history's hierarchical prior), ``base`` the
+    nodes' mean logit rate in those periods; the traffic is in the model's traffic likelihood."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    if not nodes:
+        return
+    counts = launched.table.counts
+    logits = {nd: eta[j] for j, nd in enumerate(nodes)}
+    effects = {nd: eta[j] - base[j] for j, nd in enumerate(nodes)}
+    n, p, x = _arm_terms(
+        scenario, launched.option, nodes, logits, effects, params, counts, "launched"
+    )
+    if n:
+        pm.Binomial(
+            "launched_obs",
+            n=np.concatenate(n),
+            p=pt.concatenate(p),
+            observed=np.concatenate(x),
+        )
+
+
+def launched_key_parts(scenario: Scenario, launched: Any) -> dict[str, Any]:
+    """What periods under a launched option add to the fit's cache key: their data, the option's
+    changes and the priors of their parameters (as elicited)."""
+    from .priors import elicit
+
+    opt = scenario.options[launched.option]
+    plan = ChangePlan.of(scenario, launched.option)
+    return {
+        "likelihood_version": LIKELIHOOD_VERSION,
+        "option": launched.option,
+        "data": launched.table.digest(),
+        "changes": [c.model_dump(mode="json", by_alias=True) for c in opt.changes],
+        "priors": {name: elicit(p) for name, p in sorted(plan.params.items())},
+    }
+
+
+def extract_launched(dt: Any, scenario: Scenario, launched: Any) -> dict[str, np.ndarray]:
+    """Posterior draws of the launched option's change parameters, shape (chains, draws)."""
+    post = dt["posterior"]
+    shape = np.asarray(post["level"].values).shape[:2]
+    out = {}
+    for name in ChangePlan.of(scenario, launched.option).params:
+        if name in post:
+            out[name] = np.broadcast_to(np.asarray(post[name].values, dtype=float), shape).copy()
+    return out
 
 
 def _parents(scenario: Scenario, nodes: tuple[str, ...]) -> list[str]:

@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import cache
+from .changes import ChangePlan
 from .data import CountTable
 from .posterior import Fit, period_times
 from .scenario import Scenario, Structure
@@ -30,6 +32,23 @@ if TYPE_CHECKING:
     from .experiment import ExperimentData
 
 MODEL_VERSION = 3
+
+
+@dataclass(frozen=True)
+class Launched:
+    """Periods observed after the history under a launched option (`krsim track`'s actuals):
+    they continue the history's time line, with the option's changes acting on their rates."""
+
+    option: str
+    table: CountTable
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def after(self, history: CountTable) -> CountTable:
+        """One table of the history's periods followed by these."""
+        counts = {c: np.concatenate([v, self.table.counts[c]]) for c, v in history.counts.items()}
+        return CountTable(history.path, history.key, history.labels + self.table.labels, counts)
 
 
 def model_data(scenario: Scenario, history: CountTable) -> dict[str, np.ndarray]:
@@ -59,26 +78,43 @@ def build_model(
     experiment: ExperimentData | None = None,
     *,
     centred: np.ndarray | None = None,
+    launched: Launched | None = None,
 ) -> pm.Model:
     """The PyMC model of the history, and of an experiment's results when given (pure: same
     inputs, same model; the experiment's likelihood lives in `experiment.py`). The history enters
     as ``pm.Data`` (`model_data`); ``centred`` fixes which rate nodes are centred (default: chosen
-    from the history by `centred_nodes`), the one structural choice the data make."""
+    from the history by `centred_nodes`), the one structural choice the data make.
+
+    ``launched``: periods observed after the history under an option. They extend the time line
+    (their period effects continue the history's: iid draws, the AR(1), the trends), their traffic
+    enters the traffic likelihood (times a root `lift`'s factor), and their rates enter through
+    the option's likelihood (`experiment.add_launched_likelihood`), which informs the option's
+    change parameters."""
     import pymc as pm
     import pytensor.tensor as pt
 
     mb = scenario.model
     st = Structure.of(scenario)
-    T = len(history)
+    T0 = len(history)
+    both = history if launched is None else launched.after(history)
+    T = len(both)
     t = period_times(T)
-    values = model_data(scenario, history)
-    coords = {"period": list(history.labels), "node": list(st.nodes)}
+    values = model_data(scenario, both)
+    # the traffic level's prior is centred on the history alone
+    values["level_centre"] = model_data(scenario, history)["level_centre"]
+    coords = {"period": list(both.labels), "node": list(st.nodes)}
     ar1 = mb.period_effects == "ar1"
     with pm.Model(coords=coords) as model:
         y = pm.Data("traffic_count", values["traffic_count"], dims="period")
         centre = pm.Data("level_centre", values["level_centre"])
         level = pm.Normal("level", centre, mb.level_sd)
         log_mu = level + pt.zeros(T)
+        if launched is not None:
+            from .experiment import launched_params
+
+            params = launched_params(scenario, launched.option)
+            for name in ChangePlan.of(scenario, launched.option).traffic_lifts:
+                log_mu = pt.set_subtensor(log_mu[T0:], log_mu[T0:] + pt.log(params[name]))
         if mb.trend:
             trend = pm.Normal("trend", 0.0, mb.trend_sd)
             log_mu = log_mu + trend * t
@@ -113,9 +149,23 @@ def build_model(
                 base = base + slope[:, None] * t
             rho = pm.Beta("rate_rho", mb.rho_a, mb.rho_b, dims="node") if ar1 else None
             if centred is None:
-                centred = centred_nodes(values["node_count"], values["parent_count"])
+                centred = centred_nodes(
+                    values["node_count"][:, :T0], values["parent_count"][:, :T0]
+                )
             eta = _rate_effects(base, sigma, rho, np.asarray(centred, dtype=bool), T)
-            pm.Binomial("rate_obs", n=n_par, logit_p=eta, observed=n_node, dims=("node", "period"))
+            if launched is None:
+                pm.Binomial(
+                    "rate_obs", n=n_par, logit_p=eta, observed=n_node, dims=("node", "period")
+                )
+            else:
+                from .experiment import add_launched_likelihood
+
+                pm.Binomial(
+                    "rate_obs", n=n_par[:, :T0], logit_p=eta[:, :T0], observed=n_node[:, :T0]
+                )
+                add_launched_likelihood(
+                    scenario, launched, st.nodes, eta[:, T0:], base[:, T0:], params
+                )
         if experiment is not None:
             from .experiment import add_likelihood
 
@@ -198,7 +248,10 @@ def _rate_effects(base, sigma, rho, centred: np.ndarray, T: int):
 
 
 def fit_key(
-    scenario: Scenario, history: CountTable, experiment: ExperimentData | None = None
+    scenario: Scenario,
+    history: CountTable,
+    experiment: ExperimentData | None = None,
+    launched: Launched | None = None,
 ) -> str:
     st = Structure.of(scenario)
     mb = scenario.model.model_dump()
@@ -214,6 +267,10 @@ def fit_key(
         from .experiment import key_parts
 
         parts["experiment"] = key_parts(scenario, experiment)
+    if launched is not None:  # likewise
+        from .experiment import launched_key_parts
+
+        parts["launched"] = launched_key_parts(scenario, launched)
     return cache.key_of(parts)
 
 
@@ -271,12 +328,14 @@ def fit(
     *,
     log=None,
     experiment: ExperimentData | None = None,
+    launched: Launched | None = None,
 ) -> Fit:
-    """Fit the history model (with an experiment's results, when given), or load the fit from
-    the cache when nothing that determines it changed."""
+    """Fit the history model (with an experiment's results, or periods observed under a launched
+    option, when given), or load the fit from the cache when nothing that determines it changed.
+    With ``launched`` the fit's time line is the history's and those periods'."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    key = fit_key(scenario, history, experiment)
-    T = len(history)
+    key = fit_key(scenario, history, experiment, launched)
+    T = len(history) + (len(launched) if launched is not None else 0)
     nodes = Structure.of(scenario).nodes
     hit = cache.entry(key)
     if hit is not None:
@@ -290,14 +349,22 @@ def fit(
             cache.discard(key)
 
     t0 = time.perf_counter()
-    what = f"{T} periods of history" + (" and the experiment" if experiment is not None else "")
+    what = f"{len(history)} periods of history" + (
+        " and the experiment" if experiment is not None else ""
+    )
+    if launched is not None:
+        what += f" and {len(launched)} periods under {launched.option}"
     log(f"Fitting the funnel model to {what} (later runs reuse this fit)...")
-    dt = sample(scenario, history, experiment=experiment)
+    dt = sample(scenario, history, experiment=experiment, launched=launched)
     arrays = posterior_arrays(dt, scenario.model.period_effects == "ar1")
     if experiment is not None:
         from .experiment import extract
 
         arrays.update(extract(dt, scenario, experiment))
+    if launched is not None:
+        from .experiment import extract_launched
+
+        arrays.update(extract_launched(dt, scenario, launched))
     diag = diagnostics(dt)
     seconds = time.perf_counter() - t0
 
@@ -315,7 +382,11 @@ def fit(
 
 
 def sample(
-    scenario: Scenario, history: CountTable, model=None, experiment: ExperimentData | None = None
+    scenario: Scenario,
+    history: CountTable,
+    model=None,
+    experiment: ExperimentData | None = None,
+    launched: Launched | None = None,
 ):
     """Run NUTS on the model; returns the DataTree."""
     import warnings
@@ -323,7 +394,8 @@ def sample(
     import pymc as pm
 
     mb = scenario.model
-    model = model if model is not None else build_model(scenario, history, experiment)
+    if model is None:
+        model = build_model(scenario, history, experiment, launched=launched)
     sampler = mb.sampler
     if sampler == "auto":
         sampler = "nutpie" if cache.versions("nutpie")["nutpie"] != "none" else "pymc"

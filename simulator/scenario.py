@@ -342,6 +342,27 @@ class ModelBlock(_Model):
     traffic_rho_b: float = Field(2.0, gt=0)
 
 
+class Tracking(_Model):
+    """Status thresholds of `krsim track`, on P(met by the end of the quarter): a key result is
+    on track at or above ``at_risk_below``, at risk below it, off track below ``off_track_below``.
+
+    Defaults: 0.7 and 0.3. At 0.7 or more the target is met in better than 2 quarters of 3, which is
+    the level at which a team would commit to a KR; below 0.3 a miss is more than twice as likely as
+    a hit, so recovering needs a change of course, not patience. Between them the outcome is open."""
+
+    at_risk_below: float = Field(0.7, gt=0, lt=1)
+    off_track_below: float = Field(0.3, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Tracking:
+        if self.off_track_below > self.at_risk_below:
+            raise ValueError(
+                f"off_track_below ({self.off_track_below:g}) must not exceed at_risk_below "
+                f"({self.at_risk_below:g})"
+            )
+        return self
+
+
 class Experiment(_Model):
     data: str
     control: Id | None = None
@@ -364,6 +385,7 @@ class Scenario(_Model):
     model: ModelBlock = ModelBlock()
     baseline: dict[Id, float] | None = None
     experiment: Experiment | None = None
+    tracking: Tracking = Tracking()
 
     _source: Path | None = PrivateAttr(default=None)
     _text: bytes = PrivateAttr(default=b"")

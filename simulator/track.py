@@ -1,0 +1,421 @@
+"""`krsim track`: the quarter in flight. Actuals so far -> the odds of still reaching each target.
+
+The actuals are the first k periods of the quarter, observed under the launched option. They are k
+more periods of the same funnel, so the model conditions on them (`model.build_model` with
+``launched``): each actual period gets its own period effects from the hierarchical prior,
+continuing the history's time index (trend, AR(1)), and the option's changes act on its rates
+through the same likelihood an experiment's arm gets (`experiment.py`) — without a control, the
+history is the comparison. The remaining periods are forecast from that posterior, continuing the
+time index; a key result's quarter value is the actuals plus the forecast, draw by draw, and
+everything else (P(met), grades, MC errors) is `decision`'s, as in `krsim run`. With k = 0 there is
+nothing to condition on: the fit, the forecast and so the numbers are `run`'s.
+
+Per key result (DESIGN section 6): the value to date (a ratio: of the totals so far); the pace
+needed over the remaining periods to just reach ``met_at`` (a count: per period; a ratio: the rate
+over the rest, given the forecast's median of the rest's denominator); P(met by the end) with its
+MC error; expected grade; median and 80% interval of the quarter's value; a status from P(met)
+(`scenario.Tracking`); and the surprise: the mid-rank percentile of the value to date in the
+forecast made before the quarter (the prior predictive of the first k periods under the option).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import __version__, decision, forecast, model
+from .cache import versions
+from .data import CountTable, read_actuals
+from .experiment import ArmPlan
+from .scenario import InputError, KeyResult, Scenario, Tracking, did_you_mean
+
+SURPRISE_LOW, SURPRISE_HIGH = 0.05, 0.95  # percentiles of the forecast before the quarter
+
+
+# -------------------------------------------------------------------------------- inputs
+
+
+def launched_option(scenario: Scenario, option: str | None) -> str:
+    """The option the actuals were observed under: given, else the option without changes."""
+    if option is None:
+        return scenario.control_option
+    if option not in scenario.options:
+        opts = list(scenario.options)
+        raise InputError(
+            [
+                f"--option: unknown option {option!r}{did_you_mean(option, opts)}; "
+                f"options: {', '.join(opts)}"
+            ]
+        )
+    return option
+
+
+def thresholds(
+    scenario: Scenario, at_risk_below: float | None = None, off_track_below: float | None = None
+) -> Tracking:
+    """The scenario's `tracking:` thresholds, overridden by the command line's."""
+    t = scenario.tracking
+    a = t.at_risk_below if at_risk_below is None else at_risk_below
+    o = t.off_track_below if off_track_below is None else off_track_below
+    problems = []
+    for flag, v in (("--at-risk-below", a), ("--off-track-below", o)):
+        if not 0 < v < 1:
+            problems.append(f"{flag}: must be a probability strictly between 0 and 1, got {v:g}")
+    if not problems and o > a:
+        problems.append(
+            f"--off-track-below: {o:g} is above the at-risk threshold {a:g}; off track must be "
+            "the lower one"
+        )
+    if problems:
+        raise InputError(problems)
+    return Tracking(at_risk_below=a, off_track_below=o)
+
+
+def read_launched_actuals(scenario: Scenario, history: CountTable, path, option: str) -> CountTable:
+    """The actuals table, checked against the history and the launched option's changes."""
+    return read_actuals(scenario, history, path, fed=ArmPlan.of(scenario, option).fed)
+
+
+# ---------------------------------------------------------------------------- computation
+
+
+def met_at(scenario: Scenario, t: decision.KRTarget) -> float:
+    """The value at which a key result counts as met (DESIGN section 5)."""
+    if scenario.decision.grading == "aspirational" and t.ambitious:
+        return t.baseline + 0.7 * (t.target - t.baseline)
+    return t.target
+
+
+def status_of(p_met: float, th: Tracking) -> str:
+    if p_met < th.off_track_below:
+        return "off_track"
+    if p_met < th.at_risk_below:
+        return "at_risk"
+    return "on_track"
+
+
+def mid_rank(x: float, sample: np.ndarray) -> float:
+    """Where ``x`` falls in ``sample``: the share below it plus half the share equal to it."""
+    sample = np.asarray(sample, dtype=float)
+    return float((np.sum(sample < x) + 0.5 * np.sum(sample == x)) / sample.size)
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return float(a / b) if b > 0 else None
+
+
+@dataclass(frozen=True)
+class KRTrack:
+    """One key result in flight."""
+
+    id: str
+    to_date: float | None  # None: a ratio with nothing in its denominator yet
+    target: float
+    met_at: float
+    needed_pace: float | None  # None when no period is left
+    median: float
+    interval80: tuple[float, float]
+    p_met: float
+    p_met_se: float
+    expected_grade: float
+    expected_grade_se: float
+    p_progress70: float
+    status: str
+    surprise_percentile: float | None  # None when no period is done
+    p_met_before: float
+    p_met_before_se: float
+
+    @property
+    def surprising(self) -> bool:
+        s = self.surprise_percentile
+        return s is not None and (s < SURPRISE_LOW or s > SURPRISE_HIGH)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "to_date": self.to_date,
+            "target": self.target,
+            "met_at": self.met_at,
+            "needed_pace": self.needed_pace,
+            "median": self.median,
+            "interval80": list(self.interval80),
+            "p_met": self.p_met,
+            "p_met_se": self.p_met_se,
+            "expected_grade": self.expected_grade,
+            "status": self.status,
+            "surprise_percentile": self.surprise_percentile,
+            # added fields (DESIGN: fields may be added)
+            "expected_grade_se": self.expected_grade_se,
+            "p_progress70": self.p_progress70,
+            "surprising": self.surprising,
+            "p_met_before": self.p_met_before,
+            "p_met_before_se": self.p_met_before_se,
+        }
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Per-draw counts of the quarter under the launched option, shape (draws, horizon): the
+    actuals repeated in the first k columns, the forecast in the others."""
+
+    counts: dict[str, np.ndarray] = field(repr=False)
+    chains: int
+
+
+def quarter_paths(
+    actuals: dict[str, np.ndarray], rest: dict[str, np.ndarray], draws: int, chains: int
+) -> Paths:
+    """Actuals (per stage, k periods) followed by the forecast of the rest (draws x (h - k))."""
+    out = {}
+    for s, rs in rest.items():
+        a = np.broadcast_to(np.asarray(actuals[s], dtype=float), (draws, len(actuals[s])))
+        out[s] = np.concatenate([a, np.asarray(rs, dtype=float).reshape(draws, -1)], axis=1)
+    return Paths(out, chains)
+
+
+def assess(
+    scenario: Scenario,
+    tg: dict[str, decision.KRTarget],
+    actuals: dict[str, np.ndarray],
+    now: Paths,
+    before: Paths,
+    th: Tracking,
+) -> tuple[dict[str, KRTrack], decision.OptionEval, decision.OptionEval]:
+    """Every key result's tracking numbers from the quarter's paths now (actuals + forecast) and
+    before the quarter (the forecast `run` makes), with the estimators of `krsim run`."""
+    k = len(next(iter(actuals.values())))
+    H = scenario.horizon
+    ev_now = decision.evaluate_option(scenario, now.counts, tg)
+    ev_before = decision.evaluate_option(scenario, before.counts, tg)
+    done = {s: float(np.sum(v)) for s, v in actuals.items()}
+    rest_total = {s: c[:, k:].sum(axis=1) for s, c in now.counts.items()}
+    first_k = {s: c[:, :k].sum(axis=1) for s, c in before.counts.items()}
+    out = {}
+    for kr in scenario.key_results:
+        t = tg[kr.id]
+        m = met_at(scenario, t)
+        to_date = _to_date(kr, done)
+        pace = _needed_pace(kr, m, done, rest_total, H - k)
+        v, met, g = ev_now.values[kr.id], ev_now.met[kr.id], ev_now.grades[kr.id]
+        lo, med, hi = np.quantile(v, [0.1, 0.5, 0.9])
+        p_met = float(met.mean())
+        surprise = None
+        if k > 0 and to_date is not None:
+            surprise = mid_rank(to_date, decision.kr_value(kr, first_k))
+        met_b = ev_before.met[kr.id].astype(float)
+        out[kr.id] = KRTrack(
+            id=kr.id,
+            to_date=to_date,
+            target=t.target,
+            met_at=m,
+            needed_pace=pace,
+            median=float(med),
+            interval80=(float(lo), float(hi)),
+            p_met=p_met,
+            p_met_se=decision.mc_se(met.astype(float), now.chains),
+            expected_grade=float(g.mean()),
+            expected_grade_se=decision.mc_se(g, now.chains),
+            p_progress70=float((g >= 0.7).mean()),
+            status=status_of(p_met, th),
+            surprise_percentile=surprise,
+            p_met_before=float(met_b.mean()),
+            p_met_before_se=decision.mc_se(met_b, before.chains),
+        )
+    return out, ev_now, ev_before
+
+
+def _to_date(kr: KeyResult, done: dict[str, float]) -> float | None:
+    if kr.is_ratio:
+        a, b = kr.stages
+        return _ratio(done[a], done[b])
+    return done[kr.stages[0]]
+
+
+def _needed_pace(
+    kr: KeyResult, m: float, done: dict[str, float], rest: dict[str, np.ndarray], left: int
+) -> float | None:
+    """The value per remaining period (a ratio: the rate over the rest) that just reaches ``m``.
+
+    For a ratio a/b the rest's denominator is not known yet; the forecast's median is used, so the
+    pace is the rate r with (a_done + r B) / (b_done + B) = m."""
+    if left == 0:
+        return None
+    if not kr.is_ratio:
+        return (m - done[kr.stages[0]]) / left
+    a, b = kr.stages
+    B = float(np.median(rest[b]))
+    if B <= 0:
+        return None
+    return (m * (done[b] + B) - done[a]) / B
+
+
+# ------------------------------------------------------------------------------- the whole
+
+
+@dataclass(frozen=True)
+class TrackResult:
+    """What `krsim track` computes; ``to_dict()`` is the `--json` object of DESIGN section 6."""
+
+    scenario: Scenario
+    option: str
+    actuals: CountTable | None
+    periods_done: int
+    key_results: dict[str, KRTrack]
+    p_all_met: float
+    p_all_met_se: float
+    expected_grade: float
+    expected_grade_se: float
+    p_all_met_before: float
+    p_all_met_before_se: float
+    expected_grade_before: float
+    thresholds: Tracking
+    diagnostics: dict[str, Any]
+    provenance: dict[str, Any]
+    now: Paths = field(repr=False)
+    before: Paths = field(repr=False)
+    targets: dict[str, decision.KRTarget] = field(repr=False)
+    changes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fit: Any = field(default=None, repr=False)
+
+    @property
+    def periods_left(self) -> int:
+        return self.scenario.horizon - self.periods_done
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "option": self.option,
+            "periods_done": self.periods_done,
+            "periods_left": self.periods_left,
+            "p_all_met": self.p_all_met,
+            "p_all_met_se": self.p_all_met_se,
+            "expected_grade": self.expected_grade,
+            "key_results": {k: v.to_dict() for k, v in self.key_results.items()},
+            "diagnostics": self.diagnostics,
+            "provenance": self.provenance,
+            # added fields
+            "expected_grade_se": self.expected_grade_se,
+            "before": {
+                "p_all_met": self.p_all_met_before,
+                "p_all_met_se": self.p_all_met_before_se,
+                "expected_grade": self.expected_grade_before,
+            },
+            "thresholds": {
+                "at_risk_below": self.thresholds.at_risk_below,
+                "off_track_below": self.thresholds.off_track_below,
+            },
+            "changes": self.changes,
+        }
+
+    @property
+    def datatree(self):
+        return self.fit.datatree if self.fit is not None else None
+
+
+def track(
+    scenario: Scenario,
+    actuals: CountTable | str | None,
+    *,
+    option: str | None = None,
+    at_risk_below: float | None = None,
+    off_track_below: float | None = None,
+    draws: int | None = None,
+    seed: int | None = None,
+    log=None,
+    created: str | None = None,
+) -> TrackResult:
+    """Condition the model on the actuals (a table or a CSV path; None: none yet) and forecast the
+    rest of the quarter under the launched ``option`` (default: the option without changes)."""
+    from .api import history_of
+
+    history = history_of(scenario)
+    if draws is not None or seed is not None:
+        scenario = scenario.with_overrides(seed=seed, draws=draws)
+        scenario._history = history
+    option = launched_option(scenario, option)
+    th = thresholds(scenario, at_risk_below, off_track_below)
+    if actuals is not None and not isinstance(actuals, CountTable):
+        actuals = read_launched_actuals(scenario, history, actuals, option)
+    k = 0 if actuals is None else len(actuals)
+    H = scenario.horizon
+    tg = decision.targets(scenario, history)
+
+    # before the quarter: `run`'s fit and forecast
+    fit0 = model.fit(scenario, history, log=log)
+    params0 = forecast.draw_change_params(scenario, fit0.n_draws)
+    shared0 = forecast.prepare(scenario, fit0)
+    before = Paths(forecast.simulate_option(scenario, shared0, option, params0), fit0.chains)
+
+    done = {s: np.zeros(0) for s in scenario.funnel}
+    if actuals is not None:
+        done = {s: actuals.counts[s].astype(float) for s in scenario.funnel}
+    changes: dict[str, dict[str, Any]] = {}
+    if k == 0:
+        fit, now = fit0, before
+    else:
+        launched = model.Launched(option, actuals)
+        fit = model.fit(scenario, history, log=log, launched=launched)
+        params = forecast.draw_change_params(scenario, fit.n_draws)
+        for name in ArmPlan.of(scenario, option).params:
+            if name in fit.arrays:
+                params[name] = fit.flat(name)
+        changes = _change_table(scenario, option, fit)
+        if k < H:
+            shared = forecast.prepare(scenario, fit, H - k)
+            rest = forecast.simulate_option(scenario, shared, option, params)
+        else:
+            rest = {s: np.zeros((fit.n_draws, 0)) for s in scenario.funnel}
+        now = quarter_paths(done, rest, fit.n_draws, fit.chains)
+    krs, ev_now, ev_before = assess(scenario, tg, done, now, before, th)
+    diag = dict(fit.diagnostics)
+    return TrackResult(
+        scenario=scenario,
+        option=option,
+        actuals=actuals,
+        periods_done=k,
+        key_results=krs,
+        p_all_met=float(ev_now.all_met.mean()),
+        p_all_met_se=decision.mc_se(ev_now.all_met, now.chains),
+        expected_grade=float(ev_now.grade.mean()),
+        expected_grade_se=decision.mc_se(ev_now.grade, now.chains),
+        p_all_met_before=float(ev_before.all_met.mean()),
+        p_all_met_before_se=decision.mc_se(ev_before.all_met, before.chains),
+        expected_grade_before=float(ev_before.grade.mean()),
+        thresholds=th,
+        diagnostics={
+            "rhat_max": diag["rhat_max"],
+            "ess_bulk_min": diag["ess_bulk_min"],
+            "ess_tail_min": diag.get("ess_tail_min"),
+            "divergences": diag["divergences"],
+            "warnings": model.diagnostic_warnings(diag, fit.n_draws),
+        },
+        provenance={
+            "scenario_sha256": scenario.sha256,
+            "actuals_sha256": actuals.digest() if actuals is not None else None,
+            "krsim": __version__,
+            "pymc": versions("pymc")["pymc"],
+            "created": created or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        },
+        now=now,
+        before=before,
+        targets=tg,
+        changes=changes,
+        fit=fit,
+    )
+
+
+def _change_table(scenario: Scenario, option: str, fit: model.Fit) -> dict[str, dict[str, Any]]:
+    """Prior and posterior (given history and actuals) of the launched option's change
+    parameters: median and 90% interval."""
+    from .priors import quantiles
+
+    out = {}
+    for name, prior in ArmPlan.of(scenario, option).params.items():
+        q0 = quantiles(prior, [0.05, 0.5, 0.95])
+        q1 = np.quantile(fit.flat(name), [0.05, 0.5, 0.95]) if name in fit.arrays else q0
+        out[name] = {
+            "prior": {"median": float(q0[1]), "interval90": [float(q0[0]), float(q0[2])]},
+            "posterior": {"median": float(q1[1]), "interval90": [float(q1[0]), float(q1[2])]},
+        }
+    return out
