@@ -64,6 +64,39 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument(
         "--out", type=Path, default=Path("reports"), help="report directory (default: reports)"
     )
+    tr = scenario_cmd(
+        "track",
+        "the quarter in flight: actuals so far -> the odds of still reaching each target",
+    )
+    tr.add_argument(
+        "actuals",
+        type=Path,
+        help="actuals CSV: the history's columns for the first periods of the quarter, labels "
+        "continuing the history's",
+    )
+    tr.add_argument(
+        "--option",
+        help="the option launched this quarter (default: the option without changes)",
+    )
+    tr.add_argument(
+        "--at-risk-below",
+        type=float,
+        help="P(met) below which a key result is at risk (default: tracking.at_risk_below, 0.7)",
+    )
+    tr.add_argument(
+        "--off-track-below",
+        type=float,
+        help="P(met) below which it is off track (default: tracking.off_track_below, 0.3)",
+    )
+    model_opts(tr)
+    tr.add_argument("--json", action="store_true", help="print the tracking object only")
+    tr.add_argument("--report", action="store_true", help="write the tracking page")
+    tr.add_argument(
+        "--out",
+        type=Path,
+        default=Path("reports"),
+        help="directory to write DIR/<scenario name>_track/ into (default: reports)",
+    )
     bt = scenario_cmd(
         "backtest",
         "would past quarters have been predicted well? Fit before each of the last windows of "
@@ -92,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             return _compare(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "track":
+            return _track(args)
     except InputError as err:
         for line in err.problems:
             print(f"error: {line}", file=sys.stderr)
@@ -192,6 +227,58 @@ def _compare(args: argparse.Namespace) -> int:
         from .report.compare_plots import write_comparison_report
 
         where = write_comparison_report(result, args.out)
+        print(f"wrote {where / 'index.html'} and {where / 'report.md'}", file=sys.stderr)
+    return 0
+
+
+def _track(args: argparse.Namespace) -> int:
+    _validate_overrides(args)
+    if args.report and args.out.exists() and not args.out.is_dir():
+        raise InputError([f"--out: {args.out} is a file; give a directory"])
+    from . import cache
+    from .api import load_scenario
+    from .track import launched_option, read_launched_actuals, text_track, thresholds, track
+
+    if args.no_cache:
+        cache.disable()
+    s = load_scenario(args.scenario)
+    # invalid input stops here, before fitting: one line per problem
+    problems = []
+    option = None
+    try:
+        option = launched_option(s, args.option)
+    except InputError as err:
+        problems += err.problems
+    try:
+        thresholds(s, args.at_risk_below, args.off_track_below)
+    except InputError as err:
+        problems += err.problems
+    if problems:
+        raise InputError(problems)
+    actuals = read_launched_actuals(s, s._history, args.actuals, option)
+    result = track(
+        s,
+        actuals,
+        option=option,
+        at_risk_below=args.at_risk_below,
+        off_track_below=args.off_track_below,
+        draws=args.draws,
+        seed=args.seed,
+    )
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(text_track(result, from_cache=result.fit.from_cache))
+    if args.report:
+        from .report.track_page import write_track_report
+
+        try:
+            where = write_track_report(result, args.out)
+        except (FileExistsError, NotADirectoryError, PermissionError) as exc:
+            raise InputError(
+                [f"--out: cannot write the report into {args.out}: {exc.strerror or exc}"]
+            ) from None
         print(f"wrote {where / 'index.html'} and {where / 'report.md'}", file=sys.stderr)
     return 0
 

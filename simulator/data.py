@@ -272,8 +272,9 @@ def read_actuals(
         elif label in seen:
             problems.append(f"{path}: row {r + 2}, column 'period': period {label} repeated")
         seen.add(label)
+    overlap = bool(problems) and any(x in in_history for x in table.labels)
     expected = next_labels(history.labels, scenario.period, min(len(table), H))
-    if expected is not None:
+    if expected is not None and not overlap:
         for r, (label, want) in enumerate(zip(table.labels, expected, strict=False)):
             if label != want and label not in in_history:
                 after = history.labels[-1] if r == 0 else table.labels[r - 1]

@@ -419,3 +419,156 @@ def _change_table(scenario: Scenario, option: str, fit: model.Fit) -> dict[str, 
             "posterior": {"median": float(q1[1]), "interval90": [float(q1[0]), float(q1[2])]},
         }
     return out
+
+
+# --------------------------------------------------------------------------------- words
+
+
+def _period_word(scenario: Scenario) -> str:
+    return scenario.period if scenario.period in ("day", "week", "month") else "period"
+
+
+def surprise_sentence(result: TrackResult, kr_id: str) -> str | None:
+    """Where the value to date fell in the forecast made before the quarter, when extreme."""
+    from .render import kr_label
+
+    kt = result.key_results[kr_id]
+    if not kt.surprising:
+        return None
+    s = result.scenario
+    pct = kt.surprise_percentile
+    assert pct is not None
+    low = pct < SURPRISE_LOW
+    edge = "below the 5th" if low else "above the 95th"
+    if s.options[result.option].changes:
+        why = (
+            f"the change's effect looks {'smaller' if low else 'larger'} than believed"
+            f" (or the funnel itself has {'slowed' if low else 'picked up'})"
+        )
+    else:
+        why = f"the funnel is running {'below' if low else 'above'} what its history predicted"
+    return (
+        f"{kr_label(s, kr_id)} is running {edge} percentile of what was expected before the "
+        f"quarter (at the {pct:.1%} point): {why}."
+    )
+
+
+def seventy_sentence(result: TrackResult, kr_id: str) -> str:
+    """The 70% rule read both ways for one key result."""
+    from .render import fmt_p
+
+    kt = result.key_results[kr_id]
+    t = result.targets[kr_id]
+    if not t.ambitious:
+        return (
+            f"{kr_id}: the target is not beyond the baseline, so there is no partial credit: "
+            f"met or not (P(met) {fmt_p(kt.p_met, kt.p_met_se)})."
+        )
+    p70 = f"P(at least 70% of the way) {kt.p_progress70:.2f}"
+    if result.scenario.decision.grading == "committed":
+        return (
+            f"{kr_id}: {p70}, P(target met) {fmt_p(kt.p_met, kt.p_met_se)}: graded as committed, "
+            "at 70% of the way a key result is still a miss (grade 0.7, not met); read as "
+            "aspirational, 70% of the way would count as met."
+        )
+    return (
+        f"{kr_id}: {p70} (met, as aspirational grading counts it): this is the grade-0.7 mark, "
+        "not the full target; read as committed, 70% of the way is still a miss."
+    )
+
+
+def text_track(result: TrackResult, *, from_cache: bool = False) -> str:
+    """The terminal rendering of a tracking result."""
+    from .render import fmt_p, fmt_value, kr_label
+
+    s = result.scenario
+    k, H = result.periods_done, s.horizon
+    unit = _period_word(s)
+    opt = s.options[result.option].label or result.option
+    lines = [s.title, ""]
+    lines.append(
+        f"The quarter in flight under “{opt}” ({result.option}): {k} of {H} {unit}s done, "
+        f"{H - k} left."
+    )
+    lines.append(
+        f"P(all key results met) {fmt_p(result.p_all_met, result.p_all_met_se)} "
+        f"(before the quarter {fmt_p(result.p_all_met_before, result.p_all_met_before_se)}); "
+        f"expected OKR grade {result.expected_grade:.2f} (before {result.expected_grade_before:.2f})."
+    )
+    lines.append("")
+    head = [
+        "Key result",
+        "To date",
+        "Met at",
+        f"Needed /{unit}",
+        "Quarter: median [80%]",
+        "P(met) now",
+        "Before",
+        "Status",
+    ]
+    rows = [head]
+    for kr in s.key_results:
+        kt = result.key_results[kr.id]
+        r = kr.is_ratio
+
+        def v(x, r=r):
+            return "—" if x is None else fmt_value(x, r)
+
+        rows.append(
+            [
+                kr.id,
+                v(kt.to_date),
+                v(kt.met_at),
+                v(kt.needed_pace),
+                f"{v(kt.median)} [{v(kt.interval80[0])}, {v(kt.interval80[1])}]",
+                fmt_p(kt.p_met, kt.p_met_se),
+                fmt_p(kt.p_met_before, kt.p_met_before_se),
+                kt.status.replace("_", " "),
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    for row in rows:
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    lines.append("")
+    lines.append(
+        f"Status from P(met): on track at {result.thresholds.at_risk_below:g} or more, at risk "
+        f"below, off track below {result.thresholds.off_track_below:g}. Needed: the value per "
+        f"{unit} (a ratio: the rate over the rest) that would just reach `met at`."
+    )
+    if k:
+        lines += [
+            "",
+            "Against the forecast made before the quarter (percentile of the value to date):",
+        ]
+        for kr in s.key_results:
+            kt = result.key_results[kr.id]
+            if kt.surprise_percentile is not None:
+                flag = "  SURPRISE" if kt.surprising else ""
+                lines.append(f"  {kr_label(s, kr.id)}: {kt.surprise_percentile:.1%}{flag}")
+        for kr in s.key_results:
+            sentence = surprise_sentence(result, kr.id)
+            if sentence:
+                lines.append("  " + sentence)
+    if result.changes:
+        lines += [
+            "",
+            f"What {k} {unit}s under the option say of its changes: median [90% interval]",
+        ]
+        for name, d in result.changes.items():
+            pr, po = d["prior"], d["posterior"]
+            lines.append(
+                f"  {name}: believed {pr['median']:.3g} [{pr['interval90'][0]:.3g}, "
+                f"{pr['interval90'][1]:.3g}] → now {po['median']:.3g} "
+                f"[{po['interval90'][0]:.3g}, {po['interval90'][1]:.3g}]"
+            )
+    lines += ["", "The 70% rule, read both ways:"]
+    lines += ["  " + seventy_sentence(result, kr.id) for kr in s.key_results]
+    warnings = result.diagnostics.get("warnings") or []
+    if warnings:
+        lines += ["", *[f"warning: {w}" for w in warnings]]
+    if from_cache:
+        lines += ["", "(fit loaded from the cache)"]
+    return "\n".join(lines)

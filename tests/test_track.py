@@ -1,0 +1,344 @@
+"""`krsim track`: the actuals table's checks, the tracking arithmetic, and the model conditioned on
+the actuals — k = 0 is `run`, k = horizon is decided, a slow start lowers P(met) and a fast one
+raises it, and the actuals move a launched change's parameter toward the truth.
+
+The model tests use the small funnel of `test_compare.py` (its history, its by-hand simulation of
+an arm from DESIGN section 4, its true gate pass rate), with a six-week quarter.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_compare import (
+    COLUMNS,
+    PASS_PRIOR,
+    SCENARIO,
+    TRUTH,
+    VISITS,
+    _period_rates,
+    make_case,
+    simulate_arm_by_hand,
+)
+
+from simulator import decision, simulate
+from simulator.data import next_labels, read_history
+from simulator.scenario import InputError, read_scenario
+from simulator.track import Paths, assess, mid_rank, read_launched_actuals, status_of, track
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ROOT = Path(__file__).resolve().parent.parent
+H = 6  # the quarter of the small scenario here
+
+# ------------------------------------------------------------------------- the actuals table
+
+
+def _base():
+    s = read_scenario(FIXTURES / "base.yaml")
+    s._history = read_history(s)
+    return s
+
+
+def test_good_actuals_are_read():
+    s = _base()
+    t = read_launched_actuals(s, s._history, FIXTURES / "actuals" / "good.csv", "gate")
+    assert t.labels == ("2025-01-15", "2025-01-22")
+    assert t.counts["signup"].tolist() == [50, 52]
+
+
+BAD = {
+    "overlap.csv": [
+        "row 2, column 'period': period 2025-01-08 is already in the history",
+    ],
+    "gap.csv": [
+        "row 3, column 'period': expected period 2025-01-22 after 2025-01-15, found 2025-01-29"
+    ],
+    "too_many.csv": ["5 rows, more than the horizon (4 periods)"],
+    "above_parent.csv": [
+        "row 2 (period 2025-01-15), column 'booking': stage count 350 is larger than its parent "
+        "stage 'form' (300)",
+        "row 3 (period 2025-01-22), column 'member': segment count 400 is larger than its stage "
+        "'form' (305)",
+    ],
+    "broken.csv": ["column 'member': missing"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_actuals_one_line_per_problem(name):
+    s = _base()
+    path = FIXTURES / "actuals" / name
+    with pytest.raises(InputError) as err:
+        read_launched_actuals(s, s._history, path, "status_quo")
+    assert len(err.value.problems) == len(BAD[name]), err.value.problems
+    for line, want in zip(err.value.problems, BAD[name], strict=True):
+        assert line.startswith(f"{path}: ") and want in line, line
+
+
+def test_labels_continue_the_history():
+    assert next_labels(("1", "2", "3"), "week", 2) == ["4", "5"]
+    assert next_labels(("w08", "w09"), "week", 2) == ["w10", "w11"]
+    assert next_labels(("2025-W51", "2025-W52"), "week", 2) == ["2026-W01", "2026-W02"]
+    assert next_labels(("2025-01-31",), "month", 2) == ["2025-02-28", "2025-03-31"]
+    assert next_labels(("2025-12-30", "2025-12-31"), "day", 2) == ["2026-01-01", "2026-01-02"]
+    assert next_labels(("2025-01-01", "2025-01-15"), "sprint", 1) == ["2025-01-29"]
+    assert next_labels(("launch", "growth"), "phase", 1) is None
+
+
+def test_cli_bad_actuals_exit_2(tmp_path):
+    env = dict(os.environ)
+    cmd = [sys.executable, "-m", "simulator", "track", str(FIXTURES / "base.yaml")]
+    p = subprocess.run(
+        [*cmd, str(FIXTURES / "actuals" / "above_parent.csv")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert p.returncode == 2 and p.stdout == ""
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(x.startswith("error: ") for x in lines), p.stderr
+    assert "Traceback" not in p.stderr
+    p = subprocess.run(
+        [
+            *cmd,
+            str(FIXTURES / "actuals" / "good.csv"),
+            "--option",
+            "gatee",
+            "--at-risk-below",
+            "0.2",
+            "--off-track-below",
+            "0.5",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 2, p.stderr
+    assert "--option: unknown option 'gatee' (did you mean 'gate'?)" in lines[0]
+    assert lines[1].startswith("error: --off-track-below: 0.5 is above the at-risk threshold")
+
+
+# ------------------------------------------------------------------------ the arithmetic
+
+
+def test_mid_rank_and_status():
+    assert mid_rank(2.0, np.array([1.0, 2.0, 2.0, 3.0])) == pytest.approx(0.5)
+    assert mid_rank(0.0, np.array([1.0, 2.0])) == 0.0
+    assert mid_rank(5.0, np.array([1.0, 2.0])) == 1.0
+    th = _base().tracking
+    assert [status_of(p, th) for p in (0.1, 0.3, 0.5, 0.7, 0.9)] == [
+        "off_track",
+        "at_risk",
+        "at_risk",
+        "on_track",
+        "on_track",
+    ]
+
+
+def test_assess_to_date_pace_and_surprise_by_hand():
+    """Known paths: the value to date, the needed pace, the surprise percentile and P(met) equal
+    what they are by definition."""
+    s = _base()
+    tg = decision.targets(s, s._history)
+    rng = np.random.default_rng(3)
+    D, k = 400, 2
+    actual = {c: np.array([1000.0, 1000.0]) for c in s.funnel}
+    actual.update(form=np.array([300.0, 310.0]), booking=np.array([150.0, 140.0]))
+    actual.update(signup=np.array([50.0, 60.0]))
+    rest = {c: rng.poisson(1000, (D, s.horizon - k)).astype(float) for c in s.funnel}
+    rest.update(form=rng.poisson(300, (D, 2)).astype(float), booking=rng.poisson(150, (D, 2)))
+    rest.update(signup=rng.poisson(55, (D, 2)).astype(float), visits=rng.poisson(1000, (D, 2)))
+    from simulator.track import quarter_paths
+
+    now = quarter_paths(actual, rest, D, chains=1)
+    before = Paths({c: rng.poisson(v[:, :1].mean(), (D, 4)) for c, v in now.counts.items()}, 1)
+    krs, ev, _ = assess(s, tg, actual, now, before, s.tracking)
+    sig = krs["signups"]
+    assert sig.to_date == 110
+    assert sig.needed_pace == pytest.approx((tg["signups"].target - 110) / 2)
+    total = 110 + rest["signup"].sum(axis=1)
+    assert sig.p_met == pytest.approx(np.mean(total >= tg["signups"].target))
+    first2 = before.counts["signup"][:, :2].sum(axis=1)
+    assert sig.surprise_percentile == pytest.approx(
+        (np.sum(first2 < 110) + 0.5 * np.sum(first2 == 110)) / D
+    )
+    conv = krs["conv"]
+    assert conv.to_date == pytest.approx(290 / 610)
+    B = np.median(rest["form"].sum(axis=1))
+    assert conv.needed_pace == pytest.approx((0.4 * (610 + B) - 290) / B)
+
+
+# ----------------------------------------------------------------- the model on the actuals
+
+
+def _write(path: Path, labels: list[str], c: dict[str, np.ndarray]) -> Path:
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["period", *COLUMNS])
+        for i, label in enumerate(labels):
+            w.writerow([label, *(int(c[n][i]) for n in COLUMNS)])
+    return path
+
+
+@pytest.fixture(scope="module")
+def tcase(tmp_path_factory) -> dict:
+    """The small scenario with a six-week quarter, and that quarter observed under the gate at
+    the true pass rate (and, for the pace test, under the current product)."""
+    d = tmp_path_factory.mktemp("track")
+    make_case(d)
+    text = SCENARIO.replace("PASS_PRIOR", PASS_PRIOR).replace("horizon: 4", f"horizon: {H}")
+    (d / "s.yaml").write_text(text)
+    rng = np.random.default_rng(20261201)
+    r = _period_rates(rng, H)
+    visits = rng.negative_binomial(100, 100 / (100 + VISITS), H)
+    labels = [f"w{16 + i:02d}" for i in range(H)]
+    gate = simulate_arm_by_hand("gate", visits, r, rng)
+    quo = simulate_arm_by_hand("status_quo", visits, r, rng)
+    return {
+        "dir": d,
+        "scenario": d / "s.yaml",
+        "gate_all": _write(d / "gate6.csv", labels, gate),
+        "quo": quo,
+        "labels": labels,
+    }
+
+
+def _load(path: Path):
+    s = read_scenario(path)
+    s._history = read_history(s)
+    return s
+
+
+def test_k0_is_run(tcase):
+    """No actuals yet: the same fit and forecast as `krsim run`, so the same numbers."""
+    s = _load(tcase["scenario"])
+    run = simulate(s).summary["options"]["gate"]
+    r = track(s, None, option="gate")
+    assert r.periods_done == 0 and r.periods_left == H
+    for kr, kd in run["key_results"].items():
+        t = r.key_results[kr]
+        assert abs(t.p_met - kd["p_met"]) <= 3 * max(kd["p_met_se"], 1e-3)
+        assert t.p_met == kd["p_met"] and t.median == kd["median"]  # one code path
+        assert t.expected_grade == pytest.approx(kd["expected_grade"])
+        assert t.to_date == 0 and t.surprise_percentile is None
+    assert r.p_all_met == run["p_all_met"]
+
+
+@pytest.fixture(scope="module")
+def full_quarter(tcase):
+    s = _load(tcase["scenario"])
+    return s, track(s, tcase["gate_all"], option="gate")
+
+
+def test_k_horizon_is_decided(tcase, full_quarter):
+    """The whole quarter observed: each P(met) is exactly 0 or 1, as the actual total says."""
+    s, r = full_quarter
+    rows = np.array(_rows(tcase["gate_all"]))
+    c = {n: rows[:, j] for j, n in enumerate(COLUMNS)}
+    for kr in s.key_results:
+        t = r.key_results[kr.id]
+        total = float(c[kr.stages[0]].sum())
+        want = total >= t.met_at if kr.parsed_target.op == ">=" else total <= t.met_at
+        assert t.p_met == float(want)
+        assert t.to_date == t.median == total and t.needed_pace is None
+        assert t.status == ("on_track" if want else "off_track")
+    assert r.p_all_met in (0.0, 1.0)
+
+
+def _rows(path: Path) -> list[list[int]]:
+    with path.open() as fh:
+        return [[int(x) for x in row[1:]] for row in list(csv.reader(fh))[1:]]
+
+
+def test_gate_pass_rate_moves_toward_the_truth(full_quarter):
+    """Recovery: six weeks under the gate move the pass rate's belief from the prior toward the
+    true value, which stays inside the posterior's 90% interval."""
+    _, r = full_quarter
+    d = r.changes["gate.gate.pass"]
+    truth = TRUTH["gate.gate.pass"]
+    prior, post = d["prior"], d["posterior"]
+    print(f"gate.gate.pass: truth {truth}; prior {prior}; posterior given 6 weeks {post}")
+    assert abs(post["median"] - truth) < abs(prior["median"] - truth)
+    lo, hi = post["interval90"]
+    assert lo <= truth <= hi
+    assert hi - lo < 0.5 * (prior["interval90"][1] - prior["interval90"][0])
+    assert r.diagnostics["divergences"] == 0
+
+
+def test_slow_start_lowers_and_fast_start_raises_p_met(tcase):
+    """Three weeks under the current product with the sign-ups scaled down, as they came, and
+    up: P(accounts met) rises with the start, beyond Monte Carlo error."""
+    s = _load(tcase["scenario"])
+    d = tcase["dir"]
+    p = []
+    for f in (0.8, 1.0, 1.25):
+        c = {n: np.asarray(v[:3]).copy() for n, v in tcase["quo"].items()}
+        c["signup"] = np.round(c["signup"] * f).astype(int)
+        path = _write(d / f"quo_{f}.csv", tcase["labels"][:3], c)
+        kt = track(s, path, option="status_quo").key_results["accounts"]
+        p.append((kt.p_met, kt.p_met_se, kt.surprise_percentile))
+    print("P(accounts met) after a slow, a normal and a fast start:", p)
+    for (a, sa, _), (b, sb, _) in zip(p, p[1:], strict=False):
+        assert b - a > 3 * np.hypot(sa, sb)
+    assert p[0][2] < p[1][2] < p[2][2]
+
+
+def test_cli_json_is_the_design_object(tcase, full_quarter):
+    env = dict(os.environ)
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "simulator",
+            "track",
+            str(tcase["scenario"]),
+            str(tcase["gate_all"]),
+            "--option",
+            "gate",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert p.returncode == 0, p.stderr
+    obj = json.loads(p.stdout)
+    top = {
+        "option",
+        "periods_done",
+        "periods_left",
+        "p_all_met",
+        "p_all_met_se",
+        "expected_grade",
+        "key_results",
+        "diagnostics",
+        "provenance",
+    }
+    assert top <= set(obj)
+    assert obj["option"] == "gate" and obj["periods_done"] == H and obj["periods_left"] == 0
+    per = {
+        "to_date",
+        "target",
+        "met_at",
+        "needed_pace",
+        "median",
+        "interval80",
+        "p_met",
+        "p_met_se",
+        "expected_grade",
+        "status",
+        "surprise_percentile",
+    }
+    for kd in obj["key_results"].values():
+        assert per <= set(kd)
+        assert kd["status"] in ("on_track", "at_risk", "off_track")
+    assert {"rhat_max", "ess_bulk_min", "divergences", "warnings"} <= set(obj["diagnostics"])
+    assert {"scenario_sha256", "krsim", "pymc", "created"} <= set(obj["provenance"])
