@@ -2,6 +2,16 @@
 
 from .api import SimulationResult, load_scenario, simulate
 from .scenario import InputError, Scenario
+from .track import TrackResult, track
 from .version import __version__
 
-__all__ = ["__version__", "InputError", "Scenario", "SimulationResult", "load_scenario", "simulate"]
+__all__ = [
+    "__version__",
+    "InputError",
+    "Scenario",
+    "SimulationResult",
+    "TrackResult",
+    "load_scenario",
+    "simulate",
+    "track",
+]

@@ -342,3 +342,27 @@ def test_cli_json_is_the_design_object(tcase, full_quarter):
         assert kd["status"] in ("on_track", "at_risk", "off_track")
     assert {"rhat_max", "ess_bulk_min", "divergences", "warnings"} <= set(obj["diagnostics"])
     assert {"scenario_sha256", "krsim", "pymc", "created"} <= set(obj["provenance"])
+
+
+def test_tracking_page(tcase, full_quarter, tmp_path):
+    """The page is written whole (HTML, Markdown, figure, the --json object), for a quarter in
+    flight and a finished one."""
+    from simulator.report.track_page import write_track_report
+
+    s = _load(tcase["scenario"])
+    c = {n: np.asarray(v[:3]) for n, v in tcase["quo"].items()}
+    r3 = track(s, _write(tcase["dir"] / "quo3.csv", tcase["labels"][:3], c), option="status_quo")
+    for r in (r3, full_quarter[1]):
+        d = write_track_report(r, tmp_path)
+        assert sorted(p.name for p in d.iterdir()) == [
+            "figures",
+            "index.html",
+            "report.md",
+            "track.json",
+        ]
+        assert (d / "figures" / "burn_up.png").read_bytes()[:4] == b"\x89PNG"
+        page = (d / "index.html").read_text()
+        assert "data:image/png;base64," in page and "http" not in page.split("</head>")[1]
+        assert json.loads((d / "track.json").read_text()) == json.loads(json.dumps(r.to_dict()))
+        assert f"{r.periods_done} of {H}" in (d / "report.md").read_text()
+    assert [p.name for p in tmp_path.iterdir()] == [d.name]  # no temporary left behind
