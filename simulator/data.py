@@ -66,8 +66,10 @@ def read_count_table(
     *,
     optional_columns: tuple[str, ...] = (),
     columns: list[str] | None = None,
+    allow_empty: bool = False,
 ) -> CountTable:
-    """Read a CSV with a `key` column and one count column per stage and segment (or `columns`)."""
+    """Read a CSV with a `key` column and one count column per stage and segment (or `columns`);
+    ``allow_empty``: a header without rows is a table of no rows."""
     columns = columns if columns is not None else [*scenario.funnel, *scenario.segments]
     problems: list[str] = []
     try:
@@ -99,7 +101,7 @@ def read_count_table(
         raise InputError(problems)
     idx = {h: i for i, h in enumerate(header)}
     body = rows[1:]
-    if not body:
+    if not body and not allow_empty:
         raise InputError([f"{path}: no data rows below the header"])
     labels: list[str] = []
     periods: list[str] = []
@@ -247,13 +249,14 @@ def read_actuals(
     fed: set[str] | frozenset[str] = frozenset(),
 ) -> CountTable:
     """The first periods of the quarter, observed: the history's columns, labels continuing the
-    history's (no overlap, no gap), at most `horizon` rows, counts that can be.
+    history's (no overlap, no gap), at most `horizon` rows, counts that can be. A header without
+    rows is the quarter before its first period (k = 0).
 
     ``fed``: stages that the launched option's changes add users to (a gate's ``counts_as``, a
     flow's target); such a stage may exceed its parent stage, never the traffic. Raises
     InputError with one line per problem."""
     path = Path(path)
-    table = read_count_table(path, scenario, "period")
+    table = read_count_table(path, scenario, "period", allow_empty=True)
     problems: list[str] = []
     H = scenario.horizon
     if len(table) > H:

@@ -51,6 +51,8 @@ def test_good_actuals_are_read():
     t = read_launched_actuals(s, s._history, FIXTURES / "actuals" / "good.csv", "gate")
     assert t.labels == ("2025-01-15", "2025-01-22")
     assert t.counts["signup"].tolist() == [50, 52]
+    none = read_launched_actuals(s, s._history, FIXTURES / "actuals" / "none_yet.csv", "gate")
+    assert len(none) == 0  # a header alone: the quarter before its first period
 
 
 BAD = {
@@ -223,6 +225,9 @@ def test_k0_is_run(tcase):
     run = simulate(s).summary["options"]["gate"]
     r = track(s, None, option="gate")
     assert r.periods_done == 0 and r.periods_left == H
+    empty = tcase["dir"] / "none.csv"
+    empty.write_text(",".join(["period", *COLUMNS]) + "\n")
+    assert track(s, empty, option="gate").to_dict()["key_results"] == r.to_dict()["key_results"]
     for kr, kd in run["key_results"].items():
         t = r.key_results[kr]
         assert abs(t.p_met - kd["p_met"]) <= 3 * max(kd["p_met_se"], 1e-3)
