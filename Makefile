@@ -28,6 +28,8 @@ bench: $(STAMP)
 
 reports: $(STAMP)
 	$(VENV)/bin/krsim report scenarios/mandatory_account.yaml --out reports
+	$(VENV)/bin/krsim track scenarios/mandatory_account.yaml scenarios/data/mandatory_account_actuals.csv \
+	  --option account_after_booking --report --out reports > /dev/null
 
 validate: $(STAMP)
 	$(PY) -m pytest -q -m slow
