@@ -371,3 +371,40 @@ def test_tracking_page(tcase, full_quarter, tmp_path):
         assert json.loads((d / "track.json").read_text()) == json.loads(json.dumps(r.to_dict()))
         assert f"{r.periods_done} of {H}" in (d / "report.md").read_text()
     assert [p.name for p in tmp_path.iterdir()] == [d.name]  # no temporary left behind
+
+
+def test_launched_periods_continue_the_time_line(tcase):
+    """With AR(1) effects and trends, the actuals are periods T..T+k-1 of one time line: the
+    model's periods are the history's and the actuals', the option's changes get their own
+    likelihood terms (binomial and, for the gate's stages, the Gaussian one), and the model's
+    log density is finite at its initial point."""
+    from simulator import model
+    from simulator.data import CountTable
+
+    text = (
+        tcase["scenario"]
+        .read_text()
+        .replace(
+            "model: {chains: 2, draws: 300, tune: 300}",
+            "model: {chains: 2, draws: 300, tune: 300, period_effects: ar1, trend: true, "
+            "rate_trend: true}",
+        )
+    )
+    path = tcase["dir"] / "ar1.yaml"
+    path.write_text(text)
+    s = _load(path)
+    table = read_launched_actuals(s, s._history, tcase["gate_all"], "gate")
+    launched = model.Launched(
+        "gate",
+        CountTable(
+            table.path, "period", table.labels[:3], {c: v[:3] for c, v in table.counts.items()}
+        ),
+    )
+    m = model.build_model(s, s._history, launched=launched)
+    assert list(m.coords["period"]) == [*s._history.labels, *table.labels[:3]]
+    names = {v.name for v in m.observed_RVs} | {p.name for p in m.potentials}
+    assert {"traffic_obs", "rate_obs", "launched_obs", "launched_mixed"} <= names
+    assert {"gate.gate.pass", "gate.gate.overlap"} <= {v.name for v in m.free_RVs}
+    assert np.isfinite(m.compile_logp()(m.initial_point()))
+    # the cache keys of the history alone and with actuals differ; the history's is unchanged
+    assert model.fit_key(s, s._history) != model.fit_key(s, s._history, launched=launched)
