@@ -408,3 +408,29 @@ def test_launched_periods_continue_the_time_line(tcase):
     assert np.isfinite(m.compile_logp()(m.initial_point()))
     # the cache keys of the history alone and with actuals differ; the history's is unchanged
     assert model.fit_key(s, s._history) != model.fit_key(s, s._history, launched=launched)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("truth", [0.45, 0.72])
+def test_gate_pass_rate_recovered_on_both_sides_of_the_prior(tcase, truth):
+    """Recovery, one true pass rate below the prior's median (0.60) and one above: six weeks
+    under the gate move the posterior median toward the truth, whose value lies in the
+    posterior's 90% interval."""
+    import test_compare
+
+    rng = np.random.default_rng(int(truth * 1000))
+    r = _period_rates(rng, H)
+    visits = rng.negative_binomial(100, 100 / (100 + VISITS), H)
+    old = dict(test_compare.TRUTH)
+    test_compare.TRUTH["gate.gate.pass"] = truth
+    try:
+        c = simulate_arm_by_hand("gate", visits, r, rng)
+    finally:
+        test_compare.TRUTH.update(old)
+    path = _write(tcase["dir"] / f"gate_{truth}.csv", tcase["labels"], c)
+    s = _load(tcase["scenario"])
+    d = track(s, path, option="gate").changes["gate.gate.pass"]
+    prior, post = d["prior"], d["posterior"]
+    print(f"truth {truth}: prior {prior}; posterior {post}")
+    assert abs(post["median"] - truth) < abs(prior["median"] - truth)
+    assert post["interval90"][0] <= truth <= post["interval90"][1]
