@@ -253,9 +253,12 @@ def _track(args: argparse.Namespace) -> int:
         thresholds(s, args.at_risk_below, args.off_track_below)
     except InputError as err:
         problems += err.problems
+    try:  # the table's own problems too (checked as under the option without changes)
+        actuals = read_launched_actuals(s, s._history, args.actuals, option or s.control_option)
+    except InputError as err:
+        problems += err.problems
     if problems:
         raise InputError(problems)
-    actuals = read_launched_actuals(s, s._history, args.actuals, option)
     result = track(
         s,
         actuals,
