@@ -2,7 +2,7 @@
 first weeks of the quarter after the recommended option was launched.
 
 ILLUSTRATIVE NUMBERS: simulated with krsim's own change semantics
-(`simulator.experiment.simulate_arm`) from the funnel rates and traffic of the illustrative history
+(`simulator.changes.simulate_counts`) from the funnel rates and traffic of the illustrative history
 (scripts/make_example_data.py, continuing its time line) and an invented true value of the change
 parameter (TRUTH below: fewer bookers take up the account offer than the team's median belief).
 The whole quarter is simulated from one seed; the first ``--weeks`` (default 5) are written, so the
@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from simulator.experiment import ArmPlan, simulate_arm  # noqa: E402
+from simulator.changes import ChangePlan, simulate_counts  # noqa: E402
 from simulator.scenario import read_scenario  # noqa: E402
 
 SCENARIO = ROOT / "scenarios" / "mandatory_account.yaml"
@@ -59,8 +59,10 @@ def simulate_quarter(seed: int = 20260831) -> dict[str, np.ndarray]:
     for node, (_parent, rate, sd) in gen.RATES.items():
         eta = np.log(rate / (1 - rate)) + sd * rng.standard_normal(H)
         rates[node] = 1 / (1 + np.exp(-eta))
-    plan = ArmPlan.of(scenario, OPTION)
-    return simulate_arm(scenario, plan, rates, TRUTH, rng, root=traffic)
+    plan = ChangePlan.of(scenario, OPTION)
+    return simulate_counts(
+        scenario, plan, rates, TRUTH, lambda *_: rng, root=traffic, all_segments=True
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -241,7 +241,10 @@ def _track(args: argparse.Namespace) -> int:
 
     if args.no_cache:
         cache.disable()
+    from .data import read_history
+
     s = load_scenario(args.scenario)
+    history = read_history(s)
     # invalid input stops here, before fitting: one line per problem
     problems = []
     option = None
@@ -254,7 +257,7 @@ def _track(args: argparse.Namespace) -> int:
     except InputError as err:
         problems += err.problems
     try:  # the table's own problems too (checked as under the option without changes)
-        actuals = read_launched_actuals(s, s._history, args.actuals, option or s.control_option)
+        actuals = read_launched_actuals(s, history, args.actuals, option or s.control_option)
     except InputError as err:
         problems += err.problems
     if problems:
@@ -263,6 +266,7 @@ def _track(args: argparse.Namespace) -> int:
         s,
         actuals,
         option=option,
+        history=history,
         at_risk_below=args.at_risk_below,
         off_track_below=args.off_track_below,
         draws=args.draws,

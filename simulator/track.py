@@ -26,11 +26,14 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, decision, forecast, model
+from . import decision, forecast, model
 from .cache import versions
-from .data import CountTable, read_actuals
-from .experiment import ArmPlan
+from .changes import ChangePlan
+from .data import CountTable, read_actuals, read_history
+from .pipeline import decide
+from .posterior import diagnostic_warnings
 from .scenario import InputError, KeyResult, Scenario, Tracking, did_you_mean
+from .version import __version__
 
 SURPRISE_LOW, SURPRISE_HIGH = 0.05, 0.95  # percentiles of the forecast before the quarter
 
@@ -76,7 +79,7 @@ def thresholds(
 
 def read_launched_actuals(scenario: Scenario, history: CountTable, path, option: str) -> CountTable:
     """The actuals table, checked against the history and the launched option's changes."""
-    return read_actuals(scenario, history, path, fed=ArmPlan.of(scenario, option).fed)
+    return read_actuals(scenario, history, path, fed=ChangePlan.of(scenario, option).fed)
 
 
 # ---------------------------------------------------------------------------- computation
@@ -318,6 +321,7 @@ def track(
     actuals: CountTable | str | None,
     *,
     option: str | None = None,
+    history: CountTable | None = None,
     at_risk_below: float | None = None,
     off_track_below: float | None = None,
     draws: int | None = None,
@@ -326,13 +330,12 @@ def track(
     created: str | None = None,
 ) -> TrackResult:
     """Condition the model on the actuals (a table or a CSV path; None: none yet) and forecast the
-    rest of the quarter under the launched ``option`` (default: the option without changes)."""
-    from .api import history_of
-
-    history = history_of(scenario)
+    rest of the quarter under the launched ``option`` (default: the option without changes).
+    ``history``: the scenario's history table (read from the file the scenario names when not
+    given)."""
+    history = history if history is not None else read_history(scenario)
     if draws is not None or seed is not None:
         scenario = scenario.with_overrides(seed=seed, draws=draws)
-        scenario._history = history
     option = launched_option(scenario, option)
     th = thresholds(scenario, at_risk_below, off_track_below)
     if actuals is not None and not isinstance(actuals, CountTable):
@@ -341,11 +344,10 @@ def track(
     H = scenario.horizon
     tg = decision.targets(scenario, history)
 
-    # before the quarter: `run`'s fit and forecast
+    # before the quarter: what `krsim run` computes, through the same pipeline
     fit0 = model.fit(scenario, history, log=log)
-    params0 = forecast.draw_change_params(scenario, fit0.n_draws)
-    shared0 = forecast.prepare(scenario, fit0)
-    before = Paths(forecast.simulate_option(scenario, shared0, option, params0), fit0.chains)
+    run = decide(scenario, history, fit0, created=created)
+    before = Paths(run.forecast.counts[option], fit0.chains)
 
     done = {s: np.zeros(0) for s in scenario.funnel}
     if actuals is not None:
@@ -357,7 +359,7 @@ def track(
         launched = model.Launched(option, actuals)
         fit = model.fit(scenario, history, log=log, launched=launched)
         params = forecast.draw_change_params(scenario, fit.n_draws)
-        for name in ArmPlan.of(scenario, option).params:
+        for name in ChangePlan.of(scenario, option).params:
             if name in fit.arrays:
                 params[name] = fit.flat(name)
         changes = _change_table(scenario, option, fit)
@@ -388,7 +390,7 @@ def track(
             "ess_bulk_min": diag["ess_bulk_min"],
             "ess_tail_min": diag.get("ess_tail_min"),
             "divergences": diag["divergences"],
-            "warnings": model.diagnostic_warnings(diag, fit.n_draws),
+            "warnings": diagnostic_warnings(diag, fit.n_draws),
         },
         provenance={
             "scenario_sha256": scenario.sha256,
@@ -411,7 +413,7 @@ def _change_table(scenario: Scenario, option: str, fit: model.Fit) -> dict[str, 
     from .priors import quantiles
 
     out = {}
-    for name, prior in ArmPlan.of(scenario, option).params.items():
+    for name, prior in ChangePlan.of(scenario, option).params.items():
         q0 = quantiles(prior, [0.05, 0.5, 0.95])
         q1 = np.quantile(fit.flat(name), [0.05, 0.5, 0.95]) if name in fit.arrays else q0
         out[name] = {

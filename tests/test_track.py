@@ -42,16 +42,15 @@ H = 6  # the quarter of the small scenario here
 
 def _base():
     s = read_scenario(FIXTURES / "base.yaml")
-    s._history = read_history(s)
     return s
 
 
 def test_good_actuals_are_read():
     s = _base()
-    t = read_launched_actuals(s, s._history, FIXTURES / "actuals" / "good.csv", "gate")
+    t = read_launched_actuals(s, read_history(s), FIXTURES / "actuals" / "good.csv", "gate")
     assert t.labels == ("2025-01-15", "2025-01-22")
     assert t.counts["signup"].tolist() == [50, 52]
-    none = read_launched_actuals(s, s._history, FIXTURES / "actuals" / "none_yet.csv", "gate")
+    none = read_launched_actuals(s, read_history(s), FIXTURES / "actuals" / "none_yet.csv", "gate")
     assert len(none) == 0  # a header alone: the quarter before its first period
 
 
@@ -78,7 +77,7 @@ def test_bad_actuals_one_line_per_problem(name):
     s = _base()
     path = FIXTURES / "actuals" / name
     with pytest.raises(InputError) as err:
-        read_launched_actuals(s, s._history, path, "status_quo")
+        read_launched_actuals(s, read_history(s), path, "status_quo")
     assert len(err.value.problems) == len(BAD[name]), err.value.problems
     for line, want in zip(err.value.problems, BAD[name], strict=True):
         assert line.startswith(f"{path}: ") and want in line, line
@@ -149,7 +148,7 @@ def test_assess_to_date_pace_and_surprise_by_hand():
     """Known paths: the value to date, the needed pace, the surprise percentile and P(met) equal
     what they are by definition."""
     s = _base()
-    tg = decision.targets(s, s._history)
+    tg = decision.targets(s, read_history(s))
     rng = np.random.default_rng(3)
     D, k = 400, 2
     actual = {c: np.array([1000.0, 1000.0]) for c in s.funnel}
@@ -215,7 +214,6 @@ def tcase(tmp_path_factory) -> dict:
 
 def _load(path: Path):
     s = read_scenario(path)
-    s._history = read_history(s)
     return s
 
 
@@ -393,21 +391,21 @@ def test_launched_periods_continue_the_time_line(tcase):
     path = tcase["dir"] / "ar1.yaml"
     path.write_text(text)
     s = _load(path)
-    table = read_launched_actuals(s, s._history, tcase["gate_all"], "gate")
+    table = read_launched_actuals(s, read_history(s), tcase["gate_all"], "gate")
     launched = model.Launched(
         "gate",
         CountTable(
             table.path, "period", table.labels[:3], {c: v[:3] for c, v in table.counts.items()}
         ),
     )
-    m = model.build_model(s, s._history, launched=launched)
-    assert list(m.coords["period"]) == [*s._history.labels, *table.labels[:3]]
+    m = model.build_model(s, read_history(s), launched=launched)
+    assert list(m.coords["period"]) == [*read_history(s).labels, *table.labels[:3]]
     names = {v.name for v in m.observed_RVs} | {p.name for p in m.potentials}
     assert {"traffic_obs", "rate_obs", "launched_obs", "launched_mixed"} <= names
     assert {"gate.gate.pass", "gate.gate.overlap"} <= {v.name for v in m.free_RVs}
     assert np.isfinite(m.compile_logp()(m.initial_point()))
     # the cache keys of the history alone and with actuals differ; the history's is unchanged
-    assert model.fit_key(s, s._history) != model.fit_key(s, s._history, launched=launched)
+    assert model.fit_key(s, read_history(s)) != model.fit_key(s, read_history(s), launched=launched)
 
 
 @pytest.mark.slow
