@@ -1,0 +1,181 @@
+"""Value of information (`krsim plan`): against exact quadrature on a conjugate case, and its
+structural properties on fits with known parameters (no PyMC)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+from simulator import plan as planning
+from simulator.data import CountTable
+from simulator.model import Fit, Structure
+from simulator.scenario import parse_scenario
+
+CHAINS, PER_CHAIN = 4, 1000
+N_VISITS, R0, H = 1000.0, 0.10, 4
+TARGET = 405
+A, B = 8.0, 72.0  # Beta prior of the new rate: mean 0.10, sd 0.033
+
+
+def known_fit(scenario, rates: dict[str, float], traffic: float) -> Fit:
+    """A point-mass 'posterior': fixed traffic mean (nearly Poisson), fixed rates, no period
+    variation."""
+    st = Structure.of(scenario)
+    shape = (CHAINS, PER_CHAIN)
+    mu = np.array([np.log(rates[n] / (1 - rates[n])) for n in st.nodes])
+    return Fit(
+        key="known",
+        arrays={
+            "level": np.full(shape, np.log(traffic)),
+            "alpha": np.full(shape, 1e12),
+            "rate_mu": np.broadcast_to(mu, (*shape, len(mu))).copy(),
+            "rate_sigma": np.zeros((*shape, len(mu))),
+        },
+        diagnostics={"rhat_max": 1.0, "ess_bulk_min": 4000.0, "divergences": 0},
+        n_periods=20,
+        nodes=st.nodes,
+    )
+
+
+def history(scenario, rates, traffic, periods=20) -> CountTable:
+    counts = {scenario.root: np.full(periods, int(traffic))}
+    for s, st in scenario.funnel.items():
+        if st.from_:
+            counts[s] = np.round(counts[st.from_] * rates[s]).astype(int)
+    return CountTable(Path("h.csv"), "period", tuple(str(i) for i in range(periods)), counts)
+
+
+def conjugate(prior: str = f"{{beta: [{A}, {B}]}}"):
+    s = parse_scenario(
+        f"""
+title: conjugate
+horizon: {H}
+seed: 7
+history: unused.csv
+funnel:
+  visits: {{}}
+  buy: {{from: visits}}
+options:
+  keep: {{}}
+  new:
+    changes:
+      - set: {{stage: buy, rate: {prior}}}
+key_results: [{{id: buys, metric: buy, target: ">= {TARGET}"}}]
+""".encode(),
+        "conjugate.yaml",
+    )
+    rates = {"buy": R0}
+    return s, known_fit(s, rates, N_VISITS), history(s, rates, N_VISITS)
+
+
+# ------------------------------------------------------------------------------ exact values
+
+
+def p_met(rate):
+    """P(total buys >= TARGET): the quarter's buys are Poisson(N * H * rate) (Poisson thinning)."""
+    return stats.poisson.sf(TARGET - 1, N_VISITS * H * np.asarray(rate))
+
+
+def exact_evpi() -> float:
+    p0 = float(p_met(R0))
+    beta = stats.beta(A, B)
+    e_new = integrate.quad(lambda r: p_met(r) * beta.pdf(r), 0, 1, limit=200)[0]
+    e_max = integrate.quad(lambda r: max(p_met(r), p0) * beta.pdf(r), 0, 1, limit=200)[0]
+    return e_max - max(e_new, p0)
+
+
+def exact_evsi(per_arm: float) -> float:
+    """Sum over the arm's visitors v ~ Poisson(per_arm) and buyers y | v ~ BetaBinomial(v, A, B);
+    the posterior of the rate is Beta(A + y, B + v - y). The prior puts 1e-12 beyond 0.4."""
+    p0 = float(p_met(R0))
+    r = (np.arange(1200) + 0.5) / 1200 * 0.4  # midpoint rule on [0, 0.4]
+    pm = p_met(r)
+    e_new = float(integrate.quad(lambda x: p_met(x) * stats.beta.pdf(x, A, B), 0, 1)[0])
+    sd = np.sqrt(per_arm)
+    vs = np.arange(max(int(per_arm - 6 * sd), 0), int(per_arm + 6 * sd) + 1)
+    log_r, log_1r = np.log(r), np.log1p(-r)
+    total = 0.0
+    for v in vs:
+        y = np.arange(int(0.45 * v) + 2)
+        logk = (A - 1 + y[:, None]) * log_r + (B - 1 + v - y[:, None]) * log_1r
+        k = np.exp(logk - logk.max(axis=1, keepdims=True))
+        cond = (k @ pm) / k.sum(axis=1)
+        total += stats.poisson.pmf(v, per_arm) * (
+            stats.betabinom.pmf(y, v, A, B) @ np.maximum(cond, p0)
+        )
+    return total - max(e_new, p0)
+
+
+@pytest.fixture(scope="module")
+def conjugate_plan():
+    s, fit, h = conjugate()
+    return planning.plan(
+        s, fit=fit, history=h, per_arm=[50, 200, 800], periods=[2], replicates=4, bootstrap=20
+    )
+
+
+def test_evpi_matches_quadrature(conjugate_plan):
+    r = conjugate_plan
+    exact = exact_evpi()
+    assert exact > 0.05  # the pick flips inside the prior
+    assert abs(r.evpi - exact) < 3 * r.evpi_se + 0.002, (r.evpi, exact, r.evpi_se)
+    assert abs(r.evpi - exact) < 0.05 * exact  # within 5% of EVPI
+    assert r.partial_evpi["new.set.rate"]["value"] == pytest.approx(r.evpi, abs=1e-9)
+
+
+def test_evsi_matches_quadrature_and_rises_with_size(conjugate_plan):
+    r = conjugate_plan
+    evpi = exact_evpi()
+    prev = None
+    for d in r.designs:
+        exact = exact_evsi(d["per_arm"] * N_VISITS / r.mean_traffic)
+        err = abs(d["evsi"] - exact)
+        assert err < 3 * d["evsi_se"] + 0.002, (d["per_arm"], d["evsi"], exact, d["evsi_se"])
+        assert err < 0.05 * evpi, (d["per_arm"], d["evsi"], exact)
+        assert -2 * d["evsi_se"] <= d["evsi"] <= r.evpi + 3 * r.evpi_se
+        if prev is not None:
+            assert d["evsi"] > prev["evsi"] - 2 * np.hypot(d["evsi_se"], prev["evsi_se"])
+        prev = d
+    assert r.designs[-1]["evsi"] > r.designs[0]["evsi"] + 3 * r.designs[-1]["evsi_se"]
+
+
+def test_evpi_is_zero_without_uncertain_changes():
+    s, fit, h = conjugate(prior="{fixed: 0.12}")
+    r = planning.plan(s, fit=fit, history=h, per_arm=[200], periods=[1], replicates=1, bootstrap=2)
+    assert r.evpi == 0.0
+    assert r.partial_evpi == {}
+    assert r.designs[0]["evsi"] == 0.0
+    assert r.designs[0]["p_decision_changes"] == 0.0
+
+
+def test_json_object_has_the_design_fields(conjugate_plan):
+    d = conjugate_plan.to_dict()
+    assert {"evpi", "designs", "recommended"} <= set(d)
+    for x in d["designs"]:
+        assert {
+            "per_arm",
+            "periods",
+            "evsi",
+            "net_value",
+            "p_decision_changes",
+            "assurance",
+        } <= set(x)
+    rec = d["recommended"]
+    best = max(d["designs"], key=lambda x: x["net_value"])
+    if best["net_value"] > 0:
+        assert rec == {"per_arm": best["per_arm"], "periods": best["periods"]}
+    else:
+        assert rec is None
+
+
+def test_designs_that_need_more_than_the_traffic_are_refused():
+    from simulator.scenario import InputError
+
+    s, fit, h = conjugate()
+    with pytest.raises(InputError, match="more than all the traffic"):
+        planning.plan(s, fit=fit, history=h, per_arm=[10**6], periods=[1], replicates=1)
+    with pytest.raises(InputError, match="below the horizon"):
+        planning.plan(s, fit=fit, history=h, per_arm=[10], periods=[H], replicates=1)
