@@ -440,6 +440,7 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
         W = np.column_stack(W)
         own = _Bases([[informative[o]] if o in informative else [] for o in opts], N)
         evsi, evsi_se, _ = _estimate(own, V, boot_w, _voi)
+        evsi = max(evsi, 0.0)  # E[max] >= max E: below 0 only by rounding
         every = list(informative.values())
         allb = _Bases([every for _ in opts], N)
 
@@ -522,6 +523,12 @@ def recommendation_sentence(result: PlanResult, best: dict | None) -> str:
         f"{best['net_value']:+.3f} ± {best['net_value_se']:.3f} in {unit} net of its cost "
         f"(EVSI {best['evsi']:.3f})"
     )
+    if best["exposure_value"] > 0 and best["learning_value"] < best["exposure_value"]:
+        desc += (
+            f"; most of that comes from running the options side by side during the test "
+            f"({best['exposure_value']:+.3f}), not from what the test teaches "
+            f"({best['learning_value']:+.3f}): a partial roll-out would do as well"
+        )
     if result.recommended:
         return f"{head} Recommended: {desc}."
     return f"{head} Decide now: no test design gains; the best, {desc}."
@@ -547,3 +554,32 @@ def progress_bar(label: str = "planning", after: float = 2.0, stream=None):
         stream.flush()
 
     return update
+
+
+def text_plan(result: PlanResult) -> str:
+    """The plan as a terminal table."""
+    s = result.scenario
+    unit = UNITS[result.rule]
+    lines = [
+        f"Value of testing before deciding, in {unit}; ± is the Monte Carlo error "
+        f"({result.samples:,} simulated quarters).",
+        f"Arms of every test: {', '.join(result.arms)} (visitors split equally; the rest keep "
+        f"“{s.options[result.arms[0]].label or result.arms[0]}”).",
+        "",
+        f"EVPI (the change parameters known exactly): {result.evpi:.3f} ± {result.evpi_se:.3f}",
+    ]
+    for name, d in sorted(result.partial_evpi.items(), key=lambda kv: -kv[1]["value"]):
+        lines.append(f"  partial EVPI {name}: {d['value']:.3f} ± {d['se']:.3f}")
+    lines += [
+        "",
+        f"{'periods':>7} {'per arm':>9} {'traffic':>7} {'EVSI':>15} {'net value':>16} "
+        f"{'P(change)':>9} {'assurance':>9}",
+    ]
+    for d in result.designs:
+        lines.append(
+            f"{d['periods']:>7} {d['per_arm']:>9,} {d['share_of_traffic']:>7.0%} "
+            f"{d['evsi']:>7.3f} ± {d['evsi_se']:.3f} {d['net_value']:>+8.3f} ± {d['net_value_se']:.3f}"
+            f" {d['p_decision_changes']:>9.2f} {d['assurance']:>9.2f}"
+        )
+    lines += ["", result.sentence]
+    return "\n".join(lines)
