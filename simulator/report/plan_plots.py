@@ -59,10 +59,11 @@ def value_curves(result: PlanResult, axes=None):
     axes[0].set_ylim(min(lo, -0.002), max(hi, 0.02, 1.1 * result.evpi))
     axes[1].axhline(0, color="#555", lw=1)
     axes[1].set_title("Net value: test, then decide − decide now", fontsize=10)
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     for ax in axes[:2]:
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("visitors per arm")
