@@ -1,7 +1,17 @@
 """krsim: the probability that each key-result target is met, under each option."""
 
 from .api import SimulationResult, load_scenario, simulate
+from .plan import PlanResult, plan
 from .scenario import InputError, Scenario
 from .version import __version__
 
-__all__ = ["__version__", "InputError", "Scenario", "SimulationResult", "load_scenario", "simulate"]
+__all__ = [
+    "__version__",
+    "InputError",
+    "PlanResult",
+    "Scenario",
+    "SimulationResult",
+    "load_scenario",
+    "plan",
+    "simulate",
+]

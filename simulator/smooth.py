@@ -14,9 +14,6 @@ the whole GCV search costs about one least-squares fit.
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg
-from scipy.interpolate import BSpline
-from scipy.stats import rankdata
 
 LAMBDAS = np.logspace(-3, 7, 41)
 MAX_TENSOR = 100  # basis functions of one block at most
@@ -24,6 +21,8 @@ MAX_TENSOR = 100  # basis functions of one block at most
 
 def _margin(u: np.ndarray, k: int) -> np.ndarray:
     """Cubic B-spline basis with ``k`` functions on [0, 1], evaluated at ``u`` in (0, 1)."""
+    from scipy.interpolate import BSpline
+
     inner = np.linspace(0.0, 1.0, k - 2)
     t = np.concatenate([[0.0] * 3, inner, [1.0] * 3])
     return BSpline.design_matrix(u, t, 3).toarray()
@@ -36,6 +35,8 @@ def _difference_penalty(k: int) -> np.ndarray:
 
 def ranks(x: np.ndarray) -> np.ndarray:
     """Mid-ranks scaled into (0, 1)."""
+    from scipy.stats import rankdata
+
     return (rankdata(x) - 0.5) / x.shape[0]
 
 
@@ -44,6 +45,8 @@ def basis(blocks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
     Each block is an (N, d) array of inputs that may interact with each other; blocks add.
     """
+    from scipy import linalg
+
     cols, pens = [], []
     for x in blocks:
         x = np.asarray(x, dtype=float).reshape(x.shape[0], -1)
@@ -81,6 +84,8 @@ def fit(
     and the index into ``LAMBDAS`` of each column's smoothing parameter, chosen by GCV unless
     given as ``lam``; ``w`` are case weights (bootstrap counts, with which the smoothing chosen on
     the original sample is kept: GCV on a resample with repeated rows undersmooths)."""
+    from scipy import linalg
+
     Y = np.asarray(Y, dtype=float)
     N = Y.shape[0]
     w = np.ones(N) if w is None else np.asarray(w, dtype=float)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from simulator import plan as planning
 from simulator.data import CountTable
 from simulator.model import Fit, Structure
+from simulator.plan import plan as make_plan
 from simulator.scenario import parse_scenario
 
 CHAINS, PER_CHAIN = 4, 1000
@@ -112,7 +112,7 @@ def exact_evsi(per_arm: float) -> float:
 @pytest.fixture(scope="module")
 def conjugate_plan():
     s, fit, h = conjugate()
-    return planning.plan(
+    return make_plan(
         s, fit=fit, history=h, per_arm=[50, 200, 800], periods=[2], replicates=4, bootstrap=20
     )
 
@@ -144,7 +144,7 @@ def test_evsi_matches_quadrature_and_rises_with_size(conjugate_plan):
 
 def test_evpi_is_zero_without_uncertain_changes():
     s, fit, h = conjugate(prior="{fixed: 0.12}")
-    r = planning.plan(s, fit=fit, history=h, per_arm=[200], periods=[1], replicates=1, bootstrap=2)
+    r = make_plan(s, fit=fit, history=h, per_arm=[200], periods=[1], replicates=1, bootstrap=2)
     assert r.evpi == 0.0
     assert r.partial_evpi == {}
     assert r.designs[0]["evsi"] == 0.0
@@ -176,9 +176,9 @@ def test_designs_that_need_more_than_the_traffic_are_refused():
 
     s, fit, h = conjugate()
     with pytest.raises(InputError, match="more than all the traffic"):
-        planning.plan(s, fit=fit, history=h, per_arm=[10**6], periods=[1], replicates=1)
+        make_plan(s, fit=fit, history=h, per_arm=[10**6], periods=[1], replicates=1)
     with pytest.raises(InputError, match="below the horizon"):
-        planning.plan(s, fit=fit, history=h, per_arm=[10], periods=[H], replicates=1)
+        make_plan(s, fit=fit, history=h, per_arm=[10], periods=[H], replicates=1)
 
 
 # ------------------------------------------------------------- nested Monte Carlo (a gate, a flow)
@@ -235,7 +235,7 @@ def test_evpi_agrees_with_nested_monte_carlo():
     fit = known_fit(s, NESTED_RATES, 2000.0)
     fit.arrays["rate_sigma"][:] = 0.1  # period-to-period variation of every rate
     h = history(s, NESTED_RATES, 2000.0)
-    r = planning.plan(s, fit=fit, history=h, per_arm=[500], periods=[2], replicates=4)
+    r = make_plan(s, fit=fit, history=h, per_arm=[500], periods=[2], replicates=4)
     tg = decision.targets(s, h)
     pri = change_priors(s)
     reps = [s.with_overrides(seed=1000 + i) for i in range(4)]
