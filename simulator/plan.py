@@ -22,7 +22,9 @@ met; expected_grade: the grade; weighted: the weighted share of KRs met).
   rate, where the control's rate is shrunk towards the forecast's mean by the share of its
   variance that is period-to-period variation rather than count noise (the best linear predictor
   of the rate both arms share). E[V | data] is the regression of V on these summaries (a tensor
-  product within an arm, arms added), as in Strong et al. (2015).
+  product within an arm, arms added), as in Strong et al. (2015); for the choice made after the
+  test, the KRs' values over the test periods (what the team sees of the quarter so far) are
+  added, one smooth term each.
 - EVSI = E[max_a E[V_a | data]] - max_a E[V_a]: what the data are worth if the whole quarter were
   still ahead. Net value: E[max_a E[W_a | data]] - max_a E[V_a], where W_a is the rule's value of
   the quarter made of the test periods (arms and the untested traffic) and then option a; it pays
@@ -305,10 +307,26 @@ class _Bases:
         out = np.empty_like(V)
         lam_out = []
         for g, (cols, (B, P)) in enumerate(self.groups):
-            f, lam = smooth.fit(B, P, V[:, cols], w, None if lams is None else lams[g])
-            out[:, cols] = np.clip(f, 0.0, 1.0)
+            f, lam = smooth.fit(B, P, V[:, cols], w, None if lams is None else lams[g], loo=True)
+            out[:, cols] = np.clip(f, -1.0, 1.0)  # differences of values in [0, 1]
             lam_out.append(lam)
         return out, lam_out
+
+
+def _difference_blocks(opts, now, inputs: dict[str, np.ndarray]) -> list[list[np.ndarray]]:
+    """Regression inputs of each column V_a - V_now: what a's value and today's pick's value
+    depend on (nothing for today's pick itself, whose column is 0)."""
+    i_now = opts.index(now) if isinstance(now, str) else now
+    out = []
+    for j, o in enumerate(opts):
+        if j == i_now:
+            out.append([])
+            continue
+        b = [inputs[o]] if o in inputs else []
+        if opts[i_now] in inputs:
+            b.append(inputs[opts[i_now]])
+        out.append(b)
+    return out
 
 
 def _estimate(bases: _Bases, V, boot_w, stat):
@@ -383,6 +401,10 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
     means = V.mean(axis=0)
     now = _pick(opts, means, G.mean(axis=0), control)
     value_now = float(means[now])
+    # Regressions are of each option's value minus today's pick's, draw by draw (the incremental
+    # net benefit of Strong et al.): the same value of information, with much less noise, since
+    # options share the quarter's randomness (common random numbers).
+    Vd = V - V[:, [now]]
 
     uncertain: dict[str, list[str]] = {o: [] for o in opts}
     for o in opts:
@@ -395,18 +417,19 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
     if progress:
         progress(0, total_steps)
     # EVPI and partial EVPI: regressions of V_a on option a's parameters
-    blocks = [
-        [np.column_stack([params[n] for n in uncertain[o]])] if uncertain[o] else [] for o in opts
-    ]
-    if any(uncertain.values()):
-        evpi, evpi_se, _ = _estimate(_Bases(blocks, N), V, boot_w, _voi)
+    own_params = {
+        o: np.column_stack([params[n] for n in uncertain[o]]) for o in opts if uncertain[o]
+    }
+    if own_params:
+        blocks = _difference_blocks(opts, now, own_params)
+        evpi, evpi_se, _ = _estimate(_Bases(blocks, N), Vd, boot_w, _voi)
     else:
         evpi, evpi_se = 0.0, 0.0
     partial = {}
     for o in opts:
         for name in uncertain[o]:
-            bl = [[params[name][:, None]] if p == o else [] for p in opts]
-            val, se, _ = _estimate(_Bases(bl, N), V, boot_w, _voi)
+            bl = _difference_blocks(opts, now, {o: params[name][:, None]})
+            val, se, _ = _estimate(_Bases(bl, N), Vd, boot_w, _voi)
             partial[name] = {"value": max(val, 0.0), "se": se}
     if progress:
         progress(1, total_steps)
@@ -438,17 +461,29 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
             oe = decision.evaluate_option(scenario, quarter, tg)
             W.append(oe.value)
         W = np.column_stack(W)
-        own = _Bases([[informative[o]] if o in informative else [] for o in opts], N)
-        evsi, evsi_se, _ = _estimate(own, V, boot_w, _voi)
+        own = _Bases(_difference_blocks(opts, now, informative), N)
+        evsi, evsi_se, _ = _estimate(own, Vd, boot_w, _voi)
         evsi = max(evsi, 0.0)  # E[max] >= max E: below 0 only by rounding
-        every = list(informative.values())
+        # After the test the team also knows how far each KR got during it: one term per KR
+        progress_so_far = [
+            decision.kr_value(kr, test_totals)[:, None] for kr in scenario.key_results
+        ]
+        every = list(informative.values()) + (progress_so_far if informative else [])
         allb = _Bases([every for _ in opts], N)
 
-        def net(f, w):
-            n = w.sum()
-            return float((w @ f.max(axis=1)) / n - ((w @ V) / n).max())
+        Wd = W - W[:, [now]]
 
-        net_value, net_se, fW = _estimate(allb, W, boot_w, net)
+        def net(f, w, w_now=W[:, now], Wd=Wd):
+            # the realised value of following the rule "pick the best fitted option", not the
+            # fitted maximum: an additive regression can misstate E[W | data] where it matters
+            # for the pick, and this estimate cannot profit from that (it is at most the value
+            # of the best rule)
+            n = w.sum()
+            d = f.argmax(axis=1)
+            gain = Wd[np.arange(len(d)), d]
+            return float((w @ gain + w @ w_now) / n - ((w @ V) / n).max())
+
+        net_value, net_se, fW = _estimate(allb, Wd, boot_w, net)
         # the test periods alone, learning nothing (then today's best guess for the rest)
         exposure = float(W.mean(axis=0).max() - V.mean(axis=0).max())
         after = fW.argmax(axis=1)

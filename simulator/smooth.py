@@ -79,11 +79,17 @@ def fit(
     Y: np.ndarray,
     w: np.ndarray | None = None,
     lam: np.ndarray | None = None,
+    loo: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fitted values of each column of ``Y`` (N, m) under the penalised spline model ``(B, P)``
     and the index into ``LAMBDAS`` of each column's smoothing parameter, chosen by GCV unless
     given as ``lam``; ``w`` are case weights (bootstrap counts, with which the smoothing chosen on
-    the original sample is kept: GCV on a resample with repeated rows undersmooths)."""
+    the original sample is kept: GCV on a resample with repeated rows undersmooths).
+
+    With ``loo`` the fitted value of each row is the one predicted without that row
+    (leave-one-out, exact for a linear smoother: (f_i - h_ii y_i) / (1 - h_ii)). A maximum over
+    in-sample fitted values is biased upwards by each row's own noise; the left-out prediction
+    is free of it."""
     from scipy import linalg
 
     Y = np.asarray(Y, dtype=float)
@@ -111,4 +117,9 @@ def fit(
     best = gcv.argmin(axis=0) if lam is None else np.asarray(lam)
     coef = U @ (c * shrink[best].T)  # (p, m)
     beta = linalg.solve_triangular(L.T, coef, lower=False)
-    return B @ beta, best
+    fitted = B @ beta
+    if loo:
+        Z = B @ linalg.solve_triangular(L.T, U, lower=False)  # (N, p)
+        h = w[:, None] * ((Z**2) @ shrink[best].T)  # hat diagonal per column, (N, m)
+        fitted = (fitted - h * Y) / np.maximum(1.0 - h, 1e-6)
+    return fitted, best

@@ -109,11 +109,40 @@ def exact_evsi(per_arm: float) -> float:
     return total - max(e_new, p0)
 
 
+def exact_net_value(per_arm: float, k: int, share: float) -> float:
+    """Test for k periods (the arm `new` gets v ~ Poisson(per_arm) visitors; everything else in
+    those periods is `keep`), then the better option given everything seen (the arm's data and
+    the buys so far) for the remaining H - k periods; minus deciding now."""
+    p0 = float(p_met(R0))
+    e_new = float(integrate.quad(lambda x: p_met(x) * stats.beta.pdf(x, A, B), 0, 1)[0])
+    r = (np.arange(400) + 0.5) / 400 * 0.4
+    log_r, log_1r = np.log(r), np.log1p(-r)
+    lam_c = N_VISITS * k * R0 * (1 - share / 2)
+    cs = np.arange(max(int(lam_c - 7 * np.sqrt(lam_c)), 0), int(lam_c + 7 * np.sqrt(lam_c)) + 1)
+    pc = stats.poisson.pmf(cs, lam_c)
+    rest = N_VISITS * (H - k)
+    needs = np.arange(TARGET - 2 * int(per_arm) - cs[-1] - 5, TARGET + 1)  # buys still needed
+    sf_new = stats.poisson.sf(needs[:, None] - 1, rest * r[None, :])
+    sf_keep = stats.poisson.sf(needs - 1, rest * R0)
+    sd = np.sqrt(per_arm)
+    total = 0.0
+    for v in np.arange(max(int(per_arm - 6 * sd), 0), int(per_arm + 6 * sd) + 1):
+        y = np.arange(int(0.45 * v) + 2)
+        logk = (A - 1 + y[:, None]) * log_r + (B - 1 + v - y[:, None]) * log_1r
+        post = np.exp(logk - logk.max(axis=1, keepdims=True))
+        post /= post.sum(axis=1, keepdims=True)
+        idx = TARGET - (y[:, None] + cs[None, :]) - needs[0]  # (y, c) -> row of the tables
+        p_new = np.einsum("ycr,yr->yc", sf_new[idx], post)
+        best = np.maximum(p_new, sf_keep[idx]) @ pc
+        total += stats.poisson.pmf(v, per_arm) * (stats.betabinom.pmf(y, v, A, B) @ best)
+    return total - max(e_new, p0)
+
+
 @pytest.fixture(scope="module")
 def conjugate_plan():
     s, fit, h = conjugate()
     return make_plan(
-        s, fit=fit, history=h, per_arm=[50, 200, 800], periods=[2], replicates=4, bootstrap=20
+        s, fit=fit, history=h, per_arm=[50, 200, 800], periods=[2], replicates=8, bootstrap=20
     )
 
 
@@ -121,6 +150,7 @@ def test_evpi_matches_quadrature(conjugate_plan):
     r = conjugate_plan
     exact = exact_evpi()
     assert exact > 0.05  # the pick flips inside the prior
+    assert r.evpi > 10 * r.evpi_se
     assert abs(r.evpi - exact) < 3 * r.evpi_se + 0.002, (r.evpi, exact, r.evpi_se)
     assert abs(r.evpi - exact) < 0.05 * exact  # within 5% of EVPI
     assert r.partial_evpi["new.set.rate"]["value"] == pytest.approx(r.evpi, abs=1e-9)
@@ -136,6 +166,12 @@ def test_evsi_matches_quadrature_and_rises_with_size(conjugate_plan):
         assert err < 3 * d["evsi_se"] + 0.002, (d["per_arm"], d["evsi"], exact, d["evsi_se"])
         assert err < 0.05 * evpi, (d["per_arm"], d["evsi"], exact)
         assert -2 * d["evsi_se"] <= d["evsi"] <= r.evpi + 3 * r.evpi_se
+        exact_net = exact_net_value(
+            d["per_arm"] * N_VISITS / r.mean_traffic, d["periods"], d["share_of_traffic"]
+        )
+        err = abs(d["net_value"] - exact_net)
+        assert err < 3 * d["net_value_se"] + 0.002, (d["per_arm"], d["net_value"], exact_net)
+        assert err < 0.05 * evpi, (d["per_arm"], d["net_value"], exact_net)
         if prev is not None:
             assert d["evsi"] > prev["evsi"] - 2 * np.hypot(d["evsi_se"], prev["evsi_se"])
         prev = d
