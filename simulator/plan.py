@@ -298,10 +298,15 @@ class _Bases:
             key = tuple(id(x) for x in b)
             groups.setdefault(key, []).append(j)
             first.setdefault(key, b)
-        self.groups = [
-            (cols, smooth.basis(first[key]) if first[key] else (np.zeros((N, 0)), np.zeros((0, 0))))
-            for key, cols in groups.items()
-        ]
+        from scipy import sparse
+
+        self.groups = []
+        for key, cols in groups.items():
+            if first[key]:
+                B, P = smooth.basis(first[key])
+                self.groups.append((cols, (sparse.csr_array(B), P)))
+            else:
+                self.groups.append((cols, (np.zeros((N, 0)), np.zeros((0, 0)))))
 
     def fit(self, V, w=None, lams=None):
         out = np.empty_like(V)
@@ -344,7 +349,7 @@ def plan(
     per_arm: list[int] | None = None,
     periods: list[int] | None = None,
     replicates: int = 4,
-    bootstrap: int = 12,
+    bootstrap: int = 8,
     fit=None,
     history=None,
     progress=None,

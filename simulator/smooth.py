@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 LAMBDAS = np.logspace(-3, 7, 41)
-MAX_TENSOR = 100  # basis functions of one block at most
+MAX_TENSOR = 64  # basis functions of one block at most
 
 
 def _margin(u: np.ndarray, k: int) -> np.ndarray:
@@ -98,8 +98,11 @@ def fit(
     n = w.sum()
     if B.shape[1] == 0:
         return np.broadcast_to((w @ Y) / n, Y.shape).copy(), np.zeros(Y.shape[1], dtype=int)
-    Bw = B * w[:, None]
-    M = B.T @ Bw
+    sparse = not isinstance(B, np.ndarray)  # a scipy.sparse matrix: B-splines are local
+    if sparse:
+        M = (B.T @ B.multiply(w[:, None]).tocsr()).toarray()
+    else:
+        M = B.T @ (B * w[:, None])
     p = M.shape[0]
     M[np.diag_indices(p)] += 1e-9 * np.trace(M) / p  # the blocks share the constant
     L = linalg.cholesky(M, lower=True)
@@ -107,7 +110,7 @@ def fit(
     S = linalg.solve_triangular(L, Li_P.T, lower=True)
     s, U = linalg.eigh((S + S.T) / 2)
     s = np.clip(s, 0.0, None)
-    c = U.T @ linalg.solve_triangular(L, Bw.T @ Y, lower=True)  # (p, m)
+    c = U.T @ linalg.solve_triangular(L, B.T @ (w[:, None] * Y), lower=True)  # (p, m)
     yy = np.einsum("n,nm,nm->m", w, Y, Y)
     shrink = 1.0 / (1.0 + LAMBDAS[:, None] * s[None, :])  # (lambdas, p)
     c2 = c**2
@@ -115,11 +118,10 @@ def fit(
     edf = shrink.sum(axis=1)[:, None]
     gcv = n * np.maximum(rss, 0.0) / np.maximum(n - edf, 1.0) ** 2
     best = gcv.argmin(axis=0) if lam is None else np.asarray(lam)
-    coef = U @ (c * shrink[best].T)  # (p, m)
-    beta = linalg.solve_triangular(L.T, coef, lower=False)
-    fitted = B @ beta
+    T = linalg.solve_triangular(L.T, U, lower=False)  # coefficients per Demmler-Reinsch direction
+    Z = np.asarray(B @ T)  # (N, p): the data in those directions
+    fitted = Z @ (c * shrink[best].T)
     if loo:
-        Z = B @ linalg.solve_triangular(L.T, U, lower=False)  # (N, p)
-        h = w[:, None] * ((Z**2) @ shrink[best].T)  # hat diagonal per column, (N, m)
+        h = w[:, None] * ((Z**2) @ shrink[best].T)  # hat-matrix diagonal per column
         fitted = (fitted - h * Y) / np.maximum(1.0 - h, 1e-6)
     return fitted, best
