@@ -251,13 +251,14 @@ def _plan(args: argparse.Namespace) -> int:
         raise InputError(problems)
     if args.report and args.out.exists() and not args.out.is_dir():
         raise InputError([f"--out: {args.out} is a file; give a directory"])
+    from .data import read_history
+
+    h = read_history(s)
     if args.draws is not None or args.seed is not None:
-        h = s._history
         s = s.with_overrides(seed=args.seed, draws=args.draws)
-        s._history = h
     from .plan import plan, progress_bar, text_plan
 
-    result = plan(s, per_arm=args.per_arm, periods=args.periods, progress=progress_bar())
+    result = plan(s, history=h, per_arm=args.per_arm, periods=args.periods, progress=progress_bar())
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -81,7 +81,7 @@ class PlanResult:
     samples: int
     arms: tuple[str, ...]
     mean_traffic: float
-    extras: dict[str, Any] = field(default_factory=dict)
+    history: Any = field(default=None, repr=False)  # the history table the plan was made from
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -380,9 +380,9 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
     if problems:
         raise InputError(problems)
     if history is None:
-        from .api import history_of
+        from .data import read_history
 
-        history = history_of(scenario)
+        history = read_history(scenario)
     if fit is None:
         from . import model
 
@@ -541,6 +541,7 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
         samples=N,
         arms=arms,
         mean_traffic=traffic,
+        history=history,
     )
     result.sentence = recommendation_sentence(result, best)
     return result

@@ -10,9 +10,9 @@ import pytest
 from scipy import integrate, stats
 
 from simulator.data import CountTable
-from simulator.model import Fit, Structure
 from simulator.plan import plan as make_plan
-from simulator.scenario import parse_scenario
+from simulator.posterior import Fit
+from simulator.scenario import Structure, parse_scenario
 
 CHAINS, PER_CHAIN = 4, 1000
 N_VISITS, R0, H = 1000.0, 0.10, 4

@@ -181,7 +181,7 @@ def write_plan_report(result: PlanResult, out_dir: str | Path) -> Path:
     from . import write_report
 
     png = _png(value_curves(result)[0])
-    d = Path(write_report(simulate(result.scenario), out_dir))
+    d = Path(write_report(simulate(result.scenario, history=result.history), out_dir))
     (d / "figures").mkdir(exist_ok=True)
     (d / "figures" / "plan_value.png").write_bytes(png)
     index = d / "index.html"
