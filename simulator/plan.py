@@ -559,7 +559,7 @@ def recommendation_sentence(result: PlanResult, best: dict | None) -> str:
     if best is None:
         return head
     desc = (
-        f"a {best['periods']}-{period} test with {best['per_arm']:,} users per arm changes the "
+        f"a {best['periods']}-{period} test with {best['per_arm']:,} visitors per arm changes the "
         f"decision with probability {best['p_decision_changes']:.2f} and is worth "
         f"{best['net_value']:+.3f} ± {best['net_value_se']:.3f} in {unit} net of its cost "
         f"(EVSI {best['evsi']:.3f})"
@@ -614,13 +614,14 @@ def text_plan(result: PlanResult) -> str:
     lines += [
         "",
         f"{'periods':>7} {'per arm':>9} {'traffic':>7} {'EVSI':>15} {'net value':>16} "
-        f"{'P(change)':>9} {'assurance':>9}",
+        f"{'P(change)':>11} {'assurance':>11}",
     ]
     for d in result.designs:
         lines.append(
             f"{d['periods']:>7} {d['per_arm']:>9,} {d['share_of_traffic']:>7.0%} "
             f"{d['evsi']:>7.3f} ± {d['evsi_se']:.3f} {d['net_value']:>+8.3f} ± {d['net_value_se']:.3f}"
-            f" {d['p_decision_changes']:>9.2f} {d['assurance']:>9.2f}"
+            f" {d['p_decision_changes']:>4.2f} ± {d['p_decision_changes_se']:.2f}"
+            f" {d['assurance']:>4.2f} ± {d['assurance_se']:.2f}"
         )
     lines += ["", result.sentence]
     return "\n".join(lines)

@@ -76,6 +76,15 @@ def value_curves(result: PlanResult, axes=None):
     if names:
         ax.barh(range(len(names)), vals, xerr=2 * ses, color=COLORS[0], capsize=2, height=0.5)
         ax.set_ylim(-0.75, len(names) - 0.25)
+        for i, (v, se) in enumerate(zip(vals, ses, strict=True)):
+            ax.annotate(
+                f"{v:.3f} ± {se:.3f}",
+                (v + 2 * se, i),
+                xytext=(4, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+            )
         ax.set_yticks(range(len(names)), names, fontsize=8)
     else:
         ax.text(0.5, 0.5, "no uncertain change parameter", ha="center", transform=ax.transAxes)
@@ -119,8 +128,8 @@ def _section_text(result: PlanResult) -> tuple[str, list[list[str]]]:
                 f"{d['share_of_traffic']:.0%}",
                 f"{d['evsi']:.3f} ± {d['evsi_se']:.3f}",
                 f"{d['net_value']:+.3f} ± {d['net_value_se']:.3f}",
-                f"{d['p_decision_changes']:.2f}",
-                f"{d['assurance']:.2f}",
+                f"{d['p_decision_changes']:.2f} ± {d['p_decision_changes_se']:.2f}",
+                f"{d['assurance']:.2f} ± {d['assurance_se']:.2f}",
             ]
         )
     return lead, table
@@ -128,10 +137,10 @@ def _section_text(result: PlanResult) -> tuple[str, list[list[str]]]:
 
 CAPTION = (
     "Value of information",
-    "Left: what the test's data are worth if the whole quarter were still ahead (EVSI), against "
-    "the most any test could be worth (EVPI, dashed). Middle: the quarter with the test in it, "
+    "Top left: what the test's data are worth if the whole quarter were still ahead (EVSI), against "
+    "the most any test could be worth (EVPI, dashed). Top right: the quarter with the test in it, "
     "then the better option, against deciding now — the test's periods are part of the "
-    "quarter, so this can be negative. Right: the value of learning one change parameter "
+    "quarter, so this can be negative. Bottom: the value of learning one change parameter "
     "exactly (partial EVPI).",
 )
 
