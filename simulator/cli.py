@@ -97,6 +97,33 @@ def _parser() -> argparse.ArgumentParser:
         default=Path("reports"),
         help="directory to write DIR/<scenario name>_track/ into (default: reports)",
     )
+    pl = scenario_cmd(
+        "plan",
+        "is a test worth running before deciding, and how big? EVPI, and per test design the "
+        "EVSI, the net value against deciding now, P(decision changes), the assurance",
+    )
+    pl.add_argument(
+        "--per-arm",
+        type=_int_list,
+        metavar="N,...",
+        help="visitors per arm to evaluate (default: 1/8, 1/4, 1/2, all of the traffic over "
+        "each duration, split among the arms)",
+    )
+    pl.add_argument(
+        "--periods",
+        type=_int_list,
+        metavar="K,...",
+        help="test durations in periods, each below the horizon (default: about 1/6, 1/3, 1/2 "
+        "of the horizon)",
+    )
+    model_opts(pl)
+    pl.add_argument("--json", action="store_true", help="print the plan object only")
+    pl.add_argument(
+        "--report", action="store_true", help="write the decision report with a planning section"
+    )
+    pl.add_argument(
+        "--out", type=Path, default=Path("reports"), help="report directory (default: reports)"
+    )
     bt = scenario_cmd(
         "backtest",
         "would past quarters have been predicted well? Fit before each of the last windows of "
@@ -110,6 +137,18 @@ def _parser() -> argparse.ArgumentParser:
     model_opts(bt)
     bt.add_argument("--json", action="store_true", help="print the backtest as one JSON object")
     return p
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        out = [int(x.replace("_", "")) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected whole numbers separated by commas, got {text!r}"
+        ) from None
+    if not out:
+        raise argparse.ArgumentTypeError("expected at least one number")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "track":
             return _track(args)
+        if args.command == "plan":
+            return _plan(args)
     except InputError as err:
         for line in err.problems:
             print(f"error: {line}", file=sys.stderr)
@@ -282,6 +323,46 @@ def _track(args: argparse.Namespace) -> int:
 
         try:
             where = write_track_report(result, args.out)
+        except (FileExistsError, NotADirectoryError, PermissionError) as exc:
+            raise InputError(
+                [f"--out: cannot write the report into {args.out}: {exc.strerror or exc}"]
+            ) from None
+        print(f"wrote {where / 'index.html'} and {where / 'report.md'}", file=sys.stderr)
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    _validate_overrides(args)
+    from . import cache
+    from .api import load_scenario
+    from .plan import check_designs
+
+    if args.no_cache:
+        cache.disable()
+    s = load_scenario(args.scenario)
+    problems = check_designs(s, args.per_arm, args.periods)  # before fitting
+    if problems:
+        raise InputError(problems)
+    if args.report and args.out.exists() and not args.out.is_dir():
+        raise InputError([f"--out: {args.out} is a file; give a directory"])
+    from .data import read_history
+
+    h = read_history(s)
+    if args.draws is not None or args.seed is not None:
+        s = s.with_overrides(seed=args.seed, draws=args.draws)
+    from .plan import plan, progress_bar, text_plan
+
+    result = plan(s, history=h, per_arm=args.per_arm, periods=args.periods, progress=progress_bar())
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(text_plan(result))
+    if args.report:
+        from .report.plan_plots import write_plan_report
+
+        try:
+            where = write_plan_report(result, args.out)
         except (FileExistsError, NotADirectoryError, PermissionError) as exc:
             raise InputError(
                 [f"--out: cannot write the report into {args.out}: {exc.strerror or exc}"]

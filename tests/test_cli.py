@@ -126,3 +126,47 @@ def test_run_text_table(tmp_path, seed_result):
     assert "P(target met)" in r.stdout and "Answer:" in r.stdout
     for o in seed_result.summary["options"].values():
         assert o["label"] in r.stdout
+
+
+def test_plan_bad_arguments_exit_2_before_fitting():
+    r = krsim("plan", str(SEED_SCENARIO), "--periods", "13,0", "--per-arm", "0")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 3 and all(x.startswith("error: --") for x in lines), r.stderr
+    assert "Fitting" not in r.stderr
+    r = krsim("plan", str(SEED_SCENARIO), "--per-arm", "1,x")
+    assert r.returncode == 2 and "--per-arm" in r.stderr
+
+
+def test_plan_json_contract(tmp_path, seed_result):
+    scen = small_seed_copy(tmp_path)
+    r = krsim("plan", str(scen), "--json", "--periods", "2,4")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert {"evpi", "designs", "recommended"} <= set(out)
+    assert {d["periods"] for d in out["designs"]} == {2, 4}
+    for d in out["designs"]:
+        assert {
+            "per_arm",
+            "periods",
+            "evsi",
+            "net_value",
+            "p_decision_changes",
+            "assurance",
+        } <= set(d)
+        assert 0 <= d["evsi"] <= out["evpi"] + 3 * out["evpi_se"] + 3 * d["evsi_se"]
+    assert out["recommended"] is None or set(out["recommended"]) == {"per_arm", "periods"}
+    r = krsim("plan", str(scen), "--per-arm", "100000", "--periods", "2")
+    assert r.returncode == 2 and "more than all the traffic" in r.stderr
+
+
+def test_plan_report_section(tmp_path, seed_result):
+    scen = small_seed_copy(tmp_path)
+    out = tmp_path / "reports"
+    r = krsim("plan", str(scen), "--periods", "2", "--report", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    d = out / "mandatory_account"
+    page = (d / "index.html").read_text()
+    assert page.count('<section id="plan">') == 1 and "EVPI" in page
+    assert "## Is a test worth it?" in (d / "report.md").read_text()
+    assert (d / "figures" / "plan_value.png").stat().st_size > 10_000
