@@ -650,6 +650,9 @@ def write_page(results: dict[str, Any], out: Path, figures: dict[str, str]) -> s
         f"check 1 (Brier gap aside): {'pass' if checks['drift'] else '**fail**'}."
     )
     add("")
+    study = Path(__file__).resolve().parent.parent / "docs" / "validation_forecast_section.md"
+    if study.exists():  # the forecast study's summary (scripts/forecast_study.py), kept as written
+        add(study.read_text().rstrip() + "\n")
     add("## What the suite found")
     add("")
     for line in findings(results):

@@ -24,6 +24,7 @@ from .scenario import InputError, Option, Scenario
 LEVEL = 0.8  # the central interval whose coverage is checked
 MAX_DEFAULT_WINDOWS = 6
 ALARM = 0.05  # a verdict other than "consistent" needs a tail probability below this
+EXTREME = 0.02  # a value below this predictive percentile (or above 1 - it) is far in a tail
 
 
 def min_train_periods(horizon: int) -> int:
@@ -62,6 +63,8 @@ def truncate(table: CountTable, start: int, end: int) -> CountTable:
         key=table.key,
         labels=table.labels[start:end],
         counts={k: np.asarray(v[start:end]) for k, v in table.counts.items()},
+        dates=table.dates[start:end] if table.dates is not None else None,
+        missing={k: np.asarray(v[start:end]) for k, v in table.missing.items()},
     )
 
 
@@ -79,6 +82,7 @@ class KRCheck:
     percentile: float
     inside80: bool
     p_outside: float  # the forecast's own chance of falling outside its interval (about 0.2)
+    crps: float = float("nan")  # continuous ranked probability score, in the key result's unit
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,6 +108,10 @@ class Tally:
     p_too_few: float  # P(at most this many outside | the model is right)
     calibration: str  # "overconfident" | "cautious" | "consistent"
     verdict: str
+    extreme: int = 0  # actual values beyond the forecast's 2nd-98th percentiles
+    p_extreme: float = 1.0  # P(at least this many | the model is right)
+    crps: float = float("nan")  # mean CRPS over the checks, in the key result's unit
+    crps_relative: float = float("nan")  # mean CRPS / |actual|
 
     @property
     def coverage80(self) -> float:
@@ -137,6 +145,10 @@ class BacktestResult:
                 "p_too_few_outside": t.p_too_few,
                 "calibration": t.calibration,
                 "verdict": t.verdict,
+                "beyond_2_98_percentiles": t.extreme,
+                "p_that_many_beyond": t.p_extreme,
+                "crps": t.crps,
+                "crps_relative": t.crps_relative,
             }
 
         return {
@@ -160,6 +172,7 @@ class BacktestResult:
                             "interval80": list(c.interval80),
                             "percentile": c.percentile,
                             "inside80": c.inside80,
+                            "crps": c.crps,
                         }
                         for k, c in w.key_results.items()
                     },
@@ -226,6 +239,7 @@ def backtest(
                 percentile=percentile(pred, actual),
                 inside80=bool(lo <= actual <= hi),
                 p_outside=float(np.mean((pred < lo) | (pred > hi))),
+                crps=crps(pred, actual),
             )
             # The model's own view of how often its forecast leaves the interval, jointly over the
             # key results (they move together: one traffic, shared stages).
@@ -279,6 +293,15 @@ def backtest(
     )
 
 
+def crps(draws: np.ndarray, actual: float) -> float:
+    """The continuous ranked probability score of a forecast given by its draws (lower is
+    better; in the unit of the value): ``E|X - y| - E|X - X'| / 2``, computed from sorted draws."""
+    x = np.sort(np.asarray(draws, dtype=float).ravel())
+    n = x.size
+    spread = np.sum((2 * np.arange(1, n + 1) - n - 1) * x) / n**2
+    return float(np.mean(np.abs(x - actual)) - spread)
+
+
 def _convolve(dists: list[np.ndarray]) -> np.ndarray:
     out = np.array([1.0])
     for d in dists:
@@ -292,6 +315,11 @@ def advice(scenario: Scenario, overall: Tally) -> str | None:
     if overall.calibration != "overconfident":
         return None
     mb = scenario.model
+    if mb.period_effects == "iid" and mb.drift == "none":
+        return (
+            "if the traffic's level wanders, remove `drift: none` from `model:` (the default lets "
+            "the level drift as a random walk) and backtest again"
+        )
     if mb.period_effects == "iid":
         return (
             "if good and bad periods come in runs, set `model: {period_effects: ar1}` (period "
@@ -316,11 +344,29 @@ def _tally(checks: list[KRCheck], dists: list[np.ndarray], period: str, *, one_k
     above = sum(c.percentile > 0.5 for c in checks)
     what = f"actual {'quarters' if one_kr else 'quarter totals'}"
     count = f"{k} of {n} {what} fell outside the 80% interval (about {expected:.1f} expected)"
-    if p_many < ALARM:
+    # Where each value fell, not only inside or out: values far in the tails are rare when the
+    # model is right (a share 2 * EXTREME of checks). Several key results in a window move
+    # together, so windows are counted (a window is extreme when any of its values is), against
+    # the Bonferroni bound K * 2 * EXTREME per window.
+    per_window = max(1, n // max(len(dists), 1))
+    flags = [c.percentile < EXTREME or c.percentile > 1 - EXTREME for c in checks]
+    windows = [any(flags[i : i + per_window]) for i in range(0, n, per_window)]
+    n_ext = sum(windows)
+    q = min(1.0, per_window * 2 * EXTREME)
+    p_ext = float(_binom_sf(n_ext, len(windows), q))
+    tails = (
+        f"{n_ext} of {len(windows)} {'windows had a value' if per_window > 1 else what} beyond "
+        f"the forecast's {EXTREME:.0%}-{1 - EXTREME:.0%} percentiles (about "
+        f"{len(windows) * q:.1f} expected)"
+    )
+    values = np.array([c.actual for c in checks], dtype=float)
+    scores = np.array([c.crps for c in checks], dtype=float)
+    crps_mean = float(np.mean(scores)) if n else float("nan")
+    rel = float(np.mean(scores / np.maximum(np.abs(values), 1e-12))) if n else float("nan")
+    if p_many < ALARM or p_ext < ALARM:
         kind = "overconfident"
-        text = (
-            f"the model was overconfident: {count}; its probabilities are too sure for this funnel"
-        )
+        why = count if p_many < ALARM else tails
+        text = f"the model was overconfident: {why}; its probabilities are too sure for this funnel"
     elif p_few < ALARM:
         kind = "cautious"
         text = f"the model was cautious: {count}; its intervals are wider than this funnel needed"
@@ -338,7 +384,18 @@ def _tally(checks: list[KRCheck], dists: list[np.ndarray], period: str, *, one_k
         p_too_few=p_few,
         calibration=kind,
         verdict=text,
+        extreme=n_ext,
+        p_extreme=p_ext,
+        crps=crps_mean,
+        crps_relative=rel,
     )
+
+
+def _binom_sf(k: int, n: int, q: float) -> float:
+    """P(at least k of n) for independent events of probability q."""
+    from math import comb
+
+    return sum(comb(n, j) * q**j * (1 - q) ** (n - j) for j in range(k, n + 1))
 
 
 def render_text(result: BacktestResult, scenario: Scenario) -> str:
@@ -370,10 +427,142 @@ def render_text(result: BacktestResult, scenario: Scenario) -> str:
             span = ""
     lines.append("")
     for kid, t in result.key_results.items():
-        lines.append(f"{kr_label(scenario, kid)}: {t.verdict}.")
+        lines.append(
+            f"{kr_label(scenario, kid)}: {t.verdict}. Mean CRPS {fmt_value(t.crps, ratio[kid])} "
+            f"({t.crps_relative:.1%} of the actual value; lower is better)."
+        )
     lines += ["", f"Verdict: {result.overall.verdict}."]
     if result.advice:
         lines.append(f"Next: {result.advice}.")
     for w in result.warnings:
         lines.append(f"warning: {w}")
     return "\n".join(lines)
+
+
+# Candidate `model:` settings that `krsim backtest --models` compares on the user's history.
+CANDIDATES: dict[str, dict[str, Any]] = {
+    "scenario": {},  # the scenario's own model block
+    "default": {
+        "seasonality": "auto",
+        "drift": "random_walk",
+        "period_effects": "iid",
+        "trend": False,
+        "rate_trend": False,
+    },
+    "steady": {"seasonality": "none", "drift": "none", "period_effects": "iid"},
+    "trend": {"drift": "random_walk", "period_effects": "iid", "trend": True, "rate_trend": True},
+    "ar1": {"period_effects": "ar1"},
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelRank:
+    name: str
+    settings: dict[str, Any]  # the `model:` keys that differ from the scenario's
+    result: BacktestResult
+
+    @property
+    def score(self) -> float:
+        return self.result.overall.crps_relative
+
+    @property
+    def divergent_windows(self) -> int:
+        return sum(w.diagnostics["divergences"] > 0 for w in self.result.windows)
+
+
+def parse_models(text: str) -> list[str]:
+    """The candidate names of ``--models`` (comma-separated; ``all`` for every candidate)."""
+    names = list(CANDIDATES) if text == "all" else [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in CANDIDATES]
+    if bad or not names:
+        raise InputError(
+            [
+                f"--models: unknown candidate {', '.join(map(repr, bad)) or '(none)'}; choose from "
+                f"{', '.join(CANDIDATES)} or all"
+            ]
+        )
+    return names
+
+
+def rank_models(
+    scenario: Scenario,
+    history: CountTable,
+    names: list[str],
+    *,
+    windows: int | None = None,
+    log=None,
+) -> list[ModelRank]:
+    """Backtest each candidate `model:` setting on the same windows; best (lowest mean relative
+    CRPS, a proper score: sharp and calibrated forecasts both lower it) first."""
+    out = []
+    for name in names:
+        upd = {k: v for k, v in CANDIDATES[name].items() if getattr(scenario.model, k) != v}
+        s = scenario.model_copy(update={"model": scenario.model.model_copy(update=upd)})
+        s._source, s._text = scenario._source, scenario._text
+        (log or (lambda m: print(m, file=sys.stderr)))(f"Backtesting the model {name!r}...")
+        out.append(
+            ModelRank(
+                name=name, settings=upd, result=backtest(s, history, windows=windows, log=log)
+            )
+        )
+    return sorted(out, key=lambda r: (np.nan_to_num(r.score, nan=np.inf), r.name))
+
+
+def model_block(settings: dict[str, Any]) -> str:
+    """The `model:` block to paste for a candidate's settings."""
+    if not settings:
+        return "(keep the scenario's `model:` block as it is)"
+    lines = ["model:"]
+    for k, v in settings.items():
+        lines.append(f"  {k}: {str(v).lower() if isinstance(v, bool) else v}")
+    return "\n".join(lines)
+
+
+def render_ranking(ranks: list[ModelRank]) -> str:
+    r0 = ranks[0].result
+    lines = [
+        f"Model comparison: {r0.title}",
+        f"{len(r0.windows)} past quarters of {r0.horizon} {r0.period}s, each candidate fitted "
+        "before each quarter; ranked by the mean CRPS of the key results (relative to the actual "
+        "value; lower is better)",
+        "",
+        f"{'model':<10}{'mean CRPS':>10}  {'80% coverage':>12}  {'calibration':<14}"
+        f"{'windows with divergences':>25}",
+    ]
+    for r in ranks:
+        t = r.result.overall
+        lines.append(
+            f"{r.name:<10}{r.score:>10.1%}  {t.coverage80:>12.0%}  {t.calibration:<14}"
+            f"{r.divergent_windows:>25}"
+        )
+    best = ranks[0]
+    lines += ["", f"Best on this history: {best.name}. To use it:", model_block(best.settings)]
+    if best.result.overall.calibration != "consistent":
+        lines.append(
+            f"(even the best candidate was {best.result.overall.calibration} here: treat its "
+            "probabilities with care)"
+        )
+    if len(r0.windows) < 6:
+        lines.append(
+            f"With {len(r0.windows)} windows, differences of a few points are within chance."
+        )
+    return "\n".join(lines)
+
+
+def ranking_dict(ranks: list[ModelRank]) -> dict[str, Any]:
+    return {
+        "models": [
+            {
+                "name": r.name,
+                "settings": r.settings,
+                "crps_relative": r.score,
+                "coverage80": r.result.overall.coverage80,
+                "calibration": r.result.overall.calibration,
+                "divergent_windows": r.divergent_windows,
+                "backtest": r.result.to_dict(),
+            }
+            for r in ranks
+        ],
+        "best": ranks[0].name,
+        "block": model_block(ranks[0].settings),
+    }

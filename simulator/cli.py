@@ -134,6 +134,13 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="number of past quarter-long windows (default: as many as fit, up to 6)",
     )
+    bt.add_argument(
+        "--models",
+        nargs="?",
+        const="all",
+        help="backtest candidate `model:` settings on the same windows and rank them "
+        "(comma-separated from scenario, default, steady, trend, ar1; alone: all)",
+    )
     model_opts(bt)
     bt.add_argument("--json", action="store_true", help="print the backtest as one JSON object")
     return p
@@ -377,8 +384,9 @@ def _backtest(args: argparse.Namespace) -> int:
         raise InputError([f"--windows: must be at least 1, got {args.windows}"])
     from . import cache
     from .api import load_scenario
-    from .backtest import backtest, plan_windows, render_text
+    from .backtest import backtest, parse_models, plan_windows, render_text
 
+    names = parse_models(args.models) if args.models is not None else None
     if args.no_cache:
         cache.disable()
     from .data import read_history
@@ -388,6 +396,16 @@ def _backtest(args: argparse.Namespace) -> int:
     plan_windows(len(h), s.horizon, args.windows)  # refuse a short history before fitting
     if args.draws is not None or args.seed is not None:
         s = s.with_overrides(seed=args.seed, draws=args.draws)
+    if names is not None:
+        from .backtest import rank_models, ranking_dict, render_ranking
+
+        ranks = rank_models(s, h, names, windows=args.windows)
+        if args.json:
+            json.dump(ranking_dict(ranks), sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            print(render_ranking(ranks))
+        return 0
     result = backtest(s, h, windows=args.windows)
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import calendar
 import csv
+import datetime
 import datetime as dt
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,10 @@ class CountTable:
     labels: tuple[str, ...]
     counts: dict[str, np.ndarray] = field(repr=False)
     periods: tuple[str, ...] | None = None  # for experiment tables with a `period` column
+    # the labels as dates when they are ISO dates (None for ordinal labels)
+    dates: tuple[datetime.date, ...] | None = None
+    # per column, True where the cell was empty (missing data; its count is 0)
+    missing: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -38,6 +43,10 @@ class CountTable:
         for name in sorted(self.counts):
             h.update(name.encode())
             h.update(np.ascontiguousarray(self.counts[name], dtype=np.int64).tobytes())
+        for name in sorted(self.missing):
+            if self.missing[name].any():
+                h.update(b"missing:" + name.encode())
+                h.update(np.packbits(np.asarray(self.missing[name], dtype=bool)).tobytes())
         return h.hexdigest()
 
 
@@ -161,7 +170,20 @@ def read_history(scenario: Scenario) -> CountTable:
     """The scenario's history table, validated against its funnel and horizon."""
     path = scenario.resolve(scenario.history)
     table = read_count_table(path, scenario, "period")
+    from .season import parse_dates
+
+    dates = parse_dates(table.labels)
+    if dates is not None:
+        table = replace(table, dates=dates)
+    elif scenario.model.seasonality == "yearly":
+        raise InputError(
+            [
+                f"{scenario.source or path}: model.seasonality: `yearly` needs period labels that "
+                "are dates (YYYY-MM-DD); use `auto` or `none` with these labels"
+            ]
+        )
     problems = check_funnel_counts(table, scenario)
+    problems += [f"{scenario.source or path}: {m}" for m in event_problems(scenario, table)]
     dup = sorted({p for p in table.labels if table.labels.count(p) > 1})
     if dup:
         problems.append(f"{path}: column 'period': repeated periods: {', '.join(dup[:5])}")
@@ -307,3 +329,64 @@ def read_actuals(
     if problems:
         raise InputError(problems)
     return table
+
+
+def event_rows(scenario: Scenario, table: CountTable) -> list[np.ndarray]:
+    """Per event, which history rows it covers (first..last inclusive: by date when the labels
+    are dates, else by the labels' positions)."""
+    import datetime as dt
+
+    out = []
+    for ev in scenario.events:
+        if table.dates is not None:
+            try:
+                a, b = dt.date.fromisoformat(ev.first), dt.date.fromisoformat(ev.last)
+            except ValueError:
+                out.append(np.zeros(len(table), dtype=bool))
+                continue
+            d = np.array([x.toordinal() for x in table.dates])
+            out.append((d >= a.toordinal()) & (d <= b.toordinal()))
+        else:
+            pos = {lab: i for i, lab in enumerate(table.labels)}
+            i, j = pos.get(ev.first, -1), pos.get(ev.last, -1)
+            rows = np.zeros(len(table), dtype=bool)
+            if 0 <= i <= j:
+                rows[i : j + 1] = True
+            out.append(rows)
+    return out
+
+
+def event_problems(scenario: Scenario, table: CountTable) -> list[str]:
+    """Events whose periods are not in the history (one line each)."""
+    import datetime as dt
+
+    out = []
+    for i, (ev, rows) in enumerate(zip(scenario.events, event_rows(scenario, table), strict=True)):
+        where = f"events[{i}]"
+        if table.dates is not None:
+            bad = []
+            for f in ("first", "last"):
+                try:
+                    dt.date.fromisoformat(getattr(ev, f))
+                except ValueError:
+                    bad.append(f)
+            if bad:
+                out += [f"{where}.{f}: {getattr(ev, f)!r} is not a date (YYYY-MM-DD)" for f in bad]
+                continue
+        else:
+            missing = [f for f in ("first", "last") if getattr(ev, f) not in table.labels]
+            if missing:
+                out += [
+                    f"{where}.{f}: {getattr(ev, f)!r} is not a period of the history"
+                    for f in missing
+                ]
+                continue
+        if (table.dates is not None and ev.first > ev.last) or (
+            table.dates is None and not rows.any()
+        ):
+            out.append(f"{where}: first ({ev.first}) comes after last ({ev.last})")
+        elif not rows.any():
+            out.append(f"{where}: no period of the history lies in {ev.first}..{ev.last}")
+        elif rows.all():
+            out.append(f"{where}: covers the whole history; an event must leave regular periods")
+    return out

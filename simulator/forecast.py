@@ -78,6 +78,14 @@ def prepare(scenario: Scenario, fit: Fit, horizon: int | None = None) -> Shared:
     log_mu = fit.flat("level")[:, None] + np.zeros((1, H))
     if "trend" in fit.arrays:
         log_mu = log_mu + fit.flat("trend")[:, None] * t_future
+    X = fit.future_season(H)  # the yearly profile over the horizon's dates
+    if X is not None:
+        log_mu = log_mu + fit.flat("season_beta") @ X.T
+    if "traffic_walk_last" in fit.arrays:  # the level's walk, continued from where it ended
+        steps = fit.flat("drift_sd")[:, None] * _stream(
+            seed, "drift", "__traffic__"
+        ).standard_normal((D, H))
+        log_mu = log_mu + fit.flat("traffic_walk_last")[:, None] + np.cumsum(steps, axis=1)
     ar1 = "rate_elast" in fit.arrays
     if ar1:
         log_mu = log_mu + _ar1_path(
@@ -97,6 +105,8 @@ def prepare(scenario: Scenario, fit: Fit, horizon: int | None = None) -> Shared:
             mu = mu[:, None] + fit.node("rate_trend", node)[:, None] * t_future
         else:
             mu = mu[:, None]
+        if X is not None:
+            mu = mu + fit.node("rate_season_beta", node) @ X.T
         rng = _stream(seed, "effect", node)
         if ar1:  # continued from its last value in the history
             e = _ar1_path(fit.node("rate_elast", node), fit.node("rate_rho", node), sigma, H, rng)

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import cache
+from . import cache, season
 from .changes import ChangePlan
-from .data import CountTable
+from .data import CountTable, event_rows
 from .posterior import Fit, period_times
 from .scenario import Scenario, Structure
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from .experiment import ExperimentData
 
-MODEL_VERSION = 3
+MODEL_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,33 @@ class Launched:
     def after(self, history: CountTable) -> CountTable:
         """One table of the history's periods followed by these."""
         counts = {c: np.concatenate([v, self.table.counts[c]]) for c, v in history.counts.items()}
-        return CountTable(history.path, history.key, history.labels + self.table.labels, counts)
+        L = len(self.table)
+        missing = {
+            c: np.concatenate(
+                [
+                    np.asarray(history.missing.get(c, np.zeros(len(history), dtype=bool))),
+                    np.asarray(self.table.missing.get(c, np.zeros(L, dtype=bool))),
+                ]
+            )
+            for c in set(history.missing) | set(self.table.missing)
+        }
+        dates = calendar_dates(history, len(history) + L)
+        return CountTable(
+            history.path,
+            history.key,
+            history.labels + self.table.labels,
+            counts,
+            dates=tuple(dates) if dates is not None else None,
+            missing=missing,
+        )
+
+
+def calendar_dates(history: CountTable, T: int) -> list | None:
+    """The dates of the history's periods continued to ``T`` periods at its step (None for
+    ordinal labels)."""
+    if history.dates is None:
+        return None
+    return list(history.dates) + season.future_dates(history.dates, T - len(history))
 
 
 def model_data(scenario: Scenario, history: CountTable) -> dict[str, np.ndarray]:
@@ -64,11 +90,12 @@ def model_data(scenario: Scenario, history: CountTable) -> dict[str, np.ndarray]
         n_par = np.stack([history.counts[p] for p in st.parents]).astype(np.int64)
     else:
         n_node = n_par = np.zeros((0, T), dtype=np.int64)
+    seen = ~np.asarray(history.missing.get(st.root, np.zeros(T, dtype=bool)), dtype=bool)
     return {
         "traffic_count": y,
         "node_count": n_node,
         "parent_count": n_par,
-        "level_centre": np.asarray(np.log(max(y.mean(), 1.0)), dtype=np.float64),
+        "level_centre": np.asarray(np.log(max(y[seen].mean(), 1.0)), dtype=np.float64),
     }
 
 
@@ -103,7 +130,11 @@ def build_model(
     # the traffic level's prior is centred on the history alone
     values["level_centre"] = model_data(scenario, history)["level_centre"]
     coords = {"period": list(both.labels), "node": list(st.nodes)}
+    y_seen, cell_seen = observed_cells(both, st)
+    dates = calendar_dates(history, T)
     ar1 = mb.period_effects == "ar1"
+    drift = mb.drift == "random_walk" and not ar1
+    seasonal_on, _ = season.seasonal(mb.seasonality, history.dates)
     with pm.Model(coords=coords) as model:
         y = pm.Data("traffic_count", values["traffic_count"], dims="period")
         centre = pm.Data("level_centre", values["level_centre"])
@@ -115,9 +146,27 @@ def build_model(
             params = launched_params(scenario, launched.option)
             for name in ChangePlan.of(scenario, launched.option).traffic_lifts:
                 log_mu = pt.set_subtensor(log_mu[T0:], log_mu[T0:] + pt.log(params[name]))
+        if seasonal_on:
+            X = season.fourier(dates, mb.season_terms)
+            kk = season.harmonics(mb.season_terms)
+            s_sd = pm.HalfNormal("season_sd", mb.season_sd)
+            s_z = pm.Normal("season_z", 0.0, 1.0, shape=X.shape[1])
+            s_beta = pm.Deterministic("season_beta", s_sd * s_z / kk)
+            log_mu = log_mu + pt.dot(X, s_beta)
         if mb.trend:
             trend = pm.Normal("trend", 0.0, mb.trend_sd)
             log_mu = log_mu + trend * t
+        if drift:
+            # The level wanders: a random walk from the level, its step sd learnt (near 0 when
+            # the level is steady), written in its slowest Karhunen-Loeve terms (`walk_basis`):
+            # the week-to-week wiggles it drops are the negative binomial's, and the low-rank
+            # form samples cleanly where a full path diverges (non-centred) or mixes slowly
+            # when the walk is small (centred); see docs/validation.md.
+            d_sd = pm.HalfNormal("drift_sd", mb.drift_sd)
+            B = walk_basis(T, trend=mb.trend)
+            d_z = pm.Normal("drift_z", 0.0, 1.0, shape=B.shape[1])
+            walk = pm.Deterministic("traffic_walk", d_sd * pt.dot(B, d_z), dims="period")
+            log_mu = log_mu + walk
         if ar1:
             # The traffic's extra-Poisson variation split into a part that persists (a stationary
             # AR(1), non-centred) and the negative binomial's iid overdispersion. Parameterised by
@@ -135,34 +184,76 @@ def build_model(
             log_mu = log_mu + u
         else:
             alpha = pm.Gamma("alpha", alpha=mb.alpha_shape, beta=mb.alpha_rate)
-        pm.NegativeBinomial(
-            "traffic_obs", mu=pt.exp(log_mu), alpha=alpha, observed=y, dims="period"
-        )
+        # the events' periods, on the whole time line (they lie in the history)
+        ev_rows = [np.pad(r, (0, T - T0)) for r in event_rows(scenario, history)]
+        ev_root = [
+            i for i, ev in enumerate(scenario.events) if ev.stages is None or st.root in ev.stages
+        ]
+        if ev_root:
+            # one-off shocks: their periods get their own effect (log scale), so a campaign or an
+            # outage neither inflates the regular variation nor bends the level
+            E = np.stack([ev_rows[i] for i in ev_root], axis=1).astype(float)
+            ev_t = pm.Normal("event_traffic", 0.0, 1.0, shape=len(ev_root))
+            log_mu = log_mu + pt.dot(E, ev_t)
+        if y_seen.all():
+            pm.NegativeBinomial(
+                "traffic_obs", mu=pt.exp(log_mu), alpha=alpha, observed=y, dims="period"
+            )
+        else:  # empty cells are missing data: no likelihood term
+            idx = np.flatnonzero(y_seen)
+            pm.NegativeBinomial(
+                "traffic_obs",
+                mu=pt.exp(log_mu[idx]),
+                alpha=alpha,
+                observed=values["traffic_count"][idx],
+            )
         if st.nodes:
             n_node = pm.Data("node_count", values["node_count"], dims=("node", "period"))
             n_par = pm.Data("parent_count", values["parent_count"], dims=("node", "period"))
             mu = pm.Normal("rate_mu", 0.0, mb.rate_mu_sd, dims="node")
             sigma = pm.HalfNormal("rate_sigma", mb.rate_sigma_scale, dims="node")
             base = mu[:, None] + pt.zeros((len(st.nodes), T))
+            if seasonal_on:
+                r_sd = pm.HalfNormal("rate_season_sd", mb.season_sd, dims="node")
+                r_z = pm.Normal("rate_season_z", 0.0, 1.0, shape=(len(st.nodes), X.shape[1]))
+                r_beta = pm.Deterministic("rate_season_beta", r_sd[:, None] * r_z / kk)
+                base = base + pt.dot(r_beta, X.T)
             if mb.rate_trend:
                 slope = pm.Normal("rate_trend", 0.0, mb.rate_trend_sd, dims="node")
                 base = base + slope[:, None] * t
             rho = pm.Beta("rate_rho", mb.rho_a, mb.rho_b, dims="node") if ar1 else None
+            pairs = [
+                (i, k)
+                for i, ev in enumerate(scenario.events)
+                for k, node in enumerate(st.nodes)
+                if ev.stages is None or node in ev.stages
+            ]
+            if pairs:  # each event's own effect on each named rate (logit scale)
+                ev_r = pm.Normal("event_rate", 0.0, 1.0, shape=len(pairs))
+                M = np.zeros((len(st.nodes), T, len(pairs)))
+                for c, (i, k) in enumerate(pairs):
+                    M[k, :, c] = ev_rows[i]
+                base = base + pt.tensordot(M, ev_r, axes=[[2], [0]])
             if centred is None:
                 centred = centred_nodes(
-                    values["node_count"][:, :T0], values["parent_count"][:, :T0]
+                    values["node_count"][:, :T0], values["parent_count"][:, :T0], cell_seen[:, :T0]
                 )
             eta = _rate_effects(base, sigma, rho, np.asarray(centred, dtype=bool), T)
-            if launched is None:
+            if launched is None and cell_seen.all():
                 pm.Binomial(
                     "rate_obs", n=n_par, logit_p=eta, observed=n_node, dims=("node", "period")
                 )
-            else:
+            else:  # the history's cells where the stage and its parent were both observed
+                i, j = np.nonzero(cell_seen[:, :T0])
+                pm.Binomial(
+                    "rate_obs",
+                    n=values["parent_count"][i, j],
+                    logit_p=eta[i, j],
+                    observed=values["node_count"][i, j],
+                )
+            if launched is not None:
                 from .experiment import add_launched_likelihood
 
-                pm.Binomial(
-                    "rate_obs", n=n_par[:, :T0], logit_p=eta[:, :T0], observed=n_node[:, :T0]
-                )
                 add_launched_likelihood(
                     scenario, launched, st.nodes, eta[:, T0:], base[:, T0:], params
                 )
@@ -175,7 +266,41 @@ def build_model(
     return model
 
 
-def centred_nodes(n_node: np.ndarray, n_par: np.ndarray) -> np.ndarray:
+WALK_TERMS = 32
+
+
+def walk_basis(T: int, M: int = WALK_TERMS, *, trend: bool = False) -> np.ndarray:
+    """(T, M): a random walk of unit step sd over periods 1..T (Brownian motion on [0, T]
+    at the period ends) is ``basis @ z`` with ``z`` standard normal, truncated to its slowest
+    Karhunen-Loeve terms. The truncation keeps the walk's slow part (with 32 terms, over 99% of
+    its variance at the end of the history); the rest is period-to-period noise.
+
+    The columns' mean over the history (and with ``trend``, their linear part in
+    `period_times`) is removed: the level (and the trend) carry those directions, so the walk does
+    not compete with them for the same paths, which the sampler pays for in effective draws."""
+    s = np.arange(1, T + 1, dtype=float)
+    w = (np.arange(1, M + 1) - 0.5) * np.pi
+    B = np.sqrt(2 * T) * np.sin(w[None, :] * s[:, None] / T) / w[None, :]
+    Z = np.ones((T, 1)) if not trend else np.stack([np.ones(T), period_times(T)], axis=1)
+    return B - Z @ np.linalg.lstsq(Z, B, rcond=None)[0]
+
+
+def observed_cells(history: CountTable, st: Structure) -> tuple[np.ndarray, np.ndarray]:
+    """Which traffic periods were observed, and which (node, period) rate cells: a rate cell needs
+    its stage and its parent both observed (empty cells are missing data, not zeros)."""
+    T = len(history)
+
+    def seen(col: str) -> np.ndarray:
+        m = history.missing.get(col)
+        return np.ones(T, dtype=bool) if m is None else ~np.asarray(m, dtype=bool)
+
+    cells = [seen(n) & seen(p) for n, p in zip(st.nodes, st.parents, strict=True)]
+    return seen(st.root), np.stack(cells) if cells else np.ones((0, T), dtype=bool)
+
+
+def centred_nodes(
+    n_node: np.ndarray, n_par: np.ndarray, seen: np.ndarray | None = None
+) -> np.ndarray:
     """Per rate node: True when the data pin down each period's rate, so the centred form samples
     best; False when binomial noise dominates the week-to-week variation, where the centred form
     has a funnel between ``sigma`` and the period rates and the non-centred form is the right one.
@@ -188,8 +313,11 @@ def centred_nodes(n_node: np.ndarray, n_par: np.ndarray) -> np.ndarray:
     p = (n_node + 0.5) / (n_par + 1.0)
     logit = np.log(p) - np.log1p(-p)
     noise = 1.0 / (n_par * p * (1 - p) + 1e-9)
+    if seen is not None and not seen.all():
+        logit = np.ma.masked_array(logit, ~seen)
+        noise = np.ma.masked_array(noise, ~seen)
     between = logit.var(axis=1) - noise.mean(axis=1)
-    return between > noise.mean(axis=1)
+    return np.asarray(between > noise.mean(axis=1))
 
 
 def ar1_filter(z, sigma, rho, xp, T: int | None = None):
@@ -263,6 +391,8 @@ def fit_key(
         "seed": scenario.seed,
         "versions": cache.versions("pymc", "pytensor", "nutpie", "numpy"),
     }
+    if scenario.events:
+        parts["events"] = [ev.model_dump() for ev in scenario.events]
     if experiment is not None:  # without one, the key is the history-only key
         from .experiment import key_parts
 
@@ -276,6 +406,11 @@ def fit_key(
 
 _SAVED = (
     "level",
+    "season_beta",
+    "rate_season_beta",
+    "drift_sd",
+    "event_traffic",
+    "event_rate",
     "trend",
     "alpha",
     "rate_trend",
@@ -295,6 +430,8 @@ def posterior_arrays(dt, ar1: bool) -> dict[str, np.ndarray]:
     if ar1:
         out["rate_elast"] = np.asarray(post["rate_e"].values)[..., -1]
         out["traffic_elast"] = np.asarray(post["traffic_e"].values)[..., -1]
+    if "traffic_walk" in post:
+        out["traffic_walk_last"] = np.asarray(post["traffic_walk"].values)[..., -1]
     return out
 
 
@@ -343,7 +480,8 @@ def fit(
             with np.load(hit / "posterior.npz") as z:
                 arrays = {k: z[k] for k in z.files}
             diag = json.loads((hit / "diagnostics.json").read_text())
-            return Fit(key, arrays, diag, T, nodes, from_cache=True, path=hit)
+            cal = json.loads((hit / "calendar.json").read_text())
+            return Fit(key, arrays, diag, T, nodes, from_cache=True, path=hit, calendar=cal)
         except (OSError, ValueError, KeyError):
             log("warning: the cached fit is unreadable; fitting again")
             cache.discard(key)
@@ -367,10 +505,12 @@ def fit(
         arrays.update(extract_launched(dt, scenario, launched))
     diag = diagnostics(dt)
     seconds = time.perf_counter() - t0
+    cal = calendar_of(scenario, history, T)
 
     def write(d: Path) -> None:
         np.savez(d / "posterior.npz", **arrays)
         (d / "diagnostics.json").write_text(json.dumps(diag))
+        (d / "calendar.json").write_text(json.dumps(cal))
         import warnings
 
         with warnings.catch_warnings():
@@ -378,7 +518,16 @@ def fit(
             dt.to_zarr(d / "trace.zarr")
 
     path = cache.store(key, write)
-    return Fit(key, arrays, diag, T, nodes, path=path, seconds=seconds, _datatree=dt)
+    return Fit(key, arrays, diag, T, nodes, path=path, seconds=seconds, calendar=cal, _datatree=dt)
+
+
+def calendar_of(scenario: Scenario, history: CountTable, T: int | None = None) -> dict[str, Any]:
+    """What the model takes from the history's calendar (see `Fit.calendar`); ``T``: the fit's
+    periods when they run past the history (launched periods)."""
+    on, note = season.seasonal(scenario.model.seasonality, history.dates)
+    cd = calendar_dates(history, len(history) if T is None else T)
+    dates = [d.isoformat() for d in cd] if cd is not None else None
+    return {"dates": dates, "seasonal": on, "terms": scenario.model.season_terms, "note": note}
 
 
 def sample(

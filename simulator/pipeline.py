@@ -16,7 +16,7 @@ import numpy as np
 from . import decision, forecast
 from .cache import versions
 from .data import CountTable
-from .posterior import Fit, diagnostic_warnings
+from .posterior import Fit, describe, diagnostic_warnings
 from .scenario import Scenario
 from .sensitivity import sensitivity
 from .version import __version__
@@ -92,6 +92,7 @@ def build_summary(scenario, fit, fc, ev, tg, *, created: str | None = None) -> d
         "draws": fc.n_draws,
         "options": decision.summarize_options(scenario, ev, tg, fc.chains),
         "recommendation": decision.recommend(scenario, ev),
+        "model": describe(scenario, fit),
         "sensitivity": sensitivity(scenario, fit, fc, ev, tg),
         "diagnostics": {
             "rhat_max": diag["rhat_max"],

@@ -34,7 +34,21 @@ class Fit:
     from_cache: bool = False
     path: Path | None = None
     seconds: float = 0.0
+    # the history's calendar as the forecast needs it: {"dates": ISO dates of the fit's periods
+    # or None, "seasonal": bool, "terms": K, "note": the sentence that says why (not) seasonal}
+    calendar: dict[str, Any] = field(default_factory=dict)
     _datatree: Any = field(default=None, repr=False)
+
+    def future_season(self, H: int) -> np.ndarray | None:
+        """The Fourier terms of the ``H`` periods after the fit's, or None without a season."""
+        if not self.calendar.get("seasonal"):
+            return None
+        import datetime as dt
+
+        from . import season
+
+        dates = [dt.date.fromisoformat(d) for d in self.calendar["dates"]]
+        return season.fourier(season.future_dates(dates, H), self.calendar["terms"])
 
     @property
     def chains(self) -> int:
@@ -61,6 +75,34 @@ class Fit:
             tree = xr.open_datatree(self.path / "trace.zarr", engine="zarr")
             object.__setattr__(self, "_datatree", tree)  # a cache of what the fit already is
         return self._datatree
+
+
+def describe(scenario: Any, fit: Fit) -> dict[str, Any]:
+    """The forecast's season, drift and trend choices, as data and in one sentence."""
+    mb = scenario.model
+    cal = fit.calendar or {}
+    drift = "ar1" if mb.period_effects == "ar1" else mb.drift
+    parts = [cal.get("note", "no seasonal profile")]
+    parts.append(
+        {
+            "random_walk": "the traffic's level drifts as a random walk (its step size learnt)",
+            "ar1": "traffic and rates have persistent AR(1) period effects",
+            "none": "the traffic's level is constant (model.drift: none)",
+        }[drift]
+    )
+    if mb.trend or mb.rate_trend:
+        which = " and ".join(w for w, on in (("traffic", mb.trend), ("rates", mb.rate_trend)) if on)
+        parts.append(f"linear trends in the {which}")
+    if scenario.events:
+        names = ", ".join(ev.label for ev in scenario.events)
+        parts.append(f"one-off events with their own effects, left out of the forecast: {names}")
+    return {
+        "seasonality": bool(cal.get("seasonal", False)),
+        "drift": drift,
+        "trend": mb.trend,
+        "rate_trend": mb.rate_trend,
+        "sentence": "; ".join(parts),
+    }
 
 
 def diagnostic_warnings(d: dict[str, Any], n_draws: int) -> list[str]:

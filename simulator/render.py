@@ -168,6 +168,8 @@ def text_summary(scenario: Scenario, summary: dict, *, from_cache: bool = False)
             )
     d = summary["diagnostics"]
     lines.append("")
+    if "model" in summary:
+        lines.append(f"Model: {summary['model']['sentence']}.")
     lines.append(
         f"Sampler: R-hat max {d['rhat_max']:.3f}, ESS min {d['ess_bulk_min']:.0f}, "
         f"{d['divergences']} divergences — "

@@ -316,16 +316,24 @@ class ModelBlock(_Model):
         narrow regions where rho approaches 1."""
         if self.target_accept is not None:
             return self.target_accept
-        return 0.9 if self.period_effects == "ar1" else 0.8
+        persistent = self.period_effects == "ar1" or self.drift == "random_walk"
+        return 0.9 if persistent else 0.8
 
     trend: bool = False
     rate_trend: bool = False
     period_effects: Literal["iid", "ar1"] = "iid"
+    # a yearly profile for the traffic and every rate: auto = when the dates span two years
+    seasonality: Literal["auto", "yearly", "none"] = "auto"
+    season_terms: int = Field(4, ge=1, le=12)
+    season_sd: float = Field(0.5, gt=0)
+    # the traffic's level wanders as a random walk (with iid period effects; AR(1) replaces it)
+    drift: Literal["random_walk", "none"] = "random_walk"
+    drift_sd: float = Field(0.05, gt=0)
     draws: int = Field(1000, ge=50, le=100_000)
     chains: int = Field(4, ge=1, le=16)
     tune: int = Field(1000, ge=50, le=100_000)
     sampler: Literal["auto", "nutpie", "pymc"] = "auto"
-    target_accept: float | None = Field(None, gt=0.5, lt=1.0)  # None: 0.8 (iid), 0.9 (ar1)
+    target_accept: float | None = Field(None, gt=0.5, lt=1.0)  # None: 0.9 with drift or ar1
     level_sd: float = Field(1.0, gt=0)
     trend_sd: float = Field(0.05, gt=0)
     rate_trend_sd: float = Field(0.05, gt=0)
@@ -363,6 +371,16 @@ class Tracking(_Model):
         return self
 
 
+class Event(_Model):
+    """A one-off shock in the history: periods ``first``..``last`` (labels, inclusive) get their
+    own effect for the named stages and segments (all by default)."""
+
+    label: str
+    first: str
+    last: str
+    stages: list[Id] | None = None
+
+
 class Experiment(_Model):
     data: str
     control: Id | None = None
@@ -386,6 +404,7 @@ class Scenario(_Model):
     baseline: dict[Id, float] | None = None
     experiment: Experiment | None = None
     tracking: Tracking = Tracking()
+    events: list[Event] = []
 
     _source: Path | None = PrivateAttr(default=None)
     _text: bytes = PrivateAttr(default=b"")
@@ -797,6 +816,16 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
                 out.append((f"baseline.{k}", f"unknown key result {k!r}{did_you_mean(k, kr_ids)}"))
             elif v < 0:
                 out.append((f"baseline.{k}", f"a baseline cannot be negative, got {v:g}"))
+    for i, ev in enumerate(s.events):
+        for j, name in enumerate(ev.stages or []):
+            if name not in stages and name not in segs:
+                known = [*stages, *segs]
+                out.append(
+                    (
+                        f"events[{i}].stages[{j}]",
+                        f"unknown stage or segment {name!r}{did_you_mean(name, known)}",
+                    )
+                )
     if s.experiment is not None:
         ex = s.experiment
         if ex.control is not None and ex.control not in s.options:

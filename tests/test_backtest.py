@@ -166,7 +166,7 @@ def test_backtest_json_and_text(tmp_path):
     assert (w["start"], w["end"], w["train_periods"]) == ("w12", "w15", 12)
     for kr in ("signups", "paid_share"):
         c = w["key_results"][kr]
-        assert set(c) == {"actual", "median", "interval80", "percentile", "inside80"}
+        assert set(c) == {"actual", "median", "interval80", "percentile", "inside80", "crps"}
         assert 0 <= c["percentile"] <= 1
         assert c["interval80"][0] <= c["median"] <= c["interval80"][1]
         assert out["key_results"][kr]["checks"] == 1
@@ -177,7 +177,19 @@ def test_backtest_json_and_text(tmp_path):
     r = krsim("backtest", str(scenario), "--windows", "1")
     assert r.returncode == 0, r.stderr
     assert "w12..w15" in r.stdout
-    assert "Verdict:" in r.stdout and "80% interval" in r.stdout
+    assert "Verdict:" in r.stdout and "80% interval" in r.stdout and "Mean CRPS" in r.stdout
+
+    # candidate model settings ranked on the same window; the scenario's own fit is cached
+    r = krsim("backtest", str(scenario), "--windows", "1", "--models", "scenario,steady", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert {m["name"] for m in out["models"]} == {"scenario", "steady"}
+    scores = [m["crps_relative"] for m in out["models"]]
+    assert scores == sorted(scores) and out["best"] == out["models"][0]["name"]
+    steady = next(m for m in out["models"] if m["name"] == "steady")
+    assert steady["settings"] == {"seasonality": "none", "drift": "none"}
+    r = krsim("backtest", str(scenario), "--models", "nope")
+    assert r.returncode == 2 and r.stderr.startswith("error: --models: unknown candidate 'nope'")
 
 
 def test_backtest_refuses_short_history_and_bad_windows(tmp_path):
@@ -191,3 +203,57 @@ def test_backtest_refuses_short_history_and_bad_windows(tmp_path):
         r = krsim("backtest", str(scenario), "--windows", bad)
         assert r.returncode == 2, r.stderr
         assert r.stderr.startswith("error: --windows:")
+
+
+def _at(percentiles: list[float], inside: list[bool] | None = None) -> list[KRCheck]:
+    inside = inside if inside is not None else [0.1 <= p <= 0.9 for p in percentiles]
+    return [
+        KRCheck(
+            actual=1.0,
+            median=1.0,
+            interval80=(0.0, 2.0),
+            percentile=p,
+            inside80=i,
+            p_outside=0.2,
+        )
+        for p, i in zip(percentiles, inside, strict=True)
+    ]
+
+
+def test_values_far_in_the_tails_make_the_verdict_overconfident():
+    q = [np.array([0.8, 0.2])]
+    # two of three beyond the 98th percentile: the miss count alone (2 of 3, P = 0.104) would
+    # pass, but each such value has chance 0.04 under the model: P(>= 2 of 3) = 0.0048
+    t = _tally(_at([0.985, 0.99, 0.5]), q * 3, "week", one_kr=True)
+    assert t.p_too_many == pytest.approx(1 - 0.8**3 - 3 * 0.2 * 0.8**2)
+    assert t.extreme == 2
+    assert t.p_extreme == pytest.approx(3 * 0.04**2 * 0.96 + 0.04**3)
+    assert t.calibration == "overconfident"
+    assert "beyond the forecast's 2%-98% percentiles" in t.verdict
+    # the same misses just inside the tails are consistent
+    t = _tally(_at([0.95, 0.93, 0.5]), q * 3, "week", one_kr=True)
+    assert t.extreme == 0 and t.calibration == "consistent"
+    # one extreme value in three windows is what chance gives now and then (P = 0.115)
+    t = _tally(_at([0.99, 0.5, 0.5]), q * 3, "week", one_kr=True)
+    assert t.calibration == "consistent"
+
+
+def test_pooled_tail_count_counts_windows_not_key_results():
+    # two key results per window that move together: one window with both in the tail is one
+    # extreme window, judged against the Bonferroni bound 2 * 0.04 per window
+    joint = [np.array([0.8, 0.0, 0.2])]
+    t = _tally(_at([0.99, 0.995, 0.5, 0.5]), joint * 2, "week", one_kr=False)
+    assert t.extreme == 1
+    assert t.p_extreme == pytest.approx(1 - (1 - 0.08) ** 2)
+    assert t.calibration == "consistent"
+
+
+def test_crps_matches_the_closed_form_for_a_normal_forecast():
+    from scipy import stats
+
+    from simulator.backtest import crps
+
+    x = stats.norm.ppf((np.arange(20_000) + 0.5) / 20_000)  # a normal forecast, quasi-random
+    y = 0.7
+    exact = y * (2 * stats.norm.cdf(y) - 1) + 2 * stats.norm.pdf(y) - 1 / np.sqrt(np.pi)
+    assert crps(x, y) == pytest.approx(exact, abs=1e-3)

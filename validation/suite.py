@@ -52,9 +52,14 @@ def check_scenario(
     seed: int = 0,
     extra_model: dict[str, Any] | None = None,
 ) -> Scenario:
-    """The small funnel of the checks: visits -> start -> done, two options, three key results."""
+    """The small funnel of the checks: visits -> start -> done, two options, three key results.
+
+    Its model is the one these checks' closed forms, SBC priors and worlds are written for: a
+    constant traffic level (``drift: none``); the default's drifting level is checked on real and
+    simulated series by scripts/forecast_study.py (docs/forecast_study.md)."""
     mb = {
         "period_effects": period_effects,
+        "drift": "none",
         "draws": draws,
         "chains": chains,
         "tune": tune,

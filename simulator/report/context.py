@@ -234,7 +234,7 @@ def context(result: SimulationResult, figs: list[ReportFigure]) -> dict[str, Any
         "details": details,
         "figures": figs,
         "beliefs": beliefs,
-        "assumptions": words.model_assumptions(s),
+        "assumptions": words.model_assumptions(s, summary.get("model")),
         "diagnostics": {
             "verdict": words.diagnostics_verdict(d),
             "ok": not d["warnings"],

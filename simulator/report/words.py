@@ -203,13 +203,23 @@ def parameter_value(scenario: Scenario, name: str, x: float) -> str:
     return f"×{x:.3g}" if name.split(".")[-1] == "factor" else pct(x)
 
 
-def model_assumptions(scenario: Scenario) -> list[str]:
-    """What the model takes for granted, in words (docs/design.md §4)."""
+def model_assumptions(scenario: Scenario, described: dict | None = None) -> list[str]:
+    """What the model takes for granted, in words (docs/design.md §4); ``described`` is
+    `posterior.describe` of the fit (its season and drift choices)."""
     lab = scenario.stage_label
     per = scenario.period
     out = []
     root = _q(lab(scenario.root))
-    if scenario.model.trend:
+    if described is not None:
+        out.append(f"Season, drift and trend: {described['sentence']}.")
+    if described is not None and described["drift"] == "random_walk":
+        trend = " around its trend" if scenario.model.trend else ""
+        out.append(
+            f"Traffic ({root}) continues from the level it had reached at the end of the history"
+            f"{trend}, which may keep wandering as it did (a random walk), with the same "
+            f"{per}-to-{per} ups and downs."
+        )
+    elif scenario.model.trend:
         out.append(
             f"Traffic ({root}) keeps the trend it had over the history, with the same "
             f"{per}-to-{per} ups and downs."

@@ -1,0 +1,77 @@
+"""The calendar terms of the history model: a yearly seasonal profile from the period dates.
+
+A yearly profile is ``K`` pairs of Fourier terms of the date's position in the year, with a
+shrinkage prior on their coefficients (``Normal(0, s / k)`` for the k-th harmonic, ``s`` learnt), so
+that a year of history that cannot tell a season from drift leaves the profile near flat rather than
+inventing one. ``model.seasonality: auto`` turns it on when the history's dates span at least two
+years (`MIN_SPAN_DAYS`): with less, a season and a slow drift look the same.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+
+YEAR_DAYS = 365.25
+MIN_SPAN_DAYS = 2 * 365 - 3  # two years of periods: first date to one period after the last
+
+
+def fourier(dates, K: int) -> np.ndarray:
+    """(periods, 2K): ``sin`` then ``cos`` of ``2 pi k t`` for k = 1..K, t the date in years."""
+    t = np.array([d.toordinal() for d in dates], dtype=float) / YEAR_DAYS
+    ang = 2 * np.pi * t[:, None] * np.arange(1, K + 1)[None, :]
+    return np.concatenate([np.sin(ang), np.cos(ang)], axis=1)
+
+
+def harmonics(K: int) -> np.ndarray:
+    """The harmonic number of each Fourier column (the prior scale divides by it)."""
+    return np.tile(np.arange(1, K + 1), 2).astype(float)
+
+
+def seasonal(setting: str, dates) -> tuple[bool, str]:
+    """Whether the yearly profile is in the model, and the sentence that says why."""
+    if setting == "none":
+        return False, "no seasonal profile (model.seasonality: none)"
+    if dates is None:
+        return False, "no seasonal profile: the period labels are not dates"
+    step = int(np.median(np.diff([d.toordinal() for d in dates]))) if len(dates) > 1 else 0
+    span = (dates[-1] - dates[0]).days + step
+    if setting == "yearly":
+        return (
+            True,
+            f"a yearly seasonal profile (model.seasonality: yearly, {span} days of history)",
+        )
+    if span >= MIN_SPAN_DAYS:
+        return True, f"a yearly seasonal profile (the history spans {span / YEAR_DAYS:.1f} years)"
+    return False, (
+        f"no seasonal profile: the history spans {span} days, too short to tell a yearly season "
+        "from drift (model.seasonality: auto needs two years; `yearly` forces it)"
+    )
+
+
+def _add_months(d: dt.date, n: int) -> dt.date:
+    m = d.month - 1 + n
+    y, m = d.year + m // 12, m % 12 + 1
+    days = [31, 29 if y % 4 == 0 and (y % 100 or y % 400 == 0) else 28, 31, 30, 31, 30, 31, 31]
+    days += [30, 31, 30, 31]
+    return dt.date(y, m, min(d.day, days[m - 1]))
+
+
+def future_dates(dates, H: int) -> list[dt.date]:
+    """The ``H`` period dates after the history's, at its own step (days, weeks or months)."""
+    last = dates[-1]
+    if len(dates) < 2:
+        return [last + dt.timedelta(days=7 * (h + 1)) for h in range(H)]
+    step = int(np.median(np.diff([d.toordinal() for d in dates])))
+    if 28 <= step <= 31:
+        return [_add_months(last, h + 1) for h in range(H)]
+    return [last + dt.timedelta(days=step * (h + 1)) for h in range(H)]
+
+
+def parse_dates(labels) -> tuple[dt.date, ...] | None:
+    """The labels as ISO dates, or None when any label is not one (ordinal labels)."""
+    try:
+        return tuple(dt.date.fromisoformat(s) for s in labels)
+    except (TypeError, ValueError):
+        return None
