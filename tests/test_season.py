@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from simulator import load_scenario
-from simulator.data import CountTable
+from simulator.data import CountTable, read_history
 from simulator.model import fit, walk_basis
 from simulator.season import fourier, future_dates, seasonal
 
@@ -92,7 +92,7 @@ def test_seasonal_profile_is_recovered_and_forecast(tmp_path: Path):
     visits = rng.poisson(rng.gamma(60.0, np.exp(log_mu) / 60.0))
     sale = rng.binomial(visits, 0.1)
     s = _write(tmp_path, [d.isoformat() for d in dates], visits, sale, "{chains: 2, draws: 300}")
-    f = fit(s, s._history)
+    f = fit(s, read_history(s))
     assert f.calendar["seasonal"]
     # the profile at eight points of the year, against the truth (the profile's mean over the
     # history is carried by the level, so both are compared as deviations from that mean)
@@ -124,7 +124,7 @@ def test_a_blank_row_is_the_row_left_out(tmp_path: Path):
     sale = rng.binomial(visits, 1 / (1 + np.exp(-(-2.0 + 0.15 * rng.standard_normal(T)))))
     model = "{drift: none, seasonality: none, chains: 2, draws: 600}"
     s = _write(tmp_path, range(T), visits, sale, model)
-    h = s._history
+    h = read_history(s)
     blank = {c: np.arange(T) == k for c in ("visits", "sale")}
     wild = {
         c: np.where(np.arange(T) == k, 10**6 if c == "visits" else 7, v)
@@ -159,14 +159,14 @@ def test_an_event_absorbs_a_one_off_shock(tmp_path: Path):
     labels = [f"w{i}" for i in range(T)]
     base = "{drift: none, chains: 2, draws: 400}"
     plain = _write(tmp_path, labels, visits, sale, base)
-    f_plain = fit(plain, plain._history)
+    f_plain = fit(plain, read_history(plain))
     (tmp_path / "s.yaml").write_text(
         FUNNEL
         + f"model: {base}\n"
         + "events: [{label: campaign, first: w20, last: w22, stages: [visits]}]\n"
     )
     with_event = load_scenario(tmp_path / "s.yaml")
-    f_event = fit(with_event, with_event._history)
+    f_event = fit(with_event, read_history(with_event))
     lo, hi = np.quantile(f_event.flat("alpha"), [0.005, 0.995])
     assert lo <= alpha <= hi
     # without the event the shock is read as regular variation: far more overdispersion
