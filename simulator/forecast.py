@@ -81,6 +81,9 @@ def prepare(scenario: Scenario, fit: Fit, horizon: int | None = None) -> Shared:
     X = fit.future_season(H)  # the yearly profile over the horizon's dates
     if X is not None:
         log_mu = log_mu + fit.flat("season_beta") @ X.T
+    W = fit.future_weekday(H)  # daily periods: the day-of-week profile
+    if W is not None:
+        log_mu = log_mu + fit.flat("weekday_beta") @ W.T
     if "traffic_walk_last" in fit.arrays:  # the level's walk, continued from where it ended
         steps = fit.flat("drift_sd")[:, None] * _stream(
             seed, "drift", "__traffic__"
@@ -107,6 +110,8 @@ def prepare(scenario: Scenario, fit: Fit, horizon: int | None = None) -> Shared:
             mu = mu[:, None]
         if X is not None:
             mu = mu + fit.node("rate_season_beta", node) @ X.T
+        if W is not None:
+            mu = mu + fit.node("rate_weekday_beta", node) @ W.T
         rng = _stream(seed, "effect", node)
         if ar1:  # continued from its last value in the history
             e = _ar1_path(fit.node("rate_elast", node), fit.node("rate_rho", node), sigma, H, rng)

@@ -153,6 +153,13 @@ def build_model(
             s_z = pm.Normal("season_z", 0.0, 1.0, shape=X.shape[1])
             s_beta = pm.Deterministic("season_beta", s_sd * s_z / kk)
             log_mu = log_mu + pt.dot(X, s_beta)
+        weekly_on = mb.seasonality != "none" and season.daily(dates)
+        if weekly_on:  # daily periods: a day-of-week profile, shrunk toward flat
+            W = season.weekday(dates)
+            w_sd = pm.HalfNormal("weekday_sd", mb.season_sd)
+            w_z = pm.Normal("weekday_z", 0.0, 1.0, shape=6)
+            w_beta = pm.Deterministic("weekday_beta", w_sd * w_z)
+            log_mu = log_mu + pt.dot(W, w_beta)
         if mb.trend:
             trend = pm.Normal("trend", 0.0, mb.trend_sd)
             log_mu = log_mu + trend * t
@@ -218,6 +225,11 @@ def build_model(
                 r_z = pm.Normal("rate_season_z", 0.0, 1.0, shape=(len(st.nodes), X.shape[1]))
                 r_beta = pm.Deterministic("rate_season_beta", r_sd[:, None] * r_z / kk)
                 base = base + pt.dot(r_beta, X.T)
+            if weekly_on:
+                rw_sd = pm.HalfNormal("rate_weekday_sd", mb.season_sd, dims="node")
+                rw_z = pm.Normal("rate_weekday_z", 0.0, 1.0, shape=(len(st.nodes), 6))
+                rw_beta = pm.Deterministic("rate_weekday_beta", rw_sd[:, None] * rw_z)
+                base = base + pt.dot(rw_beta, W.T)
             if mb.rate_trend:
                 slope = pm.Normal("rate_trend", 0.0, mb.rate_trend_sd, dims="node")
                 base = base + slope[:, None] * t
@@ -408,6 +420,8 @@ _SAVED = (
     "level",
     "season_beta",
     "rate_season_beta",
+    "weekday_beta",
+    "rate_weekday_beta",
     "drift_sd",
     "event_traffic",
     "event_rate",
@@ -527,7 +541,16 @@ def calendar_of(scenario: Scenario, history: CountTable, T: int | None = None) -
     on, note = season.seasonal(scenario.model.seasonality, history.dates)
     cd = calendar_dates(history, len(history) if T is None else T)
     dates = [d.isoformat() for d in cd] if cd is not None else None
-    return {"dates": dates, "seasonal": on, "terms": scenario.model.season_terms, "note": note}
+    weekly = scenario.model.seasonality != "none" and season.daily(history.dates)
+    if weekly:
+        note += "; a day-of-week profile (daily periods)"
+    return {
+        "dates": dates,
+        "seasonal": on,
+        "weekly": weekly,
+        "terms": scenario.model.season_terms,
+        "note": note,
+    }
 
 
 def sample(

@@ -39,6 +39,17 @@ class Fit:
     calendar: dict[str, Any] = field(default_factory=dict)
     _datatree: Any = field(default=None, repr=False)
 
+    def future_weekday(self, H: int) -> np.ndarray | None:
+        """The day-of-week terms of the ``H`` periods after the fit's (daily periods only)."""
+        if not self.calendar.get("weekly"):
+            return None
+        import datetime as dt
+
+        from . import season
+
+        dates = [dt.date.fromisoformat(d) for d in self.calendar["dates"]]
+        return season.weekday(season.future_dates(dates, H))
+
     def future_season(self, H: int) -> np.ndarray | None:
         """The Fourier terms of the ``H`` periods after the fit's, or None without a season."""
         if not self.calendar.get("seasonal"):

@@ -75,3 +75,21 @@ def parse_dates(labels) -> tuple[dt.date, ...] | None:
         return tuple(dt.date.fromisoformat(s) for s in labels)
     except (TypeError, ValueError):
         return None
+
+
+def daily(dates) -> bool:
+    """Whether the periods are days (then a day-of-week profile joins the yearly one)."""
+    if dates is None or len(dates) < 2:
+        return False
+    return int(np.median(np.diff([d.toordinal() for d in dates]))) == 1
+
+
+def weekday(dates) -> np.ndarray:
+    """(periods, 6): the day of the week in sum-to-zero coding (Monday..Saturday columns, Sunday
+    the negative of their sum), so the effects average to zero over a week."""
+    wd = np.array([d.weekday() for d in dates])
+    X = np.zeros((len(wd), 6))
+    for j in range(6):
+        X[wd == j, j] = 1.0
+    X[wd == 6, :] = -1.0
+    return X

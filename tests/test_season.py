@@ -193,3 +193,27 @@ def test_events_must_name_periods_and_stages_that_exist(tmp_path: Path):
     text = problems("[{label: a, first: w3, last: w9x}, {label: b, first: w9, last: w3}]")
     assert "events[0].last: 'w9x' is not a period of the history" in text
     assert "events[1]: first (w9) comes after last (w3)" in text
+
+
+def test_daily_data_get_a_day_of_week_profile(tmp_path: Path):
+    from simulator.forecast import prepare
+
+    rng = np.random.default_rng(9)
+    T = 91
+    dates = [dt.date(2025, 1, 6) + dt.timedelta(days=i) for i in range(T)]
+    weekend = np.array([d.weekday() >= 5 for d in dates])
+    mu = np.where(weekend, 600.0, 1500.0)  # weekends at 40% of weekdays
+    visits = rng.poisson(rng.gamma(80.0, mu / 80.0))
+    sale = rng.binomial(visits, 0.1)
+    labels = [d.isoformat() for d in dates]
+    s = _write(tmp_path, labels, visits, sale, "{chains: 2, draws: 300}")
+    f = fit(s, read_history(s))
+    assert f.calendar["weekly"] and not f.calendar["seasonal"]
+    H = 14
+    med = np.median(prepare(s, f, H).traffic_mean, axis=0)
+    fut = future_dates(dates, H)
+    wk = np.array([d.weekday() >= 5 for d in fut])
+    # the forecast's weekend to weekday ratio is the truth's, 0.4, within the posterior's spread
+    # (each mean rests on 26 weekend and 65 weekday days: relative sd about 0.03)
+    ratio = med[wk].mean() / med[~wk].mean()
+    assert abs(ratio - 0.4) < 0.06
