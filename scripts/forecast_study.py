@@ -11,7 +11,12 @@ the logit scale): ``y[t] ~ NegativeBinomial(exp(log_mu[t]), alpha)`` with
   prior (coefficients ``Normal(0, s / k)``, ``s ~ HalfNormal(season_sd)``), iid otherwise;
 - ``seasonal_ar1``: both;
 - ``seasonal_rw``: the yearly profile plus a random-walk level (a local-level model) whose step sd
-  is learnt (``HalfNormal(0.05)``), iid negative-binomial noise around it.
+  is learnt (``HalfNormal(0.05)``), iid negative-binomial noise around it, as a full latent path
+  (non-centred); ``seasonal_rwc``: the same path centred; ``seasonal_rws``: the step sd and the
+  negative binomial's share of one total variance learnt;
+- ``seasonal_klM`` (``M`` terms, 16 when omitted): the random walk in its ``M`` slowest
+  Karhunen-Loeve terms with the history's mean removed (krsim's `walk_basis`); ``seasonal_kl32``
+  is krsim's default since model version 4 (for the traffic).
 
 Windows: every quarter (``H`` periods) of a series that has a full training slice (3 years by
 default) before it; each model is fitted on that slice only and forecasts the quarter. Scored on the
@@ -23,8 +28,8 @@ Small fits (2 chains x 300 draws after 300 tuning steps by default), as a study,
 settings: say so wherever the numbers are quoted. Run with ``nice -n 10``. Prophet needs the optional
 ``bench`` extra (``pip install -e '.[bench]'``).
 
-    python scripts/forecast_study.py real --models iid,ar1,seasonal,seasonal_ar1 --prophet
-    python scripts/forecast_study.py sim --worlds 12 --models iid,seasonal_ar1 --prophet
+    python scripts/forecast_study.py real --models iid,ar1,seasonal_kl32 --prophet
+    python scripts/forecast_study.py sim --worlds 25 --models iid,seasonal_kl32 --prophet
 """
 
 from __future__ import annotations
