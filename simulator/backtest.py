@@ -57,12 +57,7 @@ def plan_windows(n_periods: int, horizon: int, windows: int | None = None) -> li
 
 def truncate(table: CountTable, start: int, end: int) -> CountTable:
     """Rows ``start:end`` of a count table."""
-    return CountTable(
-        path=table.path,
-        key=table.key,
-        labels=table.labels[start:end],
-        counts={k: np.asarray(v[start:end]) for k, v in table.counts.items()},
-    )
+    return table.rows(start, end)
 
 
 def percentile(draws: np.ndarray, actual: float) -> float:

@@ -2,58 +2,140 @@
 
 Tables are small (one row per period or arm), so the standard library's csv reader is used: it keeps
 `krsim check` free of heavy imports.
+
+A history whose period labels are all ISO dates (``2025-09-01``) is a calendar (DESIGN section 3):
+rows are put in time order (with a note), every step of the scenario's ``period`` must be present,
+and empty count cells are missing data. Other labels (``1``, ``2025-W36``) are taken in file order.
 """
 
 from __future__ import annotations
 
+import calendar
 import csv
+import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 
 from .scenario import InputError, Scenario, did_you_mean
 
+PERIODS = ("day", "week", "month")
+
 
 @dataclass(frozen=True)
 class CountTable:
-    """Rows of counts: one label column (period or arm) and one integer column per stage/segment."""
+    """Rows of counts: one label column (period or arm) and one integer column per stage/segment.
+
+    ``dates`` holds the period labels as dates when every label is an ISO date (else None);
+    ``missing`` marks, per column, the cells that were empty (their count is 0 in ``counts``);
+    ``notes`` are things done to the file that the user should hear about (a sort, ignored columns).
+    """
 
     path: Path
     key: str  # name of the label column
     labels: tuple[str, ...]
     counts: dict[str, np.ndarray] = field(repr=False)
     periods: tuple[str, ...] | None = None  # for experiment tables with a `period` column
+    dates: tuple[dt.date, ...] | None = None
+    missing: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        n = len(self.labels)
+        full = {
+            c: np.asarray(self.missing.get(c, np.zeros(n, dtype=bool)), dtype=bool)
+            for c in self.counts
+        }
+        object.__setattr__(self, "missing", full)
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def n_missing(self) -> int:
+        """Number of empty count cells."""
+        return int(sum(m.sum() for m in self.missing.values()))
+
+    def missing_cells(self) -> list[tuple[str, str]]:
+        """(label, column) of every empty cell, in row order."""
+        return [
+            (self.labels[r], c) for r in range(len(self)) for c in self.counts if self.missing[c][r]
+        ]
+
+    def rows(self, start: int, end: int) -> CountTable:
+        """Rows ``start:end`` (dates and missing cells follow)."""
+        return CountTable(
+            path=self.path,
+            key=self.key,
+            labels=self.labels[start:end],
+            counts={k: np.asarray(v[start:end]) for k, v in self.counts.items()},
+            periods=self.periods[start:end] if self.periods is not None else None,
+            dates=self.dates[start:end] if self.dates is not None else None,
+            missing={k: np.asarray(v[start:end]) for k, v in self.missing.items()},
+            notes=self.notes,
+        )
+
     def digest(self) -> str:
         h = hashlib.sha256()
-        h.update(repr((self.key, self.labels, self.periods)).encode())
+        h.update(repr((self.key, self.labels, self.periods, self.dates)).encode())
         for name in sorted(self.counts):
             h.update(name.encode())
             h.update(np.ascontiguousarray(self.counts[name], dtype=np.int64).tobytes())
+            h.update(np.ascontiguousarray(self.missing[name], dtype=bool).tobytes())
         return h.hexdigest()
 
 
-def _parse_count(text: str) -> int | str:
-    """An integer count, or the reason it is not one."""
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 change``, ``2 changes``."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+# ---------------------------------------------------------------------------------- cells
+
+_THOUSANDS = re.compile(r"^\d{1,3}(?:([,\u00a0\u202f ])\d{3})(?:\1\d{3})*$")
+
+
+def _parse_count(text: str, delimiter: str = ",") -> int | str | None:
+    """An integer count, None for an empty cell, or the reason it is not a count."""
     t = text.strip()
     if t == "":
-        return "empty cell (write 0 if nothing happened)"
+        return None
+    m = _THOUSANDS.match(t)
+    if m and (m.group(1) != "," or delimiter != ";"):
+        return int(re.sub(r"\D", "", t))  # 12,345 or 12 345: a thousands separator
+    if t.endswith("%"):
+        return f"a count, not a percentage ({t!r}); write the number of users"
     try:
         v = float(t)
     except ValueError:
+        if re.fullmatch(r"\d+,\d+", t):
+            return f"a count must be a whole number ({t!r})"
         return f"not a number ({t!r})"
     if not np.isfinite(v):
         return f"not a finite number ({t!r})"
     if v < 0:
         return f"a count cannot be negative ({t})"
     if v != int(v):
+        if delimiter == ";" and re.fullmatch(r"\d{1,3}\.\d{3}", t):
+            return f"{t!r}: a thousands separator or a decimal point? write the count without it"
         return f"a count must be a whole number ({t})"
     return int(v)
+
+
+def _sniff_delimiter(first_line: str) -> str:
+    """The header's separator: a comma, unless the header holds none and a `;` or tab instead."""
+    counts = {d: first_line.count(d) for d in (",", ";", "\t", "|")}
+    if counts[","]:
+        return ","
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+# ------------------------------------------------------------------------------- reading
 
 
 def read_count_table(
@@ -63,17 +145,39 @@ def read_count_table(
     *,
     optional_columns: tuple[str, ...] = (),
     columns: list[str] | None = None,
+    allow_missing: bool = False,
 ) -> CountTable:
-    """Read a CSV with a `key` column and one count column per stage and segment (or `columns`)."""
+    """Read a CSV with a `key` column and one count column per stage and segment (or `columns`).
+
+    The separator may be `,`, `;`, a tab or `|` (found from the header). Columns that name no
+    stage, segment or optional column are ignored with a note, unless they look like a misspelt
+    one. Empty count cells are refused unless ``allow_missing``; then they are marked missing."""
     columns = columns if columns is not None else [*scenario.funnel, *scenario.segments]
     problems: list[str] = []
+    notes: list[str] = []
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError([f"{path}: file not found"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError([f"{path}: cannot read the file: {exc}"]) from None
+    except OSError as exc:
+        raise InputError([f"{path}: cannot read the file: {exc.strerror or exc}"]) from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(
+            [f"{path}: the file is UTF-16 text; save it as 'CSV UTF-8 (comma delimited)'"]
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            [
+                f"{path}: not UTF-8 text (byte {exc.start}); save it as 'CSV UTF-8' "
+                "(a spreadsheet's plain 'CSV' may use another encoding)"
+            ]
+        ) from None
+    lines = text.splitlines()
+    first = next((ln for ln in lines if ln.strip()), "")
+    delimiter = _sniff_delimiter(first)
+    rows = list(csv.reader(lines, delimiter=delimiter))
     rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:
         raise InputError(
@@ -81,15 +185,29 @@ def read_count_table(
         )
     header = [h.strip() for h in rows[0]]
     known = [key, *optional_columns, *columns]
+    ignored = []
     for h in header:
-        if h not in known:
-            problems.append(f"{path}: column {h!r}: unknown column{did_you_mean(h, known)}")
+        if h in known:
+            continue
+        hint = did_you_mean(h, known)
+        if not hint and h.lower() in known:
+            hint = f" (did you mean {h.lower()!r}?)"
+        if hint or h == "":
+            what = "a column without a name" if h == "" else "unknown column"
+            problems.append(f"{path}: column {h!r}: {what}{hint}")
+        else:
+            ignored.append(h)
+    if ignored:
+        notes.append(
+            f"{path}: ignored {plural(len(ignored), 'column')} that name no stage or segment: "
+            + ", ".join(ignored)
+        )
     for c in [key, *columns]:
         if c not in header:
             problems.append(
                 f"{path}: column {c!r}: missing (expected one column per stage and segment)"
             )
-    dup = {h for h in header if header.count(h) > 1}
+    dup = {h for h in header if header.count(h) > 1 and h in known}
     for h in sorted(dup):
         problems.append(f"{path}: column {h!r}: appears more than once")
     if problems:
@@ -101,6 +219,7 @@ def read_count_table(
     labels: list[str] = []
     periods: list[str] = []
     values = {c: np.zeros(len(body), dtype=np.int64) for c in columns}
+    missing = {c: np.zeros(len(body), dtype=bool) for c in columns}
     for r, row in enumerate(body):
         line = r + 2
         if len(row) != len(header):
@@ -111,12 +230,23 @@ def read_count_table(
         label = row[idx[key]].strip()
         if not label:
             problems.append(f"{path}: row {line}, column {key!r}: empty")
+        elif re.fullmatch(r"(grand\s+)?(total|totals|sum|all|overall)", label, re.IGNORECASE):
+            problems.append(
+                f"{path}: row {line}, column {key!r}: {label!r} looks like a totals row; remove it"
+            )
         labels.append(label)
         if "period" in optional_columns and "period" in idx:
             periods.append(row[idx["period"]].strip())
         for c in columns:
-            v = _parse_count(row[idx[c]])
-            if isinstance(v, str):
+            v = _parse_count(row[idx[c]], delimiter)
+            if v is None:
+                if allow_missing:
+                    missing[c][r] = True
+                else:
+                    problems.append(
+                        f"{path}: row {line}, column {c!r}: empty cell (write 0 if nothing happened)"
+                    )
+            elif isinstance(v, str):
                 problems.append(f"{path}: row {line}, column {c!r}: {v}")
             else:
                 values[c][r] = v
@@ -128,18 +258,22 @@ def read_count_table(
         labels=tuple(labels),
         counts=values,
         periods=tuple(periods) if periods else None,
+        missing=missing,
+        notes=tuple(notes),
     )
 
 
 def check_funnel_counts(table: CountTable, scenario: Scenario) -> list[str]:
-    """Counts that cannot be: a stage larger than its parent, a segment larger than its stage."""
+    """Counts that cannot be: a stage larger than its parent, a segment larger than its stage
+    (cells that are missing are not compared)."""
     problems = []
     pairs = [
         (s, st.from_, "stage", "its parent stage") for s, st in scenario.funnel.items() if st.from_
     ]
     pairs += [(g, seg.of, "segment", "its stage") for g, seg in scenario.segments.items()]
     for child, parent, what, role in pairs:
-        bad = np.nonzero(table.counts[child] > table.counts[parent])[0]
+        seen = ~(table.missing[child] | table.missing[parent])
+        bad = np.nonzero((table.counts[child] > table.counts[parent]) & seen)[0]
         for r in bad[:5]:
             problems.append(
                 f"{table.path}: row {r + 2} ({table.key} {table.labels[r]}), column {child!r}: "
@@ -152,14 +286,222 @@ def check_funnel_counts(table: CountTable, scenario: Scenario) -> list[str]:
     return problems
 
 
+# ------------------------------------------------------------------------------ calendar
+
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T]00:00(?::00(?:\.0+)?)?)?$")
+
+
+def _iso_date(label: str) -> dt.date | None:
+    m = _ISO_DATE.match(label)
+    if not m:
+        return None
+    try:
+        return dt.date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:
+        return None
+
+
+def _label_problems(path: Path, labels: tuple[str, ...]) -> list[str]:
+    """Labels that are dates in a form krsim would take as plain names (and so lose their order)."""
+    where = f"{path}: column 'period'"
+    if all(re.fullmatch(r"\d{1,2}[/.]\d{1,2}[/.]\d{2,4}", x) for x in labels):
+        return [
+            f"{where}: dates written like {labels[0]!r} are ambiguous (day/month or month/day?); "
+            "write them as YYYY-MM-DD (e.g. 2025-09-03)"
+        ]
+    if all(re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", x) for x in labels):
+        return [
+            f"{where}: write dates with two-digit months and days, e.g. {labels[0]!r} as YYYY-MM-DD"
+        ]
+    if all(re.fullmatch(r"\d{5}(\.0+)?", x) for x in labels):
+        serials = [int(float(x)) for x in labels]
+        if all(20000 <= v <= 80000 for v in serials):
+            first = dt.date(1899, 12, 30) + dt.timedelta(days=serials[0])
+            return [
+                f"{where}: {labels[0]!r} looks like a spreadsheet date serial number "
+                f"({first.isoformat()}); format the column as dates YYYY-MM-DD before exporting"
+            ]
+    dated = [_iso_date(x) is not None for x in labels]
+    if sum(dated) >= len(labels) / 2 and not all(dated):
+        r = dated.index(False)
+        return [
+            f"{path}: row {r + 2}, column 'period': {labels[r]!r} is not a date like the other "
+            "periods (write YYYY-MM-DD)"
+        ]
+    numbers = [int(x) for x in labels if re.fullmatch(r"\d+", x)]
+    if len(numbers) == len(labels) > 2 and all(a > b for a, b in pairwise(numbers)):
+        return [
+            f"{where}: the periods are numbered newest first ({labels[0]}, {labels[1]}, …); "
+            "undated rows are taken in file order, so put the oldest first"
+        ]
+    return []
+
+
+def _month_index(d: dt.date) -> int:
+    return d.year * 12 + d.month - 1
+
+
+def _is_month_end(d: dt.date) -> bool:
+    return d.day == calendar.monthrange(d.year, d.month)[1]
+
+
+def _nth_month(first: dt.date, k: int, month_end: bool) -> dt.date:
+    m = _month_index(first) + k
+    y, mo = divmod(m, 12)
+    last = calendar.monthrange(y, mo + 1)[1]
+    return dt.date(y, mo + 1, last if month_end else min(first.day, last))
+
+
+def _calendar_problems(path: Path, period: str, dates: list[dt.date]) -> list[str]:
+    """Gaps and irregular steps in sorted, distinct dates, each naming the dates involved."""
+    where = f"{path}: column 'period'"
+    out: list[str] = []
+    if period == "month":
+        month_end = all(_is_month_end(d) for d in dates)
+        days = {d.day for d in dates}
+        if not month_end and len(days) > 1:
+            odd = next(d for d in dates if d.day != dates[0].day)
+            return [
+                f"{where}: {odd.isoformat()} is on day {odd.day} of its month, {dates[0].isoformat()} "
+                f"on day {dates[0].day}; monthly periods need one day of the month (e.g. the 1st)"
+            ]
+        for a, b in pairwise(dates):
+            k = _month_index(b) - _month_index(a)
+            if k > 1:
+                gap = [_nth_month(a, j, month_end).isoformat() for j in range(1, k)]
+                out.append(
+                    f"{where}: {_join_dates(gap)} {'is' if len(gap) == 1 else 'are'} missing "
+                    f"between {a.isoformat()} and {b.isoformat()} (month steps)"
+                )
+        return out
+    step = 7 if period == "week" else 1
+    diffs = [(b - a).days for a, b in pairwise(dates)]
+    if diffs and period == "week" and all(d == 1 for d in diffs):
+        return [f"{where}: the dates are 1 day apart, not a week: set `period: day`"]
+    if diffs and period == "day" and all(d == 7 for d in diffs):
+        return [f"{where}: the dates are 7 days apart, not a day: set `period: week`"]
+    if diffs and period in ("day", "week") and all(27 <= d <= 31 for d in diffs):
+        return [f"{where}: the dates are a month apart: set `period: month`"]
+    for (a, b), d in zip(pairwise(dates), diffs, strict=True):
+        if d % step:
+            extra = (
+                f" ({a.strftime('%A')} then {b.strftime('%A')}: weekly rows must fall on one weekday)"
+                if period == "week"
+                else ""
+            )
+            out.append(
+                f"{where}: {b.isoformat()} is {plural(d, 'day')} after {a.isoformat()}, not a "
+                f"whole number of {period} steps ({plural(step, 'day')}){extra}"
+            )
+        elif d > step:
+            gap = [(a + dt.timedelta(days=step * j)).isoformat() for j in range(1, d // step)]
+            out.append(
+                f"{where}: {_join_dates(gap)} {'is' if len(gap) == 1 else 'are'} missing between "
+                f"{a.isoformat()} and {b.isoformat()} ({period} steps)"
+            )
+    if len(out) > 5:
+        out = out[:5] + [f"{where}: {len(out) - 5} more gaps or irregular steps"]
+    return out
+
+
+def _join_dates(ds: list[str]) -> str:
+    return ", ".join(ds) if len(ds) <= 3 else f"{ds[0]}, {ds[1]}, … {ds[-1]} ({len(ds)} periods)"
+
+
+def _as_calendar(table: CountTable, scenario: Scenario) -> CountTable:
+    """The table with ``dates`` set and rows in time order, or an InputError naming each gap."""
+    path = table.path
+    parsed = [_iso_date(x) for x in table.labels]
+    if any(d is None for d in parsed):
+        problems = _label_problems(path, table.labels)
+        if problems:
+            raise InputError(problems)
+        return table
+    dates: list[dt.date] = parsed  # type: ignore[assignment]
+    if scenario.period not in PERIODS:
+        raise InputError(
+            [
+                f"{scenario.source or 'scenario'}: period: {scenario.period!r} with dated history "
+                f"rows; use day, week or month{did_you_mean(scenario.period, PERIODS)} "
+                "(or label the periods 1, 2, … for another unit)"
+            ]
+        )
+    notes = list(table.notes)
+    order = sorted(range(len(dates)), key=lambda i: dates[i])
+    if order != list(range(len(dates))):
+        if order == list(range(len(dates)))[::-1]:
+            how = "newest first"
+        else:
+            r = next(i for i in range(1, len(dates)) if dates[i] < dates[i - 1])
+            how = f"row {r + 2} ({dates[r].isoformat()}) comes after {dates[r - 1].isoformat()}"
+        notes.append(
+            f"{path}: the rows were not in time order ({how}); they are used sorted oldest first"
+        )
+        table = CountTable(
+            path=path,
+            key=table.key,
+            labels=tuple(table.labels[i] for i in order),
+            counts={c: v[order] for c, v in table.counts.items()},
+            periods=table.periods,
+            missing={c: v[order] for c, v in table.missing.items()},
+            notes=table.notes,
+        )
+        dates = [dates[i] for i in order]
+    dup = sorted({d.isoformat() for a, d in pairwise(dates) if a == d})
+    if dup:
+        raise InputError([f"{path}: column 'period': repeated periods: {', '.join(dup[:5])}"])
+    problems = _calendar_problems(path, scenario.period, dates)
+    if problems:
+        raise InputError(problems)
+    return CountTable(
+        path=path,
+        key=table.key,
+        labels=table.labels,
+        counts=table.counts,
+        periods=table.periods,
+        dates=tuple(dates),
+        missing=table.missing,
+        notes=tuple(notes),
+    )
+
+
+def missing_problem(table: CountTable) -> str | None:
+    """One line naming the empty cells of a history, for the steps that cannot handle them yet."""
+    cells = table.missing_cells()
+    if not cells:
+        return None
+    by_label: dict[str, list[str]] = {}
+    for label, c in cells:
+        by_label.setdefault(label, []).append(c)
+    parts = [f"{label} ({', '.join(cs)})" for label, cs in by_label.items()]
+    shown = "; ".join(parts[:4]) + (
+        f"; and {len(parts) - 4} more periods" if len(parts) > 4 else ""
+    )
+    return (
+        f"{table.path}: {plural(len(cells), 'empty count cell')} in {shown}: missing cells are not "
+        "modelled yet; fill them in or remove those periods"
+    )
+
+
+def require_complete(table: CountTable) -> None:
+    """Refuse a history with empty cells (the model does not skip missing observations yet)."""
+    line = missing_problem(table)
+    if line:
+        raise InputError([line])
+
+
 def read_history(scenario: Scenario) -> CountTable:
-    """The scenario's history table, validated against its funnel and horizon."""
+    """The scenario's history table, validated against its funnel and horizon; dated labels make
+    it a calendar (sorted, gap-free)."""
     path = scenario.resolve(scenario.history)
-    table = read_count_table(path, scenario, "period")
+    table = read_count_table(path, scenario, "period", allow_missing=True)
     problems = check_funnel_counts(table, scenario)
     dup = sorted({p for p in table.labels if table.labels.count(p) > 1})
     if dup:
         problems.append(f"{path}: column 'period': repeated periods: {', '.join(dup[:5])}")
+    if problems:
+        raise InputError(problems)
+    table = _as_calendar(table, scenario)
     if len(table) < 3:
         problems.append(
             f"{path}: only {len(table)} rows; the model needs at least 3 periods of history"

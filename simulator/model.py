@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import cache
-from .data import CountTable
+from .data import CountTable, require_complete
 from .scenario import Scenario
 
 if TYPE_CHECKING:
@@ -337,6 +337,7 @@ def fit(
 ) -> Fit:
     """Fit the history model (with an experiment's results, when given), or load the fit from
     the cache when nothing that determines it changed."""
+    require_complete(history)  # empty cells: not modelled yet, refused rather than imputed
     log = log or (lambda msg: print(msg, file=sys.stderr))
     key = fit_key(scenario, history, experiment)
     T = len(history)
