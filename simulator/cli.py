@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from . import __version__
 from .scenario import InputError
 
 
@@ -16,6 +17,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="krsim",
         description="The probability that each key-result target is met, under each option.",
     )
+    p.add_argument("--version", action="version", version=f"krsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def scenario_cmd(name: str, help: str) -> argparse.ArgumentParser:
@@ -115,16 +117,40 @@ def _validate_overrides(args: argparse.Namespace) -> None:
         raise InputError(problems)
 
 
-def _check(args: argparse.Namespace) -> int:
+def _load(path: Path):
+    """Load a scenario and its history; say on stderr what was done to the input or looks
+    unintended (a sort, ignored columns, empty cells, surprising targets)."""
     from .api import load_scenario
+    from .decision import targets
+    from .render import input_notes
 
-    s = load_scenario(args.scenario)
+    s = load_scenario(path)
+    for line in input_notes(s, s._history, targets(s, s._history)):
+        print(f"note: {line}", file=sys.stderr)
+    return s
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .data import plural
+
+    s = _load(args.scenario)
     h = s._history
     n_changes = sum(len(o.changes) for o in s.options.values())
+    what = f"{plural(len(h), 'period')} of history"
+    if h.dates is not None:
+        what += f" ({h.dates[0].isoformat()} to {h.dates[-1].isoformat()}, one row per {s.period}"
+        if any("not in time order" in n for n in h.notes):
+            what += ", sorted oldest first"
+        what += ")"
+    if h.n_missing:
+        what += (
+            f", {plural(h.n_missing, 'empty count cell')} (missing data, not modelled yet: "
+            "`run` refuses them)"
+        )
     print(
-        f"ok: {args.scenario}: {len(s.funnel)} stages, {len(s.segments)} segments, "
-        f"{len(s.options)} options ({n_changes} changes), {len(s.key_results)} key results, "
-        f"{len(h)} periods of history"
+        f"ok: {args.scenario}: {plural(len(s.funnel), 'stage')}, "
+        f"{plural(len(s.segments), 'segment')}, {plural(len(s.options), 'option')} "
+        f"({plural(n_changes, 'change')}), {plural(len(s.key_results), 'key result')}, {what}"
     )
     return 0
 
@@ -132,11 +158,11 @@ def _check(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace):
     """Load the scenario named on the command line and simulate it with the model overrides."""
     from . import cache
-    from .api import load_scenario, simulate
+    from .api import simulate
 
     if args.no_cache:
         cache.disable()
-    return simulate(load_scenario(args.scenario), draws=args.draws, seed=args.seed)
+    return simulate(_load(args.scenario), draws=args.draws, seed=args.seed)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -172,12 +198,11 @@ def _report(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     _validate_overrides(args)
     from . import cache
-    from .api import load_scenario
     from .experiment import read_results, results_path
 
     if args.no_cache:
         cache.disable()
-    s = load_scenario(args.scenario)
+    s = _load(args.scenario)
     exp = read_results(s, results_path(s, args.results))  # invalid input stops here, before fitting
     from .compare import compare, text_comparison
 
@@ -200,12 +225,11 @@ def _backtest(args: argparse.Namespace) -> int:
     if args.windows is not None and args.windows < 1:
         raise InputError([f"--windows: must be at least 1, got {args.windows}"])
     from . import cache
-    from .api import load_scenario
     from .backtest import backtest, plan_windows, render_text
 
     if args.no_cache:
         cache.disable()
-    s = load_scenario(args.scenario)
+    s = _load(args.scenario)
     plan_windows(len(s._history), s.horizon, args.windows)  # refuse a short history before fitting
     if args.draws is not None or args.seed is not None:
         h = s._history

@@ -5,6 +5,62 @@ from __future__ import annotations
 from .scenario import Scenario
 
 
+def target_warnings(scenario: Scenario, targets: dict) -> list[str]:
+    """Targets that are valid but probably not what was meant: a relative target on a rate that is
+    large or leaves [0, 1], an absolute count target far below the baseline, a target equal to the
+    baseline. ``targets`` maps KR ids to ``decision.KRTarget``."""
+    out = []
+    name = scenario.source or "scenario"
+    for i, kr in enumerate(scenario.key_results):
+        t, pt = targets[kr.id], kr.parsed_target
+        where = f"{name}: key_results[{i}].target"
+        said = f"{kr.target!r}" if isinstance(kr.target, str) else f"{kr.target:g}"
+        if kr.is_ratio and pt.relative and (abs(pt.value) >= 50 or not 0 <= t.target <= 1):
+            meant = pt.value / 100
+            hint = (
+                f"; did you mean the rate {meant:.2f}? write '{pt.op} {meant:.2f}'"
+                if 0 < meant <= 1
+                else ""
+            )
+            out.append(
+                f"{where}: {said} on a rate is relative to the baseline rate {t.baseline:.3f}, "
+                f"so the target is the rate {t.target:.3f}"
+                + (" (outside [0, 1], so it can never be met)" if not 0 <= t.target <= 1 else "")
+                + hint
+            )
+        elif (
+            not kr.is_ratio
+            and not pt.relative
+            and pt.op == ">="
+            and t.baseline > 0
+            and t.target < 0.05 * t.baseline
+        ):
+            rel = f"+{pt.value * 100:g}%" if 0 < pt.value < 1 else f"+{pt.value:g}%"
+            out.append(
+                f"{where}: {said} is an absolute total of {fmt_value(t.target, False)} over the "
+                f"horizon, against a baseline of {fmt_value(t.baseline, False)}, so it is met "
+                f"almost surely; did you mean '{rel}' (relative to the baseline)?"
+            )
+        elif t.target == t.baseline:
+            out.append(
+                f"{where}: {said} equals the baseline ({fmt_value(t.baseline, kr.is_ratio)}): the "
+                "key result is met by standing still"
+            )
+    return out
+
+
+def input_notes(scenario: Scenario, history, targets: dict) -> list[str]:
+    """What was done to the input or looks unintended, for stderr and the report: the history's
+    notes (a sort, ignored columns), its empty cells, and target warnings."""
+    notes = list(getattr(history, "notes", ()))
+    n = getattr(history, "n_missing", 0)
+    if n:
+        notes.append(
+            f"{history.path}: {n} empty count {'cell' if n == 1 else 'cells'} (missing data)"
+        )
+    return notes + target_warnings(scenario, targets)
+
+
 def fmt_p(p: float, se: float | None = None) -> str:
     s = f"{p:.2f}"
     return s if se is None else f"{s} ±{max(se, 0.005):.2f}" if se >= 0.005 else f"{s} ±<.01"
