@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import CountTable
+from .data import CountTable, plural
 from .scenario import InputError, Option, Scenario
 
 LEVEL = 0.8  # the central interval whose coverage is checked
@@ -343,7 +343,8 @@ def render_text(result: BacktestResult, scenario: Scenario) -> str:
     unit = result.period
     lines = [
         f"Backtest: {result.title}",
-        f"{len(result.windows)} past quarters of {result.horizon} {unit}s, each forecast from the "
+        f"{plural(len(result.windows), 'past quarter')} of {plural(result.horizon, unit)}, "
+        "each forecast from the "
         f"{unit}s before it (option: {result.option}, {result.draws} draws)",
         "",
     ]

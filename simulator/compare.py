@@ -23,6 +23,7 @@ import numpy as np
 
 from . import decision, forecast, model, priors
 from .api import SimulationResult, build_summary, history_of
+from .data import plural
 from .experiment import ArmPlan, ExperimentData, arm_rates, simulate_arm
 from .render import fmt_p
 from .scenario import Scenario, change_priors
@@ -360,7 +361,8 @@ def text_comparison(result: ComparisonResult, *, from_cache: bool = False) -> st
         for a in exp.arms
     )
     lines.append(
-        f"{len(exp.arms)} arms, control {exp.control}, {len(exp.periods)} period(s): {arms}"
+        f"{plural(len(exp.arms), 'arm')}, control {exp.control}, "
+        f"{plural(len(exp.periods), 'period')}: {arms}"
     )
     if result.srm["flag"]:
         lines.append(

@@ -281,7 +281,7 @@ def check_funnel_counts(table: CountTable, scenario: Scenario) -> list[str]:
             )
         if len(bad) > 5:
             problems.append(
-                f"{table.path}: column {child!r}: {len(bad) - 5} more rows larger than {parent!r}"
+                f"{table.path}: column {child!r}: {plural(len(bad) - 5, 'more row')} larger than {parent!r}"
             )
     return problems
 
@@ -400,7 +400,9 @@ def _calendar_problems(path: Path, period: str, dates: list[dt.date]) -> list[st
                 f"{a.isoformat()} and {b.isoformat()} ({period} steps)"
             )
     if len(out) > 5:
-        out = out[:5] + [f"{where}: {len(out) - 5} more gaps or irregular steps"]
+        out = out[:5] + [
+            f"{where}: {plural(len(out) - 5, 'more gap or irregular step', 'more gaps or irregular steps')}"
+        ]
     return out
 
 
@@ -475,7 +477,7 @@ def missing_problem(table: CountTable) -> str | None:
         by_label.setdefault(label, []).append(c)
     parts = [f"{label} ({', '.join(cs)})" for label, cs in by_label.items()]
     shown = "; ".join(parts[:4]) + (
-        f"; and {len(parts) - 4} more periods" if len(parts) > 4 else ""
+        f"; and {plural(len(parts) - 4, 'more period')}" if len(parts) > 4 else ""
     )
     return (
         f"{table.path}: {plural(len(cells), 'empty count cell')} in {shown}: missing cells are not "
@@ -504,13 +506,13 @@ def read_history(scenario: Scenario) -> CountTable:
     table = _as_calendar(table, scenario)
     if len(table) < 3:
         problems.append(
-            f"{path}: only {len(table)} rows; the model needs at least 3 periods of history"
+            f"{path}: only {plural(len(table), 'row')}; the model needs at least 3 periods of history"
         )
     explicit = set(scenario.baseline or {})
     needs_history = [kr.id for kr in scenario.key_results if kr.id not in explicit]
     if needs_history and len(table) < scenario.horizon:
         problems.append(
-            f"{path}: {len(table)} rows, fewer than the horizon ({scenario.horizon}); the baselines of "
+            f"{path}: {plural(len(table), 'row')}, fewer than the horizon ({scenario.horizon}); the baselines of "
             f"{', '.join(needs_history)} come from the last {scenario.horizon} periods "
             "(add history or give them in `baseline:`)"
         )

@@ -155,11 +155,49 @@ def answer_sentence(scenario: Scenario, summary: dict) -> str:
         else ""
     )
     sure = f"; best in {rec['p_best'][best]:.0%} of simulated quarters" if others else ""
+    tied = [o for o in others if abs(rec["value"][o] - value) < 1e-12]
+    if tied:
+        return _tie_sentence(scenario, summary, best, tied)
     if rec["rule"] == "all_met" and value <= 0.05:
         lead = f"No option is likely to meet every key result; “{label}” comes closest"
     else:
         lead = f"“{label}” gives {what}"
     return f"{lead} ({number}{vs}{sure}){_tradeoff(scenario, summary, best)}."
+
+
+def _count_words(n: int) -> str:
+    return {2: "both", 3: "all three", 4: "all four", 5: "all five"}.get(n, f"all {n}")
+
+
+def _tie_sentence(scenario: Scenario, summary: dict, best: str, tied: list[str]) -> str:
+    """The rule cannot separate the best options: say so, and how the tie rule picked."""
+    rec, opts = summary["recommendation"], summary["options"]
+    value = rec["value"][best]
+    n = len(scenario.key_results)
+    each = "each" if len(tied) + 1 == len(opts) else "each of them"
+    if rec["rule"] == "all_met" and value <= 0.05:
+        krs = "the key result" if n == 1 else f"{_count_words(n)} key results"
+        lead = f"No option can meet {krs} (P = {value:.2f} for {each})"
+    else:
+        lead = f"{len(tied) + 1} options tie under the rule ({rule_words(rec['rule'])}: {value:.2f} for {each})"
+    g = {o: opts[o]["expected_grade"] for o in [best, *tied]}
+    runner = max(tied, key=lambda o: g[o])
+    gap = g[best] - g[runner]
+    if gap > 1e-12:
+        ahead = "far ahead" if gap >= 0.2 else "ahead" if gap >= 0.05 else "slightly ahead"
+        return (
+            f"{lead}; by expected grade “{opts[best]['label']}” is {ahead}, "
+            f"{g[best]:.2f} against {g[runner]:.2f} for “{opts[runner]['label']}”."
+        )
+    return (
+        f"{lead}, and their expected grades are equal ({g[best]:.2f}); the pick is "
+        f"“{opts[best]['label']}”, "
+        + (
+            "the option without changes."
+            if best == scenario.control_option
+            else "the first listed."
+        )
+    )
 
 
 def text_summary(scenario: Scenario, summary: dict, *, from_cache: bool = False) -> str:
@@ -175,7 +213,11 @@ def text_summary(scenario: Scenario, summary: dict, *, from_cache: bool = False)
     col_w = max(14, *(len(k) + 2 for k in krs))
     head = " " * name_w + "".join(f"{k:<{col_w}}" for k in krs) + f"{'all met':<{col_w}}grade"
     tgt = " " * name_w + "".join(f"{target_text(scenario, k):<{col_w}}" for k in krs)
-    lines += ["P(target met) ± Monte Carlo error", head, tgt]
+    if scenario.decision.grading == "aspirational":
+        what = "P(counted as met: aspirational grading, 70% of the way to the target)"
+    else:
+        what = "P(target met)"
+    lines += [f"{what} ± Monte Carlo error", head, tgt]
     for o in opts.values():
         cells = "".join(
             f"{fmt_p(o['key_results'][k]['p_met'], o['key_results'][k]['p_met_se']):<{col_w}}"
@@ -192,6 +234,11 @@ def text_summary(scenario: Scenario, summary: dict, *, from_cache: bool = False)
         lines.append(
             f"  {k} ({kr_label(scenario, k)}): baseline {fmt_value(first['baseline'], kr.is_ratio)}, "
             f"target {fmt_value(first['target'], kr.is_ratio)}"
+            + (
+                f", counted as met at {fmt_value(first['met_at'], kr.is_ratio)}"
+                if first.get("met_at", first["target"]) != first["target"]
+                else ""
+            )
         )
         for o in opts.values():
             d = o["key_results"][k]
