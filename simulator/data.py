@@ -13,6 +13,7 @@ from __future__ import annotations
 import calendar
 import csv
 import datetime as dt
+import difflib
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -185,13 +186,15 @@ def read_count_table(
         )
     header = [h.strip() for h in rows[0]]
     known = [key, *optional_columns, *columns]
-    ignored = []
+    ignored, meant = [], set()
     for h in header:
         if h in known:
             continue
-        hint = did_you_mean(h, known)
-        if not hint and h.lower() in known:
-            hint = f" (did you mean {h.lower()!r}?)"
+        close = difflib.get_close_matches(h, known, n=1, cutoff=0.6)
+        if not close and h.lower() in known:
+            close = [h.lower()]
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        meant.update(c for c in close if c not in header)
         if hint or h == "":
             what = "a column without a name" if h == "" else "unknown column"
             problems.append(f"{path}: column {h!r}: {what}{hint}")
@@ -203,7 +206,7 @@ def read_count_table(
             + ", ".join(ignored)
         )
     for c in [key, *columns]:
-        if c not in header:
+        if c not in header and c not in meant:
             problems.append(
                 f"{path}: column {c!r}: missing (expected one column per stage and segment)"
             )
@@ -356,6 +359,13 @@ def _calendar_problems(path: Path, period: str, dates: list[dt.date]) -> list[st
     """Gaps and irregular steps in sorted, distinct dates, each naming the dates involved."""
     where = f"{path}: column 'period'"
     out: list[str] = []
+    diffs = [(b - a).days for a, b in pairwise(dates)]
+    typical = sorted(diffs)[len(diffs) // 2] if diffs else 0
+    if period == "month" and typical in (1, 7):
+        unit = "day" if typical == 1 else "week"
+        return [
+            f"{where}: the dates are mostly {plural(typical, 'day')} apart: set `period: {unit}`"
+        ]
     if period == "month":
         month_end = all(_is_month_end(d) for d in dates)
         days = {d.day for d in dates}
@@ -375,23 +385,18 @@ def _calendar_problems(path: Path, period: str, dates: list[dt.date]) -> list[st
                 )
         return out
     step = 7 if period == "week" else 1
-    diffs = [(b - a).days for a, b in pairwise(dates)]
-    if diffs and period == "week" and all(d == 1 for d in diffs):
-        return [f"{where}: the dates are 1 day apart, not a week: set `period: day`"]
-    if diffs and period == "day" and all(d == 7 for d in diffs):
-        return [f"{where}: the dates are 7 days apart, not a day: set `period: week`"]
-    if diffs and period in ("day", "week") and all(27 <= d <= 31 for d in diffs):
-        return [f"{where}: the dates are a month apart: set `period: month`"]
+    if period == "week" and typical == 1:
+        return [f"{where}: the dates are mostly 1 day apart, not a week: set `period: day`"]
+    if period == "day" and typical == 7:
+        return [f"{where}: the dates are mostly 7 days apart, not a day: set `period: week`"]
+    if 28 <= typical <= 31:
+        return [f"{where}: the dates are mostly a month apart: set `period: month`"]
     for (a, b), d in zip(pairwise(dates), diffs, strict=True):
         if d % step:
-            extra = (
-                f" ({a.strftime('%A')} then {b.strftime('%A')}: weekly rows must fall on one weekday)"
-                if period == "week"
-                else ""
-            )
             out.append(
-                f"{where}: {b.isoformat()} is {plural(d, 'day')} after {a.isoformat()}, not a "
-                f"whole number of {period} steps ({plural(step, 'day')}){extra}"
+                f"{where}: {b.isoformat()} (a {b.strftime('%A')}) is {plural(d, 'day')} after "
+                f"{a.isoformat()} (a {a.strftime('%A')}); weekly rows must fall on one weekday, "
+                "7 days apart"
             )
         elif d > step:
             gap = [(a + dt.timedelta(days=step * j)).isoformat() for j in range(1, d // step)]
