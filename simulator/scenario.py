@@ -567,30 +567,49 @@ def _share_hint(lo: float, hi: float) -> str:
     return ""
 
 
+def _stem(w: str) -> str:
+    w = w.lower().strip()
+    for suffix in ("ings", "ing", "ed", "es", "s"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            return w[: -len(suffix)]
+    return w
+
+
 def suggest_stage(word: str, scenario: Scenario) -> str:
-    """' (did you mean 'booking', "Appointments booked"?)': the stage whose id or label (or a word
-    of it) is closest to ``word``, singulars and plurals alike."""
+    """' (did you mean 'booking'? its label is “Appointments booked”)': the stages whose id or
+    label, or a word of them, is closest to ``word`` (plurals and -ed/-ing forms alike); several
+    when they match equally well."""
 
-    def norm(w: str) -> str:
-        w = w.lower().strip()
-        return w[:-1] if w.endswith("s") and len(w) > 3 else w
+    def close(a: str, b: str) -> float:
+        return max(
+            difflib.SequenceMatcher(None, a.lower(), b.lower()).ratio(),
+            difflib.SequenceMatcher(None, _stem(a), _stem(b)).ratio(),
+        )
 
-    target = norm(word.replace("_", " "))
-    best, score = None, 0.0
+    words = [word, *word.replace("_", " ").split()]
+    scores = {}
     for sid, st in scenario.funnel.items():
-        forms = [sid.replace("_", " ")]
+        forms = [sid, sid.replace("_", " "), *sid.split("_")]
         if st.label:
             forms += [st.label, *re.findall(r"[A-Za-z]+", st.label)]
-        for f in forms:
-            r = difflib.SequenceMatcher(None, target, norm(f)).ratio()
-            if r > score:
-                best, score = sid, r
-    if best is None or score < 0.6:
+        scores[sid] = max(close(w, f) for w in words for f in forms if len(f) >= 3 or f == sid)
+    ranked = sorted(scores, key=lambda k: -scores[k])
+    if not ranked or scores[ranked[0]] < 0.6:
         return ""
-    label = scenario.funnel[best].label
-    if label and norm(label) != norm(best.replace("_", " ")):
-        return f" (did you mean {best!r}? its label is “{label}”)"
-    return f" (did you mean {best!r}?)"
+    top = [k for k in ranked if scores[k] >= scores[ranked[0]] - 0.02][:3]
+
+    def named(sid: str) -> str:
+        label = scenario.funnel[sid].label
+        if label and _stem(label) != _stem(sid.replace("_", " ")):
+            return f"{sid!r} (“{label}”)"
+        return f"{sid!r}"
+
+    if len(top) == 1 and named(top[0]) == repr(top[0]):
+        return f" (did you mean {top[0]!r}?)"
+    if len(top) == 1:
+        label = scenario.funnel[top[0]].label
+        return f" (did you mean {top[0]!r}? its label is “{label}”)"
+    return f" (did you mean {' or '.join(named(k) for k in top)}?)"
 
 
 def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
