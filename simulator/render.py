@@ -33,13 +33,16 @@ def target_warnings(scenario: Scenario, targets: dict) -> list[str]:
             and not pt.relative
             and pt.op == ">="
             and t.baseline > 0
-            and t.target < 0.05 * t.baseline
+            and t.target < 0.25 * t.baseline
         ):
             rel = f"+{pt.value * 100:g}%" if 0 < pt.value < 1 else f"+{pt.value:g}%"
+            hint = (
+                f"; did you mean '{rel}' (relative to the baseline)?" if 0 < pt.value <= 100 else ""
+            )
             out.append(
                 f"{where}: {said} is an absolute total of {fmt_value(t.target, False)} over the "
                 f"horizon, against a baseline of {fmt_value(t.baseline, False)}, so it is met "
-                f"almost surely; did you mean '{rel}' (relative to the baseline)?"
+                f"almost surely{hint}"
             )
         elif t.target == t.baseline:
             out.append(
