@@ -376,3 +376,76 @@ def test_unquoted_target_cli_one_line():
         f'error: {bad}: line 26: invalid YAML: quote the target: write target: ">= 0.70" '
         "(in YAML a bare '>' starts a block of text)"
     ]
+
+
+# ---------------------------------------------------------------------------- the report
+
+
+@pytest.fixture(scope="module")
+def aspirational(seed_result, tmp_path_factory):
+    """The seed result re-decided under aspirational grading, with a relative target on the
+    booking rate (no refit: the same forecast), and its report."""
+    from simulator.api import SimulationResult, build_summary
+    from simulator.report import write_report
+
+    s = seed_result.scenario
+    krs = [kr.model_copy(update={"target": "+70%"}) if kr.is_ratio else kr for kr in s.key_results]
+    s2 = s.model_copy(
+        update={
+            "key_results": krs,
+            "decision": s.decision.model_copy(update={"grading": "aspirational"}),
+        }
+    )
+    s2._source, s2._text, s2._history = s._source, s._text, s._history
+    tg = decision.targets(s2, s._history)
+    ev = decision.evaluate(s2, seed_result.forecast, tg)
+    summary = build_summary(
+        s2, seed_result.fit, seed_result.forecast, ev, tg, created="2026-01-01T00:00:00+00:00"
+    )
+    result = SimulationResult(s2, summary, seed_result.fit, seed_result.forecast, ev, tg)
+    return result, write_report(result, tmp_path_factory.mktemp("aspirational"))
+
+
+def test_aspirational_report_shows_met_at_and_one_probability(aspirational):
+    from simulator.render import text_summary
+    from simulator.report import plots
+
+    result, out = aspirational
+    s, summary, tg = result.scenario, result.summary, result.targets
+    kr = next(k for k in s.key_results if not k.is_ratio and tg[k.id].ambitious)
+    t = tg[kr.id]
+    assert t.met_at == pytest.approx(t.baseline + 0.7 * (t.target - t.baseline))
+    for o, od in summary["options"].items():
+        d = od["key_results"][kr.id]
+        assert d["met_at"] == pytest.approx(t.met_at)
+        values = result.evaluation.options[o].values[kr.id]
+        assert d["p_met"] == pytest.approx(np.mean(values >= t.met_at))
+    # the figure writes the same P(met) as the table
+    fig, ax = plots.kr_distribution(s, result.evaluation, tg, kr.id)
+    written = sorted(x.get_text() for x in ax.texts if x.get_text().startswith("P(met)"))
+    table = sorted(
+        f"P(met) {od['key_results'][kr.id]['p_met']:.2f}" for od in summary["options"].values()
+    )
+    assert written == table
+    md = (out / "report.md").read_text()
+    assert "Probability that the key result counts as met (aspirational grading" in md
+    assert "(70% of the way)" in md and "met at ≥" in md
+    text = text_summary(s, summary)
+    assert "P(counted as met: aspirational grading, 70% of the way to the target)" in text
+    assert "counted as met at" in text
+
+
+def test_report_lists_input_notes_and_what_is_reproducible(aspirational):
+    result, out = aspirational
+    md = (out / "report.md").read_text()
+    html = (out / "index.html").read_text()
+    assert "### Notes on the input" in md
+    assert "'+70%' on a rate is relative to the baseline rate" in md
+    assert "on a rate is relative to the baseline rate" in html
+    sentence = (
+        "on this installation (the same krsim, PyMC and compiled model) with the same scenario, "
+        "data, seed and draws gives identical numbers; on another machine or installation the "
+        "numbers agree within the Monte Carlo errors shown"
+    )
+    assert sentence in md and sentence in html
+    assert "gives the same numbers." not in html
