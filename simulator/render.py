@@ -163,6 +163,14 @@ def answer_sentence(scenario: Scenario, summary: dict) -> str:
         return _tie_sentence(scenario, summary, best, tied)
     if rec["rule"] == "all_met" and value <= 0.05:
         lead = f"No option is likely to meet every key result; “{label}” comes closest"
+        g = {o: opts[o]["expected_grade"] for o in opts}
+        top = sorted(opts, key=lambda o: -g[o])
+        if len(top) > 1 and g[top[0]] - g[top[1]] >= 0.05:
+            ahead = "far ahead" if g[top[0]] - g[top[1]] >= 0.2 else "ahead"
+            return (
+                f"{lead} ({number}{vs}{sure}); by expected grade “{opts[top[0]]['label']}” is "
+                f"{ahead}, {g[top[0]]:.2f} against {g[top[1]]:.2f} for “{opts[top[1]]['label']}”."
+            )
     else:
         lead = f"“{label}” gives {what}"
     return f"{lead} ({number}{vs}{sure}){_tradeoff(scenario, summary, best)}."

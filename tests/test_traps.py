@@ -353,6 +353,34 @@ def test_tie_answer_names_the_tie_rule_and_its_reason():
     )
 
 
+def test_near_zero_answer_adds_the_grades():
+    s = load_scenario(WEEKLY)
+    summary = _tie_summary(
+        {"status_quo": 0.001, "gate": 0.0}, {"status_quo": 0.01, "gate": 0.73}, "status_quo"
+    )
+    assert answer_sentence(s, summary) == (
+        "No option is likely to meet every key result; “Keep” comes closest (P = 0.00, against "
+        "0.00 for “Redesign”; best in 50% of simulated quarters); by expected grade “Redesign” "
+        "is far ahead, 0.73 against 0.01 for “Keep”."
+    )
+
+
+def test_unquoted_target_in_block_style():
+    from simulator.scenario import parse_scenario
+
+    text = (FIXTURES / "invalid" / "unquoted_target.yaml").read_text()
+    text = text.replace(
+        "  - {id: conv, metric: booking / form, target: >= 0.70}",
+        "  - id: conv\n    metric: booking / form\n    target: >= 0.70",
+    )
+    with pytest.raises(InputError) as exc:
+        parse_scenario(text.encode(), "x.yaml")
+    assert exc.value.problems == [
+        'x.yaml: line 28: invalid YAML: quote the target: write target: ">= 0.70" (in YAML a '
+        "bare '>' starts a block of text)"
+    ]
+
+
 # ----------------------------------------------------------------------- command line
 
 
