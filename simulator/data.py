@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import csv
+import dataclasses
 import datetime as dt
 import difflib
 import hashlib
@@ -497,6 +498,32 @@ def require_complete(table: CountTable) -> None:
         raise InputError([line])
 
 
+def _shape_notes(table: CountTable, scenario: Scenario) -> list[str]:
+    """Counts that look like a mistake of the export: a partial last period (exported before it
+    ended), or running totals instead of per-period counts."""
+    out = []
+    root = scenario.root
+    v = table.counts[root][~table.missing[root]]
+    labels = [x for x, m in zip(table.labels, table.missing[root], strict=True) if not m]
+    if len(v) >= 5:
+        typical = float(np.median(v[-9:-1]))
+        if typical > 0 and v[-1] < 0.6 * typical:
+            out.append(
+                f"{table.path}: the last period ({labels[-1]}) has {v[-1] / typical:.0%} of the "
+                f"usual {root!r} count; if it is a partial {scenario.period} (exported before it "
+                "ended), remove it: the baselines come from the last periods"
+            )
+    n = len(v)
+    if n >= 6 and v[0] > 0 and v[-1] >= n / 2 * v[0]:
+        rising = all(np.all(np.diff(table.counts[c][~table.missing[c]]) >= 0) for c in table.counts)
+        if rising:
+            out.append(
+                f"{table.path}: every column only grows ({root!r} from {v[0]:,} to {v[-1]:,}); "
+                "if these are running totals, export the count of each period instead"
+            )
+    return out
+
+
 def read_history(scenario: Scenario) -> CountTable:
     """The scenario's history table, validated against its funnel and horizon; dated labels make
     it a calendar (sorted, gap-free)."""
@@ -523,4 +550,7 @@ def read_history(scenario: Scenario) -> CountTable:
         )
     if problems:
         raise InputError(problems)
+    notes = _shape_notes(table, scenario)
+    if notes:
+        table = dataclasses.replace(table, notes=(*table.notes, *notes))
     return table

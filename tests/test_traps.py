@@ -250,6 +250,20 @@ def test_spreadsheet_mistakes_one_line_each(tmp_path, csv, message):
         assert len(got) == 1, got
 
 
+def test_partial_last_period_and_running_totals_are_noted(tmp_path, plain):
+    h = load_scenario(scenario_file(tmp_path, "partial_last_week.csv"))._history
+    assert h.notes == (
+        f"{TRAPS / 'partial_last_week.csv'}: the last period (2025-03-24) has 51% of the usual "
+        "'visits' count; if it is a partial week (exported before it ended), remove it: the "
+        "baselines come from the last periods",
+    )
+    h = load_scenario(scenario_file(tmp_path, "running_totals.csv"))._history
+    assert h.notes == (
+        f"{TRAPS / 'running_totals.csv'}: every column only grows ('visits' from 995 to 15,961); "
+        "if these are running totals, export the count of each period instead",
+    )
+
+
 def test_period_typo_with_dates(tmp_path):
     got = problems(tmp_path, "weekly.csv", p=("period: week", "period: weekly"))
     assert len(got) == 1 and "use day, week or month (did you mean 'week'?)" in got[0]
