@@ -111,6 +111,8 @@ def _parse_count(text: str, delimiter: str = ",") -> int | str | None:
         return int(re.sub(r"\D", "", t))  # 12,345 or 12 345: a thousands separator
     if t.endswith("%"):
         return f"a count, not a percentage ({t!r}); write the number of users"
+    if delimiter == ";" and re.fullmatch(r"\d+,\d+", t):
+        t = t.replace(",", ".")  # a decimal comma, as in `;`-separated exports
     try:
         v = float(t)
     except ValueError:
@@ -124,7 +126,7 @@ def _parse_count(text: str, delimiter: str = ",") -> int | str | None:
     if v != int(v):
         if delimiter == ";" and re.fullmatch(r"\d{1,3}\.\d{3}", t):
             return f"{t!r}: a thousands separator or a decimal point? write the count without it"
-        return f"a count must be a whole number ({t})"
+        return f"a count must be a whole number ({text.strip()})"
     return int(v)
 
 

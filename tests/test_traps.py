@@ -190,6 +190,18 @@ def test_spreadsheet_exports_read_as_the_plain_file(tmp_path, plain, csv):
     assert same_counts(h, plain) and h.dates == plain.dates and h.notes == ()
 
 
+def test_count_cells_as_spreadsheets_write_them():
+    from simulator.data import _parse_count
+
+    assert _parse_count("12,345") == 12345 and _parse_count("12 345") == 12345
+    assert _parse_count("1234,0", ";") == 1234  # decimal comma in a `;` export
+    assert _parse_count("12,5", ";") == "a count must be a whole number (12,5)"
+    assert _parse_count("12.345", ";") == (
+        "'12.345': a thousands separator or a decimal point? write the count without it"
+    )
+    assert _parse_count(" ") is None
+
+
 def test_extra_columns_ignored_with_one_note(tmp_path, plain):
     h = load_scenario(scenario_file(tmp_path, "extra_columns.csv"))._history
     assert same_counts(h, plain)
