@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import CountTable, read_history
+from .data import CountTable, plural, read_history
 from .scenario import InputError, Option, Scenario
 
 LEVEL = 0.8  # the central interval whose coverage is checked
@@ -58,14 +58,7 @@ def plan_windows(n_periods: int, horizon: int, windows: int | None = None) -> li
 
 def truncate(table: CountTable, start: int, end: int) -> CountTable:
     """Rows ``start:end`` of a count table."""
-    return CountTable(
-        path=table.path,
-        key=table.key,
-        labels=table.labels[start:end],
-        counts={k: np.asarray(v[start:end]) for k, v in table.counts.items()},
-        dates=table.dates[start:end] if table.dates is not None else None,
-        missing={k: np.asarray(v[start:end]) for k, v in table.missing.items()},
-    )
+    return table.rows(start, end)
 
 
 def percentile(draws: np.ndarray, actual: float) -> float:
@@ -405,7 +398,8 @@ def render_text(result: BacktestResult, scenario: Scenario) -> str:
     unit = result.period
     lines = [
         f"Backtest: {result.title}",
-        f"{len(result.windows)} past quarters of {result.horizon} {unit}s, each forecast from the "
+        f"{plural(len(result.windows), 'past quarter')} of {plural(result.horizon, unit)}, "
+        "each forecast from the "
         f"{unit}s before it (option: {result.option}, {result.draws} draws)",
         "",
     ]

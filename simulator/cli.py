@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from . import __version__
 from .scenario import InputError
 
 
@@ -16,6 +17,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="krsim",
         description="The probability that each key-result target is met, under each option.",
     )
+    p.add_argument("--version", action="version", version=f"krsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def scenario_cmd(name: str, help: str) -> argparse.ArgumentParser:
@@ -198,17 +200,41 @@ def _validate_overrides(args: argparse.Namespace) -> None:
         raise InputError(problems)
 
 
-def _check(args: argparse.Namespace) -> int:
+def _load(path: Path):
+    """Load a scenario and its history; say on stderr what was done to the input or looks
+    unintended (a sort, ignored columns, empty cells, surprising targets)."""
     from .api import load_scenario
     from .data import read_history
+    from .decision import targets
+    from .render import input_notes
 
-    s = load_scenario(args.scenario)
+    s = load_scenario(path)
     h = read_history(s)
+    for line in input_notes(s, h, targets(s, h)):
+        print(f"note: {line}", file=sys.stderr)
+    return s, h
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .data import plural
+
+    s, h = _load(args.scenario)
     n_changes = sum(len(o.changes) for o in s.options.values())
+    what = f"{plural(len(h), 'period')} of history"
+    if h.dates is not None:
+        what += f" ({h.dates[0].isoformat()} to {h.dates[-1].isoformat()}, one row per {s.period}"
+        if any("not in time order" in n for n in h.notes):
+            what += ", sorted oldest first"
+        what += ")"
+    if h.n_missing:
+        what += (
+            f", {plural(h.n_missing, 'empty count cell')} (missing data: the model "
+            "skips those observations)"
+        )
     print(
-        f"ok: {args.scenario}: {len(s.funnel)} stages, {len(s.segments)} segments, "
-        f"{len(s.options)} options ({n_changes} changes), {len(s.key_results)} key results, "
-        f"{len(h)} periods of history"
+        f"ok: {args.scenario}: {plural(len(s.funnel), 'stage')}, "
+        f"{plural(len(s.segments), 'segment')}, {plural(len(s.options), 'option')} "
+        f"({plural(n_changes, 'change')}), {plural(len(s.key_results), 'key result')}, {what}"
     )
     return 0
 
@@ -216,11 +242,12 @@ def _check(args: argparse.Namespace) -> int:
 def _simulate(args: argparse.Namespace):
     """Load the scenario named on the command line and simulate it with the model overrides."""
     from . import cache
-    from .api import load_scenario, simulate
+    from .api import simulate
 
     if args.no_cache:
         cache.disable()
-    return simulate(load_scenario(args.scenario), draws=args.draws, seed=args.seed)
+    s, h = _load(args.scenario)
+    return simulate(s, history=h, draws=args.draws, seed=args.seed)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -256,16 +283,17 @@ def _report(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     _validate_overrides(args)
     from . import cache
-    from .api import load_scenario
     from .experiment import read_results, results_path
 
     if args.no_cache:
         cache.disable()
-    s = load_scenario(args.scenario)
+    s, h = _load(args.scenario)
     exp = read_results(s, results_path(s, args.results))  # invalid input stops here, before fitting
     from .compare import compare, text_comparison
 
-    result = compare(s, exp, draws=args.draws, seed=args.seed, before=args.report or not args.json)
+    result = compare(
+        s, exp, history=h, draws=args.draws, seed=args.seed, before=args.report or not args.json
+    )
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -383,16 +411,12 @@ def _backtest(args: argparse.Namespace) -> int:
     if args.windows is not None and args.windows < 1:
         raise InputError([f"--windows: must be at least 1, got {args.windows}"])
     from . import cache
-    from .api import load_scenario
     from .backtest import backtest, parse_models, plan_windows, render_text
 
     names = parse_models(args.models) if args.models is not None else None
     if args.no_cache:
         cache.disable()
-    from .data import read_history
-
-    s = load_scenario(args.scenario)
-    h = read_history(s)
+    s, h = _load(args.scenario)
     plan_windows(len(h), s.horizon, args.windows)  # refuse a short history before fitting
     if args.draws is not None or args.seed is not None:
         s = s.with_overrides(seed=args.seed, draws=args.draws)

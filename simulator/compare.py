@@ -23,7 +23,7 @@ import numpy as np
 
 from . import forecast, model, priors
 from .changes import ChangePlan, apply_rates, simulate_counts
-from .data import CountTable, read_history
+from .data import CountTable, plural, read_history
 from .experiment import ExperimentData
 from .pipeline import SimulationResult, decide
 from .posterior import Fit, period_times
@@ -350,7 +350,8 @@ def text_comparison(result: ComparisonResult, *, from_cache: bool = False) -> st
         for a in exp.arms
     )
     lines.append(
-        f"{len(exp.arms)} arms, control {exp.control}, {len(exp.periods)} period(s): {arms}"
+        f"{plural(len(exp.arms), 'arm')}, control {exp.control}, "
+        f"{plural(len(exp.periods), 'period')}: {arms}"
     )
     if result.srm["flag"]:
         lines.append(

@@ -2,44 +2,88 @@
 
 Tables are small (one row per period or arm), so the standard library's csv reader is used: it keeps
 `krsim check` free of heavy imports.
+
+A history whose period labels are all ISO dates (``2025-09-01``) is a calendar (DESIGN section 3):
+rows are put in time order (with a note), every step of the scenario's ``period`` must be present,
+and empty count cells are missing data. Other labels (``1``, ``2025-W36``) are taken in file order.
 """
 
 from __future__ import annotations
 
 import calendar
 import csv
-import datetime
+import dataclasses
 import datetime as dt
+import difflib
 import hashlib
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 
 from .scenario import InputError, Scenario, did_you_mean
 
+PERIODS = ("day", "week", "month")
+
 
 @dataclass(frozen=True)
 class CountTable:
-    """Rows of counts: one label column (period or arm) and one integer column per stage/segment."""
+    """Rows of counts: one label column (period or arm) and one integer column per stage/segment.
+
+    ``dates`` holds the period labels as dates when every label is an ISO date (else None);
+    ``missing`` marks, per column, the cells that were empty (their count is 0 in ``counts``);
+    ``notes`` are things done to the file that the user should hear about (a sort, ignored columns).
+    """
 
     path: Path
     key: str  # name of the label column
     labels: tuple[str, ...]
     counts: dict[str, np.ndarray] = field(repr=False)
     periods: tuple[str, ...] | None = None  # for experiment tables with a `period` column
-    # the labels as dates when they are ISO dates (None for ordinal labels)
-    dates: tuple[datetime.date, ...] | None = None
-    # per column, True where the cell was empty (missing data; its count is 0)
+    dates: tuple[dt.date, ...] | None = None
     missing: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        n = len(self.labels)
+        full = {
+            c: np.asarray(self.missing.get(c, np.zeros(n, dtype=bool)), dtype=bool)
+            for c in self.counts
+        }
+        object.__setattr__(self, "missing", full)
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def n_missing(self) -> int:
+        """Number of empty count cells."""
+        return int(sum(m.sum() for m in self.missing.values()))
+
+    def missing_cells(self) -> list[tuple[str, str]]:
+        """(label, column) of every empty cell, in row order."""
+        return [
+            (self.labels[r], c) for r in range(len(self)) for c in self.counts if self.missing[c][r]
+        ]
+
+    def rows(self, start: int, end: int) -> CountTable:
+        """Rows ``start:end`` (dates and missing cells follow)."""
+        return CountTable(
+            path=self.path,
+            key=self.key,
+            labels=self.labels[start:end],
+            counts={k: np.asarray(v[start:end]) for k, v in self.counts.items()},
+            periods=self.periods[start:end] if self.periods is not None else None,
+            dates=self.dates[start:end] if self.dates is not None else None,
+            missing={k: np.asarray(v[start:end]) for k, v in self.missing.items()},
+            notes=self.notes,
+        )
+
     def digest(self) -> str:
         h = hashlib.sha256()
-        h.update(repr((self.key, self.labels, self.periods)).encode())
+        h.update(repr((self.key, self.labels, self.periods, self.dates)).encode())
         for name in sorted(self.counts):
             h.update(name.encode())
             h.update(np.ascontiguousarray(self.counts[name], dtype=np.int64).tobytes())
@@ -50,22 +94,55 @@ class CountTable:
         return h.hexdigest()
 
 
-def _parse_count(text: str) -> int | str:
-    """An integer count, or the reason it is not one."""
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 change``, ``2 changes``."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+# ---------------------------------------------------------------------------------- cells
+
+_THOUSANDS = re.compile(r"^\d{1,3}(?:([,\u00a0\u202f ])\d{3})(?:\1\d{3})*$")
+
+
+def _parse_count(text: str, delimiter: str = ",") -> int | str | None:
+    """An integer count, None for an empty cell, or the reason it is not a count."""
     t = text.strip()
     if t == "":
-        return "empty cell (write 0 if nothing happened)"
+        return None
+    m = _THOUSANDS.match(t)
+    if m and (m.group(1) != "," or delimiter != ";"):
+        return int(re.sub(r"\D", "", t))  # 12,345 or 12 345: a thousands separator
+    if t.endswith("%"):
+        return f"a count, not a percentage ({t!r}); write the number of users"
+    if delimiter == ";" and re.fullmatch(r"\d+,\d+", t):
+        t = t.replace(",", ".")  # a decimal comma, as in `;`-separated exports
     try:
         v = float(t)
     except ValueError:
+        if re.fullmatch(r"\d+,\d+", t):
+            return f"a count must be a whole number ({t!r})"
         return f"not a number ({t!r})"
     if not np.isfinite(v):
         return f"not a finite number ({t!r})"
     if v < 0:
         return f"a count cannot be negative ({t})"
     if v != int(v):
-        return f"a count must be a whole number ({t})"
+        if delimiter == ";" and re.fullmatch(r"\d{1,3}\.\d{3}", t):
+            return f"{t!r}: a thousands separator or a decimal point? write the count without it"
+        return f"a count must be a whole number ({text.strip()})"
     return int(v)
+
+
+def _sniff_delimiter(first_line: str) -> str:
+    """The header's separator: a comma, unless the header holds none and a `;` or tab instead."""
+    counts = {d: first_line.count(d) for d in (",", ";", "\t", "|")}
+    if counts[","]:
+        return ","
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+# ------------------------------------------------------------------------------- reading
 
 
 def read_count_table(
@@ -76,18 +153,40 @@ def read_count_table(
     optional_columns: tuple[str, ...] = (),
     columns: list[str] | None = None,
     allow_empty: bool = False,
+    allow_missing: bool = False,
 ) -> CountTable:
-    """Read a CSV with a `key` column and one count column per stage and segment (or `columns`);
+    """Read a CSV with a `key` column and one count column per stage and segment (or `columns`).
+
+    The separator may be `,`, `;`, a tab or `|` (found from the header). Columns that name no
+    stage, segment or optional column are ignored with a note, unless they look like a misspelt
+    one. Empty count cells are refused unless ``allow_missing``; then they are marked missing.
     ``allow_empty``: a header without rows is a table of no rows."""
     columns = columns if columns is not None else [*scenario.funnel, *scenario.segments]
     problems: list[str] = []
+    notes: list[str] = []
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError([f"{path}: file not found"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError([f"{path}: cannot read the file: {exc}"]) from None
+    except OSError as exc:
+        raise InputError([f"{path}: cannot read the file: {exc.strerror or exc}"]) from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(
+            [f"{path}: the file is UTF-16 text; save it as 'CSV UTF-8 (comma delimited)'"]
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            [
+                f"{path}: not UTF-8 text (byte {exc.start}); save it as 'CSV UTF-8' "
+                "(a spreadsheet's plain 'CSV' may use another encoding)"
+            ]
+        ) from None
+    lines = text.splitlines()
+    first = next((ln for ln in lines if ln.strip()), "")
+    delimiter = _sniff_delimiter(first)
+    rows = list(csv.reader(lines, delimiter=delimiter))
     rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:
         raise InputError(
@@ -95,15 +194,31 @@ def read_count_table(
         )
     header = [h.strip() for h in rows[0]]
     known = [key, *optional_columns, *columns]
+    ignored, meant = [], set()
     for h in header:
-        if h not in known:
-            problems.append(f"{path}: column {h!r}: unknown column{did_you_mean(h, known)}")
+        if h in known:
+            continue
+        close = difflib.get_close_matches(h, known, n=1, cutoff=0.6)
+        if not close and h.lower() in known:
+            close = [h.lower()]
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        meant.update(c for c in close if c not in header)
+        if hint or h == "":
+            what = "a column without a name" if h == "" else "unknown column"
+            problems.append(f"{path}: column {h!r}: {what}{hint}")
+        else:
+            ignored.append(h)
+    if ignored:
+        notes.append(
+            f"{path}: ignored {plural(len(ignored), 'column')} that name no stage or segment: "
+            + ", ".join(ignored)
+        )
     for c in [key, *columns]:
-        if c not in header:
+        if c not in header and c not in meant:
             problems.append(
                 f"{path}: column {c!r}: missing (expected one column per stage and segment)"
             )
-    dup = {h for h in header if header.count(h) > 1}
+    dup = {h for h in header if header.count(h) > 1 and h in known}
     for h in sorted(dup):
         problems.append(f"{path}: column {h!r}: appears more than once")
     if problems:
@@ -115,6 +230,7 @@ def read_count_table(
     labels: list[str] = []
     periods: list[str] = []
     values = {c: np.zeros(len(body), dtype=np.int64) for c in columns}
+    missing = {c: np.zeros(len(body), dtype=bool) for c in columns}
     for r, row in enumerate(body):
         line = r + 2
         if len(row) != len(header):
@@ -125,12 +241,23 @@ def read_count_table(
         label = row[idx[key]].strip()
         if not label:
             problems.append(f"{path}: row {line}, column {key!r}: empty")
+        elif re.fullmatch(r"(grand\s+)?(total|totals|sum|all|overall)", label, re.IGNORECASE):
+            problems.append(
+                f"{path}: row {line}, column {key!r}: {label!r} looks like a totals row; remove it"
+            )
         labels.append(label)
         if "period" in optional_columns and "period" in idx:
             periods.append(row[idx["period"]].strip())
         for c in columns:
-            v = _parse_count(row[idx[c]])
-            if isinstance(v, str):
+            v = _parse_count(row[idx[c]], delimiter)
+            if v is None:
+                if allow_missing:
+                    missing[c][r] = True
+                else:
+                    problems.append(
+                        f"{path}: row {line}, column {c!r}: empty cell (write 0 if nothing happened)"
+                    )
+            elif isinstance(v, str):
                 problems.append(f"{path}: row {line}, column {c!r}: {v}")
             else:
                 values[c][r] = v
@@ -142,18 +269,22 @@ def read_count_table(
         labels=tuple(labels),
         counts=values,
         periods=tuple(periods) if periods else None,
+        missing=missing,
+        notes=tuple(notes),
     )
 
 
 def check_funnel_counts(table: CountTable, scenario: Scenario) -> list[str]:
-    """Counts that cannot be: a stage larger than its parent, a segment larger than its stage."""
+    """Counts that cannot be: a stage larger than its parent, a segment larger than its stage
+    (cells that are missing are not compared)."""
     problems = []
     pairs = [
         (s, st.from_, "stage", "its parent stage") for s, st in scenario.funnel.items() if st.from_
     ]
     pairs += [(g, seg.of, "segment", "its stage") for g, seg in scenario.segments.items()]
     for child, parent, what, role in pairs:
-        bad = np.nonzero(table.counts[child] > table.counts[parent])[0]
+        seen = ~(table.missing[child] | table.missing[parent])
+        bad = np.nonzero((table.counts[child] > table.counts[parent]) & seen)[0]
         for r in bad[:5]:
             problems.append(
                 f"{table.path}: row {r + 2} ({table.key} {table.labels[r]}), column {child!r}: "
@@ -161,63 +292,262 @@ def check_funnel_counts(table: CountTable, scenario: Scenario) -> list[str]:
             )
         if len(bad) > 5:
             problems.append(
-                f"{table.path}: column {child!r}: {len(bad) - 5} more rows larger than {parent!r}"
+                f"{table.path}: column {child!r}: {plural(len(bad) - 5, 'more row')} larger than {parent!r}"
             )
     return problems
 
 
-def read_history(scenario: Scenario) -> CountTable:
-    """The scenario's history table, validated against its funnel and horizon."""
-    path = scenario.resolve(scenario.history)
-    table = read_count_table(path, scenario, "period")
-    from .season import parse_dates
+# ------------------------------------------------------------------------------ calendar
 
-    dates = parse_dates(table.labels)
-    if dates is not None:
-        table = replace(table, dates=dates)
-    elif scenario.model.seasonality == "yearly":
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T]00:00(?::00(?:\.0+)?)?)?$")
+
+
+def _iso_date(label: str) -> dt.date | None:
+    m = _ISO_DATE.match(label)
+    if not m:
+        return None
+    try:
+        return dt.date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:
+        return None
+
+
+def _label_problems(path: Path, labels: tuple[str, ...]) -> list[str]:
+    """Labels that are dates in a form krsim would take as plain names (and so lose their order)."""
+    where = f"{path}: column 'period'"
+    if all(re.fullmatch(r"\d{1,2}[/.]\d{1,2}[/.]\d{2,4}", x) for x in labels):
+        return [
+            f"{where}: dates written like {labels[0]!r} are ambiguous (day/month or month/day?); "
+            "write them as YYYY-MM-DD (e.g. 2025-09-03)"
+        ]
+    if all(re.fullmatch(r"\d{4}-\d{1,2}-\d{1,2}", x) for x in labels):
+        return [
+            f"{where}: write dates with two-digit months and days, e.g. {labels[0]!r} as YYYY-MM-DD"
+        ]
+    if all(re.fullmatch(r"\d{5}(\.0+)?", x) for x in labels):
+        serials = [int(float(x)) for x in labels]
+        if all(20000 <= v <= 80000 for v in serials):
+            first = dt.date(1899, 12, 30) + dt.timedelta(days=serials[0])
+            return [
+                f"{where}: {labels[0]!r} looks like a spreadsheet date serial number "
+                f"({first.isoformat()}); format the column as dates YYYY-MM-DD before exporting"
+            ]
+    dated = [_iso_date(x) is not None for x in labels]
+    if sum(dated) >= len(labels) / 2 and not all(dated):
+        r = dated.index(False)
+        return [
+            f"{path}: row {r + 2}, column 'period': {labels[r]!r} is not a date like the other "
+            "periods (write YYYY-MM-DD)"
+        ]
+    numbers = [int(x) for x in labels if re.fullmatch(r"\d+", x)]
+    if len(numbers) == len(labels) > 2 and all(a > b for a, b in pairwise(numbers)):
+        return [
+            f"{where}: the periods are numbered newest first ({labels[0]}, {labels[1]}, …); "
+            "undated rows are taken in file order, so put the oldest first"
+        ]
+    return []
+
+
+def _month_index(d: dt.date) -> int:
+    return d.year * 12 + d.month - 1
+
+
+def _is_month_end(d: dt.date) -> bool:
+    return d.day == calendar.monthrange(d.year, d.month)[1]
+
+
+def _nth_month(first: dt.date, k: int, month_end: bool) -> dt.date:
+    m = _month_index(first) + k
+    y, mo = divmod(m, 12)
+    last = calendar.monthrange(y, mo + 1)[1]
+    return dt.date(y, mo + 1, last if month_end else min(first.day, last))
+
+
+def _calendar_problems(path: Path, period: str, dates: list[dt.date]) -> list[str]:
+    """Gaps and irregular steps in sorted, distinct dates, each naming the dates involved."""
+    where = f"{path}: column 'period'"
+    out: list[str] = []
+    diffs = [(b - a).days for a, b in pairwise(dates)]
+    typical = sorted(diffs)[len(diffs) // 2] if diffs else 0
+    if period == "month" and typical in (1, 7):
+        unit = "day" if typical == 1 else "week"
+        return [
+            f"{where}: the dates are mostly {plural(typical, 'day')} apart: set `period: {unit}`"
+        ]
+    if period == "month":
+        month_end = all(_is_month_end(d) for d in dates)
+        days = {d.day for d in dates}
+        if not month_end and len(days) > 1:
+            odd = next(d for d in dates if d.day != dates[0].day)
+            return [
+                f"{where}: {odd.isoformat()} is on day {odd.day} of its month, {dates[0].isoformat()} "
+                f"on day {dates[0].day}; monthly periods need one day of the month (e.g. the 1st)"
+            ]
+        for a, b in pairwise(dates):
+            k = _month_index(b) - _month_index(a)
+            if k > 1:
+                gap = [_nth_month(a, j, month_end).isoformat() for j in range(1, k)]
+                out.append(
+                    f"{where}: {_join_dates(gap)} {'is' if len(gap) == 1 else 'are'} missing "
+                    f"between {a.isoformat()} and {b.isoformat()} (month steps)"
+                )
+        return out
+    step = 7 if period == "week" else 1
+    if period == "week" and typical == 1:
+        return [f"{where}: the dates are mostly 1 day apart, not a week: set `period: day`"]
+    if period == "day" and typical == 7:
+        return [f"{where}: the dates are mostly 7 days apart, not a day: set `period: week`"]
+    if 28 <= typical <= 31:
+        return [f"{where}: the dates are mostly a month apart: set `period: month`"]
+    for (a, b), d in zip(pairwise(dates), diffs, strict=True):
+        if d % step:
+            out.append(
+                f"{where}: {b.isoformat()} (a {b.strftime('%A')}) is {plural(d, 'day')} after "
+                f"{a.isoformat()} (a {a.strftime('%A')}); weekly rows must fall on one weekday, "
+                "7 days apart"
+            )
+        elif d > step:
+            gap = [(a + dt.timedelta(days=step * j)).isoformat() for j in range(1, d // step)]
+            out.append(
+                f"{where}: {_join_dates(gap)} {'is' if len(gap) == 1 else 'are'} missing between "
+                f"{a.isoformat()} and {b.isoformat()} ({period} steps)"
+            )
+    if len(out) > 5:
+        out = out[:5] + [
+            f"{where}: {plural(len(out) - 5, 'more gap or irregular step', 'more gaps or irregular steps')}"
+        ]
+    return out
+
+
+def _join_dates(ds: list[str]) -> str:
+    return ", ".join(ds) if len(ds) <= 3 else f"{ds[0]}, {ds[1]}, … {ds[-1]} ({len(ds)} periods)"
+
+
+def _as_calendar(table: CountTable, scenario: Scenario) -> CountTable:
+    """The table with ``dates`` set and rows in time order, or an InputError naming each gap."""
+    path = table.path
+    parsed = [_iso_date(x) for x in table.labels]
+    if any(d is None for d in parsed):
+        problems = _label_problems(path, table.labels)
+        if problems:
+            raise InputError(problems)
+        return table
+    dates: list[dt.date] = parsed  # type: ignore[assignment]
+    if scenario.period not in PERIODS:
         raise InputError(
             [
-                f"{scenario.source or path}: model.seasonality: `yearly` needs period labels that "
-                "are dates (YYYY-MM-DD); use `auto` or `none` with these labels"
+                f"{scenario.source or 'scenario'}: period: {scenario.period!r} with dated history "
+                f"rows; use day, week or month{did_you_mean(scenario.period, PERIODS)} "
+                "(or label the periods 1, 2, … for another unit)"
             ]
         )
+    notes = list(table.notes)
+    order = sorted(range(len(dates)), key=lambda i: dates[i])
+    if order != list(range(len(dates))):
+        if order == list(range(len(dates)))[::-1]:
+            how = "newest first"
+        else:
+            r = next(i for i in range(1, len(dates)) if dates[i] < dates[i - 1])
+            how = f"row {r + 2} ({dates[r].isoformat()}) comes after {dates[r - 1].isoformat()}"
+        notes.append(
+            f"{path}: the rows were not in time order ({how}); they are used sorted oldest first"
+        )
+        table = CountTable(
+            path=path,
+            key=table.key,
+            labels=tuple(table.labels[i] for i in order),
+            counts={c: v[order] for c, v in table.counts.items()},
+            periods=table.periods,
+            missing={c: v[order] for c, v in table.missing.items()},
+            notes=table.notes,
+        )
+        dates = [dates[i] for i in order]
+    dup = sorted({d.isoformat() for a, d in pairwise(dates) if a == d})
+    if dup:
+        raise InputError([f"{path}: column 'period': repeated periods: {', '.join(dup[:5])}"])
+    problems = _calendar_problems(path, scenario.period, dates)
+    if problems:
+        raise InputError(problems)
+    return CountTable(
+        path=path,
+        key=table.key,
+        labels=table.labels,
+        counts=table.counts,
+        periods=table.periods,
+        dates=tuple(dates),
+        missing=table.missing,
+        notes=tuple(notes),
+    )
+
+
+def _shape_notes(table: CountTable, scenario: Scenario) -> list[str]:
+    """Counts that look like a mistake of the export: a partial last period (exported before it
+    ended), or running totals instead of per-period counts."""
+    out = []
+    root = scenario.root
+    v = table.counts[root][~table.missing[root]]
+    labels = [x for x, m in zip(table.labels, table.missing[root], strict=True) if not m]
+    if len(v) >= 5:
+        typical = float(np.median(v[-9:-1]))
+        if typical > 0 and v[-1] < 0.6 * typical:
+            out.append(
+                f"{table.path}: the last period ({labels[-1]}) has {v[-1] / typical:.0%} of the "
+                f"usual {root!r} count; if it is a partial {scenario.period} (exported before it "
+                "ended), remove it: the baselines come from the last periods"
+            )
+    n = len(v)
+    if n >= 6 and v[0] > 0 and v[-1] >= n / 2 * v[0]:
+        rising = all(np.all(np.diff(table.counts[c][~table.missing[c]]) >= 0) for c in table.counts)
+        if rising:
+            out.append(
+                f"{table.path}: every column only grows ({root!r} from {v[0]:,} to {v[-1]:,}); "
+                "if these are running totals, export the count of each period instead"
+            )
+    return out
+
+
+def read_history(scenario: Scenario) -> CountTable:
+    """The scenario's history table, validated against its funnel and horizon; dated labels make
+    it a calendar (sorted, gap-free)."""
+    path = scenario.resolve(scenario.history)
+    table = read_count_table(path, scenario, "period", allow_missing=True)
     problems = check_funnel_counts(table, scenario)
-    problems += [f"{scenario.source or path}: {m}" for m in event_problems(scenario, table)]
     dup = sorted({p for p in table.labels if table.labels.count(p) > 1})
     if dup:
         problems.append(f"{path}: column 'period': repeated periods: {', '.join(dup[:5])}")
+    if problems:
+        raise InputError(problems)
+    table = _as_calendar(table, scenario)
+    problems += [f"{scenario.source or path}: {m}" for m in event_problems(scenario, table)]
+    if table.dates is None and scenario.model.seasonality == "yearly":
+        problems.append(
+            f"{scenario.source or path}: model.seasonality: `yearly` needs period labels that "
+            "are dates (YYYY-MM-DD); use `auto` or `none` with these labels"
+        )
     if len(table) < 3:
         problems.append(
-            f"{path}: only {len(table)} rows; the model needs at least 3 periods of history"
+            f"{path}: only {plural(len(table), 'row')}; the model needs at least 3 periods of history"
         )
     explicit = set(scenario.baseline or {})
     needs_history = [kr.id for kr in scenario.key_results if kr.id not in explicit]
     if needs_history and len(table) < scenario.horizon:
         problems.append(
-            f"{path}: {len(table)} rows, fewer than the horizon ({scenario.horizon}); the baselines of "
+            f"{path}: {plural(len(table), 'row')}, fewer than the horizon ({scenario.horizon}); the baselines of "
             f"{', '.join(needs_history)} come from the last {scenario.horizon} periods "
             "(add history or give them in `baseline:`)"
         )
     if problems:
         raise InputError(problems)
+    notes = _shape_notes(table, scenario)
+    if notes:
+        table = dataclasses.replace(table, notes=(*table.notes, *notes))
     return table
 
 
 # ------------------------------------------------------------------------------------ actuals
 
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _TRAILING_INT = re.compile(r"^(.*?)(\d+)$")
-
-
-def _as_date(label: str) -> dt.date | None:
-    if not _ISO_DATE.match(label):
-        return None
-    try:
-        return dt.date.fromisoformat(label)
-    except ValueError:
-        return None
 
 
 def _add_months(d: dt.date, n: int) -> dt.date:
@@ -234,7 +564,7 @@ def next_labels(history_labels: tuple[str, ...], period: str, n: int) -> list[st
     history's last step); ISO weeks (``2025-W36``) go to the next ISO week; labels ending in a
     number (``1``, ``w07``) count on, keeping the padding."""
     last = history_labels[-1]
-    dates = [_as_date(x) for x in history_labels[-2:]]
+    dates = [_iso_date(x) for x in history_labels[-2:]]
     if dates[-1] is not None:
         d0 = dates[-1]
         if period == "month":

@@ -46,11 +46,25 @@ class KRTarget:
     baseline: float
     target: float
     op: str
+    share: float = (
+        1.0  # the share of the way to the target at which it counts as met (0.7: aspirational)
+    )
 
     @property
     def ambitious(self) -> bool:
         """The target lies beyond the baseline in the operator's direction (grades are partial)."""
         return self.target > self.baseline if self.op == ">=" else self.target < self.baseline
+
+    @property
+    def met_at(self) -> float:
+        """The value at which the KR counts as met (DESIGN section 5): the target under committed
+        grading; under aspirational 70% of the way from the baseline when the target lies beyond it."""
+        if self.ambitious and self.share < 1.0:
+            return self.baseline + self.share * (self.target - self.baseline)
+        return self.target
+
+    def met(self, value: np.ndarray) -> np.ndarray:
+        return value >= self.met_at if self.op == ">=" else value <= self.met_at
 
 
 def kr_value(kr: KeyResult, totals: dict[str, np.ndarray]) -> np.ndarray:
@@ -75,11 +89,12 @@ def baselines(scenario: Scenario, history: CountTable) -> dict[str, float]:
 
 def targets(scenario: Scenario, history: CountTable) -> dict[str, KRTarget]:
     base = baselines(scenario, history)
+    share = 0.7 if scenario.decision.grading == "aspirational" else 1.0
     out = {}
     for kr in scenario.key_results:
         t = kr.parsed_target
         value = base[kr.id] * (1 + t.value / 100) if t.relative else t.value
-        out[kr.id] = KRTarget(base[kr.id], value, t.op)
+        out[kr.id] = KRTarget(base[kr.id], value, t.op, share)
     return out
 
 
@@ -112,17 +127,13 @@ def evaluate_option(
 ) -> OptionEval:
     """KR values, met indicators and grades per draw, from one option's simulated counts."""
     w = weights(scenario)
-    aspirational = scenario.decision.grading == "aspirational"
     totals = {s: c.sum(axis=1) for s, c in counts.items()}
     values, mets, grades = {}, {}, {}
     for kr in scenario.key_results:
         t = tg[kr.id]
         v = kr_value(kr, totals)
         g = grade(v, t)
-        if aspirational and t.ambitious:
-            met = g >= 0.7
-        else:
-            met = v >= t.target if t.op == ">=" else v <= t.target
+        met = t.met(v)
         values[kr.id], grades[kr.id], mets[kr.id] = v, g, met
     G = np.stack(list(grades.values()))
     M = np.stack(list(mets.values())).astype(float)
@@ -187,6 +198,7 @@ def summarize_options(
             krs[kr.id] = {
                 "baseline": tg[kr.id].baseline,
                 "target": tg[kr.id].target,
+                "met_at": tg[kr.id].met_at,
                 "median": float(med),
                 "interval80": [float(lo), float(hi)],
                 "p_met": float(m.mean()),

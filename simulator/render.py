@@ -5,6 +5,65 @@ from __future__ import annotations
 from .scenario import Scenario
 
 
+def target_warnings(scenario: Scenario, targets: dict) -> list[str]:
+    """Targets that are valid but probably not what was meant: a relative target on a rate that is
+    large or leaves [0, 1], an absolute count target far below the baseline, a target equal to the
+    baseline. ``targets`` maps KR ids to ``decision.KRTarget``."""
+    out = []
+    name = scenario.source or "scenario"
+    for i, kr in enumerate(scenario.key_results):
+        t, pt = targets[kr.id], kr.parsed_target
+        where = f"{name}: key_results[{i}].target"
+        said = f"{kr.target!r}" if isinstance(kr.target, str) else f"{kr.target:g}"
+        if kr.is_ratio and pt.relative and (abs(pt.value) >= 50 or not 0 <= t.target <= 1):
+            meant = pt.value / 100
+            hint = (
+                f"; did you mean the rate {meant:.2f}? write '{pt.op} {meant:.2f}'"
+                if 0 < meant <= 1
+                else ""
+            )
+            out.append(
+                f"{where}: {said} on a rate is relative to the baseline rate {t.baseline:.3f}, "
+                f"so the target is the rate {t.target:.3f}"
+                + (" (outside [0, 1], so it can never be met)" if not 0 <= t.target <= 1 else "")
+                + hint
+            )
+        elif (
+            not kr.is_ratio
+            and not pt.relative
+            and pt.op == ">="
+            and t.baseline > 0
+            and t.target < 0.25 * t.baseline
+        ):
+            rel = f"+{pt.value * 100:g}%" if 0 < pt.value < 1 else f"+{pt.value:g}%"
+            hint = (
+                f"; did you mean '{rel}' (relative to the baseline)?" if 0 < pt.value <= 100 else ""
+            )
+            out.append(
+                f"{where}: {said} is an absolute total of {fmt_value(t.target, False)} over the "
+                f"horizon, against a baseline of {fmt_value(t.baseline, False)}, so it is met "
+                f"almost surely{hint}"
+            )
+        elif t.target == t.baseline:
+            out.append(
+                f"{where}: {said} equals the baseline ({fmt_value(t.baseline, kr.is_ratio)}): the "
+                "key result is met by standing still"
+            )
+    return out
+
+
+def input_notes(scenario: Scenario, history, targets: dict) -> list[str]:
+    """What was done to the input or looks unintended, for stderr and the report: the history's
+    notes (a sort, ignored columns), its empty cells, and target warnings."""
+    notes = list(getattr(history, "notes", ()))
+    n = getattr(history, "n_missing", 0)
+    if n:
+        notes.append(
+            f"{history.path}: {n} empty count {'cell' if n == 1 else 'cells'} (missing data)"
+        )
+    return notes + target_warnings(scenario, targets)
+
+
 def fmt_p(p: float, se: float | None = None) -> str:
     s = f"{p:.2f}"
     return s if se is None else f"{s} ±{max(se, 0.005):.2f}" if se >= 0.005 else f"{s} ±<.01"
@@ -99,11 +158,57 @@ def answer_sentence(scenario: Scenario, summary: dict) -> str:
         else ""
     )
     sure = f"; best in {rec['p_best'][best]:.0%} of simulated quarters" if others else ""
+    tied = [o for o in others if abs(rec["value"][o] - value) < 1e-12]
+    if tied:
+        return _tie_sentence(scenario, summary, best, tied)
     if rec["rule"] == "all_met" and value <= 0.05:
         lead = f"No option is likely to meet every key result; “{label}” comes closest"
+        g = {o: opts[o]["expected_grade"] for o in opts}
+        top = sorted(opts, key=lambda o: -g[o])
+        if len(top) > 1 and g[top[0]] - g[top[1]] >= 0.05:
+            ahead = "far ahead" if g[top[0]] - g[top[1]] >= 0.2 else "ahead"
+            return (
+                f"{lead} ({number}{vs}{sure}); by expected grade “{opts[top[0]]['label']}” is "
+                f"{ahead}, {g[top[0]]:.2f} against {g[top[1]]:.2f} for “{opts[top[1]]['label']}”."
+            )
     else:
         lead = f"“{label}” gives {what}"
     return f"{lead} ({number}{vs}{sure}){_tradeoff(scenario, summary, best)}."
+
+
+def _count_words(n: int) -> str:
+    return {2: "both", 3: "all three", 4: "all four", 5: "all five"}.get(n, f"all {n}")
+
+
+def _tie_sentence(scenario: Scenario, summary: dict, best: str, tied: list[str]) -> str:
+    """The rule cannot separate the best options: say so, and how the tie rule picked."""
+    rec, opts = summary["recommendation"], summary["options"]
+    value = rec["value"][best]
+    n = len(scenario.key_results)
+    each = "each" if len(tied) + 1 == len(opts) else "each of them"
+    if rec["rule"] == "all_met" and value <= 0.05:
+        krs = "the key result" if n == 1 else f"{_count_words(n)} key results"
+        lead = f"No option can meet {krs} (P = {value:.2f} for {each})"
+    else:
+        lead = f"{len(tied) + 1} options tie under the rule ({rule_words(rec['rule'])}: {value:.2f} for {each})"
+    g = {o: opts[o]["expected_grade"] for o in [best, *tied]}
+    runner = max(tied, key=lambda o: g[o])
+    gap = g[best] - g[runner]
+    if gap > 1e-12:
+        ahead = "far ahead" if gap >= 0.2 else "ahead" if gap >= 0.05 else "slightly ahead"
+        return (
+            f"{lead}; by expected grade “{opts[best]['label']}” is {ahead}, "
+            f"{g[best]:.2f} against {g[runner]:.2f} for “{opts[runner]['label']}”."
+        )
+    return (
+        f"{lead}, and their expected grades are equal ({g[best]:.2f}); the pick is "
+        f"“{opts[best]['label']}”, "
+        + (
+            "the option without changes."
+            if best == scenario.control_option
+            else "the first listed."
+        )
+    )
 
 
 def text_summary(scenario: Scenario, summary: dict, *, from_cache: bool = False) -> str:
@@ -119,7 +224,11 @@ def text_summary(scenario: Scenario, summary: dict, *, from_cache: bool = False)
     col_w = max(14, *(len(k) + 2 for k in krs))
     head = " " * name_w + "".join(f"{k:<{col_w}}" for k in krs) + f"{'all met':<{col_w}}grade"
     tgt = " " * name_w + "".join(f"{target_text(scenario, k):<{col_w}}" for k in krs)
-    lines += ["P(target met) ± Monte Carlo error", head, tgt]
+    if scenario.decision.grading == "aspirational":
+        what = "P(counted as met: aspirational grading, 70% of the way to the target)"
+    else:
+        what = "P(target met)"
+    lines += [f"{what} ± Monte Carlo error", head, tgt]
     for o in opts.values():
         cells = "".join(
             f"{fmt_p(o['key_results'][k]['p_met'], o['key_results'][k]['p_met_se']):<{col_w}}"
@@ -136,6 +245,11 @@ def text_summary(scenario: Scenario, summary: dict, *, from_cache: bool = False)
         lines.append(
             f"  {k} ({kr_label(scenario, k)}): baseline {fmt_value(first['baseline'], kr.is_ratio)}, "
             f"target {fmt_value(first['target'], kr.is_ratio)}"
+            + (
+                f", counted as met at {fmt_value(first['met_at'], kr.is_ratio)}"
+                if first.get("met_at", first["target"]) != first["target"]
+                else ""
+            )
         )
         for o in opts.values():
             d = o["key_results"][k]

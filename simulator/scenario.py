@@ -84,7 +84,10 @@ class Prior(_Model):
             raise ValueError(f"beta parameters must be positive, got [{a}, {b}]")
         if kind == "beta_interval":
             if not (0 <= a < b <= 1):
-                raise ValueError(f"beta_interval must satisfy 0 <= lo < hi <= 1, got [{a}, {b}]")
+                raise ValueError(
+                    f"beta_interval must satisfy 0 <= lo < hi <= 1, got [{a:g}, {b:g}]"
+                    + _share_hint(a, b)
+                )
             if a == 0 and b == 1:
                 raise ValueError("beta_interval [0, 1] says nothing; use {uniform: [0, 1]}")
         if kind == "lognormal_interval" and not (0 < a < b):
@@ -248,7 +251,13 @@ def parse_target(text: str | float) -> Target:
         raise ValueError("target must be a number or a string like '+20%' or '>= 0.55'")
     if isinstance(text, int | float):
         return Target(">=", float(text), False)
+    text = text.replace("≥", ">=").replace("≤", "<=")
     m = _TARGET_RE.match(text)
+    if not m and re.match(r"^\s*(=>|=<|>|<|=)\s*[\d.+-]", text):
+        raise ValueError(
+            f"cannot read target {text!r}: the operators are '>=' and '<=' (a target is met at "
+            "the value itself)"
+        )
     if not m:
         raise ValueError(
             f"cannot read target {text!r}: write '+20%', '-5%', '>= 0.55' or '<= 1500'"
@@ -581,6 +590,68 @@ def _field_names(model: type[BaseModel]) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
+def _line(text: bytes | str, n: int) -> str:
+    """Line ``n`` (0-based) of the scenario text."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    lines = text.splitlines()
+    return lines[n] if 0 <= n < len(lines) else ""
+
+
+def _share_hint(lo: float, hi: float) -> str:
+    """For an interval written in percent where a share is expected: the share it meant."""
+    if 0 <= lo <= hi <= 100 and hi > 1:
+        if lo == hi:
+            return f" (did you mean {lo / 100:g}?)"
+        return f" (did you mean [{lo / 100:g}, {hi / 100:g}]?)"
+    return ""
+
+
+def _stem(w: str) -> str:
+    w = w.lower().strip()
+    for suffix in ("ings", "ing", "ed", "es", "s"):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            return w[: -len(suffix)]
+    return w
+
+
+def suggest_stage(word: str, scenario: Scenario) -> str:
+    """' (did you mean 'booking'? its label is “Appointments booked”)': the stages whose id or
+    label, or a word of them, is closest to ``word`` (plurals and -ed/-ing forms alike); several
+    when they match equally well."""
+
+    def close(a: str, b: str) -> float:
+        return max(
+            difflib.SequenceMatcher(None, a.lower(), b.lower()).ratio(),
+            difflib.SequenceMatcher(None, _stem(a), _stem(b)).ratio(),
+        )
+
+    words = [word, *word.replace("_", " ").split()]
+    scores = {}
+    for sid, st in scenario.funnel.items():
+        forms = [sid, sid.replace("_", " "), *sid.split("_")]
+        if st.label:
+            forms += [st.label, *re.findall(r"[A-Za-z]+", st.label)]
+        scores[sid] = max(close(w, f) for w in words for f in forms if len(f) >= 3 or f == sid)
+    ranked = sorted(scores, key=lambda k: -scores[k])
+    if not ranked or scores[ranked[0]] < 0.6:
+        return ""
+    top = [k for k in ranked if scores[k] >= scores[ranked[0]] - 0.02][:3]
+
+    def named(sid: str) -> str:
+        label = scenario.funnel[sid].label
+        if label and _stem(label) != _stem(sid.replace("_", " ")):
+            return f"{sid!r} (“{label}”)"
+        return f"{sid!r}"
+
+    if len(top) == 1 and named(top[0]) == repr(top[0]):
+        return f" (did you mean {top[0]!r}?)"
+    if len(top) == 1:
+        label = scenario.funnel[top[0]].label
+        return f" (did you mean {top[0]!r}? its label is “{label}”)"
+    return f" (did you mean {' or '.join(named(k) for k in top)}?)"
+
+
 def did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -626,6 +697,27 @@ def _pydantic_problems(err: ValidationError) -> list[tuple[str, str]]:
     return out
 
 
+def _metric_label_hint(raw: dict, loc: str) -> str:
+    """For a metric written with stage labels ('Appointments booked'): the ids to write instead."""
+    m = re.fullmatch(r"key_results\[(\d+)\]\.metric", loc)
+    krs, funnel = raw.get("key_results"), raw.get("funnel")
+    if not m or not isinstance(krs, list) or not isinstance(funnel, dict):
+        return ""
+    kr = krs[int(m.group(1))] if int(m.group(1)) < len(krs) else None
+    if not isinstance(kr, dict) or not isinstance(kr.get("metric"), str):
+        return ""
+    by_label = {
+        str(st.get("label", "")).strip().lower(): sid
+        for sid, st in funnel.items()
+        if isinstance(st, dict) and st.get("label")
+    }
+    parts = [p.strip().lower() for p in kr["metric"].split("/")]
+    ids = [by_label.get(p, p if p in funnel else None) for p in parts]
+    if all(ids) and len(ids) <= 2:
+        return f" (did you mean {' / '.join(ids)!r}? metrics use stage ids, not labels)"
+    return ""
+
+
 def _check_keys_are_ids(raw: dict) -> list[tuple[str, str]]:
     out = []
     for block in ("funnel", "segments", "options"):
@@ -651,7 +743,7 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
         if name is None:
             return False
         if name not in stages:
-            out.append((path, f"unknown stage {name!r}{did_you_mean(name, stages)}"))
+            out.append((path, f"unknown stage {name!r}{suggest_stage(name, s)}"))
             return False
         return True
 
@@ -708,10 +800,12 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
     def prob(path: str, p: Prior) -> None:
         lo, hi = p.support()
         if p.kind in ("normal", "lognormal_interval") or lo < 0 or hi > 1:
+            hint = _share_hint(lo, hi) if p.kind in ("uniform", "fixed") else ""
             out.append(
                 (
                     path,
-                    f"a probability must lie in [0, 1]; this prior ({p.describe()}) allows values outside it",
+                    f"a probability must lie in [0, 1]; this prior ({p.describe()}) allows values "
+                    f"outside it{hint}",
                 )
             )
 
@@ -796,10 +890,15 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
             and all(x in stages for x in kr.stages)
         ):
             if all(x in ancestors(kr.stages[0]) for x in kr.stages[1:]):
+                hint = (
+                    f" (did you mean {t.value / 100:.2f}? write '{t.op} {t.value / 100:.2f}')"
+                    if 1 < t.value <= 100
+                    else ""
+                )
                 out.append(
                     (
                         f"key_results[{i}].target",
-                        f"a conversion rate target must lie in [0, 1], got {t.value:g}",
+                        f"a conversion rate target must lie in [0, 1], got {t.value:g}{hint}",
                     )
                 )
     if s.decision.weights is not None:
@@ -808,6 +907,15 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
                 out.append(
                     (f"decision.weights.{k}", f"unknown key result {k!r}{did_you_mean(k, kr_ids)}")
                 )
+        unweighted = [k for k in kr_ids if k not in s.decision.weights]
+        if unweighted:
+            out.append(
+                (
+                    "decision.weights",
+                    f"no weight for {', '.join(unweighted)}; give every key result a weight "
+                    "(0 to leave one out of the decision)",
+                )
+            )
     if s.decision.rule == "weighted" and not s.decision.weights:
         out.append(("decision.weights", "rule 'weighted' needs weights for the key results"))
     if s.baseline:
@@ -861,6 +969,15 @@ def parse_scenario(text: bytes, name: str = "<scenario>") -> Scenario:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"line {mark.line + 1}" if mark else "(top level)"
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        line_text = _line(text, mark.line) if mark else ""
+        bare = re.search(r"\btarget:\s*(>=?\s*[^,}\s]*)", line_text)
+        if bare:
+            problem = (
+                f"quote the target: write target: \"{bare.group(1)}\" (in YAML a bare '>' "
+                "starts a block of text)"
+            )
+        elif "\t" in line_text and "'\\t'" in str(exc):
+            problem = "a tab character; YAML indentation must use spaces, not tabs"
         if "could not determine a constructor" in str(exc):
             m = re.search(r"tag '([^']*)'", str(exc))
             tag = m.group(1).replace("tag:yaml.org,2002:", "!!") if m else "?"
@@ -876,7 +993,7 @@ def parse_scenario(text: bytes, name: str = "<scenario>") -> Scenario:
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as err:
-        problems += _pydantic_problems(err)
+        problems += [(p, m + _metric_label_hint(raw, p)) for p, m in _pydantic_problems(err)]
         raise InputError([f"{name}: {p}: {m}" for p, m in problems]) from None
     problems += cross_check(scenario)
     if problems:

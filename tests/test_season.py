@@ -73,12 +73,13 @@ def test_walk_basis_is_a_random_walk_without_the_level():
     assert np.allclose((s - s.mean()) @ Bt, 0)
 
 
-def _write(tmp_path: Path, labels, visits, sale, model: str) -> object:
+def _write(tmp_path: Path, labels, visits, sale, model: str, period: str = "week") -> object:
     rows = ["period,visits,sale"] + [
         f"{a},{b},{c}" for a, b, c in zip(labels, visits, sale, strict=True)
     ]
     (tmp_path / "history.csv").write_text("\n".join(rows) + "\n")
-    (tmp_path / "s.yaml").write_text(FUNNEL + f"model: {model}\n")
+    text = FUNNEL + f"period: {period}\n"
+    (tmp_path / "s.yaml").write_text(text + f"model: {model}\n")
     return load_scenario(tmp_path / "s.yaml")
 
 
@@ -206,7 +207,7 @@ def test_daily_data_get_a_day_of_week_profile(tmp_path: Path):
     visits = rng.poisson(rng.gamma(80.0, mu / 80.0))
     sale = rng.binomial(visits, 0.1)
     labels = [d.isoformat() for d in dates]
-    s = _write(tmp_path, labels, visits, sale, "{chains: 2, draws: 300}")
+    s = _write(tmp_path, labels, visits, sale, "{chains: 2, draws: 300}", period="day")
     f = fit(s, read_history(s))
     assert f.calendar["weekly"] and not f.calendar["seasonal"]
     H = 14

@@ -48,7 +48,7 @@ def _base():
 def test_good_actuals_are_read():
     s = _base()
     t = read_launched_actuals(s, read_history(s), FIXTURES / "actuals" / "good.csv", "gate")
-    assert t.labels == ("2025-01-15", "2025-01-22")
+    assert t.labels == ("2025-01-09", "2025-01-10")
     assert t.counts["signup"].tolist() == [50, 52]
     none = read_launched_actuals(s, read_history(s), FIXTURES / "actuals" / "none_yet.csv", "gate")
     assert len(none) == 0  # a header alone: the quarter before its first period
@@ -59,13 +59,13 @@ BAD = {
         "row 2, column 'period': period 2025-01-08 is already in the history",
     ],
     "gap.csv": [
-        "row 3, column 'period': expected period 2025-01-22 after 2025-01-15, found 2025-01-29"
+        "row 3, column 'period': expected period 2025-01-10 after 2025-01-09, found 2025-01-11"
     ],
     "too_many.csv": ["5 rows, more than the horizon (4 periods)"],
     "above_parent.csv": [
-        "row 2 (period 2025-01-15), column 'booking': stage count 350 is larger than its parent "
+        "row 2 (period 2025-01-09), column 'booking': stage count 350 is larger than its parent "
         "stage 'form' (300)",
-        "row 3 (period 2025-01-22), column 'member': segment count 400 is larger than its stage "
+        "row 3 (period 2025-01-10), column 'member': segment count 400 is larger than its stage "
         "'form' (305)",
     ],
     "broken.csv": ["column 'member': missing"],

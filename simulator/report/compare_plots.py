@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..compare import ComparisonResult
+from ..data import plural
 from ..priors import elicit
 
 FIGURES = ("compare_beliefs", "compare_lifts", "compare_key_results")
@@ -216,8 +217,8 @@ def _section_text(result: ComparisonResult) -> tuple[str, list[str], list[list[s
     """The section's lead, its sentences and the prior/posterior table (plain strings)."""
     srm = result.srm
     lead = (
-        f"Experiment results ({len(result.experiment.arms)} arms, "
-        f"{len(result.experiment.periods)} period(s)) compared with the beliefs the decision "
+        f"Experiment results ({plural(len(result.experiment.arms), 'arm')}, "
+        f"{plural(len(result.experiment.periods), 'period')}) compared with the beliefs the decision "
         "above was first made with; the decision above already includes them. "
     )
     lead += (

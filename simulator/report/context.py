@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..pipeline import SimulationResult
-from ..render import answer_sentence, fmt_p, kr_label, rule_words
+from ..render import answer_sentence, fmt_p, input_notes, kr_label, rule_words
 from . import words
 
 
@@ -146,6 +146,12 @@ def context(result: SimulationResult, figs: list[ReportFigure]) -> dict[str, Any
         }
         for k in krs
     ]
+    p_heading = (
+        "Probability that the key result counts as met (aspirational grading: 70% of the way "
+        "from baseline to target)"
+        if s.decision.grading == "aspirational"
+        else "Probability that the target is met"
+    )
     rows = []
     for o, od in opts.items():
         rows.append(
@@ -230,6 +236,7 @@ def context(result: SimulationResult, figs: list[ReportFigure]) -> dict[str, Any
         ),
         "rule": rule_words(rec["rule"]),
         "columns": columns,
+        "p_heading": p_heading,
         "rows": rows,
         "details": details,
         "figures": figs,
@@ -250,4 +257,10 @@ def context(result: SimulationResult, figs: list[ReportFigure]) -> dict[str, Any
             "warnings": d["warnings"],
         },
         "provenance": provenance,
+        "input_notes": input_notes(s, result.history, tg),
+        "reproducible": (
+            "Rerunning krsim report on this installation (the same krsim, PyMC and compiled "
+            "model) with the same scenario, data, seed and draws gives identical numbers; on "
+            "another machine or installation the numbers agree within the Monte Carlo errors shown."
+        ),
     }

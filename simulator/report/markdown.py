@@ -26,7 +26,7 @@ def render_markdown(ctx: dict[str, Any], figure_dir: str = "figures") -> str:
     if ctx["description"]:
         out += [md(ctx["description"]), ""]
     out += [f"**{md(ctx['answer'])}**", ""]
-    head = ["Probability that the target is met"]
+    head = [ctx["p_heading"]]
     head += [f"{md(c['label'])} ({md(c['target'])})" for c in ctx["columns"]]
     head += ["All met", "Expected grade"]
     out.append("| " + " | ".join(head) + " |")
@@ -94,5 +94,8 @@ def render_markdown(ctx: dict[str, Any], figure_dir: str = "figures") -> str:
     out += [f"| {md(n)} | {v} |" for n, v in d["numbers"]]
     out += ["", "## Provenance", ""]
     out += [f"- {md(n)}: {md(v)}" for n, v in ctx["provenance"]]
-    out.append("")
+    if ctx["input_notes"]:
+        out += ["", "### Notes on the input", ""]
+        out += [f"- {md(n)}" for n in ctx["input_notes"]]
+    out += ["", md(ctx["reproducible"]), ""]
     return "\n".join(out)

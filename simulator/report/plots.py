@@ -225,10 +225,12 @@ def _ref_lines(ax: Axes, t: KRTarget, vertical: bool = True) -> None:
     line = ax.axvline if vertical else ax.axhline
     line(t.baseline, color=BASELINE, ls=":", lw=1.5, zorder=3)
     line(t.target, color=TARGET, ls="--", lw=1.5, zorder=3)
+    if t.met_at != t.target:  # aspirational grading: where it counts as met
+        line(t.met_at, color=TARGET, ls="-.", lw=1.2, zorder=3)
 
 
 def _met(values: np.ndarray, t: KRTarget) -> np.ndarray:
-    return values >= t.target if t.op == ">=" else values <= t.target
+    return t.met(values)
 
 
 @_styled
@@ -259,8 +261,8 @@ def kr_distribution(
     pad = 0.04 * (hi - lo or 1.0)
     lo, hi = lo - pad, hi + pad
     edges = np.linspace(lo, hi, bins + 1)
-    if lo < t.target < hi:
-        edges = np.unique(np.append(edges, t.target))
+    if lo < t.met_at < hi:
+        edges = np.unique(np.append(edges, t.met_at))
     for i, o in enumerate(opts):
         y0 = len(opts) - 1 - i
         h, _ = np.histogram(np.clip(vals[o], lo, hi), edges)
@@ -270,7 +272,7 @@ def kr_distribution(
         ys = np.repeat(dens, 2)
         ax.fill_between(xs, y0, y0 + ys, color=colors[o], alpha=0.35, lw=0, step=None)
         mids = np.repeat((edges[:-1] + edges[1:]) / 2, 2)
-        good = mids >= t.target if t.op == ">=" else mids <= t.target
+        good = _met(mids, t)
         ax.fill_between(xs, y0, y0 + ys, where=good, color=colors[o], alpha=0.85, lw=0)
         ax.plot(xs, y0 + ys, color=colors[o], lw=1)
         p = float(_met(vals[o], t).mean())
@@ -316,7 +318,21 @@ def kr_distribution(
                 lw=1.5,
                 label=f"target {words.target_words(scenario, kr_id, t)}",
             ),
-            Patch(color="#777777", alpha=0.85, label="simulated quarters meeting the target"),
+            *(
+                [
+                    Line2D(
+                        [],
+                        [],
+                        color=TARGET,
+                        ls="-.",
+                        lw=1.2,
+                        label=f"counts as met at {words.met_at_words(scenario, kr_id, t)}",
+                    )
+                ]
+                if t.met_at != t.target
+                else []
+            ),
+            Patch(color="#777777", alpha=0.85, label="simulated quarters counted as met"),
         ],
         loc="upper center",
         bbox_to_anchor=(0.5, -0.22),
@@ -370,8 +386,8 @@ def kr_joint(
         ax = axs.flat[i]
         ex = evaluation.options[o]
         x, y = ex.values[kx], ex.values[ky]
-        qx0, qx1 = (tx.target, xl[1]) if tx.op == ">=" else (xl[0], tx.target)
-        qy0, qy1 = (ty.target, yl[1]) if ty.op == ">=" else (yl[0], ty.target)
+        qx0, qx1 = (tx.met_at, xl[1]) if tx.op == ">=" else (xl[0], tx.met_at)
+        qy0, qy1 = (ty.met_at, yl[1]) if ty.op == ">=" else (yl[0], ty.met_at)
         ax.add_patch(
             Rectangle((qx0, qy0), qx1 - qx0, qy1 - qy0, color="#55A868", alpha=0.2, lw=0, zorder=0)
         )

@@ -50,8 +50,17 @@ def target_words(scenario: Scenario, kr_id: str, t: KRTarget) -> str:
     pt = kr.parsed_target
     value = f"{OP_SIGN[t.op]} {kr_value(t.target, kr.is_ratio)}"
     if pt.relative:
-        return f"{value} ({pt.value:+g}% on {kr_value(t.baseline, kr.is_ratio)})"
-    return f"{value} (now {kr_value(t.baseline, kr.is_ratio)})"
+        out = f"{value} ({pt.value:+g}% on {kr_value(t.baseline, kr.is_ratio)})"
+    else:
+        out = f"{value} (now {kr_value(t.baseline, kr.is_ratio)})"
+    if t.met_at != t.target:
+        out += f"; met at {met_at_words(scenario, kr_id, t)} (70% of the way)"
+    return out
+
+
+def met_at_words(scenario: Scenario, kr_id: str, t: KRTarget) -> str:
+    """The threshold at which the KR counts as met: '≥ 4,996'."""
+    return f"{OP_SIGN[t.op]} {kr_value(t.met_at, is_ratio(scenario, kr_id))}"
 
 
 def horizon_words(scenario: Scenario) -> str:
