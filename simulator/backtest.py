@@ -219,9 +219,15 @@ def backtest(
         draws = fit.n_draws
         totals = {s: c.sum(axis=1) for s, c in counts.items()}
         actual_totals = {s: np.asarray(history.counts[s][start:end].sum()) for s in scenario.funnel}
+        # a total value with an empty cell in the window is unknown (NaN): that KR is not scored
+        actual_totals |= {
+            f"{s}.value": np.asarray(v[start:end].sum()) for s, v in history.values.items()
+        }
         per_kr: dict[str, KRCheck] = {}
         outside_draws = np.zeros((len(krs), fit.n_draws), dtype=bool)
         for i, kr in enumerate(krs):
+            if any(np.isnan(actual_totals[t]) for t in kr.stages):
+                continue
             pred = decision.kr_value(kr, totals)
             actual = float(decision.kr_value(kr, actual_totals))
             lo, med, hi = np.quantile(pred, [(1 - LEVEL) / 2, 0.5, (1 + LEVEL) / 2])
@@ -237,6 +243,7 @@ def backtest(
             # The model's own view of how often its forecast leaves the interval, jointly over the
             # key results (they move together: one traffic, shared stages).
             outside_draws[i] = (pred < lo) | (pred > hi)
+        outside_draws = outside_draws[[i for i, kr in enumerate(krs) if kr.id in per_kr]]
         n_out = outside_draws.sum(axis=0)
         misses = np.bincount(n_out, minlength=len(krs) + 1) / n_out.size
         diag = dict(fit.diagnostics)
@@ -259,10 +266,11 @@ def backtest(
 
     per_kr_tally = {}
     for kr in krs:
-        q = [w.key_results[kr.id].p_outside for w in checks]
+        scored = [w for w in checks if kr.id in w.key_results]
+        q = [w.key_results[kr.id].p_outside for w in scored]
         dists = [np.array([1 - x, x]) for x in q]
         per_kr_tally[kr.id] = _tally(
-            [w.key_results[kr.id] for w in checks], dists, scenario.period, one_kr=True
+            [w.key_results[kr.id] for w in scored], dists, scenario.period, one_kr=True
         )
     overall = _tally(
         [c for w in checks for c in w.key_results.values()],
@@ -403,7 +411,7 @@ def render_text(result: BacktestResult, scenario: Scenario) -> str:
         f"{unit}s before it (option: {result.option}, {result.draws} draws)",
         "",
     ]
-    ratio = {kr.id: kr.is_ratio for kr in scenario.key_results}
+    ratio = {kr.id: kr.is_rate for kr in scenario.key_results}
     head = (
         f"{'quarter':<27}{'key result':<28}{'actual':>12}  {'80% interval':<27}{'percentile':>10}"
     )

@@ -141,6 +141,8 @@ class ChangePlan:
             n = dict(names)
             tag = names[0][1].rsplit(".", 1)[0]
             sp = change.spec
+            if isinstance(sp, Lift) and sp.on == "value":
+                continue  # the value per unit, not a rate: `values.value_lifts`
             for f, name in names:
                 params[name] = getattr(sp, "pass_" if f == "pass" else f)
             if isinstance(sp, Lift):

@@ -238,8 +238,10 @@ def conflict_sentence(
     parts = []
     for r in flagged:
         way = "less" if r.observed_ratio < r.predicted95[0] else "more"
+        did = "was" if r.stage.endswith(".value") else "converted at"
+        of = "value" if r.stage.endswith(".value") else "rate"
         parts.append(
-            f"{scenario.stage_label(r.stage)} converted at {r.observed_ratio:.3g}× control's rate, "
+            f"{scenario.stage_label(r.stage)} {did} {r.observed_ratio:.3g}× control's {of}, "
             f"{way} than the beliefs allowed ({r.predicted95[0]:.3g}× to {r.predicted95[1]:.3g}×, "
             f"95% prior-predictive; adjusted p = {r.p_adjusted:.2g})"
         )
@@ -309,6 +311,40 @@ def compare(
     fit_after = model.fit(scenario, history, log=log, experiment=exp)
     changes = change_table(scenario, fit_after)
     conflicts = conflict(scenario, exp, fit_before, scenario.seed)
+    stage_lifts = lifts(scenario, exp, scenario.seed)
+    if exp.values:  # the value per unit: lifts from the experiment alone, and prior-data conflict
+        from . import values
+
+        for arm, d in values.experiment_lifts(
+            scenario, exp, fit_before, _stream(scenario.seed, "value-lift")
+        ).items():
+            stage_lifts[arm].update(d)
+        extra = values.experiment_conflicts(
+            scenario, exp, fit_before, _stream(scenario.seed, "value-conflict")
+        )
+        for arm, rows in extra.items():
+            merged = [
+                (r.stage, r.p_value, r.observed_ratio, r.predicted95, r.params)
+                for r in conflicts.get(arm, [])
+            ]
+            merged += [
+                (r["stage"], r["p_value"], r["observed_ratio"], r["predicted95"], r["params"])
+                for r in rows
+            ]
+            m = len(merged)  # Bonferroni over the arm's stages and values
+            conflicts[arm] = [
+                StageConflict(
+                    arm,
+                    st,
+                    p,
+                    min(1.0, p * m),
+                    min(1.0, p * m) < CONFLICT_LEVEL,
+                    ratio,
+                    band,
+                    params,
+                )
+                for st, p, ratio, band, params in merged
+            ]
     sentences = {
         arm: conflict_sentence(scenario, arm, rows, changes) for arm, rows in conflicts.items()
     }
@@ -322,7 +358,7 @@ def compare(
         scenario=scenario,
         experiment=exp,
         srm=sample_ratio(scenario, exp),
-        lifts=lifts(scenario, exp, scenario.seed),
+        lifts=stage_lifts,
         changes=changes,
         conflicts=conflicts,
         sentences=sentences,
@@ -365,8 +401,11 @@ def text_comparison(result: ComparisonResult, *, from_cache: bool = False) -> st
             "no mismatch."
         )
     lines += ["", "What the experiment alone says (weak priors): lift of each stage's conversion"]
-    lines.append("rate over control, median [95% interval], P(better)")
-    width = max(len(st) for st in s.funnel) + 2
+    lines.append(
+        "rate (of STAGE.value: of the mean value per unit) over control, median [95% interval], "
+        "P(better)"
+    )
+    width = max(len(st) for st in [*s.funnel, *(f"{v}.value" for v in exp.values)]) + 2
     for arm, by_stage in result.lifts.items():
         lines.append(f"  {s.options[arm].label or arm}")
         for stage, d in by_stage.items():

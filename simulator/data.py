@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .scenario import InputError, Scenario, did_you_mean
+from .values import value_stages
 
 PERIODS = ("day", "week", "month")
 
@@ -45,6 +46,8 @@ class CountTable:
     dates: tuple[dt.date, ...] | None = None
     missing: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     notes: tuple[str, ...] = ()
+    # total value per row of each stage with a value (``STAGE.value`` columns); NaN = empty cell
+    values: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -79,6 +82,7 @@ class CountTable:
             dates=self.dates[start:end] if self.dates is not None else None,
             missing={k: np.asarray(v[start:end]) for k, v in self.missing.items()},
             notes=self.notes,
+            values={k: np.asarray(v[start:end]) for k, v in self.values.items()},
         )
 
     def digest(self) -> str:
@@ -91,7 +95,21 @@ class CountTable:
             if self.missing[name].any():
                 h.update(b"missing:" + name.encode())
                 h.update(np.packbits(np.asarray(self.missing[name], dtype=bool)).tobytes())
+        for name in sorted(self.values):
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(self.values[name], dtype=np.float64).tobytes())
         return h.hexdigest()
+
+    def value_matrix(self, stages: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Counts and total values of the value stages, shape (stages, rows); a value is NaN
+        (missing) where its cell is empty or where the stage's count is missing."""
+        n = np.stack([self.counts[s] for s in stages]) if stages else np.zeros((0, len(self)))
+        v = (
+            np.stack([np.where(self.missing[s], np.nan, self.values[s]) for s in stages])
+            if stages
+            else np.zeros((0, len(self)), dtype=float)
+        )
+        return n.astype(np.int64), v.astype(float)
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
@@ -145,6 +163,24 @@ def _sniff_delimiter(first_line: str) -> str:
 # ------------------------------------------------------------------------------- reading
 
 
+def _parse_value(text: str, delimiter: str = ",") -> float | str:
+    """A total value (decimals allowed; empty = missing), or the reason it is not one."""
+    t = text.strip()
+    if t == "":
+        return float("nan")
+    if delimiter == ";" and re.fullmatch(r"\d+,\d+", t):
+        t = t.replace(",", ".")  # a decimal comma, as in `;`-separated exports
+    try:
+        v = float(t)
+    except ValueError:
+        return f"not a number ({t!r})"
+    if not np.isfinite(v):
+        return f"not a finite number ({t!r})"
+    if v < 0:
+        return f"a total value cannot be negative ({t})"
+    return v
+
+
 def read_count_table(
     path: Path,
     scenario: Scenario,
@@ -154,6 +190,8 @@ def read_count_table(
     columns: list[str] | None = None,
     allow_empty: bool = False,
     allow_missing: bool = False,
+    with_values: bool = False,
+    values_optional: bool = False,
 ) -> CountTable:
     """Read a CSV with a `key` column and one count column per stage and segment (or `columns`).
 
@@ -193,10 +231,29 @@ def read_count_table(
             [f"{path}: the file is empty (expected a header row: {key}, {', '.join(columns)})"]
         )
     header = [h.strip() for h in rows[0]]
-    known = [key, *optional_columns, *columns]
+    value_cols = [f"{s}.value" for s in value_stages(scenario)] if with_values else []
+    if values_optional:  # only those present are read
+        value_cols = [c for c in value_cols if c in header]
+    known = [key, *optional_columns, *columns, *value_cols]
+    valueless = set()
+    for h in header:  # a value column of a stage that has no value
+        stage = h.removesuffix(".value")
+        if h.endswith(".value") and h not in known and stage in scenario.funnel:
+            valueless.add(h)
+            problems.append(
+                f"{path}: column {h!r}: stage {stage!r} has no value; give it one in the scenario "
+                f"(funnel.{stage}.value: {{label: ..., unit: ...}})"
+                + ("" if with_values else " (values are read from the history only)")
+            )
+    for c in value_cols:
+        if c not in header:
+            problems.append(
+                f"{path}: column {c!r}: missing (stage {c.removesuffix('.value')!r} has a value: "
+                "one column of the period's total value; leave a cell empty where it is unknown)"
+            )
     ignored, meant = [], set()
     for h in header:
-        if h in known:
+        if h in known or h in valueless:
             continue
         close = difflib.get_close_matches(h, known, n=1, cutoff=0.6)
         if not close and h.lower() in known:
@@ -231,6 +288,7 @@ def read_count_table(
     periods: list[str] = []
     values = {c: np.zeros(len(body), dtype=np.int64) for c in columns}
     missing = {c: np.zeros(len(body), dtype=bool) for c in columns}
+    totals = {c: np.full(len(body), np.nan) for c in value_cols}
     for r, row in enumerate(body):
         line = r + 2
         if len(row) != len(header):
@@ -261,6 +319,12 @@ def read_count_table(
                 problems.append(f"{path}: row {line}, column {c!r}: {v}")
             else:
                 values[c][r] = v
+        for c in value_cols:
+            x = _parse_value(row[idx[c]], delimiter)
+            if isinstance(x, str):
+                problems.append(f"{path}: row {line}, column {c!r}: {x}")
+            else:
+                totals[c][r] = x
     if problems:
         raise InputError(problems)
     return CountTable(
@@ -271,7 +335,30 @@ def read_count_table(
         periods=tuple(periods) if periods else None,
         missing=missing,
         notes=tuple(notes),
+        values={c.removesuffix(".value"): v for c, v in totals.items()},
     )
+
+
+def check_values(table: CountTable) -> list[str]:
+    """Totals that cannot be: a value without units, no value for units that each carry a positive
+    one (periods whose count is missing are not checked)."""
+    problems = []
+    for stage, v in table.values.items():
+        n = table.counts[stage]
+        col = f"{stage}.value"
+        v = np.where(table.missing[stage], np.nan, v)
+        for r in np.nonzero(np.isfinite(v) & (n == 0) & (v > 0))[0][:5]:
+            problems.append(
+                f"{table.path}: row {r + 2} ({table.key} {table.labels[r]}), column {col!r}: "
+                f"a total value of {v[r]:g} with no {stage!r} units"
+            )
+        for r in np.nonzero(np.isfinite(v) & (n > 0) & (v == 0))[0][:5]:
+            problems.append(
+                f"{table.path}: row {r + 2} ({table.key} {table.labels[r]}), column {col!r}: "
+                f"a total value of 0 for {n[r]} {stage!r} units (each unit's value must be "
+                "positive; leave the cell empty if the value is unknown)"
+            )
+    return problems
 
 
 def check_funnel_counts(table: CountTable, scenario: Scenario) -> list[str]:
@@ -460,6 +547,7 @@ def _as_calendar(table: CountTable, scenario: Scenario) -> CountTable:
             periods=table.periods,
             missing={c: v[order] for c, v in table.missing.items()},
             notes=table.notes,
+            values={c: v[order] for c, v in table.values.items()},
         )
         dates = [dates[i] for i in order]
     dup = sorted({d.isoformat() for a, d in pairwise(dates) if a == d})
@@ -477,6 +565,7 @@ def _as_calendar(table: CountTable, scenario: Scenario) -> CountTable:
         dates=tuple(dates),
         missing=table.missing,
         notes=tuple(notes),
+        values=table.values,
     )
 
 
@@ -510,8 +599,8 @@ def read_history(scenario: Scenario) -> CountTable:
     """The scenario's history table, validated against its funnel and horizon; dated labels make
     it a calendar (sorted, gap-free)."""
     path = scenario.resolve(scenario.history)
-    table = read_count_table(path, scenario, "period", allow_missing=True)
-    problems = check_funnel_counts(table, scenario)
+    table = read_count_table(path, scenario, "period", allow_missing=True, with_values=True)
+    problems = check_funnel_counts(table, scenario) + check_values(table)
     dup = sorted({p for p in table.labels if table.labels.count(p) > 1})
     if dup:
         problems.append(f"{path}: column 'period': repeated periods: {', '.join(dup[:5])}")
@@ -536,6 +625,23 @@ def read_history(scenario: Scenario) -> CountTable:
             f"{', '.join(needs_history)} come from the last {scenario.horizon} periods "
             "(add history or give them in `baseline:`)"
         )
+    for kr in scenario.key_results:  # a value baseline needs the window's value cells
+        if kr.id in explicit:
+            continue
+        for term in kr.stages:
+            if not term.endswith(".value"):
+                continue
+            v = table.value_matrix((term.removesuffix(".value"),))[1][0]
+            window = v[-scenario.horizon :]
+            empty = [
+                table.labels[len(v) - len(window) + i] for i in np.flatnonzero(np.isnan(window))
+            ]
+            if empty:
+                problems.append(
+                    f"{path}: column {term!r}: empty in {', '.join(empty[:5])}, inside the last "
+                    f"{scenario.horizon} periods that make the baseline of key result {kr.id!r}; "
+                    f"fill it or give the baseline in `baseline: {{{kr.id}: ...}}`"
+                )
     if problems:
         raise InputError(problems)
     notes = _shape_notes(table, scenario)

@@ -78,6 +78,13 @@ def baselines(scenario: Scenario, history: CountTable) -> dict[str, float]:
     """Baseline of each KR: the `baseline:` block, else its value over the last `horizon` periods."""
     H = scenario.horizon
     last = {s: float(history.counts[s][-H:].sum()) for s in scenario.funnel}
+    gaps = {}
+    for s, v in history.values.items():
+        window = v[-H:]
+        last[f"{s}.value"] = float(np.nansum(window))
+        gaps[f"{s}.value"] = [
+            history.labels[len(v) - H + i] for i in np.flatnonzero(np.isnan(window))
+        ]
     out = {}
     for kr in scenario.key_results:
         if scenario.baseline and kr.id in scenario.baseline:

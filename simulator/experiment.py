@@ -45,8 +45,8 @@ import numpy as np
 
 from . import changes as ch
 from .changes import ChangePlan
-from .data import read_count_table
-from .scenario import InputError, Prior, Scenario, did_you_mean
+from .data import check_values, read_count_table
+from .scenario import InputError, Prior, Scenario, change_priors, did_you_mean
 
 LIKELIHOOD_VERSION = 1
 SHEPPARD = 1.0 / 12.0  # variance of rounding a continuous approximation to a whole count
@@ -67,6 +67,8 @@ class ExperimentData:
     period_index: np.ndarray  # per row
     counts: dict[str, np.ndarray] = field(repr=False)  # column -> per-row counts
     allocation: dict[str, float] = field(default_factory=dict)  # planned share per arm, sums to 1
+    # value stage -> per-row total value (``STAGE.value`` columns, optional; NaN = empty)
+    values: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def treatments(self) -> tuple[str, ...]:
@@ -86,6 +88,9 @@ class ExperimentData:
         for name in sorted(self.counts):
             h.update(name.encode())
             h.update(np.ascontiguousarray(self.counts[name], dtype=np.int64).tobytes())
+        for name in sorted(self.values):  # absent for counts-only tables: their digest is unchanged
+            h.update(f"{name}.value".encode())
+            h.update(np.ascontiguousarray(self.values[name], dtype=np.float64).tobytes())
         return h.hexdigest()
 
 
@@ -109,8 +114,10 @@ def read_results(scenario: Scenario, path: str | Path) -> ExperimentData:
     Columns: `arm` (an option id), optional `period`, one count column per stage and segment.
     """
     path = Path(path)
-    table = read_count_table(path, scenario, "arm", optional_columns=("period",))
-    problems: list[str] = []
+    table = read_count_table(
+        path, scenario, "arm", optional_columns=("period",), with_values=True, values_optional=True
+    )
+    problems: list[str] = check_values(table)
     control = scenario.control_option
     options = list(scenario.options)
     seen_unknown: set[str] = set()
@@ -200,6 +207,7 @@ def read_results(scenario: Scenario, path: str | Path) -> ExperimentData:
         period_index=per_idx[order],
         counts={c: v[order] for c, v in table.counts.items()},
         allocation={a: v / total for a, v in shares.items()},
+        values={c: v[order] for c, v in table.values.items()},
     )
 
 
@@ -208,10 +216,17 @@ def fed_stages(scenario: Scenario, arm: str) -> set[str]:
 
 
 def tested_priors(scenario: Scenario, exp: ExperimentData) -> dict[str, Prior]:
-    """The change parameters of the experiment's arms (those the likelihood informs)."""
+    """The change parameters of the experiment's arms (those the likelihood informs): value
+    lifts when the table has that stage's value column."""
+    from .values import value_lifts
+
     out: dict[str, Prior] = {}
+    priors_all = change_priors(scenario)
     for arm in exp.arms:
         out.update(ChangePlan.of(scenario, arm).params)
+        for stage, name in value_lifts(scenario, arm):
+            if stage in exp.values:
+                out[name] = priors_all[name]
     return out
 
 
@@ -354,6 +369,49 @@ def add_likelihood(
         p=pt.concatenate(p_list),
         observed=np.concatenate(x_list),
     )
+    if exp.values:
+        add_value_likelihood(scenario, exp, params)
+
+
+def add_value_likelihood(scenario: Scenario, exp: Any, params: dict[str, Any]) -> None:
+    """The experiment's value columns in the model in context: each arm's row total given its
+    count is the same Gamma sum, with ``log m = value_mu [+ trend at the next period] + e[period]``
+    (experiment periods' effects shared by the arms, like the rates') times the arm's value lifts
+    (``params``: the tested change parameters as PyMC variables)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from .values import value_lifts, value_stages
+
+    model = pm.modelcontext(None)
+    stages = value_stages(scenario)
+    mu, sigma, k = model["value_mu"], model["value_sigma"], model["value_k"]
+    if "value_trend" in model.named_vars:
+        T = len(model.coords["period"])
+        mu = mu + model["value_trend"] * (T - (T - 1) / 2)
+    K = len(exp.periods)
+    z = pm.Normal("exp_value_z", 0.0, 1.0, shape=(len(stages), K))
+    for i, stage in enumerate(stages):
+        if stage not in exp.values:
+            continue
+        log_m = mu[i] + sigma[i] * z[i]
+        for arm in exp.arms:
+            rows = exp.rows(arm)
+            n = exp.counts[stage][rows].astype(float)
+            v = exp.values[stage][rows]
+            keep = np.isfinite(v) & (n > 0)
+            if not keep.any():
+                continue
+            lm = log_m[exp.period_index[rows][keep]]
+            for lifted, name in value_lifts(scenario, arm):
+                if lifted == stage:
+                    lm = lm + pt.log(params[name])
+            pm.Gamma(
+                f"exp_value_obs_{arm}_{stage}",
+                alpha=n[keep] * k[i],
+                beta=k[i] * pt.exp(-lm),
+                observed=v[keep],
+            )
 
 
 def _arm_terms(

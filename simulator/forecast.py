@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import changes as ch
-from . import priors
+from . import priors, values
 from .changes import stage_order
 from .posterior import Fit, period_times
 from .scenario import Scenario, change_param_names
@@ -67,6 +67,7 @@ class Shared:
     effect: dict[str, np.ndarray]  # rate node -> period effect
     order: list[str]
     chains: int
+    values: dict[str, tuple[np.ndarray, np.ndarray]]  # value stage -> (log m, k): `values.prepare`
 
 
 def prepare(scenario: Scenario, fit: Fit, horizon: int | None = None) -> Shared:
@@ -119,14 +120,16 @@ def prepare(scenario: Scenario, fit: Fit, horizon: int | None = None) -> Shared:
             e = sigma[:, None] * rng.standard_normal((D, H))
         effect[node] = e
         base_eta[node] = mu + e
-    return Shared(np.exp(log_mu) * shock, base_eta, effect, stage_order(scenario), fit.chains)
+    vals = values.prepare(scenario, fit.arrays, t_future, lambda *key: _stream(seed, *key), X, W)
+    return Shared(np.exp(log_mu) * shock, base_eta, effect, stage_order(scenario), fit.chains, vals)
 
 
 def simulate_option(
     scenario: Scenario, shared: Shared, option: str, params: dict[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
-    """Counts per stage, shape (draws, horizon), of one option."""
-    return _simulate_option(
+    """Counts per stage, and total values per value stage (``STAGE.value``), shape (draws,
+    horizon), of one option."""
+    counts = _simulate_option(
         scenario,
         option,
         shared.order,
@@ -136,6 +139,12 @@ def simulate_option(
         params,
         scenario.seed,
     )
+    if shared.values:
+        stream = lambda *key: _stream(scenario.seed, *key)  # noqa: E731
+        counts.update(
+            values.simulate_option(scenario, option, counts, shared.values, params, stream)
+        )
+    return counts
 
 
 def simulate(

@@ -25,6 +25,8 @@ from .changes import ChangePlan
 from .data import CountTable, event_rows
 from .posterior import Fit, period_times
 from .scenario import Scenario, Structure
+from .values import SAVED as VALUE_SAVED
+from .values import value_stages
 
 if TYPE_CHECKING:
     import pymc as pm
@@ -269,6 +271,19 @@ def build_model(
                 add_launched_likelihood(
                     scenario, launched, st.nodes, eta[:, T0:], base[:, T0:], params
                 )
+        vstages = value_stages(scenario)
+        if vstages:  # the history's periods (values of launched periods are not read)
+            vn, vv = history.value_matrix(vstages)
+            model.add_coord("value", list(vstages))
+            model.add_coord("value_period", list(history.labels))
+            add_value_likelihood(
+                vn,
+                vv,
+                mb,
+                t[:T0],
+                season=(X[:T0], kk) if seasonal_on else None,
+                weekday=W[:T0] if weekly_on else None,
+            )
         if experiment is not None:
             from .experiment import add_likelihood
 
@@ -387,6 +402,111 @@ def _rate_effects(base, sigma, rho, centred: np.ndarray, T: int):
     return eta
 
 
+# ------------------------------------------------------------------------- values on stages
+
+
+def add_value_likelihood(
+    counts: np.ndarray,
+    values: np.ndarray,
+    model_block: Any,
+    times: np.ndarray,
+    *,
+    dims: tuple[str, str] = ("value", "value_period"),
+    centred: np.ndarray | None = None,
+    season: tuple[np.ndarray, np.ndarray] | None = None,
+    weekday: np.ndarray | None = None,
+) -> Any:
+    """Add the value model to the current PyMC model: ``counts`` and ``values`` have shape
+    (value stages, periods), ``values`` NaN where the cell is empty. Returns ``log m`` (stages x
+    periods) as a tensor. Parameters: ``value_mu`` (log mean value per unit), ``value_total_sd``
+    and ``value_share`` (see below), giving ``value_sigma`` (sd of the period effects) and
+    ``value_cv`` (the per-unit coefficient of variation; ``value_k = 1 / value_cv**2``), with AR(1)
+    ``value_rho``, with rate trends ``value_trend``; ``value_eta`` holds ``log m`` per stage and
+    period."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    from .values import centred_stages, log_mean_per_unit, observed_cells
+
+    mb = model_block
+    V, T = counts.shape
+    obs = observed_cells(counts, values)
+    centre = log_mean_per_unit(counts, values)
+    mu = pm.Normal("value_mu", centre, mb.value_mu_sd, dims=dims[0])
+    # The period-to-period sd of the log value per unit (of a period with the typical count
+    # n_bar) splits into the period effects' sd and the per-unit noise cv / sqrt(n_bar). With
+    # hundreds of units a period the data pin the sum but barely the split, and in (sigma, cv)
+    # that is a curved ridge the sampler mixes badly on; in (total, share) it is one bounded
+    # direction (as for the traffic's AR(1) split in `model.build_model`).
+    n_bar = np.array([counts[i][obs[i]].mean() if obs[i].any() else 1.0 for i in range(V)])
+    total = pm.HalfNormal("value_total_sd", mb.value_sigma_scale, dims=dims[0])
+    share = pm.Beta("value_share", mb.value_share_a, mb.value_share_b, dims=dims[0])
+    sigma = pm.Deterministic("value_sigma", total * pt.sqrt(share), dims=dims[0])
+    cv = pm.Deterministic("value_cv", total * pt.sqrt((1 - share) * n_bar), dims=dims[0])
+    k = pm.Deterministic("value_k", 1.0 / cv**2, dims=dims[0])
+    base = mu[:, None] + pt.zeros((V, T))
+    if season is not None:  # the yearly profile, as the rates have it (``season``: X, harmonics)
+        X, kk = season
+        s_sd = pm.HalfNormal("value_season_sd", mb.season_sd, dims=dims[0])
+        s_z = pm.Normal("value_season_z", 0.0, 1.0, shape=(V, X.shape[1]))
+        s_beta = pm.Deterministic("value_season_beta", s_sd[:, None] * s_z / kk)
+        base = base + pt.dot(s_beta, X.T)
+    if weekday is not None:  # daily periods: a day-of-week profile
+        w_sd = pm.HalfNormal("value_weekday_sd", mb.season_sd, dims=dims[0])
+        w_z = pm.Normal("value_weekday_z", 0.0, 1.0, shape=(V, 6))
+        w_beta = pm.Deterministic("value_weekday_beta", w_sd[:, None] * w_z)
+        base = base + pt.dot(w_beta, weekday.T)
+    if mb.rate_trend:
+        slope = pm.Normal("value_trend", 0.0, mb.rate_trend_sd, dims=dims[0])
+        base = base + slope[:, None] * times
+    rho = (
+        pm.Beta("value_rho", mb.rho_a, mb.rho_b, dims=dims[0])
+        if mb.period_effects == "ar1"
+        else None
+    )
+    centred = centred_stages(counts, values) if centred is None else np.asarray(centred, bool)
+    log_m = _value_effects(base, sigma, rho, centred, T)
+    pm.Deterministic("value_eta", log_m, dims=dims)
+    vi, ti = np.nonzero(obs)
+    if len(vi):
+        n = counts[vi, ti].astype(float)
+        pm.Gamma(
+            "value_obs",
+            alpha=n * k[vi],
+            beta=k[vi] * pt.exp(-log_m[vi, ti]),
+            observed=values[vi, ti],
+        )
+    return log_m
+
+
+def _value_effects(base, sigma, rho, centred: np.ndarray, T: int):
+    """``log m`` per value stage (rows) and period: ``base`` plus iid ``Normal(0, sigma)`` or
+    stationary AR(1) period effects; centred stages sampled directly (``value_eta_c``), the others
+    from standard normals (``value_z``), as the rates are (`_rate_effects`). The likelihood
+    uses the standard-normal form for every stage (see `add_likelihood`)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    c, nc = np.flatnonzero(centred), np.flatnonzero(~centred)
+    eta = pt.zeros((len(centred), T))
+    if len(nc):
+        z = pm.Normal("value_z", 0.0, 1.0, shape=(len(nc), T))
+        e = sigma[nc, None] * z if rho is None else ar1_filter(z, sigma[nc], rho[nc], pt, T)
+        eta = pt.set_subtensor(eta[nc], base[nc] + e)
+    if len(c):
+        if rho is None:
+            x = pm.Normal("value_eta_c", base[c], sigma[c, None], shape=(len(c), T))
+        else:
+            x = pm.Flat("value_eta_c", shape=(len(c), T))
+            e = x - base[c]
+            s, r = sigma[c, None], rho[c, None]
+            innov = pm.logp(pm.Normal.dist(0.0, s * pt.sqrt(1 - r**2)), e[:, 1:] - r * e[:, :-1])
+            first = pm.logp(pm.Normal.dist(0.0, sigma[c]), e[:, 0])
+            pm.Potential("value_ar1", innov.sum() + first.sum())
+        eta = pt.set_subtensor(eta[c], x)
+    return eta
+
+
 def fit_key(
     scenario: Scenario,
     history: CountTable,
@@ -405,6 +525,8 @@ def fit_key(
     }
     if scenario.events:
         parts["events"] = [ev.model_dump() for ev in scenario.events]
+    if value_stages(scenario):  # without values, the key of a counts-only model is unchanged
+        parts["values"] = list(value_stages(scenario))
     if experiment is not None:  # without one, the key is the history-only key
         from .experiment import key_parts
 
@@ -433,6 +555,7 @@ _SAVED = (
     "rate_rho",
     "traffic_sigma",
     "traffic_rho",
+    *VALUE_SAVED,
 )
 
 

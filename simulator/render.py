@@ -70,9 +70,10 @@ def fmt_p(p: float, se: float | None = None) -> str:
 
 
 def fmt_value(x: float, ratio: bool) -> str:
+    """A rate with three decimals; a total, or an amount per unit (below 1,000, two decimals)."""
     if ratio:
         return f"{x:.3f}"
-    return f"{x:,.0f}"
+    return f"{x:,.0f}" if abs(x) >= 1000 or float(x).is_integer() else f"{x:,.2f}"
 
 
 def target_text(scenario: Scenario, kr_id: str) -> str:
@@ -86,8 +87,17 @@ def kr_label(scenario: Scenario, kr_id: str) -> str:
         return kr.label
     if kr.is_ratio:
         a, b = kr.stages
-        return f"{scenario.stage_label(a)} / {scenario.stage_label(b)}"
-    return scenario.stage_label(kr.stages[0])
+        return f"{term_label(scenario, a)} / {term_label(scenario, b)}"
+    return term_label(scenario, kr.stages[0])
+
+
+def term_label(scenario: Scenario, term: str) -> str:
+    """A metric term in words: a stage's label, or its value's label (``purchase.value``)."""
+    if term.endswith(".value"):
+        stage = term.removesuffix(".value")
+        v = scenario.funnel[stage].value
+        return v.label if v and v.label else f"{scenario.stage_label(stage)} value"
+    return scenario.stage_label(term)
 
 
 def rule_words(rule: str) -> str:
@@ -243,10 +253,10 @@ def text_summary(scenario: Scenario, summary: dict, *, from_cache: bool = False)
         kr = next(x for x in scenario.key_results if x.id == k)
         first = next(iter(opts.values()))["key_results"][k]
         lines.append(
-            f"  {k} ({kr_label(scenario, k)}): baseline {fmt_value(first['baseline'], kr.is_ratio)}, "
-            f"target {fmt_value(first['target'], kr.is_ratio)}"
+            f"  {k} ({kr_label(scenario, k)}): baseline {fmt_value(first['baseline'], kr.is_rate)}, "
+            f"target {fmt_value(first['target'], kr.is_rate)}"
             + (
-                f", counted as met at {fmt_value(first['met_at'], kr.is_ratio)}"
+                f", counted as met at {fmt_value(first['met_at'], kr.is_rate)}"
                 if first.get("met_at", first["target"]) != first["target"]
                 else ""
             )
@@ -254,8 +264,8 @@ def text_summary(scenario: Scenario, summary: dict, *, from_cache: bool = False)
         for o in opts.values():
             d = o["key_results"][k]
             lines.append(
-                f"    {o['label']:<{name_w}}{fmt_value(d['median'], kr.is_ratio)} "
-                f"[{fmt_value(d['interval80'][0], kr.is_ratio)}, {fmt_value(d['interval80'][1], kr.is_ratio)}]"
+                f"    {o['label']:<{name_w}}{fmt_value(d['median'], kr.is_rate)} "
+                f"[{fmt_value(d['interval80'][0], kr.is_rate)}, {fmt_value(d['interval80'][1], kr.is_rate)}]"
             )
     lines.append("")
     rec = summary["recommendation"]

@@ -29,6 +29,7 @@ from pydantic import (
 
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+TERM_PATTERN = r"^[a-z][a-z0-9_]*(\.value)?$"  # a metric term: a stage's count or its total value
 
 
 class InputError(Exception):
@@ -142,9 +143,17 @@ FIXED_ZERO = Prior(fixed=0.0)
 # --------------------------------------------------------------------------------------- funnel
 
 
+class Value(_Model):
+    """A stage's value: each unit of the stage carries a positive amount (money, time, ...)."""
+
+    label: str | None = None
+    unit: str | None = None
+
+
 class Stage(_Model):
     from_: Id | None = Field(default=None, alias="from")
     label: str | None = None
+    value: Value | None = None
 
 
 class Segment(_Model):
@@ -158,6 +167,7 @@ class Segment(_Model):
 class Lift(_Model):
     stage: Id
     factor: Prior
+    on: Literal["rate", "value"] = "rate"  # the conversion rate, or the stage's value per unit
 
 
 class SetRate(_Model):
@@ -277,8 +287,11 @@ class KeyResult(_Model):
     @classmethod
     def _metric(cls, v: str) -> str:
         parts = [p.strip() for p in v.split("/")]
-        if len(parts) > 2 or not all(re.match(ID_PATTERN, p) for p in parts):
-            raise ValueError(f"metric must be a stage id or 'stage_a / stage_b', got {v!r}")
+        if len(parts) > 2 or not all(re.match(TERM_PATTERN, p) for p in parts):
+            raise ValueError(
+                "metric must be a total ('stage' or 'stage.value') or a ratio of two totals "
+                f"('stage_a / stage_b', 'stage.value / stage'), got {v!r}"
+            )
         return " / ".join(parts)
 
     @field_validator("target")
@@ -293,11 +306,22 @@ class KeyResult(_Model):
 
     @property
     def stages(self) -> tuple[str, ...]:
+        """The metric's terms: stage ids, or ``stage.value`` for a stage's total value."""
         return tuple(self.metric.split(" / "))
 
     @property
     def is_ratio(self) -> bool:
         return len(self.stages) == 2
+
+    @property
+    def on_value(self) -> bool:
+        """The metric reads a total value (revenue, or a value per unit such as the basket)."""
+        return any(t.endswith(".value") for t in self.stages)
+
+    @property
+    def is_rate(self) -> bool:
+        """A ratio of two counts (a conversion rate or a share), printed as a percentage."""
+        return self.is_ratio and not self.on_value
 
 
 class Decision(_Model):
@@ -357,6 +381,10 @@ class ModelBlock(_Model):
     traffic_share_b: float = Field(2.0, gt=0)
     traffic_rho_a: float = Field(6.0, gt=0)
     traffic_rho_b: float = Field(2.0, gt=0)
+    value_mu_sd: float = Field(1.0, gt=0)
+    value_sigma_scale: float = Field(0.2, gt=0)
+    value_share_a: float = Field(2.0, gt=0)
+    value_share_b: float = Field(2.0, gt=0)
 
 
 class Tracking(_Model):
@@ -468,6 +496,11 @@ class Scenario(_Model):
         return out
 
     def stage_label(self, stage: str) -> str:
+        if stage.endswith(".value") and stage.removesuffix(".value") in self.funnel:
+            st = stage.removesuffix(".value")
+            v = self.funnel[st].value
+            what = v.label if v is not None and v.label else "value"
+            return f"{what} per {self.funnel[st].label or st}"
         if stage in self.funnel:
             return self.funnel[stage].label or stage
         return self.segments[stage].label or stage
@@ -540,7 +573,13 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bo
                 None, None, f"duplicate key {key!r}", key_node.start_mark
             )
         seen.add(key)
-    return loader.construct_mapping(node, deep)
+    mapping = loader.construct_mapping(node, deep)
+    # YAML 1.1 reads the bare key `on` (as in `lift: {stage: s, on: value}`) as the boolean true;
+    # a key written as a word stays the word.
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:bool" and key_node.value.lower() == "on":
+            mapping[key_node.value] = mapping.pop(True)
+    return mapping
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -825,8 +864,16 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
             base = f"options.{oid}.changes[{i}].{ch.kind}"
             sp = ch.spec
             if isinstance(sp, Lift):
-                ref_stage(f"{base}.stage", sp.stage)
+                ok = ref_stage(f"{base}.stage", sp.stage)
                 positive(f"{base}.factor", sp.factor)
+                if ok and sp.on == "value" and stages[sp.stage].value is None:
+                    out.append(
+                        (
+                            f"{base}.on",
+                            f"stage {sp.stage!r} has no value to lift; give it one in the funnel "
+                            f"({sp.stage}: {{..., value: {{label: ..., unit: ...}}}})",
+                        )
+                    )
             elif isinstance(sp, SetRate):
                 if ref_stage(f"{base}.stage", sp.stage) and stages[sp.stage].from_ is None:
                     out.append(
@@ -880,11 +927,21 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
     for i, kr in enumerate(s.key_results):
         if kr_ids.count(kr.id) > 1 and kr_ids.index(kr.id) != i:
             out.append((f"key_results[{i}].id", f"duplicate key result id {kr.id!r}"))
-        for st in kr.stages:
-            ref_stage(f"key_results[{i}].metric", st)
+        for term in kr.stages:
+            st = term.removesuffix(".value")
+            if ref_stage(f"key_results[{i}].metric", st) and term != st:
+                if stages[st].value is None:
+                    out.append(
+                        (
+                            f"key_results[{i}].metric",
+                            f"{term!r}: stage {st!r} has no value; give it one in the funnel "
+                            f"({st}: {{..., value: {{label: ..., unit: ...}}}}) and a "
+                            f"{term!r} column in the history",
+                        )
+                    )
         t = kr.parsed_target
         if (
-            kr.is_ratio
+            kr.is_rate
             and not t.relative
             and not (0 <= t.value <= 1)
             and all(x in stages for x in kr.stages)

@@ -334,6 +334,17 @@ def track(
     ``history``: the scenario's history table (read from the file the scenario names when not
     given)."""
     history = history if history is not None else read_history(scenario)
+    value_krs = [i for i, kr in enumerate(scenario.key_results) if kr.on_value]
+    if value_krs:
+        where = scenario.source or "<scenario>"
+        raise InputError(
+            [
+                f"{where}: key_results[{i}].metric: tracking a key result on a value "
+                f"({scenario.key_results[i].metric!r}) is not supported yet (actuals carry counts "
+                "only); `krsim run` and `krsim report` forecast it"
+                for i in value_krs
+            ]
+        )
     if draws is not None or seed is not None:
         scenario = scenario.with_overrides(seed=seed, draws=draws)
     option = launched_option(scenario, option)

@@ -156,7 +156,12 @@ def lift_forest(result: ComparisonResult, axes=None):
         ax.xaxis.set_major_locator(FixedLocator(inside))
         ax.xaxis.set_minor_locator(NullLocator())
     last.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v - 1:+.0%}"))
-    last.set_xlabel("lift of the conversion rate over control (95% interval, weak priors)")
+    what = (
+        "of the conversion rate (value rows: of the value per unit)"
+        if result.experiment.values
+        else "of the conversion rate"
+    )
+    last.set_xlabel(f"lift {what} over control (95% interval, weak priors)")
     fig.subplots_adjust(left=0.24, right=0.76, top=0.94, bottom=0.1, hspace=0.35)
     return fig, axes
 

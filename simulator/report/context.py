@@ -99,6 +99,29 @@ def figures(result: SimulationResult) -> list[ReportFigure]:
                 lambda: plots.kr_joint(s, ev, tg),
             )
         )
+    from ..values import decomposition
+
+    for total, count, per_unit in decomposition(s):
+        specs.append(
+            (
+                f"product_{total}",
+                f"{kr_label(s, total)} = {kr_label(s, count)} × {kr_label(s, per_unit)}",
+                words.product_caption(s, summary, tg, total, count, per_unit),
+                f"Joint draws of {kr_label(s, count)} and {kr_label(s, per_unit)} per option, "
+                f"with the {kr_label(s, total)} target as a curve",
+                lambda t=total, c=count, u=per_unit: plots.kr_product(s, ev, tg, t, c, u),
+            )
+        )
+    if any(st.value for st in s.funnel.values()):
+        specs.append(
+            (
+                "value_check",
+                "Does the value model fit the history?",
+                words.value_check_caption(s, result.fit, result.history),
+                "Observed value per unit per period against the model's predictive bands",
+                lambda: plots.value_check(s, result.fit, result.history),
+            )
+        )
     specs.append(
         (
             "progress",

@@ -83,7 +83,7 @@ def _option_label(scenario: Scenario, o: str) -> str:
 def _value_formatter(ratio: bool) -> FuncFormatter:
     if ratio:
         return FuncFormatter(lambda x, _: f"{100 * x:.0f}%" if abs(x) >= 0.1 else f"{100 * x:.1f}%")
-    return FuncFormatter(lambda x, _: f"{x:,.0f}")
+    return FuncFormatter(lambda x, _: f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.4g}")
 
 
 def _new(nrows: int, ncols: int, size: tuple[float, float], **kw: Any) -> tuple[Figure, np.ndarray]:
@@ -426,6 +426,119 @@ def kr_joint(
     return fig, axs
 
 
+# ------------------------------------------------------------------- a total as count x per unit
+
+
+@_styled
+def kr_product(
+    scenario: Scenario,
+    evaluation: Evaluation,
+    targets: dict[str, KRTarget],
+    total: str,
+    count: str,
+    per_unit: str,
+) -> tuple[Figure, np.ndarray]:
+    """Per option, the joint draws of a count KR (x) and a value-per-unit KR (y) whose product is a
+    total-value KR: the total's target is the curve count x per unit = target; draws above it meet
+    the total. Dashed lines: the two contributing targets."""
+    opts = list(evaluation.options)
+    ncols = min(len(opts), 3)
+    nrows = -(-len(opts) // ncols)
+    fig, axs = _new(nrows, ncols, (3.6 * ncols + 0.6, 3.4 * nrows + 1.0), sharex=True, sharey=True)
+    colors = option_colors(scenario)
+    tt, tc, tu = targets[total], targets[count], targets[per_unit]
+
+    def limits(k: str, t: KRTarget) -> tuple[float, float]:
+        v = np.concatenate([evaluation.options[o].values[k] for o in opts])
+        lo, hi = np.quantile(v, [0.002, 0.998])
+        lo, hi = min(lo, t.baseline, t.target), max(hi, t.baseline, t.target)
+        pad = 0.06 * (hi - lo or 1.0)
+        return lo - pad, hi + pad
+
+    xl, yl = limits(count, tc), limits(per_unit, tu)
+    xs = np.linspace(*xl, 200)
+    for i, o in enumerate(opts):
+        ax = axs.flat[i]
+        ex = evaluation.options[o]
+        x, y = ex.values[count], ex.values[per_unit]
+        ax.fill_between(
+            xs, tt.target / xs, yl[1], color="#55A868", alpha=0.15, lw=0, zorder=0
+        ) if tt.op == ">=" else ax.fill_between(
+            xs, yl[0], tt.target / xs, color="#55A868", alpha=0.15, lw=0, zorder=0
+        )
+        ax.scatter(x, y, s=3, alpha=0.25, color=colors[o], lw=0, rasterized=True)
+        ax.plot(xs, tt.target / xs, color=TARGET, lw=1.8)
+        ax.axvline(tc.target, color=TARGET, ls="--", lw=1.0)
+        ax.axhline(tu.target, color=TARGET, ls="--", lw=1.0)
+        ax.plot([tc.baseline], [tu.baseline], marker="x", color=BASELINE, ms=7, mew=2)
+        p_total = float(ex.met[total].mean())
+        p_both = float((ex.met[count] & ex.met[per_unit]).mean())
+        ax.set_title(
+            text(_option_label(scenario, o), 40)
+            + f"\nP({total}) {p_total:.2f} · P({count} and {per_unit}) {p_both:.2f}",
+            fontsize=9,
+        )
+        ax.set_xlim(*xl)
+        ax.set_ylim(*yl)
+        ax.xaxis.set_major_formatter(_value_formatter(False))
+        ax.yaxis.set_major_formatter(_value_formatter(False))
+        ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(4))
+    for ax in axs.flat[len(opts) :]:
+        ax.set_visible(False)
+    for col in range(axs.shape[1]):
+        ax = [a for a in axs[:, col] if a.get_visible()][-1]
+        ax.xaxis.set_tick_params(labelbottom=True)
+        ax.set_xlabel(text(f"{kr_label(scenario, count)} ({words.horizon_words(scenario)})", 40))
+    for ax in axs[:, 0]:
+        ax.set_ylabel(text(kr_label(scenario, per_unit), 40))
+    fig.legend(
+        handles=[
+            Line2D([], [], color=TARGET, lw=1.8, label=f"{kr_label(scenario, total)} target"),
+            Patch(color="#55A868", alpha=0.3, label=f"{kr_label(scenario, total)} met"),
+            Line2D([], [], color=TARGET, ls="--", label="contributing targets"),
+            Line2D([], [], color=BASELINE, marker="x", ls="", label="baseline"),
+        ],
+        loc="outside lower center",
+        ncol=4,
+    )
+    return fig, axs
+
+
+# -------------------------------------------------------------------- the value model's check
+
+
+@_styled
+def value_check(scenario: Scenario, fit: Any, history: Any) -> tuple[Figure, np.ndarray]:
+    """Per value stage: each history period's value per unit (dots) against the model's 80% and
+    95% posterior predictive bands for it, given the period's count, with fresh period effects."""
+    from ..values import observed_cells, replicate, value_stages
+
+    stages = value_stages(scenario)
+    fig, axs = _new(len(stages), 1, (9, 3.0 * len(stages) + 0.8))
+    n_all, v_all = history.value_matrix(stages)
+    x = np.arange(len(history))
+    for i, stage in enumerate(stages):
+        ax = axs[i, 0]
+        n, v = n_all[i], v_all[i]
+        rng = np.random.default_rng([scenario.seed, i, 77])
+        rep = replicate(fit.arrays, n, rng, i)["fresh"]
+        per = np.where(n > 0, rep / np.maximum(n, 1), np.nan)
+        q = np.nanquantile(per, [0.025, 0.1, 0.9, 0.975], axis=0)
+        ax.fill_between(x, q[0], q[3], color=PALETTE[0], alpha=0.15, lw=0, label="95% band")
+        ax.fill_between(x, q[1], q[2], color=PALETTE[0], alpha=0.3, lw=0, label="80% band")
+        obs = observed_cells(n, v)
+        ax.plot(x[obs], v[obs] / n[obs], "o", color="black", ms=3.5, label="observed")
+        ax.set_xlim(x[0] - 0.5, x[-1] + 0.5)
+        val = scenario.funnel[stage].value
+        unit = f" ({val.unit})" if val is not None and val.unit else ""
+        ax.set_ylabel(text(f"{scenario.stage_label(stage + '.value')}{unit}", 40))
+        ticks = x[:: max(len(x) // 6, 1)]
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([history.labels[t] for t in ticks])
+    axs[0, 0].legend(loc="upper right", ncol=3, fontsize=8)
+    return fig, axs
+
+
 # -------------------------------------------------------------------------- progress over time
 
 
@@ -474,8 +587,12 @@ def kr_progress(
             ax.plot([0, H], [0, t.target], color=TARGET, ls="--", lw=1.5)
             ax.plot([0, H], [0, t.baseline], color=BASELINE, ls=":", lw=1.5)
             ax.plot([H], [t.target], marker="o", color=TARGET, ms=5, clip_on=False, zorder=5)
-        ax.yaxis.set_major_formatter(_value_formatter(kr.is_ratio))
-        what = "running rate" if kr.is_ratio else "cumulative total"
+        ax.yaxis.set_major_formatter(_value_formatter(kr.is_rate))
+        what = (
+            ("running rate" if kr.is_rate else "running ratio")
+            if kr.is_ratio
+            else "cumulative total"
+        )
         ax.set_title(
             text(
                 f"{kr_label(scenario, kr.id)} — {what}, target {words.target_words(scenario, kr.id, t)}",

@@ -33,26 +33,31 @@ def count(x: float) -> str:
 
 
 def kr_value(x: float, ratio: bool) -> str:
-    """A KR value in its unit: a total count, or a rate as a percentage with one decimal."""
-    return f"{100 * x:.1f}%" if ratio else count(x)
+    """A KR value in its unit: a total count or amount, a rate as a percentage with one decimal,
+    or an amount per unit (below 1,000) with two decimals."""
+    if ratio:
+        return f"{100 * x:.1f}%"
+    return count(x) if abs(x) >= 1000 or float(x).is_integer() else f"{x:,.2f}"
 
 
 OP_SIGN = {">=": "≥", "<=": "≤"}
 
 
 def is_ratio(scenario: Scenario, kr_id: str) -> bool:
-    return next(k for k in scenario.key_results if k.id == kr_id).is_ratio
+    """The KR is a rate (a ratio of two counts), shown as a percentage; a ratio with a value
+    (revenue per purchase) is an amount."""
+    return next(k for k in scenario.key_results if k.id == kr_id).is_rate
 
 
 def target_words(scenario: Scenario, kr_id: str, t: KRTarget) -> str:
     """'≥ 5,262 (+20% on 4,385)' or '≥ 75.0% (now 79.7%)'."""
     kr = next(k for k in scenario.key_results if k.id == kr_id)
     pt = kr.parsed_target
-    value = f"{OP_SIGN[t.op]} {kr_value(t.target, kr.is_ratio)}"
+    value = f"{OP_SIGN[t.op]} {kr_value(t.target, kr.is_rate)}"
     if pt.relative:
-        out = f"{value} ({pt.value:+g}% on {kr_value(t.baseline, kr.is_ratio)})"
+        out = f"{value} ({pt.value:+g}% on {kr_value(t.baseline, kr.is_rate)})"
     else:
-        out = f"{value} (now {kr_value(t.baseline, kr.is_ratio)})"
+        out = f"{value} (now {kr_value(t.baseline, kr.is_rate)})"
     if t.met_at != t.target:
         out += f"; met at {met_at_words(scenario, kr_id, t)} (70% of the way)"
     return out
@@ -70,9 +75,26 @@ def horizon_words(scenario: Scenario) -> str:
 
 def kr_unit(scenario: Scenario, kr_id: str) -> str:
     """What a KR's number is: a total over the horizon, or a rate over it."""
-    if is_ratio(scenario, kr_id):
+    kr = next(k for k in scenario.key_results if k.id == kr_id)
+    unit = value_unit(scenario, kr_id)
+    unit = f", {unit}" if unit else ""
+    if kr.is_rate:
         return f"rate over the {horizon_words(scenario)}"
-    return f"total over the {horizon_words(scenario)}"
+    if kr.is_ratio:
+        return f"ratio of totals over the {horizon_words(scenario)}{unit}"
+    return f"total over the {horizon_words(scenario)}{unit}"
+
+
+def value_unit(scenario: Scenario, kr_id: str) -> str:
+    """The unit of a KR on a value (its numerator's), e.g. 'EUR'; '' for counts and rates."""
+    kr = next(k for k in scenario.key_results if k.id == kr_id)
+    num = kr.stages[0]
+    if not num.endswith(".value"):
+        return ""
+    v = scenario.funnel[num.removesuffix(".value")].value
+    if v is None or not v.unit:
+        return ""
+    return v.unit if not kr.is_ratio else f"{v.unit} per {kr.stages[1].removesuffix('.value')}"
 
 
 # ------------------------------------------------------------------------------ beliefs in words
@@ -165,7 +187,14 @@ def beliefs(scenario: Scenario) -> list[Belief]:
                 )
             elif isinstance(sp, Lift):
                 rng, sure = _range(sp.factor, False)
-                if sp.stage == scenario.root:
+                if sp.on == "value":
+                    v = scenario.funnel[sp.stage].value
+                    what = (
+                        f"the average {(v.label if v and v.label else 'value')} per "
+                        f"{_q(lab(sp.stage))}"
+                    )
+                    tail = ""
+                elif sp.stage == scenario.root:
                     what = f"traffic ({_q(lab(sp.stage))})"
                     tail = ""
                 else:
@@ -255,6 +284,17 @@ def model_assumptions(scenario: Scenario, described: dict | None = None) -> list
             "Each conversion rate keeps the linear trend (on the log-odds scale) it had over the "
             "history."
         )
+    for st, stage in scenario.funnel.items():
+        if stage.value is None:
+            continue
+        v = stage.value.label or "value"
+        unit = f" ({stage.value.unit})" if stage.value.unit else ""
+        out.append(
+            f"{_q(lab(st))}: each unit carries a positive {v}{unit}; the {per}'s total is the sum "
+            f"of its units' values, whose average varies from {per} to {per} "
+            f"{'around its trend ' if mb.rate_trend else ''}as in the history, independently of "
+            "the conversion rates, and which a value lift multiplies."
+        )
     for oid, opt in scenario.options.items():
         for c in opt.changes:
             if isinstance(c.spec, Gate):
@@ -309,3 +349,69 @@ def diagnostics_verdict(diag: dict) -> str:
             "as the model goes."
         )
     return "The sampler reports problems (below): treat the probabilities as rough until they are fixed."
+
+
+def product_caption(
+    scenario: Scenario,
+    summary: dict,
+    targets: dict[str, KRTarget],
+    total: str,
+    count: str,
+    per_unit: str,
+) -> str:
+    """How a total-value KR combines its two contributing KRs, with each option's probabilities."""
+    from ..render import kr_label
+
+    lt, lc, lu = (kr_label(scenario, k) for k in (total, count, per_unit))
+    both = targets[count].target * targets[per_unit].target
+    if both >= targets[total].target:
+        combined = (
+            f"Meeting both contributing targets (dashed lines) gives {kr_value(both, False)}, "
+            f"so it meets {lt}; {lt} can also be met with one of them missed, when the other "
+            "overshoots."
+        )
+    else:
+        combined = (
+            f"Meeting both contributing targets (dashed lines) gives only {kr_value(both, False)}, "
+            f"short of the {lt} target: at least one of them must be beaten."
+        )
+    parts = []
+    for od in summary["options"].values():
+        k = od["key_results"]
+        parts.append(
+            f"{od['label']}: P({lc}) {k[count]['p_met']:.2f}, P({lu}) {k[per_unit]['p_met']:.2f}, "
+            f"P({lt}) {k[total]['p_met']:.2f}"
+        )
+    return (
+        f"{lt} is {lc} times {lu}, so each dot (one simulated quarter: x its {lc}, y its {lu}) "
+        f"meets the {lt} target when it lies on the shaded side of the curve {lc} × {lu} = "
+        f"{kr_value(targets[total].target, False)}. {combined} The panel titles count, in the "
+        "same joint draws, the quarters that meet the total and those that meet both contributing "
+        "targets (not a product of the columns' probabilities). " + "; ".join(parts) + "."
+    )
+
+
+def value_check_caption(scenario: Scenario, fit, history) -> str:
+    """The posterior predictive check of the value model, in numbers."""
+    import numpy as np
+
+    from ..values import predictive_check, value_stages
+
+    stages = value_stages(scenario)
+    n, v = history.value_matrix(stages)
+    parts = []
+    for i, stage in enumerate(stages):
+        c = predictive_check(fit.arrays, n[i], v[i], np.random.default_rng([scenario.seed, i]), i)
+        parts.append(
+            f"{scenario.stage_label(stage + '.value')}: of {c['periods']} {scenario.period}s, "
+            f"{c['fresh_per_unit_in50']:.0%}, {c['fresh_per_unit_in80']:.0%} and "
+            f"{c['fresh_per_unit_in95']:.0%} fall inside the 50%, 80% and 95% bands; the "
+            f"{scenario.period}-to-{scenario.period} sd is {c['per_unit_sd_data']:.3g} in the "
+            f"data and {c['fresh_per_unit_sd_rep']:.3g} in the model's replicates"
+        )
+    return (
+        f"Each dot is a {scenario.period} of history: its total value over its units. The bands "
+        f"are where the model puts that {scenario.period}'s value per unit given its count, with a "
+        f"fresh {scenario.period} effect (posterior predictive check): if the model is right, "
+        "about 80% and 95% of the dots fall inside them. " + "; ".join(parts) + "."
+    )
