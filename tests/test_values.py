@@ -379,3 +379,23 @@ def test_value_model_builds_with_each_period_effect_variant(variant):
     assert np.asarray(m.rvs_to_values[m["value_obs"]].data).shape == (51,)
     point = m.initial_point()
     assert np.isfinite(m.compile_logp()(point))
+
+
+def test_yaml_reads_the_bare_key_on_as_the_word():
+    """YAML 1.1 takes `on` for the boolean true; as a key it stays the word `on`."""
+    s = load_scenario(ECOMMERCE)
+    lift = s.options["recommendations"].changes[0].lift
+    assert lift is not None and lift.on == "value"
+    assert s.options["fast_checkout"].changes[0].lift.on == "rate"
+
+
+def test_tracking_a_value_key_result_is_refused_with_its_field(tmp_path):
+    from simulator.track import track
+
+    s = load_scenario(ECOMMERCE)
+    with pytest.raises(InputError) as exc:
+        track(s, None)
+    assert [p.split(": ")[1] for p in exc.value.problems] == [
+        "key_results[0].metric",
+        "key_results[1].metric",
+    ]
