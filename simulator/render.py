@@ -252,8 +252,13 @@ def text_summary(scenario: Scenario, summary: dict, *, from_cache: bool = False)
     for k in krs:
         kr = next(x for x in scenario.key_results if x.id == k)
         first = next(iter(opts.values()))["key_results"][k]
+        num = kr.stages[0]
+        val = scenario.funnel[num.removesuffix(".value")].value if num.endswith(".value") else None
+        unit = f", {val.unit}" if val is not None and val.unit else ""
+        if unit and kr.is_ratio:
+            unit += f" per {scenario.stage_label(kr.stages[1].removesuffix('.value'))}"
         lines.append(
-            f"  {k} ({kr_label(scenario, k)}): baseline {fmt_value(first['baseline'], kr.is_rate)}, "
+            f"  {k} ({kr_label(scenario, k)}{unit}): baseline {fmt_value(first['baseline'], kr.is_rate)}, "
             f"target {fmt_value(first['target'], kr.is_rate)}"
             + (
                 f", counted as met at {fmt_value(first['met_at'], kr.is_rate)}"
