@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 
 import numpy as np
 
@@ -67,7 +68,8 @@ class Shared:
     effect: dict[str, np.ndarray]  # rate node -> period effect
     order: list[str]
     chains: int
-    values: dict[str, tuple[np.ndarray, np.ndarray]]  # value stage -> (log m, k): `values.prepare`
+    # value stage -> (log m, k) of the horizon's periods: `values.prepare`
+    values: dict[str, tuple[np.ndarray, np.ndarray]] = dc_field(default_factory=dict)
 
 
 def prepare(scenario: Scenario, fit: Fit, horizon: int | None = None) -> Shared:

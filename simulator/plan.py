@@ -48,6 +48,7 @@ import numpy as np
 
 from . import decision, forecast, smooth
 from .scenario import Flow, Gate, InputError, Lift, Scenario, SetRate, change_param_names
+from .values import column, value_stages
 
 UNITS = {
     "all_met": "P(all KRs met)",
@@ -179,7 +180,13 @@ def _sliced(shared: forecast.Shared, k: int, share: float) -> forecast.Shared:
         {n: e[:, :k] for n, e in shared.effect.items()},
         shared.order,
         shared.chains,
+        {st: (lm[:, :k], kk) for st, (lm, kk) in shared.values.items()},
     )
+
+
+def _totals_keys(scenario: Scenario) -> list[str]:
+    """What a quarter's totals hold: each stage's count, and each value stage's total value."""
+    return [*scenario.funnel, *(column(v) for v in value_stages(scenario))]
 
 
 def tested_stages(scenario: Scenario, option: str) -> list[str]:
@@ -188,7 +195,9 @@ def tested_stages(scenario: Scenario, option: str) -> list[str]:
     out: list[str] = []
     for c in scenario.options[option].changes:
         sp = c.spec
-        if isinstance(sp, (Lift, SetRate)):
+        if isinstance(sp, Lift) and sp.on == "value":
+            stages = []  # the test's summaries are conversion rates; a value lift is not read
+        elif isinstance(sp, (Lift, SetRate)):
             stages = [] if sp.stage == scenario.root else [sp.stage]
         elif isinstance(sp, Gate):
             stages = [sp.before] + ([sp.counts_as] if sp.counts_as else [])
@@ -241,13 +250,13 @@ def _test_periods(scenario: Scenario, rep: _Replicate, design: Design, share: fl
         c = forecast.simulate_option(sa, sub, a, rep.params)
         arm_totals[a] = {st: v.sum(axis=1) for st, v in c.items()}
     rest_share = 1.0 - share
-    all_totals = {st: sum(arm_totals[a][st] for a in arms) for st in scenario.funnel}
+    all_totals = {st: sum(arm_totals[a][st] for a in arms) for st in _totals_keys(scenario)}
     if rest_share > 1e-12:
         sr = scenario.with_overrides(seed=_seed(rep.scenario.seed, "untested"))
         rest = forecast.simulate_option(
             sr, _sliced(rep.shared, design.periods, rest_share), control, rep.params
         )
-        for st in scenario.funnel:
+        for st in _totals_keys(scenario):
             all_totals[st] = all_totals[st] + rest[st].sum(axis=1)
     return arm_totals, all_totals
 
@@ -449,10 +458,14 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
             arm_tot_r.append(at)
             all_tot_r.append(tt)
         arm_totals = {
-            a: {st: np.concatenate([at[a][st] for at in arm_tot_r]) for st in scenario.funnel}
+            a: {
+                st: np.concatenate([at[a][st] for at in arm_tot_r]) for st in _totals_keys(scenario)
+            }
             for a in arms
         }
-        test_totals = {st: np.concatenate([tt[st] for tt in all_tot_r]) for st in scenario.funnel}
+        test_totals = {
+            st: np.concatenate([tt[st] for tt in all_tot_r]) for st in _totals_keys(scenario)
+        }
         summ = _summaries(scenario, arm_totals, arms, stages)
         informative = {a: summ[a] for a in arms[1:] if summ[a].shape[1] and uncertain[a]}
         # the quarter with the test in it, then option a
@@ -460,9 +473,9 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
         for o in opts:
             tail = {
                 st: np.concatenate([rp.tail_totals[o][d.periods][st] for rp in reps])
-                for st in scenario.funnel
+                for st in _totals_keys(scenario)
             }
-            quarter = {st: (test_totals[st] + tail[st])[:, None] for st in scenario.funnel}
+            quarter = {st: (test_totals[st] + tail[st])[:, None] for st in _totals_keys(scenario)}
             oe = decision.evaluate_option(scenario, quarter, tg)
             W.append(oe.value)
         W = np.column_stack(W)
