@@ -15,7 +15,7 @@ def target_warnings(scenario: Scenario, targets: dict) -> list[str]:
         t, pt = targets[kr.id], kr.parsed_target
         where = f"{name}: key_results[{i}].target"
         said = f"{kr.target!r}" if isinstance(kr.target, str) else f"{kr.target:g}"
-        if kr.is_ratio and pt.relative and (abs(pt.value) >= 50 or not 0 <= t.target <= 1):
+        if kr.is_rate and pt.relative and (abs(pt.value) >= 50 or not 0 <= t.target <= 1):
             meant = pt.value / 100
             hint = (
                 f"; did you mean the rate {meant:.2f}? write '{pt.op} {meant:.2f}'"
@@ -46,7 +46,7 @@ def target_warnings(scenario: Scenario, targets: dict) -> list[str]:
             )
         elif t.target == t.baseline:
             out.append(
-                f"{where}: {said} equals the baseline ({fmt_value(t.baseline, kr.is_ratio)}): the "
+                f"{where}: {said} equals the baseline ({fmt_value(t.baseline, kr.is_rate)}): the "
                 "key result is met by standing still"
             )
     return out

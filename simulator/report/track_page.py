@@ -97,7 +97,7 @@ def burn_up(result: TrackResult, *, axes=None):
             ),
             loc="left",
         )
-        ax.yaxis.set_major_formatter(_value_formatter(kr.is_ratio))
+        ax.yaxis.set_major_formatter(_value_formatter(kr.is_rate))
         ax.set_xlim(0, H)
     axs[-1].set_xlabel(f"{s.period}s into the quarter")
     axs[-1].xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
