@@ -30,6 +30,8 @@ reports: $(STAMP)
 	$(VENV)/bin/krsim report scenarios/mandatory_account.yaml --out reports
 	$(VENV)/bin/krsim track scenarios/mandatory_account.yaml scenarios/data/mandatory_account_actuals.csv \
 	  --option account_after_booking --report --out reports > /dev/null
+	$(VENV)/bin/krsim plan scenarios/mandatory_account.yaml --report --out reports/plan > /dev/null
+	$(VENV)/bin/krsim report scenarios/ecommerce_revenue.yaml --out reports
 
 validate: $(STAMP)
 	$(PY) -m pytest -q -m slow
