@@ -83,6 +83,7 @@ class PlanResult:
     arms: tuple[str, ...]
     mean_traffic: float
     history: Any = field(default=None, repr=False)  # the history table the plan was made from
+    fit: Any = field(default=None, repr=False)  # the posterior draws it was made from
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -555,6 +556,7 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
         arms=arms,
         mean_traffic=traffic,
         history=history,
+        fit=fit,
     )
     result.sentence = recommendation_sentence(result, best)
     return result
@@ -589,8 +591,12 @@ def recommendation_sentence(result: PlanResult, best: dict | None) -> str:
 
 
 def progress_bar(label: str = "planning", after: float = 2.0, stream=None):
-    """A text progress bar on stderr, shown once the work has taken more than ``after`` seconds."""
-    stream = stream or sys.stderr
+    """A text progress bar with the time so far, shown once the work has taken more than ``after``
+    seconds; on stderr only when it is a terminal (a redirected stderr gets no bar)."""
+    if stream is None:
+        if not sys.stderr.isatty():
+            return None
+        stream = sys.stderr
     start = time.monotonic()
     shown = [False]
 
@@ -602,7 +608,9 @@ def progress_bar(label: str = "planning", after: float = 2.0, stream=None):
         shown[0] = True
         width = 30
         fill = int(width * done / max(total, 1))
-        stream.write(f"\r{label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total}")
+        secs = time.monotonic() - start
+        bar = f"[{'#' * fill}{'.' * (width - fill)}]"
+        stream.write(f"\r{label} {bar} {done}/{total}, {secs:.0f} s so far")
         if done >= total:
             stream.write("\n")
         stream.flush()

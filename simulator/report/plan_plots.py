@@ -186,11 +186,11 @@ def _markdown_section(result: PlanResult) -> str:
 def write_plan_report(result: PlanResult, out_dir: str | Path) -> Path:
     """Write the decision report and add the planning section to its `index.html` and
     `report.md` (each file replaced atomically). Returns the report directory."""
-    from ..api import simulate
+    from ..pipeline import decide
     from . import write_report
 
     png = _png(value_curves(result)[0])
-    d = Path(write_report(simulate(result.scenario, history=result.history), out_dir))
+    d = Path(write_report(decide(result.scenario, result.history, result.fit), out_dir))
     (d / "figures").mkdir(exist_ok=True)
     (d / "figures" / "plan_value.png").write_bytes(png)
     index = d / "index.html"
