@@ -348,22 +348,8 @@ def _track(args: argparse.Namespace) -> int:
         draws=args.draws,
         seed=args.seed,
     )
-    if args.json:
-        json.dump(result.to_dict(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        print(text_track(result, from_cache=result.fit.from_cache))
-    if args.report:
-        from .report.track_page import write_track_report
-
-        try:
-            where = write_track_report(result, args.out)
-        except (FileExistsError, NotADirectoryError, PermissionError) as exc:
-            raise InputError(
-                [f"--out: cannot write the report into {args.out}: {exc.strerror or exc}"]
-            ) from None
-        print(f"wrote {where / 'index.html'} and {where / 'report.md'}", file=sys.stderr)
-    return 0
+    text = text_track(result, from_cache=result.fit.from_cache)
+    return _emit(args, result, text, _track_page)
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -388,16 +374,34 @@ def _plan(args: argparse.Namespace) -> int:
     from .plan import plan, progress_bar, text_plan
 
     result = plan(s, history=h, per_arm=args.per_arm, periods=args.periods, progress=progress_bar())
+    return _emit(args, result, text_plan(result), _plan_page)
+
+
+def _track_page():
+    from .report.track_page import write_track_report
+
+    return write_track_report
+
+
+def _plan_page():
+    from .report.plan_plots import write_plan_report
+
+    return write_plan_report
+
+
+def _emit(args: argparse.Namespace, result, text: str, page_writer) -> int:
+    """Print the result (its JSON object under --json, else ``text``) and, under --report, write
+    its page with the writer ``page_writer()`` returns (imported only then: matplotlib is slow to
+    import): the tail shared by the analyses that have a page of their own."""
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print(text_plan(result))
+        print(text)
     if args.report:
-        from .report.plan_plots import write_plan_report
-
+        write_page = page_writer()
         try:
-            where = write_plan_report(result, args.out)
+            where = write_page(result, args.out)
         except (FileExistsError, NotADirectoryError, PermissionError) as exc:
             raise InputError(
                 [f"--out: cannot write the report into {args.out}: {exc.strerror or exc}"]
