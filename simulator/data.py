@@ -10,7 +10,6 @@ and empty count cells are missing data. Other labels (``1``, ``2025-W36``) are t
 
 from __future__ import annotations
 
-import calendar
 import csv
 import dataclasses
 import datetime as dt
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .scenario import InputError, Scenario, did_you_mean
+from .season import add_months, is_month_end
 from .values import value_stages
 
 PERIODS = ("day", "week", "month")
@@ -439,17 +439,6 @@ def _month_index(d: dt.date) -> int:
     return d.year * 12 + d.month - 1
 
 
-def _is_month_end(d: dt.date) -> bool:
-    return d.day == calendar.monthrange(d.year, d.month)[1]
-
-
-def _nth_month(first: dt.date, k: int, month_end: bool) -> dt.date:
-    m = _month_index(first) + k
-    y, mo = divmod(m, 12)
-    last = calendar.monthrange(y, mo + 1)[1]
-    return dt.date(y, mo + 1, last if month_end else min(first.day, last))
-
-
 def _calendar_problems(path: Path, period: str, dates: list[dt.date]) -> list[str]:
     """Gaps and irregular steps in sorted, distinct dates, each naming the dates involved."""
     where = f"{path}: column 'period'"
@@ -462,7 +451,7 @@ def _calendar_problems(path: Path, period: str, dates: list[dt.date]) -> list[st
             f"{where}: the dates are mostly {plural(typical, 'day')} apart: set `period: {unit}`"
         ]
     if period == "month":
-        month_end = all(_is_month_end(d) for d in dates)
+        month_end = all(is_month_end(d) for d in dates)
         days = {d.day for d in dates}
         if not month_end and len(days) > 1:
             odd = next(d for d in dates if d.day != dates[0].day)
@@ -473,7 +462,7 @@ def _calendar_problems(path: Path, period: str, dates: list[dt.date]) -> list[st
         for a, b in pairwise(dates):
             k = _month_index(b) - _month_index(a)
             if k > 1:
-                gap = [_nth_month(a, j, month_end).isoformat() for j in range(1, k)]
+                gap = [add_months(a, j, month_end).isoformat() for j in range(1, k)]
                 out.append(
                     f"{where}: {_join_dates(gap)} {'is' if len(gap) == 1 else 'are'} missing "
                     f"between {a.isoformat()} and {b.isoformat()} (month steps)"
@@ -656,13 +645,6 @@ _ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 _TRAILING_INT = re.compile(r"^(.*?)(\d+)$")
 
 
-def _add_months(d: dt.date, n: int) -> dt.date:
-    y, m = divmod(d.month - 1 + n, 12)
-    y, m = d.year + y, m + 1
-    last = [31, 29 if calendar.isleap(y) else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1]
-    return dt.date(y, m, min(d.day, last))
-
-
 def next_labels(history_labels: tuple[str, ...], period: str, n: int) -> list[str] | None:
     """The ``n`` period labels that continue the history's, or None when they cannot be told.
 
@@ -674,7 +656,8 @@ def next_labels(history_labels: tuple[str, ...], period: str, n: int) -> list[st
     if dates[-1] is not None:
         d0 = dates[-1]
         if period == "month":
-            return [_add_months(d0, i).isoformat() for i in range(1, n + 1)]
+            ends = all(d is not None and is_month_end(d) for d in map(_iso_date, history_labels))
+            return [add_months(d0, i, ends).isoformat() for i in range(1, n + 1)]
         step = {"day": dt.timedelta(days=1), "week": dt.timedelta(days=7)}.get(period)
         if step is None:
             if len(dates) < 2 or dates[0] is None or dates[0] >= d0:

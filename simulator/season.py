@@ -9,6 +9,7 @@ years (`MIN_SPAN_DAYS`): with less, a season and a slow drift look the same.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 
 import numpy as np
@@ -50,12 +51,16 @@ def seasonal(setting: str, dates) -> tuple[bool, str]:
     )
 
 
-def _add_months(d: dt.date, n: int) -> dt.date:
-    m = d.month - 1 + n
-    y, m = d.year + m // 12, m % 12 + 1
-    days = [31, 29 if y % 4 == 0 and (y % 100 or y % 400 == 0) else 28, 31, 30, 31, 30, 31, 31]
-    days += [30, 31, 30, 31]
-    return dt.date(y, m, min(d.day, days[m - 1]))
+def is_month_end(d: dt.date) -> bool:
+    return d.day == calendar.monthrange(d.year, d.month)[1]
+
+
+def add_months(d: dt.date, n: int, month_end: bool = False) -> dt.date:
+    """``d`` moved ``n`` months on: the same day of the month (the month's last day where it has
+    fewer days), or the month's last day when ``month_end`` (a series of month ends)."""
+    y, m = divmod(d.year * 12 + d.month - 1 + n, 12)
+    last = calendar.monthrange(y, m + 1)[1]
+    return dt.date(y, m + 1, last if month_end else min(d.day, last))
 
 
 def future_dates(dates, H: int) -> list[dt.date]:
@@ -65,16 +70,9 @@ def future_dates(dates, H: int) -> list[dt.date]:
         return [last + dt.timedelta(days=7 * (h + 1)) for h in range(H)]
     step = int(np.median(np.diff([d.toordinal() for d in dates])))
     if 28 <= step <= 31:
-        return [_add_months(last, h + 1) for h in range(H)]
+        ends = all(is_month_end(d) for d in dates)
+        return [add_months(last, h + 1, ends) for h in range(H)]
     return [last + dt.timedelta(days=step * (h + 1)) for h in range(H)]
-
-
-def parse_dates(labels) -> tuple[dt.date, ...] | None:
-    """The labels as ISO dates, or None when any label is not one (ordinal labels)."""
-    try:
-        return tuple(dt.date.fromisoformat(s) for s in labels)
-    except (TypeError, ValueError):
-        return None
 
 
 def daily(dates) -> bool:

@@ -218,3 +218,10 @@ def test_daily_data_get_a_day_of_week_profile(tmp_path: Path):
     # (each mean rests on 26 weekend and 65 weekday days: relative sd about 0.03)
     ratio = med[wk].mean() / med[~wk].mean()
     assert abs(ratio - 0.4) < 0.06
+
+
+def test_monthly_future_dates_keep_the_series_day():
+    ends = [dt.date(2024, 12, 31), dt.date(2025, 1, 31), dt.date(2025, 2, 28)]
+    assert future_dates(ends, 2) == [dt.date(2025, 3, 31), dt.date(2025, 4, 30)]
+    firsts = [dt.date(2025, 1, 1), dt.date(2025, 2, 1)]
+    assert future_dates(firsts, 2) == [dt.date(2025, 3, 1), dt.date(2025, 4, 1)]

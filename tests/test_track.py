@@ -88,6 +88,8 @@ def test_labels_continue_the_history():
     assert next_labels(("w08", "w09"), "week", 2) == ["w10", "w11"]
     assert next_labels(("2025-W51", "2025-W52"), "week", 2) == ["2026-W01", "2026-W02"]
     assert next_labels(("2025-01-31",), "month", 2) == ["2025-02-28", "2025-03-31"]
+    # a series of month ends stays on month ends after a short month
+    assert next_labels(("2025-01-31", "2025-02-28"), "month", 2) == ["2025-03-31", "2025-04-30"]
     assert next_labels(("2025-12-30", "2025-12-31"), "day", 2) == ["2026-01-01", "2026-01-02"]
     assert next_labels(("2025-01-01", "2025-01-15"), "sprint", 1) == ["2025-01-29"]
     assert next_labels(("launch", "growth"), "phase", 1) is None
