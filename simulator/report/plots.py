@@ -344,6 +344,15 @@ def kr_distribution(
 # ------------------------------------------------------------------------ joint distribution
 
 
+def _limits(evaluation: Evaluation, opts: list[str], k: str, t: KRTarget) -> tuple[float, float]:
+    """An axis range for KR ``k`` over the options' draws (central 99.6%), its baseline and target."""
+    v = np.concatenate([evaluation.options[o].values[k] for o in opts])
+    lo, hi = np.quantile(v, [0.002, 0.998])
+    lo, hi = min(lo, t.baseline, t.target), max(hi, t.baseline, t.target)
+    pad = 0.06 * (hi - lo or 1.0)
+    return lo - pad, hi + pad
+
+
 @_styled
 def kr_joint(
     scenario: Scenario,
@@ -374,14 +383,7 @@ def kr_joint(
     rx, ry = words.is_ratio(scenario, kx), words.is_ratio(scenario, ky)
     colors = option_colors(scenario)
 
-    def limits(k: str, t: KRTarget) -> tuple[float, float]:
-        v = np.concatenate([evaluation.options[o].values[k] for o in opts])
-        lo, hi = np.quantile(v, [0.002, 0.998])
-        lo, hi = min(lo, t.baseline, t.target), max(hi, t.baseline, t.target)
-        pad = 0.06 * (hi - lo or 1.0)
-        return lo - pad, hi + pad
-
-    xl, yl = limits(kx, tx), limits(ky, ty)
+    xl, yl = _limits(evaluation, opts, kx, tx), _limits(evaluation, opts, ky, ty)
     for i, o in enumerate(opts):
         ax = axs.flat[i]
         ex = evaluation.options[o]
@@ -448,14 +450,8 @@ def kr_product(
     colors = option_colors(scenario)
     tt, tc, tu = targets[total], targets[count], targets[per_unit]
 
-    def limits(k: str, t: KRTarget) -> tuple[float, float]:
-        v = np.concatenate([evaluation.options[o].values[k] for o in opts])
-        lo, hi = np.quantile(v, [0.002, 0.998])
-        lo, hi = min(lo, t.baseline, t.target), max(hi, t.baseline, t.target)
-        pad = 0.06 * (hi - lo or 1.0)
-        return lo - pad, hi + pad
-
-    xl, yl = limits(count, tc), limits(per_unit, tu)
+    xl = _limits(evaluation, opts, count, tc)
+    yl = _limits(evaluation, opts, per_unit, tu)
     xs = np.linspace(*xl, 200)
     for i, o in enumerate(opts):
         ax = axs.flat[i]

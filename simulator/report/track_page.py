@@ -10,9 +10,6 @@ and the table of P(met) before the quarter and now.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +25,7 @@ from .context import ReportFigure, _png
 from .html import _embed, _env
 from .markdown import md
 from .plots import BASELINE, PALETTE, TARGET, _new, _styled, _value_formatter, text
-from .writer import _swap, report_stem
+from .writer import report_stem, write_dir
 
 NOW, BEFORE, ACTUAL = PALETTE[0], "#9aa5b1", "#1f2328"
 
@@ -317,24 +314,17 @@ def render_html(ctx: dict[str, Any]) -> str:
 def write_track_report(result: TrackResult, out_dir: str | Path) -> Path:
     """Write ``out_dir/<scenario stem>_track/`` (index.html, report.md, figures/, track.json)
     atomically and return it."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    final = out_dir / f"{report_stem(result)}_track"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=out_dir))
-    try:
-        os.chmod(tmp, 0o755)
+
+    def fill(d: Path) -> None:
         figs = figures(result)
         ctx = context(result, figs)
-        (tmp / "figures").mkdir()
+        (d / "figures").mkdir()
         for f in figs:
-            (tmp / "figures" / f"{f.name}.png").write_bytes(f.png)
-        (tmp / "index.html").write_text(render_html(ctx), encoding="utf-8")
-        (tmp / "report.md").write_text(render_markdown(ctx), encoding="utf-8")
-        (tmp / "track.json").write_text(
+            (d / "figures" / f"{f.name}.png").write_bytes(f.png)
+        (d / "index.html").write_text(render_html(ctx), encoding="utf-8")
+        (d / "report.md").write_text(render_markdown(ctx), encoding="utf-8")
+        (d / "track.json").write_text(
             json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8"
         )
-        _swap(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
+
+    return write_dir(out_dir, f"{report_stem(result)}_track", fill)

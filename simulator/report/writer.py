@@ -9,6 +9,7 @@ import re
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from ..pipeline import SimulationResult
@@ -55,18 +56,24 @@ def _swap(new: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def write_report(result: SimulationResult, out_dir: str | Path) -> Path:
-    """Write ``out_dir/<scenario stem>/`` (index.html, report.md, figures/*.png, summary.json) and
-    return that directory."""
+def write_dir(out_dir: str | Path, name: str, fill: Callable[[Path], None]) -> Path:
+    """Build ``out_dir/name/`` by ``fill(tmp)`` in a temporary directory beside it and swap it
+    in; on any failure the previous directory is left as it was. Returns the directory."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    final = out_dir / report_stem(result)
+    final = out_dir / name
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=out_dir))
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a report is meant to be shared
-        _write_files(result, tmp)
+        fill(tmp)
         _swap(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def write_report(result: SimulationResult, out_dir: str | Path) -> Path:
+    """Write ``out_dir/<scenario stem>/`` (index.html, report.md, figures/*.png, summary.json) and
+    return that directory."""
+    return write_dir(out_dir, report_stem(result), lambda d: _write_files(result, d))
