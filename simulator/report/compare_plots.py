@@ -9,6 +9,7 @@ to its `index.html` and `report.md`.
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 import os
@@ -266,7 +267,6 @@ def _captions() -> dict[str, tuple[str, str]]:
 
 
 def _html_section(result: ComparisonResult, pngs: dict[str, bytes]) -> str:
-    import base64
 
     e = html.escape
     lead, sentences, table = _section_text(result)
@@ -280,16 +280,22 @@ def _html_section(result: ComparisonResult, pngs: dict[str, bytes]) -> str:
     for name, (title, caption) in _captions().items():
         if name not in pngs:
             continue
-        b64 = base64.b64encode(pngs[name]).decode("ascii")
-        out += [
-            "<figure>",
-            f"<h3>{e(title)}</h3>",
-            f'<img src="data:image/png;base64,{b64}" alt="{e(title)}" style="max-width:100%">',
-            f"<figcaption>{e(caption)}</figcaption>",
-            "</figure>",
-        ]
+        out += _figure_html(title, caption, pngs[name])
     out.append("</section>")
     return "\n".join(out) + "\n"
+
+
+def _figure_html(title: str, caption: str, png: bytes) -> list[str]:
+    """An embedded figure of an added report section: heading, image (data: URI), caption."""
+    e = html.escape
+    b64 = base64.b64encode(png).decode("ascii")
+    return [
+        "<figure>",
+        f"<h3>{e(title)}</h3>",
+        f'<img src="data:image/png;base64,{b64}" alt="{e(title)}" style="max-width:100%">',
+        f"<figcaption>{e(caption)}</figcaption>",
+        "</figure>",
+    ]
 
 
 def _markdown_section(result: ComparisonResult, pngs: dict[str, bytes]) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..plan import UNITS, PlanResult
-from .compare_plots import _matplotlib, _png, _write_atomic
+from .compare_plots import _figure_html, _matplotlib, _png, _write_atomic
 
 COLORS = ("#1f5fa8", "#d9822b", "#2a9d6f", "#8e44ad", "#c0392b")
 
@@ -146,7 +146,6 @@ CAPTION = (
 
 
 def _html_section(result: PlanResult, png: bytes) -> str:
-    import base64
 
     e = html.escape
     lead, table = _section_text(result)
@@ -155,16 +154,7 @@ def _html_section(result: PlanResult, png: bytes) -> str:
     for row in table[1:]:
         out.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
     out.append("</table>")
-    b64 = base64.b64encode(png).decode("ascii")
-    title, caption = CAPTION
-    out += [
-        "<figure>",
-        f"<h3>{e(title)}</h3>",
-        f'<img src="data:image/png;base64,{b64}" alt="{e(title)}" style="max-width:100%">',
-        f"<figcaption>{e(caption)}</figcaption>",
-        "</figure>",
-        "</section>",
-    ]
+    out += [*_figure_html(*CAPTION, png), "</section>"]
     return "\n".join(out) + "\n"
 
 
