@@ -69,8 +69,11 @@ def fmt_p(p: float, se: float | None = None) -> str:
     return s if se is None else f"{s} ±{max(se, 0.005):.2f}" if se >= 0.005 else f"{s} ±<.01"
 
 
-def fmt_value(x: float, ratio: bool) -> str:
-    """A rate with three decimals; a total, or an amount per unit (below 1,000, two decimals)."""
+def fmt_value(x: float | None, ratio: bool) -> str:
+    """A rate with three decimals; a total, or an amount per unit (below 1,000, two decimals);
+    a dash for a value that does not exist yet (None)."""
+    if x is None:
+        return "—"
     if ratio:
         return f"{x:.3f}"
     return f"{x:,.0f}" if abs(x) >= 1000 or float(x).is_integer() else f"{x:,.2f}"

@@ -524,16 +524,13 @@ def text_track(result: TrackResult, *, from_cache: bool = False) -> str:
         kt = result.key_results[kr.id]
         r = kr.is_ratio
 
-        def v(x, r=r):
-            return "—" if x is None else fmt_value(x, r)
-
         rows.append(
             [
                 kr.id,
-                v(kt.to_date),
-                v(kt.met_at),
-                v(kt.needed_pace),
-                f"{v(kt.median)} [{v(kt.interval80[0])}, {v(kt.interval80[1])}]",
+                fmt_value(kt.to_date, r),
+                fmt_value(kt.met_at, r),
+                fmt_value(kt.needed_pace, r),
+                f"{fmt_value(kt.median, r)} [{fmt_value(kt.interval80[0], r)}, {fmt_value(kt.interval80[1], r)}]",
                 fmt_p(kt.p_met, kt.p_met_se),
                 fmt_p(kt.p_met_before, kt.p_met_before_se),
                 kt.status.replace("_", " "),

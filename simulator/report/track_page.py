@@ -9,7 +9,6 @@ and the table of P(met) before the quarter and now.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from .context import ReportFigure, _png
 from .html import _embed, _env
 from .markdown import md
 from .plots import BASELINE, PALETTE, TARGET, _new, _styled, _value_formatter, text
-from .writer import report_stem, write_dir
+from .writer import report_stem, write_dir, write_page_files
 
 NOW, BEFORE, ACTUAL = PALETTE[0], "#9aa5b1", "#1f2328"
 
@@ -149,18 +148,15 @@ def context(result: TrackResult, figs: list[ReportFigure]) -> dict[str, Any]:
         kt = result.key_results[kr.id]
         r = kr.is_ratio
 
-        def v(x, r=r):
-            return "—" if x is None else fmt_value(x, r)
-
         rows.append(
             {
                 "label": kr_label(s, kr.id),
                 "id": kr.id,
                 "target": words.target_words(s, kr.id, result.targets[kr.id]),
-                "to_date": v(kt.to_date),
-                "met_at": v(kt.met_at),
-                "pace": v(kt.needed_pace),
-                "quarter": f"{v(kt.median)} [{v(kt.interval80[0])}, {v(kt.interval80[1])}]",
+                "to_date": fmt_value(kt.to_date, r),
+                "met_at": fmt_value(kt.met_at, r),
+                "pace": fmt_value(kt.needed_pace, r),
+                "quarter": f"{fmt_value(kt.median, r)} [{fmt_value(kt.interval80[0], r)}, {fmt_value(kt.interval80[1], r)}]",
                 "before": fmt_p(kt.p_met_before, kt.p_met_before_se),
                 "now": fmt_p(kt.p_met, kt.p_met_se),
                 "p": kt.p_met,
@@ -318,13 +314,7 @@ def write_track_report(result: TrackResult, out_dir: str | Path) -> Path:
     def fill(d: Path) -> None:
         figs = figures(result)
         ctx = context(result, figs)
-        (d / "figures").mkdir()
-        for f in figs:
-            (d / "figures" / f"{f.name}.png").write_bytes(f.png)
-        (d / "index.html").write_text(render_html(ctx), encoding="utf-8")
-        (d / "report.md").write_text(render_markdown(ctx), encoding="utf-8")
-        (d / "track.json").write_text(
-            json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8"
-        )
+        html, md = render_html(ctx), render_markdown(ctx)
+        write_page_files(d, figs, html, md, "track.json", result.to_dict())
 
     return write_dir(out_dir, f"{report_stem(result)}_track", fill)

@@ -26,18 +26,30 @@ def report_stem(result: SimulationResult) -> str:
 
 def summary_json(result: SimulationResult) -> str:
     """The summary object exactly as `krsim run --json` prints it."""
-    return json.dumps(result.to_dict(), indent=2) + "\n"
+    return _json_text(result.to_dict())
+
+
+def _json_text(obj) -> str:
+    return json.dumps(obj, indent=2) + "\n"
+
+
+def write_page_files(d: Path, figs, html: str, markdown: str, json_name: str, obj) -> None:
+    """A page's files in directory ``d``: figures/*.png, index.html, report.md and ``json_name``
+    (``obj`` as indented JSON, the form `--json` prints)."""
+    (d / "figures").mkdir()
+    for f in figs:
+        (d / "figures" / f"{f.name}.png").write_bytes(f.png)
+    (d / "index.html").write_text(html, encoding="utf-8")
+    (d / "report.md").write_text(markdown, encoding="utf-8")
+    (d / json_name).write_text(_json_text(obj), encoding="utf-8")
 
 
 def _write_files(result: SimulationResult, d: Path) -> None:
     figs = figures(result)
     ctx = context(result, figs)
-    (d / "figures").mkdir()
-    for f in figs:
-        (d / "figures" / f"{f.name}.png").write_bytes(f.png)
-    (d / "index.html").write_text(render_html(ctx), encoding="utf-8")
-    (d / "report.md").write_text(render_markdown(ctx), encoding="utf-8")
-    (d / "summary.json").write_text(summary_json(result), encoding="utf-8")
+    write_page_files(
+        d, figs, render_html(ctx), render_markdown(ctx), "summary.json", result.to_dict()
+    )
 
 
 def _swap(new: Path, final: Path) -> None:
