@@ -267,8 +267,8 @@ def read_count_table(
             ignored.append(h)
     if ignored:
         notes.append(
-            f"{path}: ignored {plural(len(ignored), 'column')} that name no stage or segment: "
-            + ", ".join(ignored)
+            f"{path}: ignored {plural(len(ignored), 'column')} that "
+            f"{'names' if len(ignored) == 1 else 'name'} no stage or segment: " + ", ".join(ignored)
         )
     for c in [key, *columns]:
         if c not in header and c not in meant:

@@ -200,6 +200,14 @@ def test_extra_columns_ignored_with_one_note(tmp_path, plain):
     )
     r = krsim("check", str(scenario_file(tmp_path, "extra_columns.csv")))
     assert r.returncode == 0 and "note: " in r.stderr and "revenue, browser" in r.stderr
+    one = tmp_path / "one_extra.csv"
+    rows = (TRAPS / "extra_columns.csv").read_text().splitlines()
+    drop = rows[0].split(",").index("browser")
+    one.write_text(
+        "\n".join(",".join(c for i, c in enumerate(r.split(",")) if i != drop) for r in rows)
+    )
+    h = read_history(load_scenario(scenario_file(tmp_path, str(one))))
+    assert h.notes == (f"{one}: ignored 1 column that names no stage or segment: revenue",)
 
 
 @pytest.mark.parametrize(
