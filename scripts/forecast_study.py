@@ -16,7 +16,12 @@ the logit scale): ``y[t] ~ NegativeBinomial(exp(log_mu[t]), alpha)`` with
   negative binomial's share of one total variance learnt;
 - ``seasonal_klM`` (``M`` terms, 16 when omitted): the random walk in its ``M`` slowest
   Karhunen-Loeve terms with the history's mean removed (krsim's `walk_basis`); ``seasonal_kl32``
-  is krsim's default since model version 4 (for the traffic).
+  was krsim's default in model version 4 (for the traffic);
+- ``seasonal_klmix``: the same walk (32 terms, as krsim's `walk_terms` gives for 156 periods)
+  weighed against a steady level, the indicator summed out of the likelihood (prior probability
+  0.5; each draw's posterior probability ``p_walk`` decides whether its forecast continues the
+  walk): krsim's default since model version 5 (for the traffic); ``seasonal_klmix2`` gives the
+  steady branch its own ``alpha``.
 
 Windows: every quarter (``H`` periods) of a series that has a full training slice (3 years by
 default) before it; each model is fitted on that slice only and forecasts the quarter. Scored on the
@@ -120,6 +125,10 @@ def simulate_world(family: str, rng: np.random.Generator, T: int, start: dt.date
 K_DEFAULT = 4
 
 
+DECAY = 1.0  # the harmonics' prior sd falls as 1 / k**DECAY
+SEASON_PRIOR = "shrink"  # the coefficients' scale learnt (non-centred); "centred"; "fixed"
+
+
 def build(name: str, T: int, K: int):
     """The PyMC model of ``T`` periods of traffic with its data as ``pm.Data`` (so one compiled
     model serves every window): ``y`` (zeros where missing), ``obs`` (1 observed, 0 missing),
@@ -136,10 +145,16 @@ def build(name: str, T: int, K: int):
         log_mu = level + pt.zeros(T)
         if seasonal:
             X = pm.Data("X", np.zeros((T, 2 * K)))
-            s = pm.HalfNormal("season_sd", 0.5)
-            z = pm.Normal("season_z", 0.0, 1.0, shape=2 * K)
-            kk = np.tile(np.arange(1, K + 1), 2)
-            beta = pm.Deterministic("season_beta", s * z / kk)
+            kk = np.tile(np.arange(1, K + 1), 2) ** DECAY
+            if SEASON_PRIOR == "fixed":  # no learnt scale: Normal(0, 0.5 / k)
+                beta = pm.Normal("season_beta", 0.0, 0.5 / kk)
+            elif SEASON_PRIOR == "centred":
+                s = pm.HalfNormal("season_sd", 0.5)
+                beta = pm.Normal("season_beta", 0.0, s / kk)
+            else:
+                s = pm.HalfNormal("season_sd", 0.5)
+                z = pm.Normal("season_z", 0.0, 1.0, shape=2 * K)
+                beta = pm.Deterministic("season_beta", s * z / kk)
             log_mu = log_mu + pt.dot(X, beta)
         if name in ("ar1", "seasonal_ar1"):
             from simulator.model import ar1_filter
@@ -166,6 +181,26 @@ def build(name: str, T: int, K: int):
                 "u", sigma=step, init_dist=pm.Normal.dist(0.0, 0.01), steps=T - 1
             )
             log_mu = log_mu + u
+        elif "klmix" in name:  # the walk or no walk, the indicator marginalised (model averaging)
+            from simulator.model import walk_basis
+
+            M = 32
+            alpha = pm.Gamma("alpha", 2.0, 0.02)
+            alpha0 = pm.Gamma("alpha_flat", 2.0, 0.02) if name.endswith("2") else alpha
+            step = pm.HalfNormal("rw_sd", 0.05)
+            zu = pm.Normal("traffic_z", 0.0, 1.0, shape=M)
+            u = pm.Deterministic("u", step * pt.dot(walk_basis(T, M), zu))
+            lp1 = (
+                pm.logp(pm.NegativeBinomial.dist(mu=pt.exp(log_mu + u), alpha=alpha), y) * obs
+            ).sum()
+            lp0 = (
+                pm.logp(pm.NegativeBinomial.dist(mu=pt.exp(log_mu), alpha=alpha0), y) * obs
+            ).sum()
+            a, b = np.log(0.5) + lp1, np.log(0.5) + lp0
+            pm.Potential("lik", pt.logaddexp(a, b))
+            pm.Deterministic("p_walk", pt.sigmoid(a - b))
+            pm.Deterministic("log_mu_last", log_mu[-1])
+            return m
         elif name.startswith(("seasonal_kl", "kl")):  # krsim's random walk (`walk_basis`)
             from simulator.model import walk_basis
 
@@ -205,9 +240,17 @@ def forecast_draws(name: str, post: dict, Xf: np.ndarray | None, H: int, rng) ->
         for h in range(H):
             prev = rho[:, 0] * prev + sig * np.sqrt(1 - rho[:, 0] ** 2) * rng.standard_normal(D)
             log_mu[:, h] += prev
-    elif name in ("seasonal_rw", "seasonal_rwc", "seasonal_rws", "rws") or "kl" in name:
+    elif name in ("seasonal_rw", "seasonal_rwc", "seasonal_rws", "rws") or (
+        "kl" in name and "klmix" not in name
+    ):
         steps = post["rw_sd"][:, None] * rng.standard_normal((D, H))
         log_mu = log_mu + post["u_last"][:, None] + np.cumsum(steps, axis=1)
+    if "p_walk" in post:  # model averaging: each draw's walk is on with its posterior probability
+        on = rng.uniform(size=D) < post["p_walk"]
+        steps = post["rw_sd"][:, None] * rng.standard_normal((D, H))
+        log_mu = log_mu + on[:, None] * (post["u_last"][:, None] + np.cumsum(steps, axis=1))
+        if "alpha_flat" in post:
+            post = dict(post, alpha=np.where(on, post["alpha"], post["alpha_flat"]))
     alpha = post["alpha"][:, None]
     lam = rng.gamma(alpha, np.exp(log_mu) / alpha)
     return rng.poisson(lam).astype(float)
@@ -253,7 +296,16 @@ class Candidate:
             )
         secs = time.perf_counter() - t0
         post = {}
-        for v in ("level", "alpha", "season_beta", "traffic_rho", "traffic_sigma", "rw_sd"):
+        for v in (
+            "level",
+            "alpha",
+            "alpha_flat",
+            "p_walk",
+            "season_beta",
+            "traffic_rho",
+            "traffic_sigma",
+            "rw_sd",
+        ):
             if v in tr.posterior:
                 a = np.asarray(tr.posterior[v].values)
                 post[v] = a.reshape(-1, *a.shape[2:])
@@ -383,6 +435,8 @@ def main(argv=None) -> int:
     p.add_argument("--train", type=int, default=156, help="periods in each training slice")
     p.add_argument("--horizon", type=int, default=13)
     p.add_argument("--K", type=int, default=K_DEFAULT, help="Fourier terms of the yearly profile")
+    p.add_argument("--decay", type=float, default=1.0, help="harmonic k's prior sd ~ 1/k**decay")
+    p.add_argument("--season-prior", choices=["shrink", "centred", "fixed"], default="shrink")
     p.add_argument("--draws", type=int, default=300)
     p.add_argument("--tune", type=int, default=300)
     p.add_argument("--chains", type=int, default=2)
@@ -393,6 +447,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, help="write rows and summary as JSON here")
     args = p.parse_args(argv)
     models = [m for m in args.models.split(",") if m]
+    globals()["DECAY"] = args.decay
+    globals()["SEASON_PRIOR"] = args.season_prior
     cands = {
         m: Candidate(m, args.train, args.K, args.draws, args.tune, args.chains) for m in models
     }

@@ -359,7 +359,9 @@ def add_likelihood(
         logits = {nd: eta[j][per] for j, nd in enumerate(nodes)}
         effects = {nd: logits[nd] - mu[j] for j, nd in enumerate(nodes)}
         counts = {c: exp.counts[c][rows] for c in exp.counts}
-        n, p, x = _arm_terms(scenario, arm, nodes, logits, effects, params, counts, f"exp_{arm}")
+        n, p, x, mixed_logp = _arm_terms(scenario, arm, nodes, logits, effects, params, counts)
+        if not isinstance(mixed_logp, float):
+            pm.Potential(f"exp_{arm}_mixed", mixed_logp)
         n_list += n
         p_list += p
         x_list += x
@@ -422,13 +424,11 @@ def _arm_terms(
     effects: dict[str, Any],
     params: dict[str, Any],
     counts: dict[str, np.ndarray],
-    tag: str,
-) -> tuple[list[Any], list[Any], list[Any]]:
+) -> tuple[list[Any], list[Any], list[Any], Any]:
     """One arm's likelihood, given its rows' base logit rates and period effects per node: the
     binomial terms (parent counts, probabilities, observed counts) of its nodes whose count is one
-    binomial draw, returned to be added in one variable; the Gaussian term of its mixed stages,
-    added here as a Potential named ``tag + "_mixed"``."""
-    import pymc as pm
+    binomial draw, returned to be added in one variable, and the log density of its mixed stages
+    (a Gaussian; 0 when there are none)."""
     import pytensor.tensor as pt
 
     plan = ChangePlan.of(scenario, arm)
@@ -444,11 +444,12 @@ def _arm_terms(
         n_list.append(counts[node_parent[nd]])
         x_list.append(counts[nd])
         p_list.append(rates[nd])
+    mixed_logp: Any = 0.0
     if mixed:
         stages, mean, cov = mixed_moments(scenario, plan, rates, params, obs)
         x = [obs[s] for s in stages]
-        pm.Potential(f"{tag}_mixed", mvn_logp(x, mean, cov, pt).sum())
-    return n_list, p_list, x_list
+        mixed_logp = mvn_logp(x, mean, cov, pt).sum()
+    return n_list, p_list, x_list, mixed_logp
 
 
 # ------------------------------------------------------- periods under a launched option
@@ -463,31 +464,36 @@ def launched_params(scenario: Scenario, option: str) -> dict[str, Any]:
     return {name: pymc_dist(name, prior) for name, prior in plan.params.items()}
 
 
-def add_launched_likelihood(
+def launched_logp(
     scenario: Scenario, launched: Any, nodes: tuple[str, ...], eta: Any, base: Any, params
-) -> None:
-    """The likelihood of periods observed under a launched option (`model.Launched`): one arm of
-    an experiment, without a control, in periods that continue the history's time line. ``eta``
-    holds their logit rates (node x period, from the history's hierarchical prior), ``base`` the
-    nodes' mean logit rate in those periods; the traffic is in the model's traffic likelihood."""
+) -> Any:
+    """The log likelihood of periods observed under a launched option (`model.Launched`): one arm
+    of an experiment, without a control, in periods that continue the history's time line.
+    ``eta`` holds their logit rates (node x period, from the history's hierarchical prior),
+    ``base`` the nodes' mean logit rate in those periods; the traffic is in the model's traffic
+    likelihood. (A function of ``eta`` and ``base`` so that the model can weigh it under a
+    drifting and a steady level of the rates.)"""
     import pymc as pm
     import pytensor.tensor as pt
 
-    if not nodes:
-        return
     counts = launched.table.counts
     logits = {nd: eta[j] for j, nd in enumerate(nodes)}
     effects = {nd: eta[j] - base[j] for j, nd in enumerate(nodes)}
-    n, p, x = _arm_terms(
-        scenario, launched.option, nodes, logits, effects, params, counts, "launched"
-    )
+    n, p, x, out = _arm_terms(scenario, launched.option, nodes, logits, effects, params, counts)
     if n:
-        pm.Binomial(
-            "launched_obs",
-            n=np.concatenate(n),
-            p=pt.concatenate(p),
-            observed=np.concatenate(x),
-        )
+        binom = pm.Binomial.dist(n=np.concatenate(n), p=pt.concatenate(p))
+        out = out + pm.logp(binom, np.concatenate(x)).sum()
+    return out
+
+
+def add_launched_likelihood(
+    scenario: Scenario, launched: Any, nodes: tuple[str, ...], eta: Any, base: Any, params
+) -> None:
+    """`launched_logp` added to the model in context."""
+    import pymc as pm
+
+    if nodes:
+        pm.Potential("launched_obs", launched_logp(scenario, launched, nodes, eta, base, params))
 
 
 def launched_key_parts(scenario: Scenario, launched: Any) -> dict[str, Any]:

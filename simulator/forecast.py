@@ -88,10 +88,12 @@ def prepare(scenario: Scenario, fit: Fit, horizon: int | None = None) -> Shared:
     if W is not None:
         log_mu = log_mu + fit.flat("weekday_beta") @ W.T
     if "traffic_walk_last" in fit.arrays:  # the level's walk, continued from where it ended
-        steps = fit.flat("drift_sd")[:, None] * _stream(
-            seed, "drift", "__traffic__"
-        ).standard_normal((D, H))
-        log_mu = log_mu + fit.flat("traffic_walk_last")[:, None] + np.cumsum(steps, axis=1)
+        rng = _stream(seed, "drift", "__traffic__")
+        steps = fit.flat("drift_sd")[:, None] * rng.standard_normal((D, H))
+        walk = fit.flat("traffic_walk_last")[:, None] + np.cumsum(steps, axis=1)
+        if "drift_weight" in fit.arrays:  # on in each draw with its posterior probability
+            walk = walk * (rng.uniform(size=D) < fit.flat("drift_weight"))[:, None]
+        log_mu = log_mu + walk
     ar1 = "rate_elast" in fit.arrays
     if ar1:
         log_mu = log_mu + _ar1_path(
@@ -105,6 +107,11 @@ def prepare(scenario: Scenario, fit: Fit, horizon: int | None = None) -> Shared:
     shock = _stream(seed, "traffic").gamma(alpha, 1 / alpha, (D, H))
     effect: dict[str, np.ndarray] = {}
     base_eta: dict[str, np.ndarray] = {}
+    rates_drift = None
+    if "rate_walk_last" in fit.arrays:  # one draw of "do the rates' levels drift" per draw
+        rates_drift = _stream(seed, "drift", "__rates__").uniform(size=D) < fit.flat(
+            "rate_drift_weight"
+        )
     for node in fit.nodes:
         mu, sigma = fit.node("rate_mu", node), fit.node("rate_sigma", node)
         if "rate_trend" in fit.arrays:
@@ -115,6 +122,12 @@ def prepare(scenario: Scenario, fit: Fit, horizon: int | None = None) -> Shared:
             mu = mu + fit.node("rate_season_beta", node) @ X.T
         if W is not None:
             mu = mu + fit.node("rate_weekday_beta", node) @ W.T
+        if rates_drift is not None:  # the rate's walk, continued from where it ended
+            steps = fit.node("rate_drift_sd", node)[:, None] * _stream(
+                seed, "drift", node
+            ).standard_normal((D, H))
+            walk = fit.node("rate_walk_last", node)[:, None] + np.cumsum(steps, axis=1)
+            mu = mu + walk * rates_drift[:, None]
         rng = _stream(seed, "effect", node)
         if ar1:  # continued from its last value in the history
             e = _ar1_path(fit.node("rate_elast", node), fit.node("rate_rho", node), sigma, H, rng)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from .experiment import ExperimentData
 
-MODEL_VERSION = 4
+MODEL_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -171,11 +171,12 @@ def build_model(
             # the week-to-week wiggles it drops are the negative binomial's, and the low-rank
             # form samples cleanly where a full path diverges (non-centred) or mixes slowly
             # when the walk is small (centred); see docs/validation.md.
+            # Whether it wanders at all is a second hypothesis weighed by the data (below), so a
+            # steady level is forecast as steady rather than with a walk's widening band.
             d_sd = pm.HalfNormal("drift_sd", mb.drift_sd)
             B = walk_basis(T, trend=mb.trend)
             d_z = pm.Normal("drift_z", 0.0, 1.0, shape=B.shape[1])
             walk = pm.Deterministic("traffic_walk", d_sd * pt.dot(B, d_z), dims="period")
-            log_mu = log_mu + walk
         if ar1:
             # The traffic's extra-Poisson variation split into a part that persists (a stationary
             # AR(1), non-centred) and the negative binomial's iid overdispersion. Parameterised by
@@ -199,12 +200,32 @@ def build_model(
             i for i, ev in enumerate(scenario.events) if ev.stages is None or st.root in ev.stages
         ]
         if ev_root:
-            # one-off shocks: their periods get their own effect (log scale), so a campaign or an
-            # outage neither inflates the regular variation nor bends the level
-            E = np.stack([ev_rows[i] for i in ev_root], axis=1).astype(float)
-            ev_t = pm.Normal("event_traffic", 0.0, 1.0, shape=len(ev_root))
+            # one-off shocks: each of their periods gets its own effect (log scale), so a
+            # campaign or an outage, however it ramps up and fades, neither inflates the regular
+            # variation nor bends the level
+            hit = np.flatnonzero(np.any([ev_rows[i] for i in ev_root], axis=0))
+            E = np.zeros((T, len(hit)))
+            E[hit, np.arange(len(hit))] = 1.0
+            ev_t = pm.Normal("event_traffic", 0.0, 1.0, shape=len(hit))
             log_mu = log_mu + pt.dot(E, ev_t)
-        if y_seen.all():
+        if drift:
+            # Model averaging over "the level drifts" (prior probability `drift_prob`) and "the
+            # level is steady", the indicator summed out of the likelihood: one fit weighs both,
+            # and `drift_weight` is each draw's posterior probability that the walk is on, with
+            # which the forecast continues it (docs/forecast_study.md).
+            idx = np.flatnonzero(y_seen)
+            seen_y = y if y_seen.all() else values["traffic_count"][idx]
+
+            def traffic_logp(lm):
+                lm = lm if y_seen.all() else lm[idx]
+                nb = pm.NegativeBinomial.dist(mu=pt.exp(lm), alpha=alpha)
+                return pm.logp(nb, seen_y).sum()
+
+            on = np.log(mb.drift_prob) + traffic_logp(log_mu + walk)
+            off = np.log1p(-mb.drift_prob) + traffic_logp(log_mu)
+            pm.Potential("traffic_obs", pt.logaddexp(on, off))
+            pm.Deterministic("drift_weight", pt.sigmoid(on - off))
+        elif y_seen.all():
             pm.NegativeBinomial(
                 "traffic_obs", mu=pt.exp(log_mu), alpha=alpha, observed=y, dims="period"
             )
@@ -236,21 +257,31 @@ def build_model(
                 slope = pm.Normal("rate_trend", 0.0, mb.rate_trend_sd, dims="node")
                 base = base + slope[:, None] * t
             rho = pm.Beta("rate_rho", mb.rho_a, mb.rho_b, dims="node") if ar1 else None
-            pairs = [
-                (i, k)
-                for i, ev in enumerate(scenario.events)
-                for k, node in enumerate(st.nodes)
-                if ev.stages is None or node in ev.stages
-            ]
-            if pairs:  # each event's own effect on each named rate (logit scale)
+            rate_walk = None
+            if drift:  # each rate's level may wander too: the traffic's walk, on the logit scale
+                r_dsd = pm.HalfNormal("rate_drift_sd", mb.drift_sd, dims="node")
+                Br = walk_basis(T, trend=mb.rate_trend)
+                r_dz = pm.Normal("rate_drift_z", 0.0, 1.0, shape=(len(st.nodes), Br.shape[1]))
+                rate_walk = pm.Deterministic(
+                    "rate_walk", r_dsd[:, None] * pt.dot(r_dz, Br.T), dims=("node", "period")
+                )
+            hit = np.zeros((len(st.nodes), T), dtype=bool)
+            for i, ev in enumerate(scenario.events):
+                for k, node in enumerate(st.nodes):
+                    if ev.stages is None or node in ev.stages:
+                        hit[k] |= ev_rows[i].astype(bool)
+            pairs = np.argwhere(hit)
+            if len(pairs):  # each event period's own effect on each named rate (logit scale)
                 ev_r = pm.Normal("event_rate", 0.0, 1.0, shape=len(pairs))
                 M = np.zeros((len(st.nodes), T, len(pairs)))
-                for c, (i, k) in enumerate(pairs):
-                    M[k, :, c] = ev_rows[i]
+                M[pairs[:, 0], pairs[:, 1], np.arange(len(pairs))] = 1.0
                 base = base + pt.tensordot(M, ev_r, axes=[[2], [0]])
             if centred is None:
                 centred = centred_nodes(
-                    values["node_count"][:, :T0], values["parent_count"][:, :T0], cell_seen[:, :T0]
+                    values["node_count"][:, :T0],
+                    values["parent_count"][:, :T0],
+                    cell_seen[:, :T0],
+                    drift=drift,
                 )
             eta = _rate_effects(base, sigma, rho, np.asarray(centred, dtype=bool), T)
             if launched is None and cell_seen.all():
@@ -271,6 +302,38 @@ def build_model(
                 add_launched_likelihood(
                     scenario, launched, st.nodes, eta[:, T0:], base[:, T0:], params
                 )
+            if rate_walk is not None:
+                nc = ~np.asarray(centred, dtype=bool)
+                i, j = np.nonzero(cell_seen[:, :T0] & nc[:, None])
+                eta_w = eta + rate_walk * nc[:, None].astype(float)
+                # what the walk changes: the binomials of the non-centred rates ...
+                lp_hist = lambda e: pm.logp(  # noqa: E731
+                    pm.Binomial.dist(n=n_par[i, j], logit_p=e[i, j]), n_node[i, j]
+                ).sum()
+                rate_delta = lp_hist(eta_w) - lp_hist(eta) if len(i) else 0.0
+                # ... the centred rates' prior (their period rates scatter around the walk) ...
+                c = np.flatnonzero(~nc)
+                if len(c):
+                    dev, w = eta[c] - base[c], rate_walk[c]
+                    rate_delta = rate_delta + (w * (2 * dev - w) / (2 * sigma[c, None] ** 2)).sum()
+                # ... and the periods under a launched option
+                if launched is not None:
+                    from .experiment import launched_logp
+
+                    rate_delta = (
+                        rate_delta
+                        + launched_logp(
+                            scenario,
+                            launched,
+                            st.nodes,
+                            eta_w[:, T0:],
+                            base[:, T0:] + rate_walk[:, T0:],
+                            params,
+                        )
+                        - launched_logp(
+                            scenario, launched, st.nodes, eta[:, T0:], base[:, T0:], params
+                        )
+                    )
         vstages = value_stages(scenario)
         if vstages:  # the history's periods (values of launched periods are not read)
             vn, vv = history.value_matrix(vstages)
@@ -290,21 +353,43 @@ def build_model(
             # the experiment runs after the history: with rate trends, at the next period's mean
             mean = mu + slope * period_times(T, T, 1)[0] if mb.rate_trend else mu
             add_likelihood(scenario, experiment, st.nodes, mean)
+            if st.nodes and rate_walk is not None:  # with a drifting level: where it ended
+                x = model["exp_rate_eta"] - mean[:, None]
+                w = rate_walk[:, -1:]
+                rate_delta = rate_delta + (w * (2 * x - w) / (2 * sigma[:, None] ** 2)).sum()
+        if st.nodes and rate_walk is not None:
+            # Model averaging, as for the traffic: "the rates' levels drift" against "they are
+            # steady". The model above is the steady one; `rate_delta` is how much the walk
+            # changes its log density, and the indicator is summed out.
+            on = np.log(mb.drift_prob) + rate_delta
+            off = np.log1p(-mb.drift_prob)
+            pm.Potential("rate_drift", pt.logaddexp(on, off))
+            pm.Deterministic("rate_drift_weight", pt.sigmoid(on - off))
     return model
 
 
 WALK_TERMS = 32
 
 
-def walk_basis(T: int, M: int = WALK_TERMS, *, trend: bool = False) -> np.ndarray:
+def walk_terms(T: int) -> int:
+    """How many Karhunen-Loeve terms a walk over ``T`` periods keeps: one per 5 periods (its
+    shortest wave about 10 periods), at least 4, at most ``WALK_TERMS``. Faster wiggles are the
+    period effects' (the negative binomial's, the rates' iid effects); a walk with nearly as many
+    terms as periods competes with them for the same variation, which the sampler pays for."""
+    return int(min(WALK_TERMS, max(4, -(-T // 5))))
+
+
+def walk_basis(T: int, M: int | None = None, *, trend: bool = False) -> np.ndarray:
     """(T, M): a random walk of unit step sd over periods 1..T (Brownian motion on [0, T]
     at the period ends) is ``basis @ z`` with ``z`` standard normal, truncated to its slowest
-    Karhunen-Loeve terms. The truncation keeps the walk's slow part (with 32 terms, over 99% of
-    its variance at the end of the history); the rest is period-to-period noise.
+    Karhunen-Loeve terms (``M``, by default `walk_terms`). The truncation keeps the walk's slow
+    part (with 32 terms over 156 periods, over 99% of its variance at the end of the history);
+    the rest is period-to-period noise.
 
     The columns' mean over the history (and with ``trend``, their linear part in
     `period_times`) is removed: the level (and the trend) carry those directions, so the walk does
     not compete with them for the same paths, which the sampler pays for in effective draws."""
+    M = walk_terms(T) if M is None else M
     s = np.arange(1, T + 1, dtype=float)
     w = (np.arange(1, M + 1) - 0.5) * np.pi
     B = np.sqrt(2 * T) * np.sin(w[None, :] * s[:, None] / T) / w[None, :]
@@ -326,7 +411,11 @@ def observed_cells(history: CountTable, st: Structure) -> tuple[np.ndarray, np.n
 
 
 def centred_nodes(
-    n_node: np.ndarray, n_par: np.ndarray, seen: np.ndarray | None = None
+    n_node: np.ndarray,
+    n_par: np.ndarray,
+    seen: np.ndarray | None = None,
+    *,
+    drift: bool = False,
 ) -> np.ndarray:
     """Per rate node: True when the data pin down each period's rate, so the centred form samples
     best; False when binomial noise dominates the week-to-week variation, where the centred form
@@ -343,7 +432,14 @@ def centred_nodes(
     if seen is not None and not seen.all():
         logit = np.ma.masked_array(logit, ~seen)
         noise = np.ma.masked_array(noise, ~seen)
-    between = logit.var(axis=1) - noise.mean(axis=1)
+    if drift and logit.shape[1] > 2:
+        # with a drifting level the period effects are what the walk leaves: the period-to-period
+        # variation, from half the variance of first differences (a slow walk barely moves
+        # them), so a rate whose variation is all drift is non-centred (centred, its period
+        # effects' sd shrinks toward 0 under the walk: a funnel the sampler diverges in)
+        between = 0.5 * np.ma.diff(logit, axis=1).var(axis=1) - noise.mean(axis=1)
+    else:
+        between = logit.var(axis=1) - noise.mean(axis=1)
     return np.asarray(between > noise.mean(axis=1))
 
 
@@ -545,6 +641,9 @@ _SAVED = (
     "weekday_beta",
     "rate_weekday_beta",
     "drift_sd",
+    "drift_weight",
+    "rate_drift_sd",
+    "rate_drift_weight",
     "event_traffic",
     "event_rate",
     "trend",
@@ -569,6 +668,8 @@ def posterior_arrays(dt, ar1: bool) -> dict[str, np.ndarray]:
         out["traffic_elast"] = np.asarray(post["traffic_e"].values)[..., -1]
     if "traffic_walk" in post:
         out["traffic_walk_last"] = np.asarray(post["traffic_walk"].values)[..., -1]
+    if "rate_walk" in post:
+        out["rate_walk_last"] = np.asarray(post["rate_walk"].values)[..., -1]
     return out
 
 

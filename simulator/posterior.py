@@ -94,9 +94,24 @@ def describe(scenario: Any, fit: Fit) -> dict[str, Any]:
     cal = fit.calendar or {}
     drift = "ar1" if mb.period_effects == "ar1" else mb.drift
     parts = [cal.get("note", "no seasonal profile")]
+    p_drift = float(fit.flat("drift_weight").mean()) if "drift_weight" in fit.arrays else None
+    p_rates = (
+        float(fit.flat("rate_drift_weight").mean()) if "rate_drift_weight" in fit.arrays else None
+    )
+    walk = "the levels of the traffic and the rates may drift as random walks (step sizes learnt)"
+    shares = [
+        f"{what} {'under 1%' if p < 0.005 else 'over 99%' if p > 0.995 else f'{p:.0%}'}"
+        for what, p in (("traffic", p_drift), ("rates", p_rates))
+        if p is not None
+    ]
+    if shares:
+        walk += (
+            f"; the history makes a drift this likely (prior {mb.drift_prob:.0%}): "
+            f"{', '.join(shares)}, and the forecast weighs drift and a steady level accordingly"
+        )
     parts.append(
         {
-            "random_walk": "the traffic's level drifts as a random walk (its step size learnt)",
+            "random_walk": walk,
             "ar1": "traffic and rates have persistent AR(1) period effects",
             "none": "the traffic's level is constant (model.drift: none)",
         }[drift]
@@ -110,6 +125,7 @@ def describe(scenario: Any, fit: Fit) -> dict[str, Any]:
     return {
         "seasonality": bool(cal.get("seasonal", False)),
         "drift": drift,
+        "drift_probability": {"traffic": p_drift, "rates": p_rates},
         "trend": mb.trend,
         "rate_trend": mb.rate_trend,
         "sentence": "; ".join(parts),

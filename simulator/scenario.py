@@ -362,6 +362,7 @@ class ModelBlock(_Model):
     # the traffic's level wanders as a random walk (with iid period effects; AR(1) replaces it)
     drift: Literal["random_walk", "none"] = "random_walk"
     drift_sd: float = Field(0.05, gt=0)
+    drift_prob: float = Field(0.5, gt=0, lt=1)  # prior probability that the level drifts at all
     draws: int = Field(1000, ge=50, le=100_000)
     chains: int = Field(4, ge=1, le=16)
     tune: int = Field(1000, ge=50, le=100_000)

@@ -14,7 +14,7 @@ from scipy import stats
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL = Path("/work/shared/data/real/wikipedia_pageviews_weekly.csv")
-DEFAULT = "seasonal_kl32"  # krsim's traffic model since model version 4
+DEFAULT = "seasonal_klmix"  # krsim's traffic model since model version 5
 
 pytestmark = pytest.mark.slow
 

@@ -172,9 +172,13 @@ def test_an_event_absorbs_a_one_off_shock(tmp_path: Path):
     assert lo <= alpha <= hi
     # without the event the shock is read as regular variation: far more overdispersion
     assert np.median(f_plain.flat("alpha")) < 0.2 * alpha
-    # and the event's effect is the shock's size, log 3 (its sd is about 1/sqrt(3 alpha))
-    eff = f_event.flat("event_traffic")[:, 0]
-    assert abs(np.median(eff) - np.log(3.0)) < 4 * eff.std() + 0.02
+    # and each of its three weeks has its own effect, the shock's size, log 3 (sd about
+    # sqrt(1/alpha + 1/mu) each)
+    eff = f_event.flat("event_traffic")
+    assert eff.shape[1] == 3
+    for week in range(3):
+        e = eff[:, week]
+        assert abs(np.median(e) - np.log(3.0)) < 4 * e.std() + 0.02
 
 
 def test_events_must_name_periods_and_stages_that_exist(tmp_path: Path):

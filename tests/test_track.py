@@ -403,9 +403,14 @@ def test_launched_periods_continue_the_time_line(tcase):
     m = model.build_model(s, read_history(s), launched=launched)
     assert list(m.coords["period"]) == [*read_history(s).labels, *table.labels[:3]]
     names = {v.name for v in m.observed_RVs} | {p.name for p in m.potentials}
-    assert {"traffic_obs", "rate_obs", "launched_obs", "launched_mixed"} <= names
+    assert {"traffic_obs", "rate_obs", "launched_obs"} <= names
     assert {"gate.gate.pass", "gate.gate.overlap"} <= {v.name for v in m.free_RVs}
     assert np.isfinite(m.compile_logp()(m.initial_point()))
+    # the default model (levels that may drift) weighs the launched periods under both hypotheses
+    d = model.build_model(_load(tcase["scenario"]), read_history(s), launched=launched)
+    names = {v.name for v in d.observed_RVs} | {p.name for p in d.potentials}
+    assert {"traffic_obs", "rate_obs", "launched_obs", "rate_drift"} <= names
+    assert np.isfinite(d.compile_logp()(d.initial_point()))
     # the cache keys of the history alone and with actuals differ; the history's is unchanged
     assert model.fit_key(s, read_history(s)) != model.fit_key(s, read_history(s), launched=launched)
 

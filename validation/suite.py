@@ -128,7 +128,10 @@ class Fitter:
         if not self.nodes:
             return ()
         v = model.model_data(self.scenario, history)
-        return tuple(bool(c) for c in model.centred_nodes(v["node_count"], v["parent_count"]))
+        mb = self.scenario.model
+        drift = mb.drift == "random_walk" and mb.period_effects != "ar1"
+        c = model.centred_nodes(v["node_count"], v["parent_count"], drift=drift)
+        return tuple(bool(x) for x in c)
 
     def pm_model(self, history: CountTable):
         """The built model of this history's parameterisation (built on first use)."""
@@ -213,15 +216,18 @@ class Fitters:
         self._by: dict[tuple[str, int], Fitter] = {}
 
     def scenario(self, spec: str, seed: int = 0) -> Scenario:
-        """The check scenario of a model ``spec``: ``iid`` or ``ar1``, ``+trend`` for trends."""
+        """The check scenario of a model ``spec``: ``iid`` or ``ar1``, ``+trend`` for trends,
+        ``+walk`` for the default's drifting traffic level (``drift: random_walk``)."""
         period_effects, _, extra = spec.partition("+")
-        if extra not in ("", "trend"):
+        extras = {
+            "": None,
+            "trend": {"trend": True, "rate_trend": True},
+            "walk": {"drift": "random_walk"},
+        }
+        if extra not in extras:
             raise ValueError(f"unknown model spec {spec!r}")
         return check_scenario(
-            period_effects=period_effects,
-            seed=seed,
-            extra_model={"trend": True, "rate_trend": True} if extra else None,
-            **self.kwargs,
+            period_effects=period_effects, seed=seed, extra_model=extras[extra], **self.kwargs
         )
 
     def get(self, spec: str, n_periods: int) -> Fitter:

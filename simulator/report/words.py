@@ -254,8 +254,8 @@ def model_assumptions(scenario: Scenario, described: dict | None = None) -> list
         trend = " around its trend" if scenario.model.trend else ""
         out.append(
             f"Traffic ({root}) continues from the level it had reached at the end of the history"
-            f"{trend}, which may keep wandering as it did (a random walk), with the same "
-            f"{per}-to-{per} ups and downs."
+            f"{trend}, which may keep wandering as it did (a random walk) if the history shows it "
+            f"wandering, and otherwise stays steady, with the same {per}-to-{per} ups and downs."
         )
     elif scenario.model.trend:
         out.append(
@@ -273,6 +273,13 @@ def model_assumptions(scenario: Scenario, described: dict | None = None) -> list
             f"Traffic and each conversion rate vary from {per} to {per} as in the history, a good "
             f"{per} tending to be followed by another (AR(1)); the forecast starts from where the "
             f"last {per}s of history left them."
+        )
+    elif described is not None and described["drift"] == "random_walk":
+        out.append(
+            f"Each conversion rate varies from {per} to {per} {around} as in the history, "
+            f"each {per} independently of the others; if the history shows the rates' levels "
+            "wandering, they may keep wandering (a random walk each), continued from where the "
+            "history left them."
         )
     else:
         out.append(
