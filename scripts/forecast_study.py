@@ -126,10 +126,12 @@ K_DEFAULT = 4
 
 
 DECAY = 1.0  # the harmonics' prior sd falls as 1 / k**DECAY
-SEASON_PRIOR = "shrink"  # the coefficients' scale learnt (non-centred); "centred"; "fixed"
+# the profile's coefficients: "auto" (krsim's: centred when `season.profile_is_clear`, else
+# non-centred), "shrink" (always non-centred, krsim's before model version 5), "centred", "fixed"
+SEASON_PRIOR = "auto"
 
 
-def build(name: str, T: int, K: int):
+def build(name: str, T: int, K: int, prior: str | None = None):
     """The PyMC model of ``T`` periods of traffic with its data as ``pm.Data`` (so one compiled
     model serves every window): ``y`` (zeros where missing), ``obs`` (1 observed, 0 missing),
     ``X`` (the Fourier terms) and ``centre`` (log mean traffic)."""
@@ -146,9 +148,10 @@ def build(name: str, T: int, K: int):
         if seasonal:
             X = pm.Data("X", np.zeros((T, 2 * K)))
             kk = np.tile(np.arange(1, K + 1), 2) ** DECAY
-            if SEASON_PRIOR == "fixed":  # no learnt scale: Normal(0, 0.5 / k)
+            prior = prior or SEASON_PRIOR
+            if prior == "fixed":  # no learnt scale: Normal(0, 0.5 / k)
                 beta = pm.Normal("season_beta", 0.0, 0.5 / kk)
-            elif SEASON_PRIOR == "centred":
+            elif prior == "centred":
                 s = pm.HalfNormal("season_sd", 0.5)
                 beta = pm.Normal("season_beta", 0.0, s / kk)
             else:
@@ -265,9 +268,13 @@ class Candidate:
         self.name, self.T, self.K = name, T, K
         self.draws, self.tune, self.chains = draws, tune, chains
         t0 = time.perf_counter()
+        # with --season-prior auto, krsim's rule picks the centred or the non-centred profile per
+        # window (`season.profile_is_clear`): both are compiled
+        priors = ["centred", "shrink"] if SEASON_PRIOR == "auto" else [SEASON_PRIOR]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.compiled = nutpie.compile_pymc_model(build(name, T, K))
+            self.variants = {p: nutpie.compile_pymc_model(build(name, T, K, p)) for p in priors}
+        self.compiled = self.variants[priors[-1]]
         self.compile_seconds = time.perf_counter() - t0
 
     def run(self, train_dates, train_y, future_dates, seed: int):
@@ -277,9 +284,17 @@ class Candidate:
         y = np.where(obs, train_y, 0.0)
         data = {"y": y, "obs": obs.astype(float), "centre": float(np.log(max(y[obs].mean(), 1)))}
         seasonal = self.name.startswith("seasonal")
+        compiled = self.compiled
         if seasonal:
             data["X"] = fourier(train_dates, self.K)
-        c = self.compiled.with_data(**data)
+            if "centred" in self.variants and SEASON_PRIOR == "auto":
+                from simulator.season import profile_is_clear
+
+                kk = np.tile(np.arange(1, self.K + 1), 2) ** DECAY
+                logy = np.where(obs & (y > 0), np.log(np.maximum(y, 1)), np.nan)
+                if profile_is_clear(logy, data["X"], kk)[0]:
+                    compiled = self.variants["centred"]
+        c = compiled.with_data(**data)
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -436,7 +451,7 @@ def main(argv=None) -> int:
     p.add_argument("--horizon", type=int, default=13)
     p.add_argument("--K", type=int, default=K_DEFAULT, help="Fourier terms of the yearly profile")
     p.add_argument("--decay", type=float, default=1.0, help="harmonic k's prior sd ~ 1/k**decay")
-    p.add_argument("--season-prior", choices=["shrink", "centred", "fixed"], default="shrink")
+    p.add_argument("--season-prior", choices=["shrink", "centred", "fixed", "auto"], default="auto")
     p.add_argument("--draws", type=int, default=300)
     p.add_argument("--tune", type=int, default=300)
     p.add_argument("--chains", type=int, default=2)

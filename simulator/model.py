@@ -152,8 +152,13 @@ def build_model(
             X = season.fourier(dates, mb.season_terms)
             kk = season.harmonics(mb.season_terms)
             s_sd = pm.HalfNormal("season_sd", mb.season_sd)
-            s_z = pm.Normal("season_z", 0.0, 1.0, shape=X.shape[1])
-            s_beta = pm.Deterministic("season_beta", s_sd * s_z / kk)
+            y0 = values["traffic_count"][:T0].astype(float)
+            log_y = np.where(y_seen[:T0] & (y0 > 0), np.log(np.maximum(y0, 1.0)), np.nan)
+            if season.profile_is_clear(log_y, X[:T0], kk)[0]:  # centred when the data show it
+                s_beta = pm.Normal("season_beta", 0.0, s_sd / kk, shape=X.shape[1])
+            else:
+                s_z = pm.Normal("season_z", 0.0, 1.0, shape=X.shape[1])
+                s_beta = pm.Deterministic("season_beta", s_sd * s_z / kk)
             log_mu = log_mu + pt.dot(X, s_beta)
         weekly_on = mb.seasonality != "none" and season.daily(dates)
         if weekly_on:  # daily periods: a day-of-week profile, shrunk toward flat
@@ -245,8 +250,20 @@ def build_model(
             base = mu[:, None] + pt.zeros((len(st.nodes), T))
             if seasonal_on:
                 r_sd = pm.HalfNormal("rate_season_sd", mb.season_sd, dims="node")
-                r_z = pm.Normal("rate_season_z", 0.0, 1.0, shape=(len(st.nodes), X.shape[1]))
-                r_beta = pm.Deterministic("rate_season_beta", r_sd[:, None] * r_z / kk)
+                p_emp = (values["node_count"][:, :T0] + 0.5) / (values["parent_count"][:, :T0] + 1)
+                logit_emp = np.where(cell_seen[:, :T0], np.log(p_emp) - np.log1p(-p_emp), np.nan)
+                clear = season.profile_is_clear(logit_emp, X[:T0], kk)  # per node, as above
+                c, nc = np.flatnonzero(clear), np.flatnonzero(~clear)
+                r_beta = pt.zeros((len(st.nodes), X.shape[1]))
+                if len(c):
+                    bc = pm.Normal(
+                        "rate_season_bc", 0.0, r_sd[c, None] / kk, shape=(len(c), X.shape[1])
+                    )
+                    r_beta = pt.set_subtensor(r_beta[c], bc)
+                if len(nc):
+                    r_z = pm.Normal("rate_season_z", 0.0, 1.0, shape=(len(nc), X.shape[1]))
+                    r_beta = pt.set_subtensor(r_beta[nc], r_sd[nc, None] * r_z / kk)
+                r_beta = pm.Deterministic("rate_season_beta", r_beta)
                 base = base + pt.dot(r_beta, X.T)
             if weekly_on:
                 rw_sd = pm.HalfNormal("rate_weekday_sd", mb.season_sd, dims="node")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simulator import load_scenario
+from simulator import load_scenario, season
 from simulator.data import CountTable, read_history
 from simulator.model import fit, walk_basis
 from simulator.season import fourier, future_dates, seasonal
@@ -229,3 +229,16 @@ def test_monthly_future_dates_keep_the_series_day():
     assert future_dates(ends, 2) == [dt.date(2025, 3, 31), dt.date(2025, 4, 30)]
     firsts = [dt.date(2025, 1, 1), dt.date(2025, 2, 1)]
     assert future_dates(firsts, 2) == [dt.date(2025, 3, 1), dt.date(2025, 4, 1)]
+
+
+def test_a_clear_yearly_profile_is_sampled_centred_and_a_flat_one_not():
+    """`season.profile_is_clear` picks the parameterisation of the profile's coefficients: a
+    season the data show (here +-0.3 on the log scale) centred, none non-centred."""
+    dates = [dt.date(2021, 1, 4) + dt.timedelta(weeks=i) for i in range(156)]
+    X, kk = season.fourier(dates, 4), season.harmonics(4)
+    rng = np.random.default_rng(0)
+    ty = 2 * np.pi * np.array([d.toordinal() for d in dates]) / 365.25
+    flat = np.log(rng.poisson(5000 * np.exp(0.1 * rng.standard_normal(156))))
+    seasonal = np.log(rng.poisson(5000 * np.exp(0.3 * np.cos(ty) + 0.1 * rng.standard_normal(156))))
+    seasonal[[5, 60]] = np.nan  # missing weeks are left out
+    assert season.profile_is_clear(np.stack([flat, seasonal]), X, kk).tolist() == [False, True]
