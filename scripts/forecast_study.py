@@ -129,6 +129,7 @@ DECAY = 1.0  # the harmonics' prior sd falls as 1 / k**DECAY
 # the profile's coefficients: "auto" (krsim's: centred when `season.profile_is_clear`, else
 # non-centred), "shrink" (always non-centred, krsim's before model version 5), "centred", "fixed"
 SEASON_PRIOR = "auto"
+ACCEPT = None  # NUTS's target acceptance; None: krsim's (0.95 with a walk, 0.9 AR(1), else 0.8)
 
 
 def build(name: str, T: int, K: int, prior: str | None = None):
@@ -191,8 +192,12 @@ def build(name: str, T: int, K: int, prior: str | None = None):
             alpha = pm.Gamma("alpha", 2.0, 0.02)
             alpha0 = pm.Gamma("alpha_flat", 2.0, 0.02) if name.endswith("2") else alpha
             step = pm.HalfNormal("rw_sd", 0.05)
-            zu = pm.Normal("traffic_z", 0.0, 1.0, shape=M)
-            u = pm.Deterministic("u", step * pt.dot(walk_basis(T, M), zu))
+            if name.endswith("c"):  # centred coefficients
+                cu = pm.Normal("traffic_c", 0.0, step, shape=M)
+                u = pm.Deterministic("u", pt.dot(walk_basis(T, M), cu))
+            else:
+                zu = pm.Normal("traffic_z", 0.0, 1.0, shape=M)
+                u = pm.Deterministic("u", step * pt.dot(walk_basis(T, M), zu))
             lp1 = (
                 pm.logp(pm.NegativeBinomial.dist(mu=pt.exp(log_mu + u), alpha=alpha), y) * obs
             ).sum()
@@ -305,9 +310,16 @@ class Candidate:
                 chains=self.chains,
                 seed=seed,
                 progress_bar=False,
-                target_accept=0.9
-                if "ar1" in self.name or "rw" in self.name or "kl" in self.name
-                else 0.8,
+                target_accept=ACCEPT
+                or (
+                    0.9
+                    if "ar1" in self.name
+                    else 0.95
+                    if "klmix" in self.name
+                    else 0.9
+                    if "rw" in self.name or "kl" in self.name
+                    else 0.8
+                ),
             )
         secs = time.perf_counter() - t0
         post = {}
@@ -452,6 +464,7 @@ def main(argv=None) -> int:
     p.add_argument("--K", type=int, default=K_DEFAULT, help="Fourier terms of the yearly profile")
     p.add_argument("--decay", type=float, default=1.0, help="harmonic k's prior sd ~ 1/k**decay")
     p.add_argument("--season-prior", choices=["shrink", "centred", "fixed", "auto"], default="auto")
+    p.add_argument("--accept", type=float, help="NUTS target acceptance (default: krsim's)")
     p.add_argument("--draws", type=int, default=300)
     p.add_argument("--tune", type=int, default=300)
     p.add_argument("--chains", type=int, default=2)
@@ -464,6 +477,7 @@ def main(argv=None) -> int:
     models = [m for m in args.models.split(",") if m]
     globals()["DECAY"] = args.decay
     globals()["SEASON_PRIOR"] = args.season_prior
+    globals()["ACCEPT"] = args.accept
     cands = {
         m: Candidate(m, args.train, args.K, args.draws, args.tune, args.chains) for m in models
     }

@@ -162,6 +162,13 @@ def conflict(
     mu = fit.flat("rate_mu")[idx]  # (sims, node)
     if "rate_trend" in fit.arrays:  # the experiment runs after the history
         mu = mu + fit.flat("rate_trend")[idx] * period_times(fit.n_periods, fit.n_periods, 1)[0]
+    if "rate_walk_last" in fit.arrays:  # drifting levels: where they ended, in the draws where
+        # the drift is on (each draw's probability of it, as the model weighs the experiment)
+        on = (
+            _stream(seed, "conflict", "drift").uniform(size=sims)
+            < fit.flat("rate_drift_weight")[idx]
+        )
+        mu = mu + on[:, None] * fit.flat("rate_walk_last")[idx]
     sigma = fit.flat("rate_sigma")[idx]
     K = len(exp.periods)
     effect_all = sigma[:, :, None] * rng.standard_normal((sims, len(nodes), K))

@@ -1176,7 +1176,8 @@ REDUCED = SuiteConfig(
     calibration_worlds=8,
     calibration_models=(_DEFAULT,),
     drift_worlds=4,
-    drift_models=("iid", "ar1"),  # the default and what `krsim backtest` suggests for drift
+    # the constant level and the default's drifting levels (drift: random_walk)
+    drift_models=("iid", "iid+walk"),
     # SBC of the default period-effect model only
     sbc_reps=16 if _DEFAULT == "iid" else 0,
     sbc_ar1_reps=16 if _DEFAULT == "ar1" else 0,

@@ -31,7 +31,7 @@ def test_fitter_has_the_log_density_of_build_model(rng):
     """The compile-once fitter samples exactly the project's model: a model built on one history
     and given another (its ``pm.Data``) has the parameterisation and the log density of
     ``build_model`` on that other history."""
-    for spec in ("iid", "ar1", "ar1+trend"):
+    for spec in ("iid", "ar1", "ar1+trend", "iid+walk"):
         scenario = V.Fitters().scenario(spec)
         fitter = V.Fitter(scenario, 20)
         first, _ = V.simulate_history(V.realistic_world(rng, 20), scenario, rng)
@@ -120,7 +120,7 @@ def test_drift_runs_both_models(suite):
     """Drift is judged in the full suite (see the module docstring); here both models fit every
     drifting world and report finite scores."""
     cal = suite["calibration"]
-    for m in ("iid", "ar1"):
+    for m in V.REDUCED.drift_models:
         g = cal[f"drift/{m}"]
         assert g["n_worlds"] == V.REDUCED.drift_worlds
         assert np.isfinite(g["brier_krsim"]) and np.isfinite(g["spiegelhalter_z"]), _show(g)
