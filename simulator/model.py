@@ -181,7 +181,10 @@ def build_model(
             d_sd = pm.HalfNormal("drift_sd", mb.drift_sd)
             B = walk_basis(T, trend=mb.trend)
             d_z = pm.Normal("drift_z", 0.0, 1.0, shape=B.shape[1])
-            walk = pm.Deterministic("traffic_walk", d_sd * pt.dot(B, d_z), dims="period")
+            walk = d_sd * pt.dot(B, d_z)
+            # only where it ended is kept: the forecast continues from it (the whole path would
+            # be computed and stored for every draw)
+            pm.Deterministic("traffic_walk_last", walk[-1])
         if ar1:
             # The traffic's extra-Poisson variation split into a part that persists (a stationary
             # AR(1), non-centred) and the negative binomial's iid overdispersion. Parameterised by
@@ -279,9 +282,8 @@ def build_model(
                 r_dsd = pm.HalfNormal("rate_drift_sd", mb.drift_sd, dims="node")
                 Br = walk_basis(T, trend=mb.rate_trend)
                 r_dz = pm.Normal("rate_drift_z", 0.0, 1.0, shape=(len(st.nodes), Br.shape[1]))
-                rate_walk = pm.Deterministic(
-                    "rate_walk", r_dsd[:, None] * pt.dot(r_dz, Br.T), dims=("node", "period")
-                )
+                rate_walk = r_dsd[:, None] * pt.dot(r_dz, Br.T)
+                pm.Deterministic("rate_walk_last", rate_walk[:, -1], dims="node")
             hit = np.zeros((len(st.nodes), T), dtype=bool)
             for i, ev in enumerate(scenario.events):
                 for k, node in enumerate(st.nodes):
@@ -683,10 +685,9 @@ def posterior_arrays(dt, ar1: bool) -> dict[str, np.ndarray]:
     if ar1:
         out["rate_elast"] = np.asarray(post["rate_e"].values)[..., -1]
         out["traffic_elast"] = np.asarray(post["traffic_e"].values)[..., -1]
-    if "traffic_walk" in post:
-        out["traffic_walk_last"] = np.asarray(post["traffic_walk"].values)[..., -1]
-    if "rate_walk" in post:
-        out["rate_walk_last"] = np.asarray(post["rate_walk"].values)[..., -1]
+    for name in ("traffic_walk_last", "rate_walk_last"):  # the drifting levels' last values
+        if name in post:
+            out[name] = np.asarray(post[name].values)
     return out
 
 

@@ -27,6 +27,24 @@ def _session_cache(tmp_path_factory):
 
 
 @pytest.fixture
+def small_funnel(tmp_path):
+    """A writer of the small test funnel (fixtures/base.yaml, its history in place) with extra
+    scenario text appended; returns the file's path."""
+
+    def write(extra: str = "") -> Path:
+        text = (
+            (FIXTURES / "base.yaml")
+            .read_text()
+            .replace("history: history.csv", f"history: {FIXTURES / 'history.csv'}")
+        )
+        p = tmp_path / "variant.yaml"
+        p.write_text(text + extra)
+        return p
+
+    return write
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
 

@@ -4,27 +4,12 @@ the rates, each weighed against a steady level with the indicator summed out of 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from scipy import special, stats
 
 from simulator import load_scenario, model
 from simulator.data import read_history
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-
-
-def _scenario(tmp_path: Path, model_line: str):
-    text = (
-        (FIXTURES / "base.yaml")
-        .read_text()
-        .replace("history: history.csv", f"history: {FIXTURES / 'history.csv'}")
-    )
-    p = tmp_path / "s.yaml"
-    p.write_text(text + model_line)
-    return load_scenario(p)
 
 
 def _point(m, seed: int) -> dict:
@@ -33,16 +18,17 @@ def _point(m, seed: int) -> dict:
 
 
 @pytest.mark.parametrize("centred", [False, True])
-def test_the_indicator_is_summed_out_exactly(tmp_path, centred):
+def test_the_indicator_is_summed_out_exactly(small_funnel, centred):
     """At an arbitrary point, the traffic's and the rates' mixture terms equal
     log(p * L_drift + (1 - p) * L_steady) computed here with scipy, and each draw's weight is
     the posterior probability of the drifting branch."""
-    s = _scenario(tmp_path, "model: {seasonality: none, drift_prob: 0.3}\n")
+    s = load_scenario(small_funnel("model: {seasonality: none, drift_prob: 0.3}\n"))
     h = read_history(s)
     nodes = model.Structure.of(s).nodes
     m = model.build_model(s, h, centred=np.full(len(nodes), centred))
     pots = {p.name: p for p in m.potentials}
-    names = ["level", "alpha", "traffic_walk", "rate_mu", "rate_sigma", "rate_walk"]
+    names = ["level", "alpha", "drift_sd", "drift_z", "rate_mu", "rate_sigma"]
+    names += ["rate_drift_sd", "rate_drift_z"]
     names += ["rate_eta_c"] if centred else ["rate_z"]
     outs = [pots["traffic_obs"], pots["rate_drift"], m["drift_weight"], m["rate_drift_weight"]]
     fn = m.compile_fn(outs + [m[n] for n in names], inputs=m.value_vars, on_unused_input="ignore")
@@ -50,6 +36,9 @@ def test_the_indicator_is_summed_out_exactly(tmp_path, centred):
     tr_pot, rate_pot, w_tr, w_rate = (float(x) for x in got[:4])
     v = dict(zip(names, got[4:], strict=True))
     p = 0.3
+    B = model.walk_basis(len(h))  # the walks' paths, from their terms
+    v["traffic_walk"] = v["drift_sd"] * B @ v["drift_z"]
+    v["rate_walk"] = v["rate_drift_sd"][:, None] * v["rate_drift_z"] @ B.T
 
     y = h.counts[model.Structure.of(s).root].astype(float)
     a = float(v["alpha"])
@@ -81,8 +70,8 @@ def test_the_indicator_is_summed_out_exactly(tmp_path, centred):
     assert w_rate == pytest.approx(special.expit(np.log(p) + delta - np.log(1 - p)), abs=1e-9)
 
 
-def test_drift_none_has_no_walk(tmp_path):
-    s = _scenario(tmp_path, "model: {drift: none}\n")
+def test_drift_none_has_no_walk(small_funnel):
+    s = load_scenario(small_funnel("model: {drift: none}\n"))
     m = model.build_model(s, read_history(s))
     names = {v.name for v in m.free_RVs} | {p.name for p in m.potentials}
     assert not names & {"drift_sd", "rate_drift_sd", "rate_drift", "drift_z"}

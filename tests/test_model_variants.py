@@ -2,33 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from simulator import load_scenario, simulate
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-
-
-def variant(tmp_path: Path, extra: str) -> Path:
-    text = (
-        (FIXTURES / "base.yaml")
-        .read_text()
-        .replace("history: history.csv", f"history: {FIXTURES / 'history.csv'}")
-    )
-    p = tmp_path / "variant.yaml"
-    p.write_text(text + extra)
-    return p
-
-
 SMALL = "model: {chains: 2, draws: 200, tune: 300%s}\n"
 
 
-def test_ar1_period_effects_and_rate_trends(tmp_path):
+def test_ar1_period_effects_and_rate_trends(small_funnel):
     extra = ", period_effects: ar1, trend: true, rate_trend: true"
-    r = simulate(load_scenario(variant(tmp_path, SMALL % extra)))
+    r = simulate(load_scenario(small_funnel(SMALL % extra)))
     f = r.fit
     assert {"rate_rho", "rate_elast", "traffic_rho", "traffic_elast", "rate_trend"} <= set(f.arrays)
     assert f.arrays["rate_elast"].shape == f.arrays["rate_mu"].shape
@@ -42,10 +26,10 @@ def test_ar1_period_effects_and_rate_trends(tmp_path):
         ("decision: {rule: weighted, weights: {signups: 2, bookings: 1, conv: 1}}\n", "weighted"),
     ],
 )
-def test_rules(tmp_path, decision, rule):
+def test_rules(small_funnel, decision, rule):
     """Each rule's per-draw value, written out from the key results' grades and met indicators;
     the recommendation is the option of the highest mean value."""
-    r = simulate(load_scenario(variant(tmp_path, SMALL % "" + decision)))
+    r = simulate(load_scenario(small_funnel(SMALL % "" + decision)))
     rec = r.summary["recommendation"]
     for o, oe in r.evaluation.options.items():
         if rule == "weighted":
@@ -58,7 +42,7 @@ def test_rules(tmp_path, decision, rule):
     assert means[rec["option"]] == pytest.approx(max(means.values()))
 
 
-def test_explicit_baseline(tmp_path):
-    r = simulate(load_scenario(variant(tmp_path, SMALL % "" + "baseline: {signups: 100}\n")))
+def test_explicit_baseline(small_funnel):
+    r = simulate(load_scenario(small_funnel(SMALL % "" + "baseline: {signups: 100}\n")))
     kr = r.summary["options"]["status_quo"]["key_results"]["signups"]
     assert kr["baseline"] == 100 and kr["target"] == pytest.approx(110)
