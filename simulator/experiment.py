@@ -360,7 +360,7 @@ def add_likelihood(
         effects = {nd: logits[nd] - mu[j] for j, nd in enumerate(nodes)}
         counts = {c: exp.counts[c][rows] for c in exp.counts}
         n, p, x, mixed_logp = _arm_terms(scenario, arm, nodes, logits, effects, params, counts)
-        if not isinstance(mixed_logp, float):
+        if mixed_logp is not None:
             pm.Potential(f"exp_{arm}_mixed", mixed_logp)
         n_list += n
         p_list += p
@@ -428,7 +428,7 @@ def _arm_terms(
     """One arm's likelihood, given its rows' base logit rates and period effects per node: the
     binomial terms (parent counts, probabilities, observed counts) of its nodes whose count is one
     binomial draw, returned to be added in one variable, and the log density of its mixed stages
-    (a Gaussian; 0 when there are none)."""
+    (a Gaussian; None when there are none)."""
     import pytensor.tensor as pt
 
     plan = ChangePlan.of(scenario, arm)
@@ -444,7 +444,7 @@ def _arm_terms(
         n_list.append(counts[node_parent[nd]])
         x_list.append(counts[nd])
         p_list.append(rates[nd])
-    mixed_logp: Any = 0.0
+    mixed_logp: Any = None
     if mixed:
         stages, mean, cov = mixed_moments(scenario, plan, rates, params, obs)
         x = [obs[s] for s in stages]
@@ -479,7 +479,10 @@ def launched_logp(
     counts = launched.table.counts
     logits = {nd: eta[j] for j, nd in enumerate(nodes)}
     effects = {nd: eta[j] - base[j] for j, nd in enumerate(nodes)}
-    n, p, x, out = _arm_terms(scenario, launched.option, nodes, logits, effects, params, counts)
+    n, p, x, mixed_logp = _arm_terms(
+        scenario, launched.option, nodes, logits, effects, params, counts
+    )
+    out: Any = 0.0 if mixed_logp is None else mixed_logp
     if n:
         binom = pm.Binomial.dist(n=np.concatenate(n), p=pt.concatenate(p))
         out = out + pm.logp(binom, np.concatenate(x)).sum()

@@ -89,8 +89,7 @@ def prepare(scenario: Scenario, fit: Fit, horizon: int | None = None) -> Shared:
         log_mu = log_mu + fit.flat("weekday_beta") @ W.T
     if "traffic_walk_last" in fit.arrays:  # the level's walk, continued from where it ended
         rng = _stream(seed, "drift", "__traffic__")
-        steps = fit.flat("drift_sd")[:, None] * rng.standard_normal((D, H))
-        walk = fit.flat("traffic_walk_last")[:, None] + np.cumsum(steps, axis=1)
+        walk = _walk_path(fit.flat("traffic_walk_last"), fit.flat("drift_sd"), H, rng)
         if "drift_weight" in fit.arrays:  # on in each draw with its posterior probability
             walk = walk * (rng.uniform(size=D) < fit.flat("drift_weight"))[:, None]
         log_mu = log_mu + walk
@@ -123,10 +122,12 @@ def prepare(scenario: Scenario, fit: Fit, horizon: int | None = None) -> Shared:
         if W is not None:
             mu = mu + fit.node("rate_weekday_beta", node) @ W.T
         if rates_drift is not None:  # the rate's walk, continued from where it ended
-            steps = fit.node("rate_drift_sd", node)[:, None] * _stream(
-                seed, "drift", node
-            ).standard_normal((D, H))
-            walk = fit.node("rate_walk_last", node)[:, None] + np.cumsum(steps, axis=1)
+            walk = _walk_path(
+                fit.node("rate_walk_last", node),
+                fit.node("rate_drift_sd", node),
+                H,
+                _stream(seed, "drift", node),
+            )
             mu = mu + walk * rates_drift[:, None]
         rng = _stream(seed, "effect", node)
         if ar1:  # continued from its last value in the history
@@ -173,6 +174,12 @@ def simulate(
     shared = prepare(scenario, fit, horizon)
     counts = {o: simulate_option(scenario, shared, o, params) for o in scenario.options}
     return Forecast(tuple(scenario.options), counts, params, fit.chains)
+
+
+def _walk_path(last, step_sd, H, rng) -> np.ndarray:
+    """Continue a random walk (per draw: its last value and step sd) over ``H`` periods."""
+    steps = step_sd[:, None] * rng.standard_normal((last.shape[0], H))
+    return last[:, None] + np.cumsum(steps, axis=1)
 
 
 def _ar1_path(e_last, rho, sigma, H, rng) -> np.ndarray:

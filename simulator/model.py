@@ -112,7 +112,7 @@ def build_model(
     """The PyMC model of the history, and of an experiment's results when given (pure: same
     inputs, same model; the experiment's likelihood lives in `experiment.py`). The history enters
     as ``pm.Data`` (`model_data`); ``centred`` fixes which rate nodes are centred (default: chosen
-    from the history by `centred_nodes`), the one structural choice the data make.
+    from the history by `default_centred`), the one structural choice the data make.
 
     ``launched``: periods observed after the history under an option. They extend the time line
     (their period effects continue the history's: iid draws, the AR(1), the trends), their traffic
@@ -135,7 +135,7 @@ def build_model(
     y_seen, cell_seen = observed_cells(both, st)
     dates = calendar_dates(history, T)
     ar1 = mb.period_effects == "ar1"
-    drift = mb.drift == "random_walk" and not ar1
+    drift = mb.walks
     seasonal_on, _ = season.seasonal(mb.seasonality, history.dates)
     with pm.Model(coords=coords) as model:
         y = pm.Data("traffic_count", values["traffic_count"], dims="period")
@@ -253,8 +253,10 @@ def build_model(
             base = mu[:, None] + pt.zeros((len(st.nodes), T))
             if seasonal_on:
                 r_sd = pm.HalfNormal("rate_season_sd", mb.season_sd, dims="node")
-                p_emp = (values["node_count"][:, :T0] + 0.5) / (values["parent_count"][:, :T0] + 1)
-                logit_emp = np.where(cell_seen[:, :T0], np.log(p_emp) - np.log1p(-p_emp), np.nan)
+                _, logit_emp = empirical_rates(
+                    values["node_count"][:, :T0], values["parent_count"][:, :T0]
+                )
+                logit_emp = np.where(cell_seen[:, :T0], logit_emp, np.nan)
                 clear = season.profile_is_clear(logit_emp, X[:T0], kk)  # per node, as above
                 c, nc = np.flatnonzero(clear), np.flatnonzero(~clear)
                 r_beta = pt.zeros((len(st.nodes), X.shape[1]))
@@ -296,12 +298,7 @@ def build_model(
                 M[pairs[:, 0], pairs[:, 1], np.arange(len(pairs))] = 1.0
                 base = base + pt.tensordot(M, ev_r, axes=[[2], [0]])
             if centred is None:
-                centred = centred_nodes(
-                    values["node_count"][:, :T0],
-                    values["parent_count"][:, :T0],
-                    cell_seen[:, :T0],
-                    drift=drift,
-                )
+                centred = default_centred(scenario, history)
             eta = _rate_effects(base, sigma, rho, np.asarray(centred, dtype=bool), T)
             if launched is None and cell_seen.all():
                 pm.Binomial(
@@ -333,8 +330,9 @@ def build_model(
                 # ... the centred rates' prior (their period rates scatter around the walk) ...
                 c = np.flatnonzero(~nc)
                 if len(c):
-                    dev, w = eta[c] - base[c], rate_walk[c]
-                    rate_delta = rate_delta + (w * (2 * dev - w) / (2 * sigma[c, None] ** 2)).sum()
+                    rate_delta = rate_delta + _shifted_normal_logp(
+                        eta[c] - base[c], rate_walk[c], sigma[c, None]
+                    )
                 # ... and the periods under a launched option
                 if launched is not None:
                     from .experiment import launched_logp
@@ -373,9 +371,9 @@ def build_model(
             mean = mu + slope * period_times(T, T, 1)[0] if mb.rate_trend else mu
             add_likelihood(scenario, experiment, st.nodes, mean)
             if st.nodes and rate_walk is not None:  # with a drifting level: where it ended
-                x = model["exp_rate_eta"] - mean[:, None]
-                w = rate_walk[:, -1:]
-                rate_delta = rate_delta + (w * (2 * x - w) / (2 * sigma[:, None] ** 2)).sum()
+                rate_delta = rate_delta + _shifted_normal_logp(
+                    model["exp_rate_eta"] - mean[:, None], rate_walk[:, -1:], sigma[:, None]
+                )
         if st.nodes and rate_walk is not None:
             # Model averaging, as for the traffic: "the rates' levels drift" against "they are
             # steady". The model above is the steady one; `rate_delta` is how much the walk
@@ -385,6 +383,12 @@ def build_model(
             pm.Potential("rate_drift", pt.logaddexp(on, off))
             pm.Deterministic("rate_drift_weight", pt.sigmoid(on - off))
     return model
+
+
+def _shifted_normal_logp(dev, w, sd):
+    """log N(x; m + w, sd) - log N(x; m, sd), summed, from ``dev = x - m``: what shifting the
+    mean of normal latent values by a walk ``w`` changes in their log density."""
+    return (w * (2 * dev - w) / (2 * sd**2)).sum()
 
 
 WALK_TERMS = 32
@@ -429,6 +433,21 @@ def observed_cells(history: CountTable, st: Structure) -> tuple[np.ndarray, np.n
     return seen(st.root), np.stack(cells) if cells else np.ones((0, T), dtype=bool)
 
 
+def empirical_rates(n_node: np.ndarray, n_par: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell's observed rate, with half a count added so that 0 and 1 stay finite, and its
+    logit."""
+    p = (n_node + 0.5) / (n_par + 1.0)
+    return p, np.log(p) - np.log1p(-p)
+
+
+def default_centred(scenario: Scenario, history: CountTable) -> np.ndarray:
+    """Which rate nodes `build_model` centres for ``history`` (`centred_nodes` on its observed
+    cells, with the drifting levels in mind when the model has them)."""
+    v = model_data(scenario, history)
+    _, seen = observed_cells(history, Structure.of(scenario))
+    return centred_nodes(v["node_count"], v["parent_count"], seen, drift=scenario.model.walks)
+
+
 def centred_nodes(
     n_node: np.ndarray,
     n_par: np.ndarray,
@@ -445,8 +464,7 @@ def centred_nodes(
     104-period funnel the mixed form gives 35x the effective draws per second of the all-centred
     one, and 2x on the seed scenario, with no divergences).
     """
-    p = (n_node + 0.5) / (n_par + 1.0)
-    logit = np.log(p) - np.log1p(-p)
+    p, logit = empirical_rates(n_node, n_par)
     noise = 1.0 / (n_par * p * (1 - p) + 1e-9)
     if seen is not None and not seen.all():
         logit = np.ma.masked_array(logit, ~seen)

@@ -353,7 +353,13 @@ class ModelBlock(_Model):
             return self.target_accept
         if self.period_effects == "ar1":
             return 0.9
-        return 0.95 if self.drift == "random_walk" else 0.8
+        return 0.95 if self.walks else 0.8
+
+    @property
+    def walks(self) -> bool:
+        """Whether the traffic's and the rates' levels may drift as random walks in the model
+        (``drift: random_walk``, unless AR(1) period effects replace them)."""
+        return self.drift == "random_walk" and self.period_effects != "ar1"
 
     trend: bool = False
     rate_trend: bool = False

@@ -127,11 +127,7 @@ class Fitter:
         """Which rate nodes ``build_model`` centres for this history (empty: not applicable)."""
         if not self.nodes:
             return ()
-        v = model.model_data(self.scenario, history)
-        mb = self.scenario.model
-        drift = mb.drift == "random_walk" and mb.period_effects != "ar1"
-        c = model.centred_nodes(v["node_count"], v["parent_count"], drift=drift)
-        return tuple(bool(x) for x in c)
+        return tuple(bool(c) for c in model.default_centred(self.scenario, history))
 
     def pm_model(self, history: CountTable):
         """The built model of this history's parameterisation (built on first use)."""
