@@ -25,6 +25,17 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("scenario", type=Path, help="scenario file (YAML)")
         return c
 
+    def output_opts(
+        c: argparse.ArgumentParser,
+        what: str,
+        page: str,
+        out_help: str = "report directory (default: reports)",
+    ) -> None:
+        """--json (the result object), --report (a page) and --out (where)."""
+        c.add_argument("--json", action="store_true", help=f"print the {what} object only")
+        c.add_argument("--report", action="store_true", help=page)
+        c.add_argument("--out", type=Path, default=Path("reports"), help=out_help)
+
     def model_opts(c: argparse.ArgumentParser) -> None:
         c.add_argument(
             "--draws", type=int, help="posterior draws per chain (overrides model.draws)"
@@ -59,13 +70,7 @@ def _parser() -> argparse.ArgumentParser:
         "(default: the scenario's experiment.data)",
     )
     model_opts(cmp)
-    cmp.add_argument("--json", action="store_true", help="print the comparison object only")
-    cmp.add_argument(
-        "--report", action="store_true", help="write the decision report with a comparison section"
-    )
-    cmp.add_argument(
-        "--out", type=Path, default=Path("reports"), help="report directory (default: reports)"
-    )
+    output_opts(cmp, "comparison", "write the decision report with a comparison section")
     tr = scenario_cmd(
         "track",
         "the quarter in flight: actuals so far -> the odds of still reaching each target",
@@ -91,13 +96,11 @@ def _parser() -> argparse.ArgumentParser:
         help="P(met) below which it is off track (default: tracking.off_track_below, 0.3)",
     )
     model_opts(tr)
-    tr.add_argument("--json", action="store_true", help="print the tracking object only")
-    tr.add_argument("--report", action="store_true", help="write the tracking page")
-    tr.add_argument(
-        "--out",
-        type=Path,
-        default=Path("reports"),
-        help="directory to write DIR/<scenario name>_track/ into (default: reports)",
+    output_opts(
+        tr,
+        "tracking",
+        "write the tracking page",
+        "directory to write DIR/<scenario name>_track/ into (default: reports)",
     )
     pl = scenario_cmd(
         "plan",
@@ -119,13 +122,7 @@ def _parser() -> argparse.ArgumentParser:
         "of the horizon)",
     )
     model_opts(pl)
-    pl.add_argument("--json", action="store_true", help="print the plan object only")
-    pl.add_argument(
-        "--report", action="store_true", help="write the decision report with a planning section"
-    )
-    pl.add_argument(
-        "--out", type=Path, default=Path("reports"), help="report directory (default: reports)"
-    )
+    output_opts(pl, "plan", "write the decision report with a planning section")
     bt = scenario_cmd(
         "backtest",
         "would past quarters have been predicted well? Fit before each of the last windows of "

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
+from known_fits import known_fit as _known_fit
 from scipy import stats
 
 from simulator import decision, forecast
@@ -16,24 +18,7 @@ from simulator.scenario import Structure, parse_scenario
 CHAINS, PER_CHAIN = 4, 5000
 
 
-def known_fit(scenario, rates: dict[str, float], traffic: float, periods: int = 20) -> Fit:
-    """A 'posterior' that is a point mass: fixed traffic mean, fixed rates, no period variation,
-    and (nearly) Poisson traffic."""
-    st = Structure.of(scenario)
-    shape = (CHAINS, PER_CHAIN)
-    mu = np.array([np.log(rates[n] / (1 - rates[n])) for n in st.nodes])
-    return Fit(
-        key="known",
-        arrays={
-            "level": np.full(shape, np.log(traffic)),
-            "alpha": np.full(shape, 1e12),
-            "rate_mu": np.broadcast_to(mu, (*shape, len(mu))).copy(),
-            "rate_sigma": np.zeros((*shape, len(mu))),
-        },
-        diagnostics={"rhat_max": 1.0, "ess_bulk_min": 4000.0, "divergences": 0},
-        n_periods=periods,
-        nodes=st.nodes,
-    )
+known_fit = partial(_known_fit, shape=(CHAINS, PER_CHAIN))
 
 
 def scenario_from(text: str):

@@ -3,16 +3,17 @@ structural properties on fits with known parameters (no PyMC)."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
+from known_fits import known_fit as _known_fit
 from scipy import integrate, stats
 
 from simulator.data import CountTable
 from simulator.plan import plan as make_plan
-from simulator.posterior import Fit
-from simulator.scenario import Structure, parse_scenario
+from simulator.scenario import parse_scenario
 
 CHAINS, PER_CHAIN = 4, 1000
 N_VISITS, R0, H = 1000.0, 0.10, 4
@@ -20,24 +21,7 @@ TARGET = 405
 A, B = 8.0, 72.0  # Beta prior of the new rate: mean 0.10, sd 0.033
 
 
-def known_fit(scenario, rates: dict[str, float], traffic: float) -> Fit:
-    """A point-mass 'posterior': fixed traffic mean (nearly Poisson), fixed rates, no period
-    variation."""
-    st = Structure.of(scenario)
-    shape = (CHAINS, PER_CHAIN)
-    mu = np.array([np.log(rates[n] / (1 - rates[n])) for n in st.nodes])
-    return Fit(
-        key="known",
-        arrays={
-            "level": np.full(shape, np.log(traffic)),
-            "alpha": np.full(shape, 1e12),
-            "rate_mu": np.broadcast_to(mu, (*shape, len(mu))).copy(),
-            "rate_sigma": np.zeros((*shape, len(mu))),
-        },
-        diagnostics={"rhat_max": 1.0, "ess_bulk_min": 4000.0, "divergences": 0},
-        n_periods=20,
-        nodes=st.nodes,
-    )
+known_fit = partial(_known_fit, shape=(CHAINS, PER_CHAIN))
 
 
 def history(scenario, rates, traffic, periods=20) -> CountTable:
