@@ -276,12 +276,47 @@ def parse_target(text: str | float) -> Target:
     return Target(op or ">=", float(num), pct is not None)  # type: ignore[arg-type]
 
 
+_GUARD_RE = re.compile(r"^\s*-?\s*(\d+\.?\d*|\.\d+)\s*%\s*$")
+
+
+def parse_guardrail(v: bool | str | float | None) -> float | None:
+    """The drop a guardrail tolerates, as a fraction of the baseline (``true``: none, ``'-2%'``:
+    0.02); None for a key result that is not a guardrail."""
+    if v is None or v is False:
+        return None
+    if v is True:
+        return 0.0
+    if isinstance(v, str):
+        m = _GUARD_RE.match(v)
+        if m:
+            return float(m.group(1)) / 100
+    raise ValueError(f"guardrail must be true, false or a tolerated drop such as '-2%', got {v!r}")
+
+
 class KeyResult(_Model):
     id: Id
     objective: str | None = None
     label: str | None = None
     metric: str
     target: str | float
+    # the outcome key result: ties and near-ties go to the option best on it
+    priority: Literal["primary"] | None = None
+    # must not go backwards: true (no drop) or the drop tolerated, e.g. '-2%'
+    guardrail: bool | str = False
+
+    @field_validator("guardrail")
+    @classmethod
+    def _guardrail(cls, v: bool | str) -> bool | str:
+        parse_guardrail(v)
+        return v
+
+    @property
+    def guardrail_drop(self) -> float | None:
+        return parse_guardrail(self.guardrail)
+
+    @property
+    def primary(self) -> bool:
+        return self.priority == "primary"
 
     @field_validator("metric")
     @classmethod
@@ -434,6 +469,87 @@ class Experiment(_Model):
     allocation: dict[Id, float] | None = None
 
 
+BASELINE_KINDS = ("last_periods", "same_period_last_year", "previous_quarter")
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _window_end(v: Any, key: str) -> str:
+    """A window's ``from`` or ``to``: a period label, a date as YAML reads it, or an ISO date."""
+    import datetime as dt
+
+    if isinstance(v, dt.datetime):
+        return v.date().isoformat()
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, str) and v.strip():
+        return v.strip()
+    if isinstance(v, int) and not isinstance(v, bool):
+        return str(v)
+    raise ValueError(f"a window's {key!r} must be a period label or a date, got {v!r}")
+
+
+def _is_window(v: Any) -> bool:
+    """Whether a `baseline:` mapping is one window for every key result (``{from: .., to: ..}``)
+    rather than one entry per key result."""
+    return isinstance(v, dict) and bool(v) and set(v) <= {"from", "to"}
+
+
+class BaselineSpec(_Model):
+    """One key result's baseline as the scenario gives it: a number (``given``), a named window
+    of the history (``last_periods``, the default; ``same_period_last_year``;
+    ``previous_quarter``) or an explicit one, ``{from: A, to: B}`` (``window``: period labels or
+    dates, inclusive). ``shared``: written once for every key result (``baseline: FORM``)."""
+
+    kind: Literal["given", "last_periods", "same_period_last_year", "previous_quarter", "window"]
+    value: float | None = None
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    shared: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read(cls, v: Any) -> Any:
+        if isinstance(v, BaselineSpec):
+            return v
+        forms = f"write a number, {', '.join(BASELINE_KINDS)} or {{from: DATE, to: DATE}}"
+        if isinstance(v, bool) or v is None:
+            raise ValueError(f"a baseline must be given, got {v!r}; {forms}")
+        if isinstance(v, int | float):
+            return {"kind": "given", "value": v}
+        if isinstance(v, str):
+            word = v.strip()
+            if word in BASELINE_KINDS:
+                return {"kind": word}
+            try:
+                return {"kind": "given", "value": float(word)}
+            except ValueError:
+                pass
+            raise ValueError(f"unknown baseline {v!r}{did_you_mean(word, BASELINE_KINDS)}; {forms}")
+        if isinstance(v, dict):
+            extra = [k for k in v if k not in ("from", "to")]
+            if extra:
+                raise ValueError(
+                    f"unknown key {extra[0]!r} in a baseline window"
+                    f"{did_you_mean(str(extra[0]), ('from', 'to'))}; write {{from: A, to: B}}"
+                )
+            missing = [k for k in ("from", "to") if k not in v]
+            if missing:
+                raise ValueError(f"a baseline window needs both from and to (no {missing[0]!r})")
+            a, b = _window_end(v["from"], "from"), _window_end(v["to"], "to")
+            if _ISO_DAY.match(a) and _ISO_DAY.match(b) and a > b:
+                raise ValueError(f"the window's from ({a}) comes after its to ({b})")
+            return {"kind": "window", "from": a, "to": b}
+        raise ValueError(f"cannot read a baseline from {v!r}; {forms}")
+
+    def text(self) -> str:
+        """The form as the scenario writes it."""
+        if self.kind == "given":
+            return f"{self.value:g}"
+        if self.kind == "window":
+            return f"{{from: {self.from_}, to: {self.to}}}"
+        return self.kind
+
+
 class Scenario(_Model):
     version: Literal[1] = 1
     title: str
@@ -448,7 +564,9 @@ class Scenario(_Model):
     key_results: list[KeyResult]
     decision: Decision = Decision()
     model: ModelBlock = ModelBlock()
-    baseline: dict[Id, float] | None = None
+    # per key result (ids checked in cross_check); `baseline: FORM` is stored as that form for
+    # every key result, `baseline: last_periods` (the default) as None
+    baseline: dict[str, BaselineSpec] | None = None
     experiment: Experiment | None = None
     tracking: Tracking = Tracking()
     events: list[Event] = []
@@ -469,6 +587,25 @@ class Scenario(_Model):
         if not v:
             raise ValueError("must list at least one key result")
         return v
+
+    @field_validator("baseline", mode="before")
+    @classmethod
+    def _one_baseline_for_all(cls, v: Any, info: Any) -> Any:
+        """``baseline: FORM`` (a named window or ``{from, to}``): that form for every key result."""
+        if v is None or (isinstance(v, dict) and not _is_window(v)):
+            return v
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            raise ValueError(
+                f"a number is a baseline of one key result: write baseline: {{KR_ID: {v:g}}}"
+            )
+        try:
+            spec = BaselineSpec.model_validate(v)
+        except ValidationError as err:
+            raise ValueError(str(err.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+        if spec.kind == "last_periods":
+            return None
+        shared = spec.model_copy(update={"shared": True})
+        return {kr.id: shared for kr in info.data.get("key_results", [])}
 
     # ---- derived, convenient views
     @property
@@ -968,6 +1105,14 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
                         f"a conversion rate target must lie in [0, 1], got {t.value:g}{hint}",
                     )
                 )
+    primary = [i for i, kr in enumerate(s.key_results) if kr.primary]
+    for i in primary[1:]:
+        out.append(
+            (
+                f"key_results[{i}].priority",
+                f"only one key result can be primary; {s.key_results[primary[0]].id!r} already is",
+            )
+        )
     if s.decision.weights is not None:
         for k in s.decision.weights:
             if k not in kr_ids:
@@ -989,8 +1134,8 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
         for k, v in s.baseline.items():
             if k not in kr_ids:
                 out.append((f"baseline.{k}", f"unknown key result {k!r}{did_you_mean(k, kr_ids)}"))
-            elif v < 0:
-                out.append((f"baseline.{k}", f"a baseline cannot be negative, got {v:g}"))
+            elif v.kind == "given" and v.value is not None and v.value < 0:
+                out.append((f"baseline.{k}", f"a baseline cannot be negative, got {v.value:g}"))
     for i, ev in enumerate(s.events):
         for j, name in enumerate(ev.stages or []):
             if name not in stages and name not in segs:
