@@ -121,6 +121,13 @@ def _parser() -> argparse.ArgumentParser:
         help="test durations in periods, each below the horizon (default: about 1/6, 1/3, 1/2 "
         "of the horizon)",
     )
+    pl.add_argument(
+        "--arms",
+        type=_id_list,
+        metavar="A,B,...",
+        help="the options every test runs (default: all); the control option is always the "
+        "first arm (added if left out); the others are not tested but can still be chosen",
+    )
     model_opts(pl)
     output_opts(pl, "plan", "write the decision report with a planning section")
     bt = scenario_cmd(
@@ -154,6 +161,13 @@ def _int_list(text: str) -> list[int]:
         ) from None
     if not out:
         raise argparse.ArgumentTypeError("expected at least one number")
+    return out
+
+
+def _id_list(text: str) -> list[str]:
+    out = [x.strip() for x in text.split(",") if x.strip()]
+    if not out:
+        raise argparse.ArgumentTypeError("expected at least one option id")
     return out
 
 
@@ -233,7 +247,29 @@ def _check(args: argparse.Namespace) -> int:
         f"{plural(len(s.segments), 'segment')}, {plural(len(s.options), 'option')} "
         f"({plural(n_changes, 'change')}), {plural(len(s.key_results), 'key result')}, {what}"
     )
+    print(f"decision: {_decision_line(s)}")
     return 0
+
+
+def _decision_line(s) -> str:
+    """How the scenario decides, in one line: the rule, weights, primary KR, guardrails and
+    grading (so the keys that change the answer are seen before a fit)."""
+    d = s.decision
+    parts = [f"rule {d.rule}"]
+    if d.weights:
+        parts.append("weights " + ", ".join(f"{k} {w:g}" for k, w in d.weights.items()))
+    elif d.rule != "all_met" or len(s.key_results) > 1:
+        parts.append("key results weighted equally (set decision.weights to change)")
+    primary = next((kr.id for kr in s.key_results if kr.primary), None)
+    parts.append(f"primary {primary}" if primary else "no primary key result (priority: primary)")
+    guards = [
+        f"{kr.id}" + (f" (-{kr.guardrail_drop:.0%})" if kr.guardrail_drop else "")
+        for kr in s.key_results
+        if kr.guardrail_drop is not None
+    ]
+    parts.append("guardrails " + ", ".join(guards) if guards else "no guardrails")
+    parts.append(f"{d.grading} grading")
+    return "; ".join(parts)
 
 
 def _simulate(args: argparse.Namespace):
@@ -353,14 +389,17 @@ def _plan(args: argparse.Namespace) -> int:
     _validate_overrides(args)
     from . import cache
     from .api import load_scenario
-    from .plan import check_designs
+    from .plan import check_arms, check_designs
 
     if args.no_cache:
         cache.disable()
     s = load_scenario(args.scenario)
-    problems = check_designs(s, args.per_arm, args.periods)  # before fitting
+    _, notes, arm_problems = check_arms(s, args.arms)
+    problems = check_designs(s, args.per_arm, args.periods) + arm_problems  # before fitting
     if problems:
         raise InputError(problems)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     if args.report and args.out.exists() and not args.out.is_dir():
         raise InputError([f"--out: {args.out} is a file; give a directory"])
     from .data import read_history
@@ -370,7 +409,16 @@ def _plan(args: argparse.Namespace) -> int:
         s = s.with_overrides(seed=args.seed, draws=args.draws)
     from .plan import plan, progress_bar, text_plan
 
-    result = plan(s, history=h, per_arm=args.per_arm, periods=args.periods, progress=progress_bar())
+    result = plan(
+        s,
+        history=h,
+        per_arm=args.per_arm,
+        periods=args.periods,
+        arms=args.arms,
+        progress=progress_bar(),
+    )
+    for note in result.notes[len(notes) :]:  # those found while planning
+        print(f"note: {note}", file=sys.stderr)
     return _emit(args, result, text_plan(result), _plan_page)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from .baselines import Baseline, resolve
 from .data import CountTable
 from .forecast import Forecast
 from .scenario import KeyResult, Scenario
@@ -49,6 +51,8 @@ class KRTarget:
     share: float = (
         1.0  # the share of the way to the target at which it counts as met (0.7: aspirational)
     )
+    guard: float | None = None  # a guardrail's limit: broken below it (">="), above it ("<=")
+    source: Baseline | None = field(default=None, compare=False)  # where the baseline comes from
 
     @property
     def ambitious(self) -> bool:
@@ -66,6 +70,12 @@ class KRTarget:
     def met(self, value: np.ndarray) -> np.ndarray:
         return value >= self.met_at if self.op == ">=" else value <= self.met_at
 
+    def broken(self, value: np.ndarray) -> np.ndarray:
+        """Per draw: the guardrail is broken (always False for a key result that is not one)."""
+        if self.guard is None:
+            return np.zeros(np.shape(value), dtype=bool)
+        return value < self.guard if self.op == ">=" else value > self.guard
+
 
 def kr_value(kr: KeyResult, totals: dict[str, np.ndarray]) -> np.ndarray:
     if kr.is_ratio:
@@ -75,41 +85,49 @@ def kr_value(kr: KeyResult, totals: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def baselines(scenario: Scenario, history: CountTable) -> dict[str, float]:
-    """Baseline of each KR: the `baseline:` block, else its value over the last `horizon` periods."""
-    H = scenario.horizon
-    last = {s: float(history.counts[s][-H:].sum()) for s in scenario.funnel}
-    gaps = {}
-    for s, v in history.values.items():
-        window = v[-H:]
-        last[f"{s}.value"] = float(np.nansum(window))
-        gaps[f"{s}.value"] = [
-            history.labels[len(v) - H + i] for i in np.flatnonzero(np.isnan(window))
-        ]
-    out = {}
-    for kr in scenario.key_results:
-        if scenario.baseline and kr.id in scenario.baseline:
-            out[kr.id] = float(scenario.baseline[kr.id])
-        else:
-            out[kr.id] = float(kr_value(kr, {k: np.asarray(v) for k, v in last.items()}))
-    return out
+    """Baseline of each KR as the scenario's `baseline:` sets it (a number, or its value over a
+    window of the history: the last `horizon` periods by default), `baselines.resolve`."""
+    return {kr: b.value for kr, b in resolve(scenario, history).items()}
 
 
 def targets(scenario: Scenario, history: CountTable) -> dict[str, KRTarget]:
-    base = baselines(scenario, history)
+    """Each KR's baseline (`baselines.resolve`), target, the value at which it counts as met, and
+    a guardrail's limit."""
+    windows = resolve(scenario, history)
+    base = {k: b.value for k, b in windows.items()}
     share = 0.7 if scenario.decision.grading == "aspirational" else 1.0
     out = {}
     for kr in scenario.key_results:
         t = kr.parsed_target
         value = base[kr.id] * (1 + t.value / 100) if t.relative else t.value
-        out[kr.id] = KRTarget(base[kr.id], value, t.op, share)
+        drop = kr.guardrail_drop
+        guard = None
+        if drop is not None:
+            guard = base[kr.id] * (1 - drop) if t.op == ">=" else base[kr.id] * (1 + drop)
+        out[kr.id] = KRTarget(base[kr.id], value, t.op, share, guard, windows[kr.id])
     return out
 
 
+GRADE_FLOOR = -1.0  # a key result that goes backwards costs, down to -1
+
+
 def grade(value: np.ndarray, t: KRTarget) -> np.ndarray:
+    """The OKR grade per draw (docs/design.md §5).
+
+    A target beyond the baseline: the share of the way from the baseline to the target, on one
+    linear scale from -1 (as far behind the baseline as the target is ahead of it, or further) to
+    1 (the target reached), so going backwards costs as much as going forwards earns. A target at
+    or behind the baseline (hold the line): 1 when met; when missed, minus the miss measured in the
+    distance between baseline and target (the slack the team allowed), down to -1; a target equal
+    to the baseline has no slack to measure with and grades 1 or 0."""
     met = value >= t.target if t.op == ">=" else value <= t.target
     if t.ambitious:
-        return np.clip((value - t.baseline) / (t.target - t.baseline), 0.0, 1.0)
-    return met.astype(float)
+        return np.clip((value - t.baseline) / (t.target - t.baseline), GRADE_FLOOR, 1.0)
+    slack = abs(t.target - t.baseline)
+    if slack == 0:
+        return met.astype(float)
+    miss = np.abs(np.asarray(value, dtype=float) - t.target) / slack
+    return np.where(met, 1.0, np.maximum(-miss, GRADE_FLOOR))
 
 
 def weights(scenario: Scenario) -> np.ndarray:
@@ -117,6 +135,27 @@ def weights(scenario: Scenario) -> np.ndarray:
     ids = [kr.id for kr in scenario.key_results]
     arr = np.array([float(w.get(i, 0.0)) for i in ids]) if w else np.ones(len(ids))
     return arr / arr.sum()
+
+
+OUT_OF_REACH = 0.01  # a KR with P(met) below this under every option is out of reach
+GUARDRAIL_RISK = 0.2  # an option that breaks a guardrail with P above this breaks it
+TRADE_OFF = 0.1  # a runner-up this much better on the primary KR or the grade is mentioned
+NEAR_TIE = 0.01  # rule values closer than this (or 2 Monte Carlo errors) are a near-tie
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The decision rule actually used: ``name`` is all_met, expected_grade or weighted;
+    ``krs`` the key results all_met reads (those within reach); ``configured`` the scenario's."""
+
+    name: str
+    krs: tuple[str, ...]
+    configured: str
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> Rule:
+        rule = scenario.decision.rule
+        return cls(rule, tuple(kr.id for kr in scenario.key_results), rule)
 
 
 @dataclass(frozen=True)
@@ -127,42 +166,174 @@ class OptionEval:
     value: np.ndarray  # the rule's value per draw
     grade: np.ndarray
     all_met: np.ndarray
+    broken: dict[str, np.ndarray]  # guardrail kr -> broken per draw
+
+
+def rule_value(scenario: Scenario, rule: Rule, met: dict, grade_: np.ndarray) -> np.ndarray:
+    """The rule's value per draw: 1 when every KR it reads is met (all_met), the weighted grade
+    (expected_grade), or the weighted share of KRs met (weighted)."""
+    if rule.name == "expected_grade":
+        return grade_
+    if rule.name == "weighted":
+        M = np.stack([met[kr.id] for kr in scenario.key_results]).astype(float)
+        return weights(scenario) @ M
+    return np.stack([met[k] for k in rule.krs]).astype(float).min(axis=0)
 
 
 def evaluate_option(
-    scenario: Scenario, counts: dict[str, np.ndarray], tg: dict[str, KRTarget]
+    scenario: Scenario,
+    counts: dict[str, np.ndarray],
+    tg: dict[str, KRTarget],
+    rule: Rule | None = None,
 ) -> OptionEval:
-    """KR values, met indicators and grades per draw, from one option's simulated counts."""
+    """KR values, met indicators, grades and guardrails per draw, from one option's simulated
+    counts; the rule's value under ``rule`` (default: the scenario's, on every key result)."""
+    rule = rule or Rule.of(scenario)
     w = weights(scenario)
     totals = {s: c.sum(axis=1) for s, c in counts.items()}
-    values, mets, grades = {}, {}, {}
+    values, mets, grades, broken = {}, {}, {}, {}
     for kr in scenario.key_results:
         t = tg[kr.id]
         v = kr_value(kr, totals)
-        g = grade(v, t)
-        met = t.met(v)
-        values[kr.id], grades[kr.id], mets[kr.id] = v, g, met
+        values[kr.id], grades[kr.id], mets[kr.id] = v, grade(v, t), t.met(v)
+        if t.guard is not None:
+            broken[kr.id] = t.broken(v)
     G = np.stack(list(grades.values()))
-    M = np.stack(list(mets.values())).astype(float)
     og = w @ G
-    allm = M.min(axis=0)
-    rule = scenario.decision.rule
-    val = allm if rule == "all_met" else og if rule == "expected_grade" else w @ M
-    return OptionEval(values, mets, grades, val, og, allm)
+    allm = np.stack(list(mets.values())).astype(float).min(axis=0)
+    val = rule_value(scenario, rule, mets, og)
+    return OptionEval(values, mets, grades, val, og, allm, broken)
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Per-draw quantities behind the summary, per option (kept for reports and sensitivity)."""
+    """Per-draw quantities behind the summary, per option (kept for reports and sensitivity),
+    and the rule they were valued under."""
 
     options: dict[str, OptionEval]
+    rule: Rule | None = None
 
 
 def evaluate(scenario: Scenario, fc: Forecast, tg: dict[str, KRTarget]) -> Evaluation:
-    return Evaluation({o: evaluate_option(scenario, fc.counts[o], tg) for o in fc.options})
+    """Every option evaluated, valued under the rule actually used (`choose_rule`)."""
+    ev = Evaluation({o: evaluate_option(scenario, fc.counts[o], tg) for o in fc.options})
+    return revalue(scenario, ev, choose_rule(scenario, ev))
 
 
-def recommend(scenario: Scenario, ev: Evaluation) -> dict:
+def revalue(scenario: Scenario, ev: Evaluation, rule: Rule) -> Evaluation:
+    """The same draws valued under another rule."""
+    return Evaluation(
+        {
+            o: dataclasses.replace(oe, value=rule_value(scenario, rule, oe.met, oe.grade))
+            for o, oe in ev.options.items()
+        },
+        rule,
+    )
+
+
+def out_of_reach(scenario: Scenario, ev: Evaluation) -> list[str]:
+    """Key results whose P(met) is below `OUT_OF_REACH` under every option."""
+    return [
+        kr.id
+        for kr in scenario.key_results
+        if max(oe.met[kr.id].mean() for oe in ev.options.values()) < OUT_OF_REACH
+    ]
+
+
+def choose_rule(scenario: Scenario, ev: Evaluation) -> Rule:
+    """The rule that decides (docs/design.md §5): all_met on the key results within reach; when
+    no option gives even that a chance (every option's value below `OUT_OF_REACH`), the expected
+    grade, which still ranks options by how far they get."""
+    configured = scenario.decision.rule
+    gone = set(out_of_reach(scenario, ev))
+    krs = tuple(kr.id for kr in scenario.key_results if kr.id not in gone)
+    if configured == "expected_grade":
+        return Rule("expected_grade", krs, configured)
+    rule = Rule(configured, krs, configured)
+    if krs:
+        best = max(
+            rule_value(scenario, rule, oe.met, oe.grade).mean() for oe in ev.options.values()
+        )
+        if best >= OUT_OF_REACH:
+            return rule
+    return Rule("expected_grade", krs, configured)
+
+
+def guardrail_risks(ev: Evaluation) -> dict[str, dict[str, float]]:
+    """P(broken) of each guardrail under each option."""
+    return {o: {k: float(b.mean()) for k, b in oe.broken.items()} for o, oe in ev.options.items()}
+
+
+def primary_kr(scenario: Scenario) -> str | None:
+    return next((kr.id for kr in scenario.key_results if kr.primary), None)
+
+
+def pick_option(opts: list[str], value: np.ndarray, grade_mean: np.ndarray, control: str) -> str:
+    """On expected values alone: maximise E[V]; ties go to the higher expected grade, then to the
+    option without changes (`plan`'s choice from fitted values, where per-draw values are not
+    at hand)."""
+    tol = 1e-12
+    cands = [i for i in range(len(opts)) if value[i] >= value.max() - tol]
+    gbest = max(grade_mean[i] for i in cands)
+    cands = [i for i in cands if grade_mean[i] >= gbest - tol]
+    return opts[next((i for i in cands if opts[i] == control), cands[0])]
+
+
+def choose_option(scenario: Scenario, options: dict[str, OptionEval], chains: int = 1) -> str:
+    """The recommended option (docs/design.md §5): among the options that keep every guardrail
+    (all options when none does), the highest expected rule value; near-ties (within `NEAR_TIE`
+    or two Monte Carlo errors of the paired difference) go to the option best on the primary key
+    result when there is one; exact ties to the higher expected grade, then to the option without
+    changes."""
+    opts = list(options)
+    keeps = [o for o in opts if all(b.mean() <= GUARDRAIL_RISK for b in options[o].broken.values())]
+    cands = keeps or opts
+    value = {o: float(options[o].value.mean()) for o in cands}
+    top = max(cands, key=lambda o: value[o])
+    primary = primary_kr(scenario)
+    if primary is not None:
+        near = [
+            o
+            for o in cands
+            if value[top] - value[o]
+            <= max(NEAR_TIE, 2 * mc_se(options[top].value - options[o].value, chains))
+        ]
+        p = {o: float(options[o].met[primary].mean()) for o in near}
+        cands = [o for o in near if p[o] >= max(p.values()) - 1e-12]
+        value = {o: value[o] for o in cands}
+    tol = 1e-12
+    cands = [o for o in cands if value[o] >= max(value.values()) - tol]
+    grade_ = {o: float(options[o].grade.mean()) for o in cands}
+    cands = [o for o in cands if grade_[o] >= max(grade_.values()) - tol]
+    control = scenario.control_option
+    return control if control in cands else cands[0]
+
+
+def trade_offs(scenario: Scenario, ev: Evaluation, pick: str) -> list[dict]:
+    """Options that beat the pick by at least `TRADE_OFF`: on the primary key result's P(met),
+    or on the expected grade."""
+    primary = primary_kr(scenario)
+    po = ev.options[pick]
+    out = []
+    for o, oe in ev.options.items():
+        if o == pick:
+            continue
+        if primary is not None:
+            a, b = float(po.met[primary].mean()), float(oe.met[primary].mean())
+            if b - a >= TRADE_OFF:
+                out.append({"option": o, "kr": primary, "measure": "p_met", "pick": a, "other": b})
+        a, b = float(po.grade.mean()), float(oe.grade.mean())
+        if b - a >= TRADE_OFF:
+            out.append(
+                {"option": o, "kr": None, "measure": "expected_grade", "pick": a, "other": b}
+            )
+    out.sort(key=lambda d: -(d["other"] - d["pick"]))
+    return out
+
+
+def recommend(scenario: Scenario, ev: Evaluation, chains: int = 1) -> dict:
+    """The pick and the figures behind it, all under the rule actually used."""
+    rule = ev.rule or Rule.of(scenario)
     opts = list(ev.options)
     V = np.stack([ev.options[o].value for o in opts])  # options x draws
     best = V.max(axis=0)
@@ -170,26 +341,46 @@ def recommend(scenario: Scenario, ev: Evaluation) -> dict:
     p_best = (is_best / is_best.sum(axis=0)).mean(axis=1)
     loss = (best - V).mean(axis=1)
     ev_mean = V.mean(axis=1)
-    grade_mean = np.array([ev.options[o].grade.mean() for o in opts])
-    control = scenario.control_option
-    # maximise E[V]; ties to the higher expected grade, then to the option without changes
-    pick = opts.index(pick_option(opts, ev_mean, grade_mean, control))
+    pick = choose_option(scenario, ev.options, chains)
+    risks = guardrail_risks(ev)
+    breaks = {o: [k for k, p in r.items() if p > GUARDRAIL_RISK] for o, r in risks.items()}
     return {
-        "option": opts[pick],
+        "option": pick,
         "rule": scenario.decision.rule,
+        "rule_used": rule.name,
+        "key_results_used": list(rule.krs) if rule.name == "all_met" else None,
+        "out_of_reach": out_of_reach(scenario, ev),
+        "primary": primary_kr(scenario),
         "value": {o: float(ev_mean[i]) for i, o in enumerate(opts)},
+        "value_se": {o: mc_se(V[i], chains) for i, o in enumerate(opts)},
         "p_best": {o: float(p_best[i]) for i, o in enumerate(opts)},
         "expected_loss": {o: float(loss[i]) for i, o in enumerate(opts)},
+        "guardrails": {
+            "p_broken": risks,
+            "breaks": {o: b for o, b in breaks.items() if b},
+        },
+        "trade_offs": trade_offs(scenario, ev, pick),
     }
 
 
-def pick_option(opts: list[str], value: np.ndarray, grade_mean: np.ndarray, control: str) -> str:
-    """Maximise E[V]; ties go to the higher expected grade, then to the option without changes."""
-    tol = 1e-12
-    cands = [i for i in range(len(opts)) if value[i] >= value.max() - tol]
-    gbest = max(grade_mean[i] for i in cands)
-    cands = [i for i in cands if grade_mean[i] >= gbest - tol]
-    return opts[next((i for i in cands if opts[i] == control), cands[0])]
+def baseline_sources(tg: dict[str, KRTarget]) -> dict[str, dict]:
+    """Where each KR's baseline comes from, for the summary: its value, how it was set, the
+    window's first and last periods, and the words the output uses."""
+    out = {}
+    for k, t in tg.items():
+        b = t.source
+        if b is None:
+            continue
+        out[k] = {
+            "value": b.value,
+            "kind": b.kind,
+            "first": b.first,
+            "last": b.last,
+            "periods": b.periods,
+            "describe": b.describe(),
+            "note": b.note,
+        }
+    return out
 
 
 def summarize_options(

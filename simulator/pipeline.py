@@ -91,7 +91,8 @@ def build_summary(scenario, fit, fc, ev, tg, *, created: str | None = None) -> d
         "seed": scenario.seed,
         "draws": fc.n_draws,
         "options": decision.summarize_options(scenario, ev, tg, fc.chains),
-        "recommendation": decision.recommend(scenario, ev),
+        "baselines": decision.baseline_sources(tg),
+        "recommendation": decision.recommend(scenario, ev, fc.chains),
         "model": describe(scenario, fit),
         "sensitivity": sensitivity(scenario, fit, fc, ev, tg),
         "diagnostics": {

@@ -55,7 +55,15 @@ def target_warnings(scenario: Scenario, targets: dict) -> list[str]:
 def input_notes(scenario: Scenario, history, targets: dict) -> list[str]:
     """What was done to the input or looks unintended, for stderr and the report: the history's
     notes (a sort, ignored columns), its empty cells, and target warnings."""
+    from .baselines import window_notes
+
     notes = list(getattr(history, "notes", ()))
+    notes += window_notes(scenario, history)
+    notes += [
+        f"baseline of {k}: {t.source.note}"
+        for k, t in targets.items()
+        if t.source is not None and t.source.note
+    ]
     n = getattr(history, "n_missing", 0)
     if n:
         notes.append(
@@ -103,12 +111,49 @@ def term_label(scenario: Scenario, term: str) -> str:
     return scenario.stage_label(term)
 
 
-def rule_words(rule: str) -> str:
+def rule_words(rule: str, within_reach: bool = False) -> str:
+    """What a rule maximises, in words."""
     return {
-        "all_met": "the chance of meeting every key result",
+        "all_met": "the chance of meeting every key result"
+        + (" within reach" if within_reach else ""),
         "expected_grade": "the expected OKR grade",
         "weighted": "the weighted share of key results met",
     }[rule]
+
+
+def rule_of(rec: dict) -> str:
+    """The rule actually used by a recommendation (summaries before it was recorded: the rule)."""
+    return rec.get("rule_used", rec["rule"])
+
+
+def rule_axis(rec: dict) -> str:
+    """The rule's value as an axis or column label."""
+    rule = rule_of(rec)
+    if rule == "all_met":
+        return "P(every key result within reach met)" if rec.get("out_of_reach") else "P(all met)"
+    return {"expected_grade": "expected OKR grade", "weighted": "weighted share met"}[rule]
+
+
+def rule_sentence(rec: dict) -> str:
+    """How the recommendation was made, for the report's notes: the rule used and why."""
+    rule = rule_of(rec)
+    gone = rec.get("out_of_reach") or []
+    lead = f"The recommendation maximises {rule_words(rule, bool(gone) and rule == 'all_met')}"
+    if rule != rec["rule"]:
+        lead += (
+            f" (the scenario asks for {rule_words(rec['rule'])}, but no option gives that a "
+            "chance, so the options are ranked by how far they get)"
+        )
+    if rec.get("primary"):
+        lead += "; near-ties go to the option best on the primary key result"
+    if (rec.get("guardrails") or {}).get("p_broken") and any(
+        rec["guardrails"]["p_broken"].values()
+    ):
+        lead += (
+            "; an option that breaks a guardrail with probability above 0.2 is not recommended "
+            "while another keeps every guardrail"
+        )
+    return lead + "."
 
 
 def p_words(p: float) -> str:
@@ -127,7 +172,8 @@ def p_words(p: float) -> str:
 def _tradeoff(scenario: Scenario, summary: dict, best: str) -> str:
     """The clearest trade-off of another option: one target likely, another unlikely."""
     opts = summary["options"]
-    krs = [k.id for k in scenario.key_results]
+    gone = summary["recommendation"].get("out_of_reach") or []
+    krs = [k.id for k in scenario.key_results if k.id not in gone]
     if len(krs) < 2:
         return ""
     cands = []
@@ -150,43 +196,111 @@ def _tradeoff(scenario: Scenario, summary: dict, best: str) -> str:
     )
 
 
+def _kr_phrase(scenario: Scenario, kr_id: str) -> str:
+    """‘label target’, e.g. ‘Appointments booked / Booking form completed >= 0.70’."""
+    return f"‘{kr_label(scenario, kr_id)} {target_text(scenario, kr_id)}’"
+
+
+def _out_of_reach_lead(scenario: Scenario, rec: dict) -> str:
+    gone = rec.get("out_of_reach") or []
+    if not gone:
+        return ""
+    names = ", ".join(_kr_phrase(scenario, k) for k in gone)
+    each = "each option" if len(gone) == 1 else "each option, for each"
+    return f"No option can reach {names} (P < 0.01 under {each}). "
+
+
+def _guardrail_words(scenario: Scenario, summary: dict) -> str:
+    rec, opts = summary["recommendation"], summary["options"]
+    g = rec.get("guardrails") or {}
+    breaks = g.get("breaks") or {}
+    if not breaks:
+        return ""
+    parts = []
+    for o, krs in breaks.items():
+        ps = ", ".join(f"‘{kr_label(scenario, k)}’ (P = {g['p_broken'][o][k]:.2f})" for k in krs)
+        parts.append(
+            f"“{opts[o]['label']}” ({rule_axis(rec)} {rec['value'][o]:.2f}) breaks the "
+            f"guardrail {ps}"
+        )
+    if len(breaks) == len(opts):
+        return (
+            " Every option risks breaking a guardrail: "
+            + "; ".join(parts)
+            + "; the pick is made among all of them."
+        )
+    return " " + "; ".join(parts) + ", so it is not recommended."
+
+
+def _trade_off_words(scenario: Scenario, summary: dict) -> str:
+    rec, opts = summary["recommendation"], summary["options"]
+    out = []
+    for t in rec.get("trade_offs") or []:
+        other = opts[t["option"]]["label"]
+        if t["measure"] == "p_met":
+            out.append(
+                f"“{other}” is more likely to meet the primary key result "
+                f"‘{kr_label(scenario, t['kr'])}’ (P = {t['other']:.2f} against {t['pick']:.2f})"
+            )
+        else:
+            out.append(
+                f"“{other}” has a higher expected OKR grade ({t['other']:.2f} against "
+                f"{t['pick']:.2f})"
+            )
+    if not out:
+        return ""
+    return " Trade-off: " + "; ".join(out[:2]) + "."
+
+
 def answer_sentence(scenario: Scenario, summary: dict) -> str:
-    """The one-sentence answer at the top of reports and the terminal summary: the pick, its value
-    against the runner-up, how often it comes out on top, and the clearest trade-off elsewhere."""
+    """The answer at the top of reports and the terminal summary: key results out of reach, the
+    pick under the rule actually used with its value against the runner-up and how often it comes
+    out on top, guardrails broken, and runners-up that beat it on the primary KR or the grade."""
     rec = summary["recommendation"]
     opts = summary["options"]
     best = rec["option"]
     label = opts[best]["label"]
     value = rec["value"][best]
-    others = sorted((o for o in opts if o != best), key=lambda o: -rec["value"][o])
-    what = {
-        "all_met": "the best chance of meeting every key result",
-        "expected_grade": "the best expected OKR grade",
-        "weighted": "the best weighted share of key results met",
-    }[rec["rule"]]
-    number = f"P = {value:.2f}" if rec["rule"] == "all_met" else f"{value:.2f}"
+    rule = rule_of(rec)
+    gone = rec.get("out_of_reach") or []
+    breaks = (rec.get("guardrails") or {}).get("breaks") or {}
+    kept = [o for o in opts if o not in breaks] if len(breaks) < len(opts) else list(opts)
+    others = sorted((o for o in kept if o != best), key=lambda o: -rec["value"][o])
+    lead = _out_of_reach_lead(scenario, rec)
+    among = []
+    if gone and len(gone) < len(scenario.key_results):
+        among.append("the other key results")
+    if len(kept) < len(opts):
+        among.append("the options that keep every guardrail")
+    if among:
+        lead += "Among " + " and ".join(among) + ", "
+    number = f"P = {value:.2f}" if rule == "all_met" else f"{value:.2f}"
     vs = (
         f", against {rec['value'][others[0]]:.2f} for “{opts[others[0]]['label']}”"
         if others
         else ""
     )
     sure = f"; best in {rec['p_best'][best]:.0%} of simulated quarters" if others else ""
+    tail = _guardrail_words(scenario, summary) + _trade_off_words(scenario, summary)
     tied = [o for o in others if abs(rec["value"][o] - value) < 1e-12]
     if tied:
-        return _tie_sentence(scenario, summary, best, tied)
-    if rec["rule"] == "all_met" and value <= 0.05:
-        lead = f"No option is likely to meet every key result; “{label}” comes closest"
-        g = {o: opts[o]["expected_grade"] for o in opts}
-        top = sorted(opts, key=lambda o: -g[o])
-        if len(top) > 1 and g[top[0]] - g[top[1]] >= 0.05:
-            ahead = "far ahead" if g[top[0]] - g[top[1]] >= 0.2 else "ahead"
-            return (
-                f"{lead} ({number}{vs}{sure}); by expected grade “{opts[top[0]]['label']}” is "
-                f"{ahead}, {g[top[0]]:.2f} against {g[top[1]]:.2f} for “{opts[top[1]]['label']}”."
-            )
+        return _cap(lead + _tie_sentence(scenario, summary, best, tied)) + tail
+    if rule != rec["rule"]:
+        ranked = f"ranked by expected OKR grade: “{label}” gets {number}{vs}{sure}"
+        if len(gone) == len(scenario.key_results):
+            return f"{lead}The options are therefore {ranked}{_tradeoff(scenario, summary, best)}.{tail}"
+        what = rule_words(rec["rule"], bool(gone)).removeprefix("the ")
+        main = f"no option gives any {what} (P below 0.01 under each), so the options are {ranked}"
     else:
-        lead = f"“{label}” gives {what}"
-    return f"{lead} ({number}{vs}{sure}){_tradeoff(scenario, summary, best)}."
+        main = (
+            f"“{label}” gives the best {rule_words(rule, bool(gone)).removeprefix('the ')} "
+            f"({number}{vs}{sure})"
+        )
+    return _cap(lead + main) + _tradeoff(scenario, summary, best) + "." + tail
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _count_words(n: int) -> str:
@@ -199,11 +313,12 @@ def _tie_sentence(scenario: Scenario, summary: dict, best: str, tied: list[str])
     value = rec["value"][best]
     n = len(scenario.key_results)
     each = "each" if len(tied) + 1 == len(opts) else "each of them"
-    if rec["rule"] == "all_met" and value <= 0.05:
+    rule = rule_of(rec)
+    if rule == "all_met" and value <= 0.05:
         krs = "the key result" if n == 1 else f"{_count_words(n)} key results"
         lead = f"No option can meet {krs} (P = {value:.2f} for {each})"
     else:
-        lead = f"{len(tied) + 1} options tie under the rule ({rule_words(rec['rule'])}: {value:.2f} for {each})"
+        lead = f"{len(tied) + 1} options tie under the rule ({rule_words(rule)}: {value:.2f} for {each})"
     g = {o: opts[o]["expected_grade"] for o in [best, *tied]}
     runner = max(tied, key=lambda o: g[o])
     gap = g[best] - g[runner]
@@ -279,14 +394,25 @@ def text_summary(scenario: Scenario, summary: dict, *, from_cache: bool = False)
     rec = summary["recommendation"]
     lines.append("Answer: " + answer_sentence(scenario, summary))
     lines.append(
-        "Expected loss of each choice ("
-        + rule_words(rec["rule"])
-        + " given up): "
-        + ", ".join(f"{o}: {v:.3f}" for o, v in rec["expected_loss"].items())
+        f"Under {rule_axis(rec)}, each option's chance of being best and expected loss "
+        f"({rule_words(rule_of(rec), bool(rec.get('out_of_reach')))} given up): "
+        + ", ".join(
+            f"{o}: {rec['p_best'][o]:.0%}, {v:.3f}" for o, v in rec["expected_loss"].items()
+        )
     )
+    lines.append(rule_sentence(rec))
+    if summary.get("baselines"):
+        lines.append(
+            "Baselines: "
+            + "; ".join(f"{k} {b['describe']}" for k, b in summary["baselines"].items())
+            + "."
+        )
     if summary.get("sensitivity"):
         lines.append("")
-        lines.append("What drives it (value at the belief's 10th → 90th percentile):")
+        lines.append(
+            f"What drives it ({rule_axis(rec)} of the belief's option at its 10th → 90th "
+            "percentile):"
+        )
         for s in summary["sensitivity"][:5]:
             be = s["break_even"]
             flip = (

@@ -1,4 +1,4 @@
-"""Which uncertain input drives the decision: the rule's value at each change parameter's 10th and
+"""Which uncertain input drives the decision: the value of the rule actually used at each change parameter's 10th and
 90th percentile, and the break-even value where the recommended option flips.
 
 Fixing a parameter only changes its own option's simulation; the other options keep their values,
@@ -22,36 +22,27 @@ BISECT_STEPS = 6
 
 
 def sensitivity(scenario, fit, fc, ev, tg) -> list[dict]:
+    """Per uncertain change parameter, the rule's value (the rule actually used, ``ev.rule``) of
+    its option at the belief's 10th and 90th percentile, the pick there, and the break-even."""
     opts = list(ev.options)
     if len(opts) < 2:
         return []
     shared = prepare(scenario, fit)
-    value = {o: float(ev.options[o].value.mean()) for o in opts}
-    grade = {o: float(ev.options[o].grade.mean()) for o in opts}
-    control = scenario.control_option
+    chains = fc.chains
     out = []
     for name, prior in change_priors(scenario).items():
         if prior.kind == "fixed":
             continue
         option = name.split(".", 1)[0]
 
-        def at(x: float, option=option, name=name, shared=shared) -> tuple[float, float]:
+        def at(x: float, option=option, name=name, shared=shared) -> decision.OptionEval:
             params = dict(fc.params)
             params[name] = np.full(fc.n_draws, x)
-            oe = decision.evaluate_option(
-                scenario, simulate_option(scenario, shared, option, params), tg
-            )
-            return float(oe.value.mean()), float(oe.grade.mean())
+            counts = simulate_option(scenario, shared, option, params)
+            return decision.evaluate_option(scenario, counts, tg, ev.rule)
 
-        def pick(v: tuple[float, float], option=option) -> str:
-            vals = dict(value, **{option: v[0]})
-            grades = dict(grade, **{option: v[1]})
-            return decision.pick_option(
-                opts,
-                np.array([vals[o] for o in opts]),
-                np.array([grades[o] for o in opts]),
-                control,
-            )
+        def pick(oe: decision.OptionEval, option=option) -> str:
+            return decision.choose_option(scenario, {**ev.options, option: oe}, chains)
 
         grid = [float(q) for q in np.quantile(fc.params[name], GRID)]
         evals = [at(x) for x in grid]
@@ -70,6 +61,7 @@ def sensitivity(scenario, fit, fc, ev, tg) -> list[dict]:
                         b = m
                 break_even = {"value": (a + b) / 2, "below": picks[i], "above": picks[i + 1]}
                 break
+        value_low, value_high = float(v_lo.value.mean()), float(v_hi.value.mean())
         out.append(
             {
                 "parameter": name,
@@ -77,11 +69,11 @@ def sensitivity(scenario, fit, fc, ev, tg) -> list[dict]:
                 "prior": prior.describe(),
                 "low": lo,
                 "high": hi,
-                "value_low": v_lo[0],
-                "value_high": v_hi[0],
-                "pick_low": pick(v_lo),
-                "pick_high": pick(v_hi),
-                "swing": abs(v_hi[0] - v_lo[0]),
+                "value_low": value_low,
+                "value_high": value_high,
+                "pick_low": picks[1],
+                "pick_high": picks[2],
+                "swing": abs(value_high - value_low),
                 "break_even": break_even,
             }
         )

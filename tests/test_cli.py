@@ -49,6 +49,11 @@ def test_check_ok():
     r = krsim("check", str(SEED_SCENARIO))
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("ok: ")
+    # how the scenario decides, seen before a fit: where weights, priority and guardrails go
+    assert r.stdout.splitlines()[1] == (
+        "decision: rule all_met; key results weighted equally (set decision.weights to change); "
+        "no primary key result (priority: primary); no guardrails; committed grading"
+    )
 
 
 def test_check_invalid_exit_2_one_line_per_problem():

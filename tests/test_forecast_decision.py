@@ -161,7 +161,7 @@ def _ev(values: dict[str, list[float]], grades: dict[str, list[float]] | None = 
     for o, v in values.items():
         v = np.asarray(v, dtype=float)
         g = np.asarray(grades[o] if grades else v, dtype=float)
-        opts[o] = decision.OptionEval({}, {}, {}, v, g, v)
+        opts[o] = decision.OptionEval({}, {"sales": v > 0}, {}, v, g, v, {})
     return decision.Evaluation(opts)
 
 
@@ -197,12 +197,18 @@ def test_recommendation_tie_goes_to_higher_grade():
 def test_grades():
     t = decision.KRTarget(baseline=100, target=120, op=">=")
     assert np.allclose(
-        decision.grade(np.array([90, 100, 110, 114, 120, 150]), t), [0, 0, 0.5, 0.7, 1, 1]
+        decision.grade(np.array([60, 80, 90, 100, 110, 114, 120, 150]), t),
+        [-1, -1, -0.5, 0, 0.5, 0.7, 1, 1],
     )
-    guard = decision.KRTarget(baseline=100, target=95, op=">=")  # "-5%": a guardrail, met or not
-    assert np.array_equal(decision.grade(np.array([94, 95, 99]), guard), [0, 1, 1])
+    # "-5%": hold the line; a miss is measured in the 5 points of slack, down to -1
+    hold = decision.KRTarget(baseline=100, target=95, op=">=")
+    assert np.allclose(decision.grade(np.array([80, 90, 94, 95, 99]), hold), [-1, -1, -0.2, 1, 1])
     down = decision.KRTarget(baseline=100, target=90, op="<=")
-    assert np.allclose(decision.grade(np.array([100, 95, 90, 80]), down), [0, 0.5, 1, 1])
+    assert np.allclose(
+        decision.grade(np.array([120, 105, 100, 95, 90, 80]), down), [-1, -0.5, 0, 0.5, 1, 1]
+    )
+    same = decision.KRTarget(baseline=100, target=100, op=">=")  # no slack: met or not
+    assert np.array_equal(decision.grade(np.array([99, 100]), same), [0, 1])
 
 
 def test_mc_se_matches_arviz_and_iid(rng):

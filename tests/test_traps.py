@@ -376,15 +376,23 @@ def test_tie_answer_names_the_tie_rule_and_its_reason():
     )
 
 
-def test_near_zero_answer_adds_the_grades():
+def test_near_zero_answer_is_decided_by_the_grades():
+    """Every key result out of reach: the rule used is the expected grade, and the answer says
+    so and compares grades (not P = 0.00 against 0.00)."""
     s = load_scenario(WEEKLY)
     summary = _tie_summary(
-        {"status_quo": 0.001, "gate": 0.0}, {"status_quo": 0.01, "gate": 0.73}, "status_quo"
+        {"status_quo": 0.01, "gate": 0.73}, {"status_quo": 0.01, "gate": 0.73}, "gate"
     )
-    assert answer_sentence(s, summary) == (
-        "No option is likely to meet every key result; “Keep” comes closest (P = 0.00, against "
-        "0.00 for “Redesign”; best in 50% of simulated quarters); by expected grade “Redesign” "
-        "is far ahead, 0.73 against 0.01 for “Keep”."
+    summary["recommendation"] |= {
+        "rule_used": "expected_grade",
+        "out_of_reach": [kr.id for kr in s.key_results],
+        "p_best": {"status_quo": 0.1, "gate": 0.9},
+    }
+    text = answer_sentence(s, summary)
+    assert text.startswith("No option can reach ‘")
+    assert text.endswith(
+        "(P < 0.01 under each option, for each). The options are therefore ranked by expected OKR "
+        "grade: “Redesign” gets 0.73, against 0.01 for “Keep”; best in 90% of simulated quarters."
     )
 
 

@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..pipeline import SimulationResult
-from ..render import answer_sentence, fmt_p, input_notes, kr_label, rule_words
+from ..render import (
+    answer_sentence,
+    fmt_p,
+    input_notes,
+    kr_label,
+    rule_axis,
+    rule_of,
+    rule_sentence,
+    rule_words,
+)
 from . import words
 
 
@@ -138,7 +147,7 @@ def figures(result: SimulationResult) -> list[ReportFigure]:
             (
                 "sensitivity",
                 "What drives the decision",
-                f"Each bar shows {rule_words(summary['recommendation']['rule'])} for the belief's "
+                f"Each bar shows {rule_axis(summary['recommendation'])} for the belief's "
                 "option when that belief is at its pessimistic or optimistic end (10th and 90th "
                 "percentile), the other beliefs unchanged. Where a bar crosses the grey diamond "
                 "the pick can flip.",
@@ -152,6 +161,12 @@ def figures(result: SimulationResult) -> list[ReportFigure]:
         png, w, h = _png(fig)
         out.append(ReportFigure(name, title, caption, alt, png, w, h))
     return out
+
+
+def _guard_text(s, rec: dict, option: str) -> str:
+    """Each guardrail's P(broken) under the option, e.g. ‘Appointments booked’ 0.93."""
+    risks = (rec.get("guardrails") or {}).get("p_broken", {}).get(option, {})
+    return ", ".join(f"‘{kr_label(s, k)}’ {p:.2f}" for k, p in risks.items())
 
 
 def context(result: SimulationResult, figs: list[ReportFigure]) -> dict[str, Any]:
@@ -198,6 +213,7 @@ def context(result: SimulationResult, figs: list[ReportFigure]) -> dict[str, Any
                 "grade": f"{od['expected_grade']:.2f}",
                 "p_best": f"{rec['p_best'][o]:.0%}",
                 "loss": f"{rec['expected_loss'][o]:.3f}",
+                "guard": _guard_text(s, rec, o),
             }
         )
     details = []
@@ -208,6 +224,7 @@ def context(result: SimulationResult, figs: list[ReportFigure]) -> dict[str, Any
                 "label": kr_label(s, k),
                 "unit": words.kr_unit(s, k),
                 "baseline": words.kr_value(tg[k].baseline, ratio),
+                "baseline_from": (summary.get("baselines") or {}).get(k, {}).get("describe", ""),
                 "target": words.target_words(s, k, tg[k]),
                 "options": [
                     {
@@ -257,14 +274,18 @@ def context(result: SimulationResult, figs: list[ReportFigure]) -> dict[str, Any
             f"{words.horizon_words(s)} ahead · {summary['draws']:,} simulated quarters per option · "
             f"seed {summary['seed']}"
         ),
-        "rule": rule_words(rec["rule"]),
+        "rule": rule_words(rule_of(rec), bool(rec.get("out_of_reach"))),
+        "rule_axis": rule_axis(rec),
+        "rule_note": rule_sentence(rec),
+        "grade_note": words.GRADE_NOTE,
+        "guarded": any((rec.get("guardrails") or {}).get("p_broken", {}).values()),
         "columns": columns,
         "p_heading": p_heading,
         "rows": rows,
         "details": details,
         "figures": figs,
         "beliefs": beliefs,
-        "assumptions": words.model_assumptions(s, summary.get("model")),
+        "assumptions": words.model_assumptions(s, summary.get("model"), summary.get("baselines")),
         "diagnostics": {
             "verdict": words.diagnostics_verdict(d),
             "ok": not d["warnings"],

@@ -38,7 +38,7 @@ def render_markdown(ctx: dict[str, Any], figure_dir: str = "figures") -> str:
     out += [
         "",
         f"{md(ctx['setting'])}. Each probability is followed by its Monte Carlo error. "
-        f"The recommendation maximises {md(ctx['rule'])}.",
+        f"{md(ctx['rule_note'])} {md(ctx['grade_note'])}",
         "",
         "## Figures",
         "",
@@ -62,7 +62,9 @@ def render_markdown(ctx: dict[str, Any], figure_dir: str = "figures") -> str:
         out += [
             f"### {md(d['label'])}",
             "",
-            f"{md(d['unit'])}; baseline {md(d['baseline'])}, target {md(d['target'])}",
+            f"{md(d['unit'])}; baseline {md(d['baseline'])}"
+            + (f" ({md(d['baseline_from'])})" if d["baseline_from"] else "")
+            + f", target {md(d['target'])}",
             "",
         ]
         out.append("| Option | Median | 80% interval | P(70% of the way) | Expected grade |")
@@ -74,10 +76,21 @@ def render_markdown(ctx: dict[str, Any], figure_dir: str = "figures") -> str:
             )
         out.append("")
     out += ["### How sure is the pick?", ""]
-    out.append("| Option | Best in (share of simulated quarters) | Expected loss of choosing it |")
-    out.append("|:---|---:|---:|")
+    guard = ctx["guarded"]
+    out.append(
+        "| Option | Best in (share of simulated quarters) | Expected loss of choosing it |"
+        + (" P(a guardrail broken) |" if guard else "")
+    )
+    out.append("|:---|---:|---:|" + ("---:|" if guard else ""))
     for r in ctx["rows"]:
-        out.append(f"| {md(r['label'])} | {r['p_best']} | {r['loss']} |")
+        out.append(
+            f"| {md(r['label'])} | {r['p_best']} | {r['loss']} |"
+            + (f" {md(r['guard'])} |" if guard else "")
+        )
+    out += [
+        "",
+        f"Under {md(ctx['rule_axis'])}: the expected loss is how much of {md(ctx['rule'])} is given up by choosing that option rather than the best one in each simulated quarter.",
+    ]
     out += ["", "## Assumptions", "", "### What we believe about each option", ""]
     for b in ctx["beliefs"]:
         desc = f" — {md(b['description'])}" if b["description"] else ""

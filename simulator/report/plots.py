@@ -26,7 +26,7 @@ from ..data import CountTable
 from ..decision import Evaluation, KRTarget
 from ..forecast import Forecast
 from ..posterior import Fit
-from ..render import kr_label
+from ..render import kr_label, rule_axis
 from ..scenario import Scenario
 from . import words
 
@@ -632,11 +632,7 @@ def sensitivity(
     fig = ax.figure
     colors = option_colors(scenario)
     labels = []
-    rule_axis = {
-        "all_met": "P(every key result met)",
-        "expected_grade": "expected OKR grade",
-        "weighted": "weighted share of key results met",
-    }[rec["rule"]]
+    axis_label = rule_axis(rec)
     for i, s in enumerate(sens):
         y = n - 1 - i
         o = s["option"]
@@ -670,10 +666,10 @@ def sensitivity(
     ax.set_yticks(np.arange(n)[::-1], labels)
     ax.tick_params(axis="y", length=0)
     ax.set_ylim(-0.7, n - 0.3)
-    if rec["rule"] in ("all_met", "weighted", "expected_grade"):
-        ax.set_xlim(-0.02, 1.02)
+    lows = [min(s["value_low"], s["value_high"]) for s in sens] + list(rec["value"].values())
+    ax.set_xlim(-1.02 if min(lows, default=0) < 0 else -0.02, 1.02)  # grades go down to -1
     ax.grid(axis="y", visible=False)
-    ax.set_xlabel(f"{rule_axis} of the belief's option")
+    ax.set_xlabel(f"{axis_label} of the belief's option")
     ax.legend(
         handles=[
             Line2D(

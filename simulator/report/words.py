@@ -241,7 +241,9 @@ def parameter_value(scenario: Scenario, name: str, x: float) -> str:
     return f"×{x:.3g}" if name.split(".")[-1] == "factor" else pct(x)
 
 
-def model_assumptions(scenario: Scenario, described: dict | None = None) -> list[str]:
+def model_assumptions(
+    scenario: Scenario, described: dict | None = None, baselines: dict | None = None
+) -> list[str]:
     """What the model takes for granted, in words (docs/design.md §4); ``described`` is
     `posterior.describe` of the fit (its season and drift choices)."""
     lab = scenario.stage_label
@@ -314,27 +316,19 @@ def model_assumptions(scenario: Scenario, described: dict | None = None) -> list
     out.append(
         f"Each option's changes apply to every user from the first {per} of the {horizon_words(scenario)}."
     )
-    if scenario.baseline:
-        out.append(
-            "Baselines are given in the scenario for "
-            + ", ".join(sorted(scenario.baseline))
-            + f"; the others are each key result's value over the last {horizon_words(scenario)} of history."
-        )
-    else:
-        out.append(
-            f"Each key result's baseline is its value over the last {horizon_words(scenario)} of history."
-        )
-    rule = {
-        "all_met": "maximises the chance that every key result is met",
-        "expected_grade": "maximises the expected OKR grade",
-        "weighted": "maximises the weighted share of key results met",
-    }[scenario.decision.rule]
-    grading = (
-        "a key result counts as met at 70% of the way from baseline to target (aspirational)"
-        if scenario.decision.grading == "aspirational"
-        else "a key result counts as met only when it reaches its target (committed)"
+    out.append(
+        "Each key result's baseline: "
+        + "; ".join(f"{k}, {b['describe']}" for k, b in baselines.items())
+        + "."
+        if baselines
+        else f"Each key result's baseline is its value over the last {horizon_words(scenario)} of history."
     )
-    out.append(f"The recommendation {rule}; {grading}.")
+    grading = (
+        "A key result counts as met at 70% of the way from baseline to target (aspirational)"
+        if scenario.decision.grading == "aspirational"
+        else "A key result counts as met only when it reaches its target (committed)"
+    )
+    out.append(f"{grading}. {GRADE_NOTE}")
     out.append(
         f"Every option is simulated with the same traffic and the same {per}-to-{per} ups and downs, "
         "so the differences between options come from the options alone."
@@ -344,6 +338,13 @@ def model_assumptions(scenario: Scenario, described: dict | None = None) -> list
         "the history leaves unknown about the funnel, and the beliefs about each change above."
     )
     return out
+
+
+GRADE_NOTE = (
+    "A key result's grade is the share of the way from its baseline to its target, from −1 (as "
+    "far behind the baseline as the target is ahead of it) to 1 (target reached): going backwards "
+    "costs."
+)
 
 
 def diagnostics_verdict(diag: dict) -> str:
