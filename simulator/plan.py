@@ -11,12 +11,14 @@ met; expected_grade: the grade; weighted: the weighted share of KRs met).
   nonparametric regression (`smooth`, a GAM) of the per-draw V_a on option a's own parameters (V_a
   depends on no other option's parameters); the other randomness of the quarter is averaged out by
   the regression, not ignored. Partial EVPI of one parameter: the same with that parameter alone.
-- A design tests every option at once for ``periods`` periods at the start of the quarter. It
-  diverts the share s = A * per_arm / (periods * mean traffic) of the visitors (each visitor
-  independently, so arms are independent Poisson thinnings of the traffic), split equally among
-  the A arms; ``per_arm`` is the expected number of visitors per arm. The rest of the traffic keeps
-  the current product (the control option). The arms share the quarter's period effects. After the
-  test the option that looks best runs for the remaining periods.
+- A design tests the A arms (every option, or the subset ``arms``, always with the control
+  option first) at once for ``periods`` periods at the start of the quarter. It diverts the share
+  s = A * per_arm / (periods * mean traffic) of the visitors (each visitor independently, so arms
+  are independent Poisson thinnings of the traffic), split equally among the A arms; ``per_arm`` is
+  the expected number of visitors per arm. The rest of the traffic keeps the current product (the
+  control option); an option left out of the test gets no visitors during it. The arms share the
+  quarter's period effects. After the test the option that looks best runs for the remaining
+  periods; an option left out of the test can still be chosen, on what is known of it today.
 - The test's data are summarised per non-control arm and stage its changes act on directly: the
   log of the arm's conversion rate at that stage (given its parent) minus the log of the control's
   rate, where the control's rate is shrunk towards the forecast's mean by the share of its
@@ -26,11 +28,26 @@ met; expected_grade: the grade; weighted: the weighted share of KRs met).
   test, the KRs' values over the test periods (what the team sees of the quarter so far) are
   added, one smooth term each.
 - EVSI = E[max_a E[V_a | data]] - max_a E[V_a]: what the data are worth if the whole quarter were
-  still ahead. Net value: E[max_a E[W_a | data]] - max_a E[V_a], where W_a is the rule's value of
+  still ahead. It cannot exceed the EVPI (data about the changes are worth at most knowing them);
+  an estimate above the EVPI by less than two combined Monte Carlo errors is reported as the EVPI
+  (``evsi_raw`` keeps the estimate), one above by more is kept and flagged in ``notes``. Net
+  value: E[max_a E[W_a | data]] - max_a E[V_a], where W_a is the rule's value of
   the quarter made of the test periods (arms and the untested traffic) and then option a; it pays
-  for the test's periods, so it can be negative. P(decision changes): the share of simulated tests
-  after which the pick differs from today's pick; assurance: the share after which an option other
-  than the control is adopted.
+  for the test's periods, so it can be negative. It is split into the exposure value (the test's
+  periods, then today's pick whatever the data say: what running the arms side by side is worth)
+  and the learning value (net value minus exposure value: what acting on the data adds).
+  P(decision changes): the share of simulated tests after which the pick differs from today's
+  pick; assurance: the share after which an option other than the control is adopted. When the
+  EVPI is 0 within two Monte Carlo errors the pick is the same for every plausible value of the
+  changes, so a pick that changes after a simulated test changes only because of noise in the
+  test's data; such changes (and those of a design whose learning value is not above 0 within two
+  errors) are flagged as worth nothing (``decision_changes_worth_nothing``).
+- The recommendation: the design with the highest net value, when that is above 0 and its
+  learning value is above 0 by two Monte Carlo errors (and the EVPI is not 0 within two). When
+  what it teaches is worth nothing (learning value not above 0 within two errors) but running the
+  arms is (exposure value above 0 by two errors), no test is needed: the advice is to roll the
+  best tested option other than the control out to a share of the traffic (``roll_out``).
+  Otherwise: decide now.
 - Monte Carlo errors: bootstrap over the simulated quarters, refitting the regressions with their
   smoothing kept.
 """
@@ -47,7 +64,16 @@ from typing import Any
 import numpy as np
 
 from . import decision, forecast, smooth
-from .scenario import Flow, Gate, InputError, Lift, Scenario, SetRate, change_param_names
+from .scenario import (
+    Flow,
+    Gate,
+    InputError,
+    Lift,
+    Scenario,
+    SetRate,
+    change_param_names,
+    did_you_mean,
+)
 from .values import column, value_stages
 
 UNITS = {
@@ -55,6 +81,15 @@ UNITS = {
     "expected_grade": "expected OKR grade",
     "weighted": "weighted share of KRs met",
 }
+
+
+def units_of(scenario: Scenario, rule) -> str:
+    """The rule actually used (`decision.Rule`), as the unit every figure of the plan is in."""
+    if rule.name == "all_met" and len(rule.krs) < len(scenario.key_results):
+        return "P(all KRs within reach met)"
+    return UNITS[rule.name]
+
+
 PER_ARM_FRACTIONS = (1 / 8, 1 / 4, 1 / 2, 1.0)
 PERIOD_FRACTIONS = (1 / 6, 1 / 3, 1 / 2)
 
@@ -82,25 +117,43 @@ class PlanResult:
     samples: int
     arms: tuple[str, ...]
     mean_traffic: float
+    units: str = ""  # the rule's value in words, e.g. "P(all KRs met)"
+    roll_out: str | None = None  # the option to roll out to a share of traffic, without a test
+    notes: list[str] = field(default_factory=list)  # what the user should know (also on stderr)
     history: Any = field(default=None, repr=False)  # the history table the plan was made from
     fit: Any = field(default=None, repr=False)  # the posterior draws it was made from
+
+    @property
+    def evpi_is_zero(self) -> bool:
+        """EVPI 0 within two Monte Carlo errors: no plausible value of the changes alters the
+        pick."""
+        return evpi_is_zero(self.evpi, self.evpi_se)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario.id,
             "rule": self.rule,
-            "units": UNITS[self.rule],
+            "units": self.units or UNITS[self.rule],
             "decide_now": {"option": self.option_now, "value": self.value_now},
             "evpi": self.evpi,
             "evpi_se": self.evpi_se,
+            "evpi_is_zero": self.evpi_is_zero,
             "partial_evpi": self.partial_evpi,
             "arms": list(self.arms),
+            "untested": [o for o in self.scenario.options if o not in self.arms],
             "mean_traffic": self.mean_traffic,
             "designs": self.designs,
             "recommended": self.recommended,
+            "roll_out": self.roll_out,
             "recommendation": self.sentence,
+            "notes": list(self.notes),
             "samples": self.samples,
         }
+
+
+def evpi_is_zero(evpi: float, se: float) -> bool:
+    """An EVPI of 0 within two Monte Carlo errors (exactly 0 when its error is unknown)."""
+    return evpi <= (2 * se if math.isfinite(se) else 0.0)
 
 
 # ------------------------------------------------------------------------------- the designs
@@ -139,6 +192,46 @@ def check_designs(
             "product and at least one option with changes"
         )
     return problems
+
+
+def check_arms(
+    scenario: Scenario, arms: list[str] | None
+) -> tuple[tuple[str, ...], list[str], list[str]]:
+    """The arms of every test design, the notes to show, and the problems with ``arms``.
+
+    Without ``arms`` every option is an arm. With it, the chosen options in the scenario's order,
+    the control option (``scenario.control_option``) always first: it is added when left out, with
+    a note, rather than refused. Every summary of a test's data is an arm's conversion rate against
+    the control's rate in the same periods, so a test cannot be read without the control arm, and
+    someone naming the options to try means "against the current product". Unknown ids, and a
+    test with no option besides the control, are problems (one line each, naming ``--arms``).
+    """
+    control = scenario.control_option
+    if arms is None:
+        return (control, *[o for o in scenario.options if o != control]), [], []
+    problems = [
+        f"--arms: unknown option {a!r}{did_you_mean(a, scenario.options)}; the options are "
+        + ", ".join(scenario.options)
+        for a in dict.fromkeys(arms)
+        if a not in scenario.options
+    ]
+    if problems:
+        return (), [], problems
+    notes = []
+    if control not in arms:
+        label = scenario.options[control].label
+        named = f"{control!r}" + (f" (“{label}”)" if label and label != control else "")
+        notes.append(
+            f"--arms: added the control option {named} as the first arm: every arm is compared "
+            "with it"
+        )
+    chosen = (control, *[o for o in scenario.options if o in arms and o != control])
+    if len(chosen) < 2:
+        problems.append(
+            f"--arms: a test needs at least one option besides the control {control!r}; the "
+            "options are " + ", ".join(scenario.options)
+        )
+    return chosen, notes, problems
 
 
 def design_grid(
@@ -226,14 +319,14 @@ class _Replicate:
     tail_totals: dict[str, dict[int, dict[str, np.ndarray]]]  # option -> k -> stage -> total
 
 
-def _replicate(scenario: Scenario, fit, tg, r: int, periods: list[int]) -> _Replicate:
+def _replicate(scenario: Scenario, fit, tg, r: int, periods: list[int], rule) -> _Replicate:
     s = scenario if r == 0 else scenario.with_overrides(seed=_seed(scenario.seed, "replicate", r))
     params = forecast.draw_change_params(s, fit.n_draws)
     shared = forecast.prepare(s, fit)
     values, grades, tails = {}, {}, {}
     for o in s.options:
         counts = forecast.simulate_option(s, shared, o, params)
-        oe = decision.evaluate_option(s, counts, tg)
+        oe = decision.evaluate_option(s, counts, tg, rule)
         values[o], grades[o] = oe.value, oe.grade
         tails[o] = {k: {st: c[:, k:].sum(axis=1) for st, c in counts.items()} for k in periods}
     return _Replicate(values, grades, params, shared, s, tails)
@@ -344,13 +437,18 @@ def _difference_blocks(opts, now, inputs: dict[str, np.ndarray]) -> list[list[np
     return out
 
 
+def _se(reps) -> float:
+    return float(np.std(reps, ddof=1)) if len(reps) > 1 else float("nan")
+
+
 def _estimate(bases: _Bases, V, boot_w, stat):
-    """A statistic of the fitted values, and its bootstrap standard error."""
+    """A statistic of the fitted values, its bootstrap standard error, the fitted values, and
+    the bootstrap replicates (one per weight vector of ``boot_w``, for errors of differences)."""
     ones = np.ones(V.shape[0])
     fitted, lams = bases.fit(V)
     est = stat(fitted, ones)
-    reps = [stat(bases.fit(V, w, lams)[0], w) for w in boot_w]
-    return est, (float(np.std(reps, ddof=1)) if len(reps) > 1 else float("nan")), fitted
+    reps = np.array([stat(bases.fit(V, w, lams)[0], w) for w in boot_w])
+    return est, _se(reps), fitted, reps
 
 
 def plan(
@@ -363,14 +461,18 @@ def plan(
     fit=None,
     history=None,
     progress=None,
+    arms: list[str] | None = None,
 ) -> PlanResult:
     """Value of information of the decision and of each candidate test design.
 
     ``history`` defaults to the scenario's table, ``fit`` to its (cached) fit;
-    ``progress(done, total)`` is called as designs are evaluated.
+    ``progress(done, total)`` is called as designs are evaluated; ``arms``: the options every
+    test design runs (default all; see `check_arms`, whose notes go to ``PlanResult.notes``).
     """
     with _single_threaded_blas():
-        return _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progress)
+        return _plan(
+            scenario, per_arm, periods, replicates, bootstrap, fit, history, progress, arms
+        )
 
 
 def _single_threaded_blas():
@@ -385,8 +487,9 @@ def _single_threaded_blas():
     return threadpool_limits(1, user_api="blas")
 
 
-def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progress):
-    problems = check_designs(scenario, per_arm, periods)
+def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progress, arms):
+    arms, notes, arm_problems = check_arms(scenario, arms)
+    problems = check_designs(scenario, per_arm, periods) + arm_problems
     if problems:
         raise InputError(problems)
     if history is None:
@@ -400,10 +503,13 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
     tg = decision.targets(scenario, history)
     opts = list(scenario.options)
     control = scenario.control_option
-    arms = (control, *[o for o in opts if o != control])
     ks = list(periods) if periods else default_periods(scenario.horizon)
 
-    reps = [_replicate(scenario, fit, tg, r, ks) for r in range(replicates)]
+    # the rule the decision is made under (`krsim run`'s: out-of-reach KRs left out, expected
+    # grade when nothing is within reach), from the same forecast as replicate 0
+    ev0 = decision.evaluate(scenario, forecast.simulate(scenario, fit), tg)
+    rule = ev0.rule
+    reps = [_replicate(scenario, fit, tg, r, ks, rule) for r in range(replicates)]
     N = sum(rp.values[opts[0]].shape[0] for rp in reps)
     V = np.column_stack([np.concatenate([rp.values[o] for rp in reps]) for o in opts])
     G = np.column_stack([np.concatenate([rp.grades[o] for rp in reps]) for o in opts])
@@ -414,7 +520,12 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
     rng = np.random.default_rng(_seed(scenario.seed, "bootstrap"))
     boot_w = [rng.multinomial(N, np.full(N, 1.0 / N)).astype(float) for _ in range(bootstrap)]
     means = V.mean(axis=0)
-    now = _pick(opts, means, G.mean(axis=0), control)
+    # today's pick is `krsim run`'s (guardrails and the primary KR included); without either,
+    # the same as the best mean over every replicate up to Monte Carlo noise
+    if decision.primary_kr(scenario) or any(kr.guardrail for kr in scenario.key_results):
+        now = opts.index(decision.choose_option(scenario, ev0.options, fit.chains))
+    else:
+        now = _pick(opts, means, G.mean(axis=0), control)
     value_now = float(means[now])
     # Regressions are of each option's value minus today's pick's, draw by draw (the incremental
     # net benefit of Strong et al.): the same value of information, with much less noise, since
@@ -437,14 +548,15 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
     }
     if own_params:
         blocks = _difference_blocks(opts, now, own_params)
-        evpi, evpi_se, _ = _estimate(_Bases(blocks, N), Vd, boot_w, _voi)
+        evpi, evpi_se, _, _ = _estimate(_Bases(blocks, N), Vd, boot_w, _voi)
     else:
         evpi, evpi_se = 0.0, 0.0
+    evpi = max(evpi, 0.0)  # E[max] >= max E: below 0 only by Monte Carlo error
     partial = {}
     for o in opts:
         for name in uncertain[o]:
             bl = _difference_blocks(opts, now, {o: params[name][:, None]})
-            val, se, _ = _estimate(_Bases(bl, N), Vd, boot_w, _voi)
+            val, se, _, _ = _estimate(_Bases(bl, N), Vd, boot_w, _voi)
             partial[name] = {"value": max(val, 0.0), "se": se}
     if progress:
         progress(1, total_steps)
@@ -477,12 +589,20 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
                 for st in _totals_keys(scenario)
             }
             quarter = {st: (test_totals[st] + tail[st])[:, None] for st in _totals_keys(scenario)}
-            oe = decision.evaluate_option(scenario, quarter, tg)
+            oe = decision.evaluate_option(scenario, quarter, tg, rule)
             W.append(oe.value)
         W = np.column_stack(W)
         own = _Bases(_difference_blocks(opts, now, informative), N)
-        evsi, evsi_se, _ = _estimate(own, Vd, boot_w, _voi)
-        evsi = max(evsi, 0.0)  # E[max] >= max E: below 0 only by rounding
+        evsi_raw, evsi_se, _, _ = _estimate(own, Vd, boot_w, _voi)
+        evsi = _coherent_evsi(evsi_raw, evsi_se, evpi, evpi_se)
+        if evsi_raw > evpi + 2 * math.hypot(evsi_se, evpi_se):
+            notes.append(
+                f"the EVSI of the {d.periods}-{scenario.period} test with {d.per_arm:,} visitors "
+                f"per arm, {evsi_raw:.3f} ± {evsi_se:.3f} in {units_of(scenario, rule)}, "
+                f"exceeds the EVPI, {evpi:.3f} ± {evpi_se:.3f}, by more than two Monte Carlo "
+                "errors, which data cannot do: its regression is unreliable; more draws "
+                "(--draws) narrow the errors"
+            )
         # After the test the team also knows how far each KR got during it: one term per KR
         progress_so_far = [
             decision.kr_value(kr, test_totals)[:, None] for kr in scenario.key_results
@@ -502,31 +622,48 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
             gain = Wd[np.arange(len(d)), d]
             return float((w @ gain + w @ w_now) / n - ((w @ V) / n).max())
 
-        net_value, net_se, fW = _estimate(allb, Wd, boot_w, net)
+        net_value, net_se, fW, net_reps = _estimate(allb, Wd, boot_w, net)
+
         # the test periods alone, learning nothing (then today's best guess for the rest)
-        exposure = float(W.mean(axis=0).max() - V.mean(axis=0).max())
+        def exposure_of(w, W=W):
+            n = w.sum()
+            return float(((w @ W) / n).max() - ((w @ V) / n).max())
+
+        exposure = exposure_of(np.ones(N))
+        exposure_then = opts[int(np.argmax(W.mean(axis=0)))]
+        exposure_reps = np.array([exposure_of(w) for w in boot_w])
+        learning_se = _se(net_reps - exposure_reps)  # paired: the same resamples
         after = fW.argmax(axis=1)
         after[fW[:, now] >= fW.max(axis=1) - 1e-12] = now  # ties keep today's pick
         changes = (after != now).astype(float)
         adopt = (np.array(opts)[after] != control).astype(float)
         reaching = {
-            st: float(np.mean(arm_totals[a][scenario.funnel[st].from_]))
+            a: {st: float(np.mean(arm_totals[a][scenario.funnel[st].from_])) for st in stages[a]}
             for a in arms[1:]
-            for st in stages[a]
+            if stages[a]
         }
+        learning = net_value - exposure
         out_designs.append(
             {
                 "per_arm": d.per_arm,
                 "periods": d.periods,
                 "share_of_traffic": share,
+                "share_per_arm": share / len(arms),
                 "evsi": evsi,
                 "evsi_se": evsi_se,
+                "evsi_raw": evsi_raw,
                 "net_value": net_value,
                 "net_value_se": net_se,
                 "exposure_value": exposure,
-                "learning_value": net_value - exposure,
+                "exposure_value_se": _se(exposure_reps),
+                "exposure_then": exposure_then,
+                "learning_value": learning,
+                "learning_value_se": learning_se,
                 "p_decision_changes": float(changes.mean()),
                 "p_decision_changes_se": decision.mc_se(changes, 1),
+                "decision_changes_worth_nothing": bool(
+                    evpi_is_zero(evpi, evpi_se) or not _above_zero(learning, learning_se)
+                ),
                 "assurance": float(adopt.mean()),
                 "assurance_se": decision.mc_se(adopt, 1),
                 "users_reaching_per_arm": reaching,
@@ -536,17 +673,22 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
             progress(2 + i, total_steps)
 
     best = max(out_designs, key=lambda x: x["net_value"], default=None)
-    recommended = (
-        {"per_arm": best["per_arm"], "periods": best["periods"]}
-        if best is not None and best["net_value"] > 0
-        else None
-    )
+    recommended, roll_out = None, None
+    what = advice(best, evpi, evpi_se)
+    if what == "test":
+        recommended = {"per_arm": best["per_arm"], "periods": best["periods"]}
+    elif what == "roll_out":
+        # the best tested option other than the control (today's pick if it is one), by its
+        # value today
+        tested = [opts.index(a) for a in arms[1:]]
+        roll_out = opts[now] if opts[now] in arms[1:] else opts[max(tested, key=means.__getitem__)]
     result = PlanResult(
         scenario=scenario,
-        rule=scenario.decision.rule,
+        rule=rule.name,
+        units=units_of(scenario, rule),
         option_now=opts[now],
         value_now=value_now,
-        evpi=max(evpi, 0.0),
+        evpi=evpi,
         evpi_se=evpi_se,
         partial_evpi=partial,
         designs=out_designs,
@@ -555,6 +697,8 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
         samples=N,
         arms=arms,
         mean_traffic=traffic,
+        roll_out=roll_out,
+        notes=notes,
         history=history,
         fit=fit,
     )
@@ -562,32 +706,140 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
     return result
 
 
-def recommendation_sentence(result: PlanResult, best: dict | None) -> str:
-    s = result.scenario
-    unit = UNITS[result.rule]
-    period = s.period
-    label = s.options[result.option_now].label or result.option_now
-    head = (
-        f"Deciding now picks “{label}” ({unit} = {result.value_now:.2f}); perfect knowledge of "
-        f"the changes would be worth {result.evpi:.3f} ± {result.evpi_se:.3f} more (EVPI)."
-    )
+def advice(best: dict | None, evpi: float, evpi_se: float) -> str:
+    """What to do, given the design with the highest net value: "test" when its net value is
+    above 0 and its learning value above 0 by two Monte Carlo errors (and the EVPI is not 0
+    within two: then no data can change the pick); "roll_out" when what it teaches is worth
+    nothing (learning value not above 0 by two errors) but running its arms is (exposure value
+    above 0 by two errors); else "decide_now"."""
     if best is None:
-        return head
-    desc = (
-        f"a {best['periods']}-{period} test with {best['per_arm']:,} visitors per arm changes the "
-        f"decision with probability {best['p_decision_changes']:.2f} and is worth "
-        f"{best['net_value']:+.3f} ± {best['net_value_se']:.3f} in {unit} net of its cost "
-        f"(EVSI {best['evsi']:.3f})"
+        return "decide_now"
+    learns = _above_zero(best["learning_value"], best["learning_value_se"])
+    if learns:
+        test = best["net_value"] > 0 and not evpi_is_zero(evpi, evpi_se)
+        return "test" if test else "decide_now"
+    if _above_zero(best["exposure_value"], best["exposure_value_se"]):
+        return "roll_out"
+    return "decide_now"
+
+
+def _above_zero(x: float, se: float) -> bool:
+    """Above 0 by more than two Monte Carlo errors (when the error is unknown: above 0)."""
+    return x > (2 * se if math.isfinite(se) else 0.0)
+
+
+def _coherent_evsi(evsi: float, evsi_se: float, evpi: float, evpi_se: float) -> float:
+    """The EVSI as reported: at least 0 (E[max] >= max E) and at most the EVPI (data about the
+    changes are worth no more than knowing them) when the estimate exceeds the EVPI by less than
+    two combined Monte Carlo errors, sqrt(se_EVSI^2 + se_EVPI^2); an estimate above by more is
+    kept as it is (and flagged), since clipping would hide an unreliable regression."""
+    evsi = max(evsi, 0.0)
+    if evsi > evpi and evsi - evpi <= 2 * math.hypot(evsi_se, evpi_se):
+        return evpi
+    return evsi
+
+
+def _quote(s: Scenario, option: str) -> str:
+    return f"‘{s.options[option].label or option}’"
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _design_words(result: PlanResult, d: dict) -> str:
+    s = result.scenario
+    arms = _and([_quote(s, a) for a in result.arms])
+    return (
+        f"a {d['periods']}-{s.period} test of {arms} with {d['per_arm']:,} visitors per arm "
+        f"({d['share_of_traffic']:.0%} of the traffic)"
     )
-    if best["exposure_value"] > 0 and best["learning_value"] < best["exposure_value"]:
-        desc += (
-            f"; most of that comes from running the options side by side during the test "
-            f"({best['exposure_value']:+.3f}), not from what the test teaches "
-            f"({best['learning_value']:+.3f}): a partial roll-out would do as well"
+
+
+def recommendation_sentence(result: PlanResult, best: dict | None) -> str:
+    """The plan in words: today's pick, the EVPI, and what to do — run the best design, roll an
+    option out to a share of the traffic without a test, or decide now. Every sentence names the
+    rule's unit and shows the figures it compares, each with its Monte Carlo error."""
+    s = result.scenario
+    unit = result.units or UNITS[result.rule]
+    the_unit = unit if unit.startswith("P(") else f"the {unit}"
+    period = s.period
+    out = [
+        f"Deciding now picks {_quote(s, result.option_now)}, with {unit} = {result.value_now:.2f}."
+    ]
+    evpi = f"{result.evpi:.3f} ± {result.evpi_se:.3f}"
+    if result.evpi_is_zero:
+        out.append(
+            f"Knowing the changes exactly would raise {the_unit} by {evpi} (EVPI), 0 within its "
+            "Monte Carlo error: the pick is the same for every plausible value of the changes — "
+            "knowing them exactly would not change it, so no test can improve the decision."
+        )
+    else:
+        out.append(
+            f"Knowing the changes exactly would raise {the_unit} by {evpi} (EVPI): the most any "
+            "test could be worth."
+        )
+    if best is None:
+        return " ".join(out)
+    design = _design_words(result, best)
+    evsi = f"{best['evsi']:.3f} ± {best['evsi_se']:.3f}"
+    net = f"{best['net_value']:+.3f} ± {best['net_value_se']:.3f}"
+    exposure = f"{best['exposure_value']:+.3f} ± {best['exposure_value_se']:.3f}"
+    learning = f"{best['learning_value']:+.3f} ± {best['learning_value_se']:.3f}"
+    p_change = f"{best['p_decision_changes']:.2f} ± {best['p_decision_changes_se']:.2f}"
+    if result.evpi_is_zero and best["p_decision_changes"] > 0:
+        out.append(
+            f"Simulated tests still change the pick (P(decision changes) = {p_change} for "
+            f"{design}), but only because of noise in the test's data: such a change is worth "
+            f"nothing (EVSI {evsi} in {unit}, against the EVPI {result.evpi:.3f})."
+        )
+    elif best["decision_changes_worth_nothing"] and best["p_decision_changes"] > 0:
+        out.append(
+            f"{design[0].upper()}{design[1:]} changes the pick with probability {p_change}, but "
+            f"acting on its data is worth {learning} in {unit} (learning value), nothing within "
+            "two Monte Carlo errors: those changes gain nothing."
         )
     if result.recommended:
-        return f"{head} Recommended: {desc}."
-    return f"{head} Decide now: no test design gains; the best, {desc}."
+        out.append(
+            f"Recommended: {design}. It changes the pick with probability {p_change} and is "
+            f"worth {net} in {unit} against deciding now, net of its cost; its data alone would "
+            f"be worth {evsi} (EVSI, at most the EVPI {result.evpi:.3f})."
+        )
+        if 0 < best["learning_value"] < best["exposure_value"]:
+            out.append(
+                f"Of the net value, {exposure} in {unit} comes from running the arms side by side "
+                f"during the test and {learning} from what it teaches."
+            )
+    elif result.roll_out:
+        others = list(result.arms[1:])
+        then = _quote(s, best["exposure_then"])
+        if len(others) == 1:
+            how = f"{_quote(s, others[0])} on {best['share_per_arm']:.0%} of the visitors"
+        else:
+            how = (
+                f"{_and([_quote(s, a) for a in others])} on {best['share_per_arm']:.0%} of "
+                f"the visitors each (`--arms {result.arms[0]},{result.roll_out}` plans "
+                f"{_quote(s, result.roll_out)} alone)"
+            )
+        out.append(
+            f"No test needed: roll out {_quote(s, result.roll_out)} to a share of traffic. "
+            f"Running {how} for the first {best['periods']} {period}(s), then {then} for the "
+            f"rest of the quarter, is worth {exposure} in {unit} against deciding now; acting on "
+            f"what such a test shows would add {learning} (learning value), nothing within two "
+            "Monte Carlo errors."
+        )
+    elif best["learning_value"] > 0 and not best["decision_changes_worth_nothing"]:
+        out.append(
+            f"Decide now: no test design gains; the best, {design}, is worth {net} in {unit} "
+            f"against deciding now, net of its cost (EVSI {evsi})."
+        )
+    else:
+        out.append(
+            f"Decide now: no test design gains; for the best, {design}, what it teaches is worth "
+            f"{learning} in {unit} and running its arms {exposure}, neither above 0 by two Monte "
+            "Carlo errors."
+        )
+    return " ".join(out)
 
 
 def progress_bar(label: str = "planning", after: float = 2.0, stream=None):
@@ -618,15 +870,36 @@ def progress_bar(label: str = "planning", after: float = 2.0, stream=None):
     return update
 
 
+def p_change_text(d: dict) -> str:
+    """P(decision changes) of a design as shown in tables: marked when the changes are worth
+    nothing (see the module docstring), so that it does not read as a reason to test."""
+    text = f"{d['p_decision_changes']:.2f} ± {d['p_decision_changes_se']:.2f}"
+    return f"{text} *" if d["decision_changes_worth_nothing"] and d["p_decision_changes"] else text
+
+
+WORTH_NOTHING = (
+    "* the pick changes after such a test only because of noise in its data, or in ways that "
+    "gain nothing: its learning value is not above 0 by two Monte Carlo errors"
+)
+
+
 def text_plan(result: PlanResult) -> str:
     """The plan as a terminal table."""
     s = result.scenario
-    unit = UNITS[result.rule]
+    unit = result.units or UNITS[result.rule]
+    untested = [o for o in s.options if o not in result.arms]
     lines = [
         f"Value of testing before deciding, in {unit}; ± is the Monte Carlo error "
         f"({result.samples:,} simulated quarters).",
         f"Arms of every test: {', '.join(result.arms)} (visitors split equally; the rest keep "
         f"“{s.options[result.arms[0]].label or result.arms[0]}”).",
+    ]
+    if untested:
+        lines.append(
+            f"Not tested: {', '.join(untested)} (no visitors during the test; still choosable "
+            "after it, on what is known today)."
+        )
+    lines += [
         "",
         f"EVPI (the change parameters known exactly): {result.evpi:.3f} ± {result.evpi_se:.3f}",
     ]
@@ -635,14 +908,16 @@ def text_plan(result: PlanResult) -> str:
     lines += [
         "",
         f"{'periods':>7} {'per arm':>9} {'traffic':>7} {'EVSI':>15} {'net value':>16} "
-        f"{'P(change)':>11} {'assurance':>11}",
+        f"{'exposure':>16} {'P(change)':>13} {'assurance':>11}",
     ]
     for d in result.designs:
         lines.append(
             f"{d['periods']:>7} {d['per_arm']:>9,} {d['share_of_traffic']:>7.0%} "
             f"{d['evsi']:>7.3f} ± {d['evsi_se']:.3f} {d['net_value']:>+8.3f} ± {d['net_value_se']:.3f}"
-            f" {d['p_decision_changes']:>4.2f} ± {d['p_decision_changes_se']:.2f}"
-            f" {d['assurance']:>4.2f} ± {d['assurance_se']:.2f}"
+            f" {d['exposure_value']:>+8.3f} ± {d['exposure_value_se']:.3f}"
+            f" {p_change_text(d):>13} {d['assurance']:>4.2f} ± {d['assurance_se']:.2f}"
         )
+    if any(p_change_text(d).endswith("*") for d in result.designs):
+        lines.append(WORTH_NOTHING)
     lines += ["", result.sentence]
     return "\n".join(lines)

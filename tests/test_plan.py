@@ -3,6 +3,8 @@ structural properties on fits with known parameters (no PyMC)."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -12,6 +14,14 @@ from known_fits import known_fit as _known_fit
 from scipy import integrate, stats
 
 from simulator.data import CountTable
+from simulator.plan import (
+    WORTH_NOTHING,
+    _coherent_evsi,
+    advice,
+    p_change_text,
+    recommendation_sentence,
+    text_plan,
+)
 from simulator.plan import plan as make_plan
 from simulator.scenario import parse_scenario
 
@@ -162,13 +172,85 @@ def test_evsi_matches_quadrature_and_rises_with_size(conjugate_plan):
     assert r.designs[-1]["evsi"] > r.designs[0]["evsi"] + 3 * r.designs[-1]["evsi_se"]
 
 
-def test_evpi_is_zero_without_uncertain_changes():
+@pytest.fixture(scope="module")
+def certain_plan():
+    """The conjugate case with the new rate known (0.12): no plausible value changes the pick."""
     s, fit, h = conjugate(prior="{fixed: 0.12}")
-    r = make_plan(s, fit=fit, history=h, per_arm=[200], periods=[1], replicates=1, bootstrap=2)
+    return make_plan(s, fit=fit, history=h, per_arm=[200], periods=[1], replicates=1, bootstrap=2)
+
+
+def test_evpi_is_zero_without_uncertain_changes(certain_plan):
+    r = certain_plan
     assert r.evpi == 0.0
     assert r.partial_evpi == {}
     assert r.designs[0]["evsi"] == 0.0
     assert r.designs[0]["p_decision_changes"] == 0.0
+
+
+def test_evpi_zero_sentence_says_why_and_explains_decision_changes(certain_plan):
+    r = certain_plan
+    assert r.evpi_is_zero and r.to_dict()["evpi_is_zero"]
+    assert r.recommended is None
+    assert (
+        "the pick is the same for every plausible value of the changes — knowing them exactly "
+        "would not change it" in r.sentence
+    )
+    assert "0.000 ± 0.000" in r.sentence and "P(all KRs met)" in r.sentence
+    assert "Recommended" not in r.sentence
+    # a pick that still changes after a simulated test is explained as noise, worth nothing
+    d = r.designs[0] | {"p_decision_changes": 0.37, "p_decision_changes_se": 0.01}
+    noisy = replace(r, designs=[d])
+    text = recommendation_sentence(noisy, d)
+    assert "P(decision changes) = 0.37 ± 0.01" in text
+    assert "only because of noise in the test's data" in text
+    assert "worth nothing" in text
+    assert d["decision_changes_worth_nothing"]
+    assert p_change_text(d) == "0.37 ± 0.01 *"
+    assert WORTH_NOTHING in text_plan(noisy)
+
+
+def test_exposure_only_design_is_a_roll_out(certain_plan):
+    """Learning value 0 within its errors, exposure value above 0: no test, a roll-out."""
+    r = certain_plan
+    d = r.designs[0] | {
+        "exposure_value": 0.010,
+        "exposure_value_se": 0.002,
+        "learning_value": -0.001,
+        "learning_value_se": 0.002,
+        "net_value": 0.009,
+        "net_value_se": 0.002,
+        "exposure_then": "new",
+    }
+    assert advice(d, r.evpi, r.evpi_se) == "roll_out"
+    assert advice(d | {"exposure_value": 0.003}, r.evpi, r.evpi_se) == "decide_now"
+    assert advice(d | {"learning_value": 0.02}, 0.05, 0.002) == "test"
+    assert advice(d | {"learning_value": 0.02}, r.evpi, r.evpi_se) == "decide_now"  # EVPI 0
+    rolled = replace(r, designs=[d], recommended=None, roll_out="new")
+    text = recommendation_sentence(rolled, d)
+    assert "No test needed: roll out ‘new’ to a share of traffic." in text
+    share = f"{d['share_per_arm']:.0%}"
+    assert f"Running ‘new’ on {share} of the visitors for the first 1 week(s)" in text
+    assert "+0.010 ± 0.002 in P(all KRs met)" in text and "-0.001 ± 0.002" in text
+    assert "Recommended" not in text and "for exposure" not in text
+    js = rolled.to_dict()
+    assert js["recommended"] is None and js["roll_out"] == "new"
+
+
+def test_evsi_is_clipped_to_evpi_only_within_errors():
+    assert _coherent_evsi(0.105, 0.003, 0.100, 0.002) == 0.100  # 0.005 < 2 * 0.0036
+    assert _coherent_evsi(0.110, 0.003, 0.100, 0.002) == 0.110  # 0.010 > 2 * 0.0036: kept
+    assert _coherent_evsi(-0.001, 0.003, 0.100, 0.002) == 0.0
+    assert _coherent_evsi(0.090, 0.003, 0.100, 0.002) == 0.090
+
+
+def test_evsi_does_not_exceed_evpi_on_the_conjugate_case(conjugate_plan):
+    """The EVSI of a design is at most the EVPI: each estimate (before clipping) within two
+    combined Monte Carlo errors of it, the reported one at most it."""
+    r = conjugate_plan
+    for d in r.designs:
+        assert d["evsi_raw"] <= r.evpi + 2 * np.hypot(d["evsi_se"], r.evpi_se), d
+        assert d["evsi"] <= r.evpi
+    assert not r.notes
 
 
 def test_json_object_has_the_design_fields(conjugate_plan):
@@ -185,10 +267,13 @@ def test_json_object_has_the_design_fields(conjugate_plan):
         } <= set(x)
     rec = d["recommended"]
     best = max(d["designs"], key=lambda x: x["net_value"])
-    if best["net_value"] > 0:
+    what = advice(best, d["evpi"], d["evpi_se"])
+    if what == "test":
         assert rec == {"per_arm": best["per_arm"], "periods": best["periods"]}
     else:
         assert rec is None
+    assert (d["roll_out"] is not None) == (what == "roll_out")
+    assert d["arms"] == ["keep", "new"] and d["untested"] == []
 
 
 def test_designs_that_need_more_than_the_traffic_are_refused():
@@ -199,6 +284,118 @@ def test_designs_that_need_more_than_the_traffic_are_refused():
         make_plan(s, fit=fit, history=h, per_arm=[10**6], periods=[1], replicates=1)
     with pytest.raises(InputError, match="below the horizon"):
         make_plan(s, fit=fit, history=h, per_arm=[10], periods=[H], replicates=1)
+
+
+# ---------------------------------------------------------------------- a subset of the options
+
+THREE = f"""
+title: three
+horizon: {H}
+seed: 7
+history: three.csv
+funnel:
+  visits: {{}}
+  buy: {{from: visits}}
+options:
+  keep: {{}}
+  new:
+    changes:
+      - set: {{stage: buy, rate: {{beta: [{A}, {B}]}}}}
+  other:
+    changes:
+      - set: {{stage: buy, rate: {{beta: [{A}, {B}]}}}}
+key_results: [{{id: buys, metric: buy, target: ">= {TARGET}"}}]
+"""
+
+
+def test_arms_test_a_subset_of_the_options(monkeypatch):
+    """With arms [new]: the control is added first (with a note), the untested option `other`
+    gets no visitors and no summaries, and the share of traffic is that of two arms."""
+    import importlib
+
+    plan_module = importlib.import_module("simulator.plan")  # `simulator.plan` is also a function
+    s = parse_scenario(THREE.encode(), "three.yaml")
+    rates = {"buy": R0}
+    fit, h = known_fit(s, rates, N_VISITS), history(s, rates, N_VISITS)
+    seen = {"test": set(), "summaries": set()}
+    test_periods, summaries = plan_module._test_periods, plan_module._summaries
+
+    def spy_test_periods(scenario, rep, design, share, arms):
+        arm_totals, all_totals = test_periods(scenario, rep, design, share, arms)
+        seen["test"] |= set(arm_totals)
+        return arm_totals, all_totals
+
+    def spy_summaries(*args):
+        out = summaries(*args)
+        seen["summaries"] |= set(out)
+        return out
+
+    monkeypatch.setattr(plan_module, "_test_periods", spy_test_periods)
+    monkeypatch.setattr(plan_module, "_summaries", spy_summaries)
+    per_arm, k = 200, 2
+    r = make_plan(
+        s, fit=fit, history=h, arms=["new"], per_arm=[per_arm], periods=[k], replicates=1,
+        bootstrap=2,
+    )  # fmt: skip
+    assert r.arms == ("keep", "new")
+    assert any("added the control option 'keep'" in n for n in r.notes)
+    assert seen == {"test": {"keep", "new"}, "summaries": {"new"}}
+    js = r.to_dict()
+    assert js["arms"] == ["keep", "new"] and js["untested"] == ["other"]
+    d = js["designs"][0]
+    # by hand: 2 arms x 200 visitors over 2 periods of 1,000 expected visitors = 20%
+    assert d["share_of_traffic"] == pytest.approx(2 * per_arm / (k * r.mean_traffic), rel=1e-12)
+    assert d["share_of_traffic"] == pytest.approx(0.2, rel=1e-3)
+    assert d["share_per_arm"] == pytest.approx(d["share_of_traffic"] / 2, rel=1e-12)
+    assert set(d["users_reaching_per_arm"]) == {"new"}
+    # the arm's visitors: Poisson(per_arm) per simulated quarter (a third of the share would
+    # give 2/3 of that); the error of their mean is sqrt(per_arm / samples)
+    visitors = d["users_reaching_per_arm"]["new"]["buy"]
+    expected = per_arm * N_VISITS / r.mean_traffic
+    assert abs(visitors - expected) < 4 * np.sqrt(per_arm / r.samples), (visitors, expected)
+    # `other` is still choosable after the test: it is in the values the pick is made from
+    assert "other" in r.scenario.options and js["decide_now"]["option"] in r.scenario.options
+
+
+def _three_files(tmp_path: Path) -> Path:
+    rows = ["period,visits,buy"] + [f"{i},{int(N_VISITS)},{int(N_VISITS * R0)}" for i in range(20)]
+    (tmp_path / "three.csv").write_text("\n".join(rows) + "\n")
+    path = tmp_path / "three.yaml"
+    path.write_text(THREE)
+    return path
+
+
+def test_unknown_arm_exits_2_with_one_line(tmp_path, capsys):
+    from simulator.cli import main
+
+    path = _three_files(tmp_path)
+    assert main(["plan", str(path), "--arms", "keep,nwe"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("error: --arms: unknown option 'nwe'")
+    assert "did you mean 'new'?" in err[0]
+    assert main(["plan", str(path), "--arms", "keep"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "at least one option besides the control 'keep'" in err[0], err
+
+
+def test_plan_section_sits_before_the_diagnostics(certain_plan, tmp_path):
+    from simulator.report.plan_plots import write_plan_report
+
+    d = write_plan_report(certain_plan, tmp_path)
+    page = (d / "index.html").read_text(encoding="utf-8")
+    assert page.count('<section id="plan">') == 1
+    i = page.index('<section id="plan">')
+    assert page.index('<section id="assumptions">') < i < page.index('<section id="diagnostics">')
+    assert i < page.index('<section id="provenance">')
+    md = (d / "report.md").read_text(encoding="utf-8")
+    assert md.count("## Is a test worth it?") == 1
+    j = md.index("\n## Is a test worth it?")
+    assert md.index("\n## Assumptions") < j < md.index("\n## Sampler diagnostics")
+    assert (d / "figures" / "plan_value.png").stat().st_size > 0
+    assert "(figures/plan_value.png)" in md
+    assert json.loads((d / "plan.json").read_text())["evpi_is_zero"] is True
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no leftovers
 
 
 # ------------------------------------------------------------- nested Monte Carlo (a gate, a flow)

@@ -8,12 +8,13 @@ Plot functions take the computed plan, accept ``axes=`` and return ``(fig, axes)
 from __future__ import annotations
 
 import html
+import json
 from pathlib import Path
 
 import numpy as np
 
-from ..plan import UNITS, PlanResult
-from .compare_plots import _figure_html, _matplotlib, _png, _write_atomic
+from ..plan import UNITS, WORTH_NOTHING, PlanResult, p_change_text
+from .compare_plots import _figure_html, _matplotlib, _png
 
 COLORS = ("#1f5fa8", "#d9822b", "#2a9d6f", "#8e44ad", "#c0392b")
 
@@ -29,7 +30,7 @@ def value_curves(result: PlanResult, axes=None):
         axes.append(fig.add_subplot(grid[1, :]))
     else:
         fig = axes[0].figure
-    unit = UNITS[result.rule]
+    unit = result.units or UNITS[result.rule]
     period = result.scenario.period
     ks = sorted({d["periods"] for d in result.designs})
     for i, k in enumerate(ks):
@@ -100,14 +101,24 @@ def value_curves(result: PlanResult, axes=None):
     return fig, axes
 
 
-def _section_text(result: PlanResult) -> tuple[str, list[list[str]]]:
+def _section_text(result: PlanResult) -> tuple[str, list[list[str]], str | None]:
+    """The lead paragraph, the table of designs (header row first) and the table's footnote."""
     s = result.scenario
+    untested = [o for o in s.options if o not in result.arms]
+    which = "all options" if not untested else "the options"
     lead = (
-        f"Should the team test before deciding? Every test below runs all options as arms "
-        f"({', '.join(result.arms)}) on a share of the visitors for its first periods, the rest "
-        "keeping the current product; the option that then looks best runs for the rest of the "
-        f"quarter. Values are in {UNITS[result.rule]}, ± two Monte Carlo errors in the figure. "
-        + result.sentence
+        f"Should the team test before deciding? Every test below runs {which} "
+        f"{', '.join(result.arms)} as arms on a share of the visitors for its first periods, the "
+        "rest keeping the current product; the option that then looks best runs for the rest of "
+        "the quarter. "
+        + (
+            f"Not tested: {', '.join(untested)} (no visitors during the test; still choosable "
+            "after it, on what is known today). "
+            if untested
+            else ""
+        )
+        + f"Values are in {(result.units or UNITS[result.rule])}, ± one Monte Carlo error in the table and two in "
+        "the figure. " + result.sentence
     )
     table = [
         [
@@ -116,6 +127,7 @@ def _section_text(result: PlanResult) -> tuple[str, list[list[str]]]:
             "Share of traffic",
             "EVSI",
             "Net value",
+            "Exposure value",
             "P(decision changes)",
             "Assurance",
         ]
@@ -128,11 +140,13 @@ def _section_text(result: PlanResult) -> tuple[str, list[list[str]]]:
                 f"{d['share_of_traffic']:.0%}",
                 f"{d['evsi']:.3f} ± {d['evsi_se']:.3f}",
                 f"{d['net_value']:+.3f} ± {d['net_value_se']:.3f}",
-                f"{d['p_decision_changes']:.2f} ± {d['p_decision_changes_se']:.2f}",
+                f"{d['exposure_value']:+.3f} ± {d['exposure_value_se']:.3f}",
+                p_change_text(d),
                 f"{d['assurance']:.2f} ± {d['assurance_se']:.2f}",
             ]
         )
-    return lead, table
+    marked = any(p_change_text(d).endswith("*") for d in result.designs)
+    return lead, table, WORTH_NOTHING if marked else None
 
 
 CAPTION = (
@@ -148,12 +162,14 @@ CAPTION = (
 def _html_section(result: PlanResult, png: bytes) -> str:
 
     e = html.escape
-    lead, table = _section_text(result)
+    lead, table, foot = _section_text(result)
     out = ['<section id="plan">', "<h2>Is a test worth it?</h2>", f"<p>{e(lead)}</p>", "<table>"]
     out.append("<tr>" + "".join(f"<th>{e(c)}</th>" for c in table[0]) + "</tr>")
     for row in table[1:]:
         out.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
     out.append("</table>")
+    if foot:
+        out.append(f'<p class="note">{e(foot)}</p>')
     out += [*_figure_html(*CAPTION, png), "</section>"]
     return "\n".join(out) + "\n"
 
@@ -161,32 +177,61 @@ def _html_section(result: PlanResult, png: bytes) -> str:
 def _markdown_section(result: PlanResult) -> str:
     from .markdown import md
 
-    lead, table = _section_text(result)
-    out = ["", "## Is a test worth it?", "", md(lead), ""]
+    lead, table, foot = _section_text(result)
+    out = ["## Is a test worth it?", "", md(lead), ""]
     out.append("| " + " | ".join(md(c) for c in table[0]) + " |")
     out.append("|" + "---:|" * len(table[0]))
     for row in table[1:]:
         out.append("| " + " | ".join(md(c) for c in row) + " |")
+    if foot:
+        out += ["", md(foot)]
     title, caption = CAPTION
     out += ["", f"### {md(title)}", "", "![Value of information](figures/plan_value.png)", ""]
     out += [md(caption), ""]
     return "\n".join(out)
 
 
+# The planning section goes with the decision: after the assumptions the pick rests on, before
+# the sampler diagnostics and the provenance (the first anchor found; else the end of the page).
+HTML_ANCHORS = ('<section id="diagnostics">', '<section id="provenance">', "</main>", "</body>")
+MARKDOWN_ANCHORS = ("## Sampler diagnostics\n", "## Provenance\n")
+
+
+def insert_section(page: str, section: str, anchors: tuple[str, ...]) -> str:
+    """``page`` with ``section`` placed before the first of ``anchors`` it contains (a Markdown
+    anchor only where a line starts), else at its end."""
+    for a in anchors:
+        i = page.find(a) if a.startswith("<") else page.find("\n" + a)
+        if i >= 0:
+            i += 0 if a.startswith("<") else 1
+            return page[:i] + section + page[i:]
+    return page.rstrip("\n") + "\n\n" + section
+
+
 def write_plan_report(result: PlanResult, out_dir: str | Path) -> Path:
-    """Write the decision report and add the planning section to its `index.html` and
-    `report.md` (each file replaced atomically). Returns the report directory."""
+    """Write the decision report with the planning section in it, before the diagnostics and
+    provenance sections of `index.html` and `report.md`, and the plan as `plan.json`: the page is
+    rendered with the section and the directory written once, atomically (`writer.write_dir`).
+    Returns the report directory."""
     from ..pipeline import decide
-    from . import write_report
+    from .context import context, figures
+    from .html import render_html
+    from .markdown import render_markdown
+    from .writer import report_stem, write_dir, write_page_files
 
     png = _png(value_curves(result)[0])
-    d = Path(write_report(decide(result.scenario, result.history, result.fit), out_dir))
-    (d / "figures").mkdir(exist_ok=True)
-    (d / "figures" / "plan_value.png").write_bytes(png)
-    index = d / "index.html"
-    page = index.read_text(encoding="utf-8")
-    anchor = "</main>" if "</main>" in page else "</body>"
-    _write_atomic(index, page.replace(anchor, _html_section(result, png) + anchor, 1))
-    report_md = d / "report.md"
-    _write_atomic(report_md, report_md.read_text(encoding="utf-8") + _markdown_section(result))
-    return d
+    decision = decide(result.scenario, result.history, result.fit)
+    figs = figures(decision)
+    ctx = context(decision, figs)
+    page = insert_section(render_html(ctx), _html_section(result, png), HTML_ANCHORS)
+    markdown = insert_section(
+        render_markdown(ctx), _markdown_section(result) + "\n", MARKDOWN_ANCHORS
+    )
+
+    def fill(d: Path) -> None:
+        write_page_files(d, figs, page, markdown, "summary.json", decision.to_dict())
+        (d / "figures" / "plan_value.png").write_bytes(png)
+        text = json.dumps(result.to_dict(), indent=2) + "\n"  # as `krsim plan --json` prints it
+        (d / "plan.json").write_text(text, encoding="utf-8")
+
+    return write_dir(out_dir, report_stem(decision), fill)
