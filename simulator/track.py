@@ -16,6 +16,14 @@ over the rest, given the forecast's median of the rest's denominator); P(met by 
 MC error; expected grade; median and 80% interval of the quarter's value; a status from P(met)
 (`scenario.Tracking`); and the surprise: the mid-rank percentile of the value to date in the
 forecast made before the quarter (the prior predictive of the first k periods under the option).
+
+What now (`what_now`): the rest of the quarter is also simulated under every other option, as a
+switch made now — from the same posterior and the same shared draws (`forecast.prepare`, common
+random numbers), the launched option's change parameters at their posterior, the others' at their
+priors — and each quarter (actuals + that rest) is evaluated like the launched one. The pick
+maximises P(all met) (every P(all met) below `SWITCH_FLOOR`: the expected grade); options within 2
+Monte Carlo errors of the paired per-draw difference go to the higher expected grade, an exact tie
+to staying. With k = 0 these are `run`'s forecasts of each option; with k = H nothing is left.
 """
 
 from __future__ import annotations
@@ -254,6 +262,222 @@ def _needed_pace(
     return (m * (done[b] + B) - done[a]) / B
 
 
+# ------------------------------------------------------------------------------- what now
+
+SWITCH_FLOOR = 0.01  # when every option's P(all met) is below it, options compare on grade
+
+
+@dataclass(frozen=True)
+class OptionNow:
+    """One option for the rest of the quarter (the launched one continued, or a switch to it
+    now), evaluated on the quarter's paths; the gains are its per-draw values minus the launched
+    option's, paired draw by draw (common random numbers), with their Monte Carlo errors."""
+
+    option: str
+    launched: bool
+    p_all_met: float
+    p_all_met_se: float
+    expected_grade: float
+    expected_grade_se: float
+    p_met: dict[str, float]
+    p_met_se: dict[str, float]
+    p_all_met_gain: float
+    p_all_met_gain_se: float
+    expected_grade_gain: float
+    expected_grade_gain_se: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "p_all_met": self.p_all_met,
+            "p_all_met_se": self.p_all_met_se,
+            "expected_grade": self.expected_grade,
+            "expected_grade_se": self.expected_grade_se,
+            "key_results": dict(self.p_met),
+            "launched": self.launched,
+            # added fields
+            "key_results_se": dict(self.p_met_se),
+            "p_all_met_gain": self.p_all_met_gain,
+            "p_all_met_gain_se": self.p_all_met_gain_se,
+            "expected_grade_gain": self.expected_grade_gain,
+            "expected_grade_gain_se": self.expected_grade_gain_se,
+        }
+
+
+@dataclass(frozen=True)
+class WhatNow:
+    """Staying with the launched option against switching now to each other one: the table, the
+    option the rule picks, the best alternative to the launched one, what they were compared on
+    (``p_all_met``, or ``expected_grade`` when every P(all met) is below `SWITCH_FLOOR`) and the
+    sentence that says it."""
+
+    options: dict[str, OptionNow]
+    launched: str
+    pick: str
+    best_other: str | None  # None: the scenario has no other option
+    compared_on: str
+    sentence: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "option": self.pick,
+            "best_alternative": self.best_other,
+            "compared_on": self.compared_on,
+            "sentence": self.sentence,
+        }
+
+
+def option_now(
+    scenario: Scenario,
+    ev: decision.OptionEval,
+    launched_ev: decision.OptionEval,
+    option: str,
+    launched: str,
+    chains: int,
+) -> OptionNow:
+    """An option's P(each KR met), P(all met) and expected grade with their Monte Carlo errors,
+    and its paired gains over the launched option."""
+    se = decision.mc_se
+    same = option == launched
+    gain_all = ev.all_met - launched_ev.all_met
+    gain_grade = ev.grade - launched_ev.grade
+    return OptionNow(
+        option=option,
+        launched=same,
+        p_all_met=float(ev.all_met.mean()),
+        p_all_met_se=se(ev.all_met, chains),
+        expected_grade=float(ev.grade.mean()),
+        expected_grade_se=se(ev.grade, chains),
+        p_met={kr.id: float(ev.met[kr.id].mean()) for kr in scenario.key_results},
+        p_met_se={kr.id: se(ev.met[kr.id].astype(float), chains) for kr in scenario.key_results},
+        p_all_met_gain=float(gain_all.mean()),
+        p_all_met_gain_se=0.0 if same else se(gain_all, chains),
+        expected_grade_gain=float(gain_grade.mean()),
+        expected_grade_gain_se=0.0 if same else se(gain_grade, chains),
+    )
+
+
+def pick_now(
+    evals: dict[str, decision.OptionEval],
+    candidates: list[str],
+    on: str,
+    chains: int,
+    prefer: str | None = None,
+) -> str:
+    """The candidate with the best mean of ``on`` (``all_met`` or ``grade``) per draw; the
+    candidates within 2 Monte Carlo errors of its paired difference go to the higher expected
+    grade, and an exact tie to ``prefer``."""
+    per = {o: getattr(evals[o], on) for o in candidates}
+    mean = {o: float(v.mean()) for o, v in per.items()}
+    top = max(candidates, key=lambda o: mean[o])
+    near = [
+        o
+        for o in candidates
+        if mean[top] - mean[o] <= 2 * decision.mc_se(per[top] - per[o], chains)
+    ]
+    grade = {o: float(evals[o].grade.mean()) for o in near}
+    best = max(grade.values())
+    ties = [o for o in near if grade[o] >= best - 1e-12]
+    return prefer if prefer in ties else ties[0]
+
+
+def what_now(
+    scenario: Scenario,
+    evals: dict[str, decision.OptionEval],
+    launched: str,
+    chains: int,
+    left: int,
+) -> WhatNow | None:
+    """Stay with the launched option or switch now, for the last ``left`` periods: every option in
+    ``evals`` (the quarter's paths with the rest under it) on one table, and the pick. P(all met)
+    is compared; when every option's is below `SWITCH_FLOOR`, the expected grade. None when no
+    period is left."""
+    if left == 0:
+        return None
+    order = [launched] + [o for o in scenario.options if o in evals and o != launched]
+    table = {o: option_now(scenario, evals[o], evals[launched], o, launched, chains) for o in order}
+    low = all(t.p_all_met < SWITCH_FLOOR for t in table.values())
+    on = "grade" if low else "all_met"
+    others = [o for o in order if o != launched]
+    pick = pick_now(evals, order, on, chains, prefer=launched)
+    best_other = pick_now(evals, others, on, chains) if others else None
+    compared_on = "expected_grade" if low else "p_all_met"
+    sentence = switch_sentence(scenario, table, launched, pick, best_other, compared_on, left)
+    return WhatNow(table, launched, pick, best_other, compared_on, sentence)
+
+
+def _gain(x: float, se: float) -> str:
+    return f"{x:+.2f} ±{se:.2f}" if se >= 0.005 else f"{x:+.2f} ±<.01"
+
+
+def switch_sentence(
+    scenario: Scenario,
+    table: dict[str, OptionNow],
+    launched: str,
+    pick: str,
+    best_other: str | None,
+    compared_on: str,
+    left: int,
+) -> str:
+    """What to do now, in one sentence, with the numbers the rule compared."""
+
+    def name(o: str) -> str:
+        return f"‘{scenario.options[o].label or o}’"
+
+    unit = _period_word(scenario)
+    last = f"the last {unit}" if left == 1 else f"the last {left} {unit}s"
+    x = table[launched]
+    if best_other is None:
+        return f"{name(launched)} is the only option: there is nothing to switch to."
+    if compared_on == "expected_grade":
+        lead = f"P(all met) is below {SWITCH_FLOOR:g} whatever is done, so on expected grade: "
+        if pick == launched:
+            y = table[best_other]
+            return (
+                f"{lead}no switch helps: staying with {name(launched)} keeps the best expected "
+                f"grade, {x.expected_grade:.2f}; the best alternative, {name(best_other)}, gives "
+                f"{y.expected_grade:.2f} ({_gain(y.expected_grade_gain, y.expected_grade_gain_se)})."
+            )
+        y = table[pick]
+        return (
+            f"{lead}switching to {name(pick)} for {last} would raise it from "
+            f"{x.expected_grade:.2f} to {y.expected_grade:.2f} "
+            f"({_gain(y.expected_grade_gain, y.expected_grade_gain_se)})."
+        )
+    if pick == launched:
+        y = table[best_other]
+        diff = _gain(y.p_all_met_gain, y.p_all_met_gain_se)
+        if y.p_all_met <= x.p_all_met:
+            return (
+                f"No switch helps: staying with {name(launched)} keeps the best P(all met), "
+                f"{x.p_all_met:.2f}; the best alternative, {name(best_other)}, gives "
+                f"{y.p_all_met:.2f} ({diff})."
+            )
+        lower = "a lower" if y.expected_grade < x.expected_grade else "the same"
+        return (
+            f"No switch helps: the best alternative, {name(best_other)}, gives P(all met) "
+            f"{y.p_all_met:.2f} against {x.p_all_met:.2f} for staying with {name(launched)}, "
+            f"within Monte Carlo error ({diff}), and {lower} expected grade "
+            f"({y.expected_grade:.2f} against {x.expected_grade:.2f})."
+        )
+    y = table[pick]
+    diff = _gain(y.p_all_met_gain, y.p_all_met_gain_se)
+    if y.p_all_met_gain > 2 * y.p_all_met_gain_se:
+        return (
+            f"Switching to {name(pick)} for {last} would raise P(all met) from "
+            f"{x.p_all_met:.2f} to {y.p_all_met:.2f} ({diff})."
+        )
+    return (
+        f"Switching to {name(pick)} for {last} would {_verb(y.p_all_met_gain)} P(all met) from "
+        f"{x.p_all_met:.2f} to {y.p_all_met:.2f} ({diff}, within Monte Carlo error) and "
+        f"{_verb(y.expected_grade_gain)} the expected grade from {x.expected_grade:.2f} to "
+        f"{y.expected_grade:.2f} ({_gain(y.expected_grade_gain, y.expected_grade_gain_se)})."
+    )
+
+
+def _verb(gain: float) -> str:
+    return "raise" if gain > 0 else "lower" if gain < 0 else "change"
+
+
 # ------------------------------------------------------------------------------- the whole
 
 
@@ -281,6 +505,7 @@ class TrackResult:
     targets: dict[str, decision.KRTarget] = field(repr=False)
     changes: dict[str, dict[str, Any]] = field(default_factory=dict)
     fit: Any = field(default=None, repr=False)
+    what_now: WhatNow | None = None  # None: no period left
 
     @property
     def periods_left(self) -> int:
@@ -309,6 +534,10 @@ class TrackResult:
                 "off_track_below": self.thresholds.off_track_below,
             },
             "changes": self.changes,
+            "reconsider": {}
+            if self.what_now is None
+            else {o: v.to_dict() for o, v in self.what_now.options.items()},
+            "what_now": None if self.what_now is None else self.what_now.to_dict(),
         }
 
     @property
@@ -364,8 +593,11 @@ def track(
     if actuals is not None:
         done = {s: actuals.counts[s].astype(float) for s in scenario.funnel}
     changes: dict[str, dict[str, Any]] = {}
+    switch: dict[str, Paths] = {}  # each other option from now on: the quarter's paths
+    others = [o for o in scenario.options if o != option]
     if k == 0:
         fit, now = fit0, before
+        switch = {o: Paths(run.forecast.counts[o], fit0.chains) for o in others}
     else:
         launched = model.Launched(option, actuals)
         fit = model.fit(scenario, history, log=log, launched=launched)
@@ -375,12 +607,17 @@ def track(
                 params[name] = fit.flat(name)
         changes = _change_table(scenario, option, fit)
         if k < H:
-            shared = forecast.prepare(scenario, fit, H - k)
+            shared = forecast.prepare(scenario, fit, H - k)  # shared by every option
             rest = forecast.simulate_option(scenario, shared, option, params)
+            for o in others:
+                rest_o = forecast.simulate_option(scenario, shared, o, params)
+                switch[o] = quarter_paths(done, rest_o, fit.n_draws, fit.chains)
         else:
             rest = {s: np.zeros((fit.n_draws, 0)) for s in scenario.funnel}
         now = quarter_paths(done, rest, fit.n_draws, fit.chains)
     krs, ev_now, ev_before = assess(scenario, tg, done, now, before, th)
+    evals = {o: decision.evaluate_option(scenario, p.counts, tg) for o, p in switch.items()}
+    now_what = what_now(scenario, {option: ev_now, **evals}, option, now.chains, H - k)
     diag = dict(fit.diagnostics)
     return TrackResult(
         scenario=scenario,
@@ -415,6 +652,7 @@ def track(
         targets=tg,
         changes=changes,
         fit=fit,
+        what_now=now_what,
     )
 
 
@@ -490,6 +728,41 @@ def seventy_sentence(result: TrackResult, kr_id: str) -> str:
     )
 
 
+def _columns(rows: list[list[str]]) -> list[str]:
+    """Rows of cells as aligned lines: the first column left, the others right."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    out = []
+    for row in rows:
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        out.append("  ".join(cells).rstrip())
+    return out
+
+
+def what_now_rows(result: TrackResult) -> list[list[str]]:
+    """The options table of "what now": a header, then per option (the launched one marked) its
+    P(all met), expected grade and P(met) per key result for the quarter if it runs the rest."""
+    from .render import fmt_p
+
+    s = result.scenario
+    wn = result.what_now
+    assert wn is not None
+    rows = [["Rest of the quarter under", "P(all met)", "Expected grade"]]
+    rows[0] += [f"P({kr.id} met)" for kr in s.key_results]
+    for o, v in wn.options.items():
+        label = s.options[o].label or o
+        rows.append(
+            [
+                f"{label} ({'launched' if v.launched else 'switch now'})",
+                fmt_p(v.p_all_met, v.p_all_met_se),
+                fmt_p(v.expected_grade, v.expected_grade_se),
+                *[fmt_p(v.p_met[kr.id], v.p_met_se[kr.id]) for kr in s.key_results],
+            ]
+        )
+    return rows
+
+
 def text_track(result: TrackResult, *, from_cache: bool = False) -> str:
     """The terminal rendering of a tracking result."""
     from .render import fmt_p, fmt_value, kr_label
@@ -536,18 +809,16 @@ def text_track(result: TrackResult, *, from_cache: bool = False) -> str:
                 kt.status.replace("_", " "),
             ]
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    for row in rows:
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
+    lines += _columns(rows)
     lines.append("")
     lines.append(
         f"Status from P(met): on track at {result.thresholds.at_risk_below:g} or more, at risk "
         f"below, off track below {result.thresholds.off_track_below:g}. Needed: the value per "
         f"{unit} (a ratio: the rate over the rest) that would just reach `met at`."
     )
+    if result.what_now is not None:
+        lines += ["", "What now?", "  " + result.what_now.sentence, ""]
+        lines += ["  " + x for x in _columns(what_now_rows(result))]
     if k:
         lines += [
             "",

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from markupsafe import escape
 from test_compare import (
     COLUMNS,
     PASS_PRIOR,
@@ -31,7 +32,15 @@ from test_compare import (
 from simulator import decision, simulate
 from simulator.data import next_labels, read_history
 from simulator.scenario import InputError, read_scenario
-from simulator.track import Paths, assess, mid_rank, read_launched_actuals, status_of, track
+from simulator.track import (
+    Paths,
+    assess,
+    mid_rank,
+    read_launched_actuals,
+    status_of,
+    text_track,
+    track,
+)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ROOT = Path(__file__).resolve().parent.parent
@@ -235,6 +244,16 @@ def test_k0_is_run(tcase):
         assert t.expected_grade == pytest.approx(kd["expected_grade"])
         assert t.to_date == 0 and t.surprise_percentile is None
     assert r.p_all_met == run["p_all_met"]
+    # nothing observed yet: staying or switching is each option's forecast of the whole quarter
+    options = simulate(s).summary["options"]
+    reconsider = r.to_dict()["reconsider"]
+    assert set(reconsider) == set(s.options)
+    for o, v in reconsider.items():
+        assert v["launched"] == (o == "gate")
+        assert v["p_all_met"] == options[o]["p_all_met"]
+        assert v["expected_grade"] == pytest.approx(options[o]["expected_grade"])
+        for kr, p in v["key_results"].items():
+            assert p == options[o]["key_results"][kr]["p_met"]
 
 
 @pytest.fixture(scope="module")
@@ -256,6 +275,8 @@ def test_k_horizon_is_decided(tcase, full_quarter):
         assert t.to_date == t.median == total and t.needed_pace is None
         assert t.status == ("on_track" if want else "off_track")
     assert r.p_all_met in (0.0, 1.0)
+    assert r.what_now is None and r.to_dict()["reconsider"] == {}  # nothing left to reconsider
+    assert "What now?" not in text_track(r)
 
 
 def _rows(path: Path) -> list[list[int]]:
@@ -326,6 +347,7 @@ def test_cli_json_is_the_design_object(tcase, full_quarter):
         "key_results",
         "diagnostics",
         "provenance",
+        "reconsider",
     }
     assert top <= set(obj)
     assert obj["option"] == "gate" and obj["periods_done"] == H and obj["periods_left"] == 0
@@ -352,6 +374,7 @@ def test_cli_json_is_the_design_object(tcase, full_quarter):
 def test_tracking_page(tcase, full_quarter, tmp_path):
     """The page is written whole (HTML, Markdown, figure, the --json object), for a quarter in
     flight and a finished one."""
+    from simulator.report.markdown import md
     from simulator.report.track_page import write_track_report
 
     s = _load(tcase["scenario"])
@@ -370,6 +393,11 @@ def test_tracking_page(tcase, full_quarter, tmp_path):
         assert "data:image/png;base64," in page and "http" not in page.split("</head>")[1]
         assert json.loads((d / "track.json").read_text()) == json.loads(json.dumps(r.to_dict()))
         assert f"{r.periods_done} of {H}" in (d / "report.md").read_text()
+        what_now = r.what_now.sentence if r.what_now is not None else None
+        assert ("What now?" in page) == (what_now is not None)
+        if what_now is not None:
+            assert str(escape(what_now)) in page
+            assert md(what_now) in (d / "report.md").read_text()
     assert [p.name for p in tmp_path.iterdir()] == [d.name]  # no temporary left behind
 
 
@@ -439,3 +467,73 @@ def test_gate_pass_rate_recovered_on_both_sides_of_the_prior(tcase, truth):
     print(f"truth {truth}: prior {prior}; posterior {post}")
     assert abs(post["median"] - truth) < abs(prior["median"] - truth)
     assert post["interval90"][0] <= truth <= post["interval90"][1]
+
+
+# ------------------------------------------------------------------------- what now
+
+
+HARMFUL_PASS = 0.2  # the gate's true pass rate: far below its prior's 90% interval [0.4, 0.8]
+
+
+@pytest.fixture(scope="module")
+def harmful(tcase):
+    """The gate launched with a true pass rate far below what was believed, three of the six
+    weeks observed (the scenario's options: the gate and the current product), and a bookings
+    key result (at most 35% down) that the gate as believed would meet (bookings at
+    0.3 + 0.7 x 0.6 = 72% of before) but that at the true rate (44%) it misses unless the rest of
+    the quarter runs without it ((44% + 100%) / 2 = 72%)."""
+    import test_compare
+
+    text = (
+        tcase["scenario"]
+        .read_text()
+        .replace(
+            "{id: bookings, metric: booking, target: +2%}",
+            "{id: bookings, metric: booking, target: -35%}",
+        )
+    )
+    offer = "  offer:\n    changes:\n      - flow: {from: booking, to: signup, among: not logged_in"
+    start = text.index(offer)
+    text = text[:start] + text[text.index("key_results:") :]  # the gate and the way back only
+    assert "target: -35%" in text and "offer" not in text
+    path = tcase["dir"] / "harmful.yaml"
+    path.write_text(text)
+    rng = np.random.default_rng(20261203)
+    k = H // 2
+    r = _period_rates(rng, k)
+    visits = rng.negative_binomial(100, 100 / (100 + VISITS), k)
+    old = dict(test_compare.TRUTH)
+    test_compare.TRUTH["gate.gate.pass"] = HARMFUL_PASS
+    try:
+        c = simulate_arm_by_hand("gate", visits, r, rng)
+    finally:
+        test_compare.TRUTH.update(old)
+    actuals = _write(tcase["dir"] / "harmful.csv", tcase["labels"][:k], c)
+    s = _load(path)
+    return s, track(s, actuals, option="gate")
+
+
+def test_harmful_launch_switching_back_wins(harmful):
+    """A launched change that turned out harmful: switching back to the option without changes
+    for the rest of the quarter raises P(all met) (or, when every option's is below 0.01, the
+    expected grade) by more than 2 Monte Carlo errors of the paired difference, and the sentence
+    says so; the launched option's row is the tracking result itself."""
+    s, r = harmful
+    obj = json.loads(json.dumps(r.to_dict()))
+    rec, wn = obj["reconsider"], obj["what_now"]
+    print(wn["sentence"])
+    print(text_track(r))
+    assert set(rec) == set(s.options)
+    assert [o for o, v in rec.items() if v["launched"]] == ["gate"]
+    gate, quo = rec["gate"], rec["status_quo"]
+    assert gate["p_all_met"] == r.p_all_met and gate["expected_grade"] == r.expected_grade
+    assert gate["key_results"] == {k: v.p_met for k, v in r.key_results.items()}
+    assert wn["option"] == "status_quo" and wn["best_alternative"] == "status_quo"
+    on = wn["compared_on"]
+    gain, se = quo[f"{on}_gain"], quo[f"{on}_gain_se"]
+    assert gain > 2 * se > 0
+    assert on == "p_all_met" or max(v["p_all_met"] for v in rec.values()) < 0.01
+    # the bookings the gate keeps at the true rate miss the target; without it they are met
+    assert quo["key_results"]["bookings"] - gate["key_results"]["bookings"] > 0.5
+    assert wn["sentence"].startswith("Switching to ‘status_quo’ for the last 3 weeks would raise")
+    assert "What now?" in text_track(r) and wn["sentence"] in text_track(r)

@@ -3,8 +3,9 @@ style — one self-contained `index.html`, `report.md` with PNG figures, `track.
 object) — written atomically like the decision report.
 
 A burn-up chart per key result (the actuals so far, the predictive band for the rest, the forecast
-made before the quarter, the value at which the target counts as met, the pace needed from here)
-and the table of P(met) before the quarter and now.
+made before the quarter, the value at which the target counts as met, the pace needed from here),
+the table of P(met) before the quarter and now, and "what now?": staying with the launched option
+against switching now to each other one for the rest of the quarter.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from ..render import fmt_p, fmt_value, kr_label
-from ..track import TrackResult, seventy_sentence, surprise_sentence
+from ..track import (
+    SWITCH_FLOOR,
+    TrackResult,
+    seventy_sentence,
+    surprise_sentence,
+    what_now_rows,
+)
 from . import words
 from .context import ReportFigure, _png
 from .html import _embed, _env
@@ -187,6 +194,7 @@ def context(result: TrackResult, figs: list[ReportFigure]) -> dict[str, Any]:
     diag = result.diagnostics
     prov = result.provenance
     return {
+        "what_now": _what_now(result),
         "title": s.title,
         "description": s.description or "",
         "answer": _answer(result),
@@ -218,6 +226,26 @@ def context(result: TrackResult, figs: list[ReportFigure]) -> dict[str, Any]:
             ("periods", f"{result.periods_done} done, {result.periods_left} left"),
             *[(k, str(v)) for k, v in prov.items() if v is not None],
         ],
+    }
+
+
+def _what_now(result: TrackResult) -> dict[str, Any] | None:
+    """The sentence and the options table (header, rows; the launched option's row first and
+    marked); None when no period is left."""
+    wn = result.what_now
+    if wn is None:
+        return None
+    head, *rows = what_now_rows(result)
+    launched = [v.launched for v in wn.options.values()]
+    return {
+        "sentence": wn.sentence,
+        "head": head,
+        "rows": [{"cells": r, "launched": x} for r, x in zip(rows, launched, strict=True)],
+        "note": "Each option for the rest of the quarter from the same posterior draws (the "
+        "actuals so far, then the forecast of the rest under it), with Monte Carlo errors. "
+        "An option wins on P(all met) by more than 2 Monte Carlo errors of the draw-by-draw "
+        "difference; closer than that, the higher expected grade wins. When every option's "
+        f"P(all met) is below {SWITCH_FLOOR:g}, they are compared on expected grade.",
     }
 
 
@@ -279,6 +307,15 @@ def render_markdown(ctx: dict[str, Any]) -> str:
         "",
     ]
     out += [md(n) + "\n" for n in ctx["notes"]]
+    wn = ctx["what_now"]
+    if wn:
+        out += ["## What now?", "", f"**{md(wn['sentence'])}**", ""]
+        out.append("| " + " | ".join(md(h) for h in wn["head"]) + " |")
+        out.append("|" + "|".join([":---"] + ["---:"] * (len(wn["head"]) - 1)) + "|")
+        for r in wn["rows"]:
+            name, *cells = r["cells"]
+            out.append("| " + " | ".join([md(name), *cells]) + " |")
+        out += ["", md(wn["note"]), ""]
     if ctx["surprises"]:
         out += ["## Surprises", ""] + [f"- {md(x)}" for x in ctx["surprises"]] + [""]
     if ctx["changes"]:
