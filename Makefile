@@ -32,6 +32,7 @@ reports: $(STAMP)
 	  --option account_after_booking --report --out reports > /dev/null
 	$(VENV)/bin/krsim plan scenarios/mandatory_account.yaml --report --out reports/plan > /dev/null
 	$(VENV)/bin/krsim report scenarios/ecommerce_revenue.yaml --out reports
+	$(VENV)/bin/krsim report scenarios/booking_q1.yaml --out reports
 
 validate: $(STAMP)
 	$(PY) -m pytest -q -m slow
