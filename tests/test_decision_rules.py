@@ -8,6 +8,7 @@ of known draws and the right pick is known.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -290,3 +291,29 @@ def test_only_one_primary():
     assert any(
         "key_results[1].priority: only one key result can be primary" in p for p in e.value.problems
     )
+
+
+# ---------------------------------------------------------------- the committed booking example
+
+
+def test_committed_booking_example_answer():
+    """The Q1 booking example (scenarios/booking_q1.yaml, its page built by `make reports` from
+    its own seasonal history): conversion 0.70 is out of reach, the pick does not lose bookings,
+    the option that does is named as breaking the guardrail, and P(best) and expected loss are
+    those of the rule used (not a third each and 0.000)."""
+    root = Path(__file__).resolve().parent.parent
+    d = json.loads((root / "reports" / "booking_q1" / "summary.json").read_text())
+    rec, opts = d["recommendation"], d["options"]
+    assert rec["out_of_reach"] == ["booking_conversion"]
+    assert rec["rule_used"] == "all_met"
+    assert rec["key_results_used"] == ["accounts", "bookings"]
+    pick = rec["option"]
+    b = opts[pick]["key_results"]["bookings"]
+    assert b["median"] >= b["baseline"]  # the pick does not lose bookings
+    assert rec["guardrails"]["breaks"] == {"mandatory_account": ["bookings"]}
+    assert max(rec["p_best"].values()) < 1 and min(rec["p_best"].values()) > 0
+    assert len({round(v, 2) for v in rec["p_best"].values()}) > 1
+    others = [v for o, v in rec["expected_loss"].items() if o != pick]
+    assert rec["expected_loss"][pick] < min(others)
+    assert d["baselines"]["bookings"]["kind"] == "same_period_last_year"
+    assert d["baselines"]["bookings"]["first"] == "2025-01-06"

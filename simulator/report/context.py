@@ -211,6 +211,10 @@ def context(result: SimulationResult, figs: list[ReportFigure]) -> dict[str, Any
                     "p": od["p_all_met"],
                 },
                 "grade": f"{od['expected_grade']:.2f}",
+                "within_reach": {
+                    "text": fmt_p(rec["value"][o], (rec.get("value_se") or {}).get(o)),
+                    "p": rec["value"][o],
+                },
                 "p_best": f"{rec['p_best'][o]:.0%}",
                 "loss": f"{rec['expected_loss'][o]:.3f}",
                 "guard": _guard_text(s, rec, o),
@@ -276,6 +280,8 @@ def context(result: SimulationResult, figs: list[ReportFigure]) -> dict[str, Any
         ),
         "rule": rule_words(rule_of(rec), bool(rec.get("out_of_reach"))),
         "rule_axis": rule_axis(rec),
+        # the rule's value beside P(all met) when key results out of reach are left out of it
+        "within_reach": rule_of(rec) == "all_met" and bool(rec.get("out_of_reach")),
         "rule_note": rule_sentence(rec),
         "grade_note": words.GRADE_NOTE,
         "guarded": any((rec.get("guardrails") or {}).get("p_broken", {}).values()),

@@ -28,12 +28,15 @@ def render_markdown(ctx: dict[str, Any], figure_dir: str = "figures") -> str:
     out += [f"**{md(ctx['answer'])}**", ""]
     head = [ctx["p_heading"]]
     head += [f"{md(c['label'])} ({md(c['target'])})" for c in ctx["columns"]]
-    head += ["All met", "Expected grade"]
+    head += (
+        ["All met"] + (["All within reach met"] if ctx["within_reach"] else []) + ["Expected grade"]
+    )
     out.append("| " + " | ".join(head) + " |")
     out.append("|" + "|".join([":---"] + ["---:"] * (len(head) - 1)) + "|")
     for r in ctx["rows"]:
         name = md(r["label"]) + (" **(recommended)**" if r["recommended"] else "")
-        cells = [c["text"] for c in r["cells"]] + [r["all_met"]["text"], r["grade"]]
+        reach = [r["within_reach"]["text"]] if ctx["within_reach"] else []
+        cells = [c["text"] for c in r["cells"]] + [r["all_met"]["text"], *reach, r["grade"]]
         out.append("| " + " | ".join([name, *cells]) + " |")
     out += [
         "",
