@@ -119,6 +119,7 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 
 # ---------------------------------------------------------------------------------- cells
 
+_DAY_MONTH = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
 _THOUSANDS = re.compile(r"^\d{1,3}(?:([,\u00a0\u202f ])\d{3})(?:\1\d{3})*$")
 
 
@@ -160,25 +161,219 @@ def _sniff_delimiter(first_line: str) -> str:
     return best if counts[best] else ","
 
 
+# ------------------------------------------------------------------------------- columns
+
+
+def _what(scenario: Scenario, c: str) -> str:
+    """A table column in words: ``stage 'booking'``, ``segment 'logged_in'``, ..."""
+    if c.endswith(".value"):
+        return f"the value of stage {c.removesuffix('.value')!r}"
+    if c in scenario.funnel:
+        return f"stage {c!r}"
+    if c in scenario.segments:
+        return f"segment {c!r}"
+    return "the period column" if c == "period" else f"column {c!r}"
+
+
+def _label_of(scenario: Scenario, c: str) -> str | None:
+    if c.endswith(".value"):
+        v = scenario.funnel[c.removesuffix(".value")].value
+        return v.label if v is not None else None
+    node = scenario.funnel.get(c) or scenario.segments.get(c)
+    return node.label if node is not None else None
+
+
+def _column_names(scenario: Scenario, known: list[str]) -> dict[str, str]:
+    """Every name a header may give a known column (its id, its `column:`, its label) -> the id."""
+    out = {}
+    for c in known:
+        for name in (_label_of(scenario, c), scenario.column_of(c), c):
+            if name:
+                out[name] = c
+    return out
+
+
+def _looks_like_dates(cells: list[str]) -> bool:
+    return bool(cells) and all(
+        _iso_date(x) is not None or _DAY_MONTH.fullmatch(x) for x in cells if x
+    )
+
+
+def _column_map(
+    scenario: Scenario, header: list[str], key: str, sample: list[list[str]], path: Path
+) -> tuple[dict[str, str], dict[str, str], list[str]]:
+    """How the file's headers map to the scenario's columns: a stage's (segment's, value's)
+    `column:`, else its id, else a header equal to its label (with a note); the period column
+    from `history: {period_column: ...}`, else `period`, else a first column of dates (with a
+    note). Returns (header -> column, column -> the header it has in this file, notes)."""
+    rename: dict[str, str] = {}
+    shown: dict[str, str] = {}
+    by_label = []
+    names = [*scenario.funnel, *scenario.segments]
+    names += [f"{s}.value" for s, st in scenario.funnel.items() if st.value is not None]
+    for c in names:
+        col = scenario.column_of(c)
+        if col != c:
+            shown[c] = col
+            if col in header:
+                rename[col] = c
+            continue
+        label = _label_of(scenario, c)
+        if c not in header and label and label in header and label not in rename:
+            rename[label], shown[c] = c, label
+            by_label.append(f"{label!r} as {_what(scenario, c)}")
+    notes = []
+    if by_label:
+        notes.append(
+            f"{path}: read {plural(len(by_label), 'column')} by {'its' if len(by_label) == 1 else 'their'} "
+            f"label: {', '.join(by_label)} (`column:` on the stage makes it explicit)"
+        )
+    if key == "period":
+        pc = scenario.history_source.period_column
+        if pc:
+            shown["period"] = pc
+            if pc in header:
+                rename[pc] = "period"
+        elif "period" not in header and header and header[0] not in rename:
+            first = [r[0].strip() for r in sample if r]
+            if _looks_like_dates(first):
+                rename[header[0]] = "period"
+                shown["period"] = header[0]
+                notes.append(
+                    f"{path}: took the first column, {header[0]!r}, as the period (it holds "
+                    "dates; `history: {file: ..., period_column: ...}` names it)"
+                )
+    return rename, shown, notes
+
+
 # ------------------------------------------------------------------------------- reading
 
 
-def _parse_value(text: str, delimiter: str = ",") -> float | str:
-    """A total value (decimals allowed; empty = missing), or the reason it is not one."""
-    t = text.strip()
-    if t == "":
-        return float("nan")
-    if delimiter == ";" and re.fullmatch(r"\d+,\d+", t):
-        t = t.replace(",", ".")  # a decimal comma, as in `;`-separated exports
+_CURRENCIES = {"€": "EUR", "$": "USD", "£": "GBP", "¥": "JPY", "CHF": "CHF"}
+_CODE = re.compile(r"^([A-Za-z]{3}|[€$£¥])\s*|\s*([A-Za-z]{3}|[€$£¥])$")
+_SPACES = "\u00a0\u202f "
+
+
+def _split_currency(t: str) -> tuple[str, str | None]:
+    """The number and the currency written before or after it (``64 424,08 €`` -> EUR)."""
+    cur = None
+    for _ in range(2):
+        m = _CODE.search(t)
+        if not m:
+            break
+        sign = m.group(1) or m.group(2)
+        code = _CURRENCIES.get(sign, sign.upper())
+        rest = (t[: m.start()] + t[m.end() :]).strip()
+        if (cur is not None and code != cur) or not re.search(r"\d", rest):
+            break
+        cur, t = code, rest
+    return t, cur
+
+
+def _grouped(t: str, sep: str) -> bool:
+    """Digits in groups of three after ``sep`` (``64 424`` with a space, ``1.234.567``)."""
+    parts = t.split(sep)
+    return len(parts) > 1 and 1 <= len(parts[0]) <= 3 and all(len(p) == 3 for p in parts[1:])
+
+
+def _read_amount(t: str) -> tuple[float | None, str | None, str]:
+    """(value, the decimal mark it settles: ',' '.' or None, why not) for one amount. A single
+    ',' or '.' followed by exactly three digits is ambiguous (thousands or decimals): value None
+    and why == 'ambiguous'."""
+    for sp in _SPACES:
+        if sp in t:
+            head, _, tail = t.partition(next((d for d in ",." if d in t), "\0"))
+            if not _grouped(head.replace("\u00a0", " ").replace("\u202f", " "), " ") and not (
+                _grouped(head, sp)
+            ):
+                return None, None, "bad"
+            t = t.replace(sp, "")
+    if "," in t and "." in t:
+        dec = "," if t.rfind(",") > t.rfind(".") else "."
+        grp = "." if dec == "," else ","
+        whole, _, frac = t.rpartition(dec)
+        if not _grouped(whole, grp) or not frac.isdigit():
+            return None, None, "bad"
+        return float(whole.replace(grp, "") + "." + frac), dec, ""
+    for mark in ",.":
+        if mark in t:
+            if t.count(mark) > 1:
+                if not _grouped(t, mark):
+                    return None, None, "bad"
+                return float(t.replace(mark, "")), "." if mark == "," else ",", ""
+            whole, _, frac = t.partition(mark)
+            if not (whole.isdigit() or whole == "") or not frac.isdigit():
+                return None, None, "bad"
+            if len(frac) == 3 and 1 <= len(whole) <= 3:
+                return None, None, "ambiguous"
+            return float(whole + "." + frac), mark, ""
     try:
-        v = float(t)
+        return float(t), None, ""
     except ValueError:
-        return f"not a number ({t!r})"
-    if not np.isfinite(v):
-        return f"not a finite number ({t!r})"
-    if v < 0:
-        return f"a total value cannot be negative ({t})"
-    return v
+        return None, None, "bad"
+
+
+def parse_amounts(
+    cells: list[str], delimiter: str = ",", unit: str | None = None
+) -> list[float | str]:
+    """A column of total values as spreadsheets write them: thousands with spaces (no-break and
+    narrow no-break too), dots or commas; a decimal comma or point; a currency sign or code
+    before or after (checked against the value's ``unit``). Each cell becomes a float (NaN when
+    empty) or the reason it cannot be read. The decimal mark of a cell such as ``64.424`` is
+    taken from the column's other cells; when none settles it the cell is refused with both
+    readings."""
+    parsed = []
+    marks = set()
+    for text in cells:
+        t = text.strip()
+        if t == "":
+            parsed.append(("empty", None, None, t))
+            continue
+        num, cur = _split_currency(t)
+        neg = num.startswith("-")
+        v, mark, why = _read_amount(num.lstrip("-").strip())
+        if mark:
+            marks.add(mark)
+        parsed.append((why, v, cur, t) if not neg or v is None else ("negative", v, cur, t))
+    settled = next(iter(marks)) if len(marks) == 1 else None
+    out: list[float | str] = []
+    want = unit.upper() if unit else None
+    for why, v, cur, t in parsed:
+        if why == "empty":
+            out.append(float("nan"))
+        elif cur is not None and want is not None and len(want) == 3 and cur != want:
+            out.append(f"{t!r} is in {cur}, the value's unit is {unit}")
+        elif why == "negative":
+            out.append(f"a total value cannot be negative ({t})")
+        elif why == "ambiguous":
+            num = _split_currency(t)[0]
+            mark = "," if "," in num else "."
+            as_dec = float(num.replace(",", "."))
+            as_grp = float(num.replace(mark, ""))
+            if settled is not None:
+                out.append(as_dec if settled == mark else as_grp)
+            else:
+                out.append(
+                    f"{t!r} may be {as_grp:g} ({mark!r} separates thousands) or {as_dec:g} "
+                    f"({mark!r} is the decimal mark); write the decimals (e.g. "
+                    f"{num}{',00' if mark == '.' else '.00'}) or no thousands separator"
+                )
+        elif why == "bad" or v is None:
+            out.append(f"not a number ({t!r})")
+        elif not np.isfinite(v):
+            out.append(f"not a finite number ({t!r})")
+        else:
+            out.append(v)
+    if settled is None and len(marks) > 1:
+        out = [
+            f"{cells[i].strip()!r}: this column mixes decimal commas and decimal points"
+            if isinstance(x, float)
+            and not np.isnan(x)
+            and _read_amount(_split_currency(cells[i].strip())[0].lstrip("-"))[1]
+            else x
+            for i, x in enumerate(out)
+        ]
+    return out
 
 
 def read_count_table(
@@ -231,6 +426,9 @@ def read_count_table(
             [f"{path}: the file is empty (expected a header row: {key}, {', '.join(columns)})"]
         )
     header = [h.strip() for h in rows[0]]
+    rename, shown, map_notes = _column_map(scenario, header, key, rows[1:4], path)
+    notes += map_notes
+    header = [rename.get(h, h) for h in header]
     value_cols = [f"{s}.value" for s in value_stages(scenario)] if with_values else []
     if values_optional:  # only those present are read
         value_cols = [c for c in value_cols if c in header]
@@ -240,6 +438,11 @@ def read_count_table(
         stage = h.removesuffix(".value")
         if h.endswith(".value") and h not in known and stage in scenario.funnel:
             valueless.add(h)
+            if scenario.funnel[stage].value is not None:  # values are read from the history only
+                notes.append(
+                    f"{path}: column {shown.get(h, h)!r}: values are read from the history only"
+                )
+                continue
             problems.append(
                 f"{path}: column {h!r}: stage {stage!r} has no value; give it one in the scenario "
                 f"(funnel.{stage}.value: {{label: ..., unit: ...}})"
@@ -248,18 +451,27 @@ def read_count_table(
     for c in value_cols:
         if c not in header:
             problems.append(
-                f"{path}: column {c!r}: missing (stage {c.removesuffix('.value')!r} has a value: "
+                f"{path}: column {shown.get(c, c)!r}: missing (stage {c.removesuffix('.value')!r} has a value: "
                 "one column of the period's total value; leave a cell empty where it is unknown)"
             )
     ignored, meant = [], set()
+    names = _column_names(scenario, known)  # what a header may say -> the column it is
     for h in header:
         if h in known or h in valueless:
             continue
-        close = difflib.get_close_matches(h, known, n=1, cutoff=0.6)
-        if not close and h.lower() in known:
-            close = [h.lower()]
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        meant.update(c for c in close if c not in header)
+        close = difflib.get_close_matches(h, list(names), n=1, cutoff=0.6)
+        if not close:
+            close = [n for n in names if n.lower() == h.lower()][:1]
+        hint = ""
+        if close:
+            target = names[close[0]]
+            hint = (
+                f" (did you mean {close[0]!r}?)"
+                if close[0] == target
+                else f" (did you mean {close[0]!r}, {_what(scenario, target)}? map it with "
+                f"`column: {h!r}` or rename the header)"
+            )
+        meant.update(names[c] for c in close if names[c] not in header)
         if hint or h == "":
             what = "a column without a name" if h == "" else "unknown column"
             problems.append(f"{path}: column {h!r}: {what}{hint}")
@@ -272,8 +484,18 @@ def read_count_table(
         )
     for c in [key, *columns]:
         if c not in header and c not in meant:
+            named = shown.get(c, c)
             problems.append(
-                f"{path}: column {c!r}: missing (expected one column per stage and segment)"
+                f"{path}: column {named!r}"
+                + (f" ({_what(scenario, c)})" if named != c else "")
+                + ": missing (expected one column per stage and segment"
+                + (
+                    "; a column of another name is mapped with `column:` on its stage"
+                    if c != key
+                    else "; another period column is named with "
+                    "`history: {file: ..., period_column: ...}`"
+                )
+                + ")"
             )
     dup = {h for h in header if header.count(h) > 1 and h in known}
     for h in sorted(dup):
@@ -298,10 +520,10 @@ def read_count_table(
             continue
         label = row[idx[key]].strip()
         if not label:
-            problems.append(f"{path}: row {line}, column {key!r}: empty")
+            problems.append(f"{path}: row {line}, column {shown.get(key, key)!r}: empty")
         elif re.fullmatch(r"(grand\s+)?(total|totals|sum|all|overall)", label, re.IGNORECASE):
             problems.append(
-                f"{path}: row {line}, column {key!r}: {label!r} looks like a totals row; remove it"
+                f"{path}: row {line}, column {shown.get(key, key)!r}: {label!r} looks like a totals row; remove it"
             )
         labels.append(label)
         if "period" in optional_columns and "period" in idx:
@@ -313,16 +535,23 @@ def read_count_table(
                     missing[c][r] = True
                 else:
                     problems.append(
-                        f"{path}: row {line}, column {c!r}: empty cell (write 0 if nothing happened)"
+                        f"{path}: row {line}, column {shown.get(c, c)!r}: empty cell; this table "
+                        "needs every count (only the history may have empty cells, which krsim "
+                        "treats as missing)"
                     )
             elif isinstance(v, str):
-                problems.append(f"{path}: row {line}, column {c!r}: {v}")
+                problems.append(f"{path}: row {line}, column {shown.get(c, c)!r}: {v}")
             else:
                 values[c][r] = v
-        for c in value_cols:
-            x = _parse_value(row[idx[c]], delimiter)
+
+    good = [r for r, row in enumerate(body) if len(row) == len(header)]
+    for c in value_cols:
+        stage = scenario.funnel[c.removesuffix(".value")]
+        unit = stage.value.unit if stage.value is not None else None
+        cells = parse_amounts([body[r][idx[c]] for r in good], delimiter, unit)
+        for r, x in zip(good, cells, strict=True):
             if isinstance(x, str):
-                problems.append(f"{path}: row {line}, column {c!r}: {x}")
+                problems.append(f"{path}: row {r + 2}, column {shown.get(c, c)!r}: {x}")
             else:
                 totals[c][r] = x
     if problems:
@@ -465,7 +694,7 @@ def _calendar_problems(path: Path, period: str, dates: list[dt.date]) -> list[st
                 gap = [add_months(a, j, month_end).isoformat() for j in range(1, k)]
                 out.append(
                     f"{where}: {_join_dates(gap)} {'is' if len(gap) == 1 else 'are'} missing "
-                    f"between {a.isoformat()} and {b.isoformat()} (month steps)"
+                    f"between {a.isoformat()} and {b.isoformat()} (month steps){_ADD_ROWS}"
                 )
         return out
     step = 7 if period == "week" else 1
@@ -486,13 +715,16 @@ def _calendar_problems(path: Path, period: str, dates: list[dt.date]) -> list[st
             gap = [(a + dt.timedelta(days=step * j)).isoformat() for j in range(1, d // step)]
             out.append(
                 f"{where}: {_join_dates(gap)} {'is' if len(gap) == 1 else 'are'} missing between "
-                f"{a.isoformat()} and {b.isoformat()} ({period} steps)"
+                f"{a.isoformat()} and {b.isoformat()} ({period} steps){_ADD_ROWS}"
             )
     if len(out) > 5:
         out = out[:5] + [
             f"{where}: {plural(len(out) - 5, 'more gap or irregular step', 'more gaps or irregular steps')}"
         ]
     return out
+
+
+_ADD_ROWS = "; add the rows with empty cells (krsim treats them as missing)"
 
 
 def _join_dates(ds: list[str]) -> str:
@@ -587,9 +819,11 @@ def _shape_notes(table: CountTable, scenario: Scenario) -> list[str]:
 def read_history(scenario: Scenario) -> CountTable:
     """The scenario's history table, validated against its funnel and horizon; dated labels make
     it a calendar (sorted, gap-free)."""
-    path = scenario.resolve(scenario.history)
+    path = scenario.resolve(scenario.history_source.file)
     table = read_count_table(path, scenario, "period", allow_missing=True, with_values=True)
+    table = day_first(table, scenario, path)
     problems = check_funnel_counts(table, scenario) + check_values(table)
+    problems += outage_problems(scenario, table, path)
     dup = sorted({p for p in table.labels if table.labels.count(p) > 1})
     if dup:
         problems.append(f"{path}: column 'period': repeated periods: {', '.join(dup[:5])}")
@@ -637,6 +871,164 @@ def read_history(scenario: Scenario) -> CountTable:
     if notes:
         table = dataclasses.replace(table, notes=(*table.notes, *notes))
     return table
+
+
+# ------------------------------------------------------------------------ day-first dates
+
+_STEP_DAYS = {"day": 1, "week": 7}
+
+
+def _readings(labels: tuple[str, ...], order: str) -> list[dt.date] | None:
+    """The labels read as d/m/y (``order`` 'dmy') or m/d/y ('mdy'), or None if one cannot be."""
+    out = []
+    for x in labels:
+        m = _DAY_MONTH.fullmatch(x)
+        if not m:
+            return None
+        a, b, y = int(m[1]), int(m[2]), int(m[3])
+        d, mo = (a, b) if order == "dmy" else (b, a)
+        try:
+            out.append(dt.date(y, mo, d))
+        except ValueError:
+            return None
+    return out
+
+
+def _regular(dates: list[dt.date], period: str) -> bool:
+    """Consecutive rows one period apart (weeks: 7 days; months: one month), in either order."""
+    ds = sorted(dates)
+    if period in _STEP_DAYS:
+        return all((b - a).days == _STEP_DAYS[period] for a, b in pairwise(ds))
+    if period == "month":
+        return all(_month_index(b) - _month_index(a) == 1 for a, b in pairwise(ds))
+    return False
+
+
+def day_first(table: CountTable, scenario: Scenario, path: Path) -> CountTable:
+    """Period labels written as spreadsheets write dates (03/03/2025, 17.03.2025) read as ISO
+    dates, when the scenario's `history: {date_format: ...}` gives the form, or when the file
+    settles the order: some number above 12 can only be a day, or only one order puts the rows
+    one period apart. A note says how they were read; a file that settles nothing is refused
+    with both readings."""
+    labels = table.labels
+    if not labels or not all(_DAY_MONTH.fullmatch(x) for x in labels):
+        fmt = scenario.history_source.date_format
+        if fmt and labels and not all(_iso_date(x) for x in labels):
+            return _with_format(table, fmt, path)
+        return table
+    fmt = scenario.history_source.date_format
+    if fmt:
+        return _with_format(table, fmt, path)
+    dmy, mdy = _readings(labels, "dmy"), _readings(labels, "mdy")
+    why = ""
+    if dmy and mdy and dmy != mdy:
+        rd, rm = _regular(dmy, scenario.period), _regular(mdy, scenario.period)
+        if rd != rm:
+            why = f"only day/month/year puts the rows one {scenario.period} apart"
+            mdy = None if rd else mdy
+            dmy = dmy if rd else None
+        else:
+            where = f"{path}: column {_period_header(scenario)!r}"
+            a, b = dmy[0].isoformat(), mdy[0].isoformat()
+            raise InputError(
+                [
+                    f"{where}: {labels[0]!r} may be {a} (day/month) or {b} (month/day), and the "
+                    "file does not settle it; write the dates as YYYY-MM-DD or say "
+                    "`history: {file: ..., date_format: '%d/%m/%Y'}`"
+                ]
+            )
+    dates = dmy or mdy
+    if dates is None:
+        where = f"{path}: column {_period_header(scenario)!r}"
+        bad = next(
+            x for x in labels if _readings((x,), "dmy") is None and _readings((x,), "mdy") is None
+        )
+        raise InputError([f"{where}: {bad!r} is not a date (write YYYY-MM-DD)"])
+    order = "day/month/year" if dates is dmy else "month/day/year"
+    if not why:
+        big = next(
+            (x for x in labels if int(_DAY_MONTH.fullmatch(x)[1 if dates is dmy else 2]) > 12),
+            None,
+        )
+        why = f"{big!r} can only be {order}" if big else f"only {order} gives valid dates"
+    note = f"{path}: read the dates {labels[0]!r} … as {order} ({why})"
+    return _relabel(table, [d.isoformat() for d in dates], note)
+
+
+def _with_format(table: CountTable, fmt: str, path: Path) -> CountTable:
+    out, problems = [], []
+    for r, x in enumerate(table.labels):
+        try:
+            out.append(dt.datetime.strptime(x, fmt).date().isoformat())
+        except ValueError:
+            problems.append(
+                f"{path}: row {r + 2}, period {x!r}: does not match date_format {fmt!r}"
+            )
+    if problems:
+        raise InputError(problems[:5])
+    return _relabel(table, out, f"{path}: read the dates with date_format {fmt!r}")
+
+
+def _relabel(table: CountTable, labels: list[str], note: str) -> CountTable:
+    return dataclasses.replace(table, labels=tuple(labels), notes=(*table.notes, note))
+
+
+def _period_header(scenario: Scenario) -> str:
+    return scenario.history_source.period_column or "period"
+
+
+# ---------------------------------------------------------------------------------- outages
+
+OUTAGE_PARENT = 100  # a stage at 0 under a parent at least this large is not a slow week
+
+
+def outage_problems(scenario: Scenario, table: CountTable, path: Path, first: int = 0) -> list[str]:
+    """Periods whose zeros are a broken tracker, not data: every count 0 while the other periods
+    are not, or a stage at 0 while its parent counts at least `OUTAGE_PARENT` and the stage is
+    never 0 in the other periods. Periods of an `events:` entry with `closed: true` are real
+    zeros. The fix is to leave the cells empty (missing data). Only rows from ``first`` on are
+    judged (the earlier ones are the history, for actuals), numbered in the file from there."""
+    closed = set()
+    for ev, rows in zip(scenario.events, event_rows(scenario, table), strict=False):
+        if ev.closed:
+            closed.update(int(r) for r in np.flatnonzero(rows))
+    cols = [*scenario.funnel, *scenario.segments]
+    n = len(table)
+    out = []
+    fix = "leave the cells empty: krsim treats them as missing"
+    for r in range(first, n):
+        row = f"row {r - first + 2} (period {table.labels[r]})"
+        if r in closed:
+            continue
+        seen = [c for c in cols if not table.missing[c][r]]
+        if not seen:
+            continue
+        others = [i for i in range(n) if i != r]
+        if all(table.counts[c][r] == 0 for c in seen) and any(
+            table.counts[c][i] > 0 for c in seen for i in others
+        ):
+            out.append(
+                f"{path}: {row}: every count is 0 while the "
+                f"other periods are not: a tracking outage? {fix} (or, for a period that really "
+                "had no activity, an `events:` entry with `closed: true`)"
+            )
+            continue
+        parents = [(s, st.from_) for s, st in scenario.funnel.items() if st.from_]
+        parents += [(g, sg.of) for g, sg in scenario.segments.items()]
+        for child, parent in parents:
+            if table.missing[child][r] or table.missing[parent][r]:
+                continue
+            if table.counts[child][r] != 0 or table.counts[parent][r] < OUTAGE_PARENT:
+                continue
+            rest = [i for i in others if not table.missing[child][i]]
+            if rest and all(table.counts[child][i] > 0 for i in rest):
+                out.append(
+                    f"{path}: {row}, column "
+                    f"{scenario.column_of(child)!r}: 0 while {scenario.column_of(parent)!r} counts "
+                    f"{table.counts[parent][r]:,} and it is never 0 in the other periods: a "
+                    f"tracking outage? {fix}"
+                )
+    return out
 
 
 # ------------------------------------------------------------------------------------ actuals
@@ -698,7 +1090,19 @@ def read_actuals(
     InputError with one line per problem."""
     path = Path(path)
     table = read_count_table(path, scenario, "period", allow_empty=True)
+    table = day_first(table, scenario, path)
     problems: list[str] = []
+    if len(table):  # an outage among the actuals, judged against the history's periods
+        joined = CountTable(
+            path,
+            "period",
+            (*history.labels, *table.labels),
+            {c: np.concatenate([history.counts[c], table.counts[c]]) for c in table.counts},
+            missing={
+                c: np.concatenate([history.missing[c], table.missing[c]]) for c in table.counts
+            },
+        )
+        problems += outage_problems(scenario, joined, path, first=len(history))
     H = scenario.horizon
     if len(table) > H:
         problems.append(

@@ -6,6 +6,7 @@ Everything a user can get wrong is reported here, before any model work, as one 
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import hashlib
 import re
@@ -148,17 +149,26 @@ class Value(_Model):
 
     label: str | None = None
     unit: str | None = None
+    column: str | None = Field(
+        None, description="the value's column in the tables, when not `STAGE.value`"
+    )
 
 
 class Stage(_Model):
     from_: Id | None = Field(default=None, alias="from")
     label: str | None = None
     value: Value | None = None
+    column: str | None = Field(
+        None, description="the stage's column in the tables, when its header is not the stage id"
+    )
 
 
 class Segment(_Model):
     of: Id
     label: str | None = None
+    column: str | None = Field(
+        None, description="the segment's column in the tables, when its header is not the id"
+    )
 
 
 # -------------------------------------------------------------------------------------- changes
@@ -461,6 +471,32 @@ class Event(_Model):
     first: str
     last: str
     stages: list[Id] | None = None
+    closed: bool = Field(
+        False,
+        description="the periods were real zeros (the business was closed), not a tracking outage",
+    )
+
+    @field_validator("first", "last", mode="before")
+    @classmethod
+    def _date_label(cls, v: Any) -> Any:
+        """YAML reads an unquoted 2025-12-22 as a date: take it as its ISO label."""
+        return v.isoformat() if isinstance(v, dt.date) else v
+
+
+class HistorySource(_Model):
+    """Where the history is and how to read it: ``history: {file: data/export.csv,
+    period_column: Semaine, date_format: "%d/%m/%Y"}`` (the plain ``history: FILE`` form is the
+    file alone)."""
+
+    file: str = Field(description="the history table (CSV), relative to the scenario file")
+    period_column: str | None = Field(
+        None, description="the header of the period column, when it is not `period`"
+    )
+    date_format: str | None = Field(
+        None,
+        description="how the period dates are written (strftime codes, e.g. '%d/%m/%Y'), when "
+        "the file does not settle it",
+    )
 
 
 class Experiment(_Model):
@@ -559,7 +595,7 @@ class Scenario(_Model):
     seed: int = Field(2024, ge=0)
     funnel: dict[Id, Stage]
     segments: dict[Id, Segment] = {}
-    history: str
+    history: str | HistorySource
     options: dict[Id, Option]
     key_results: list[KeyResult]
     decision: Decision = Decision()
@@ -623,6 +659,20 @@ class Scenario(_Model):
     def resolve(self, rel: str) -> Path:
         p = Path(rel)
         return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def history_source(self) -> HistorySource:
+        """The history's file and reading options (``history: FILE`` is the file alone)."""
+        h = self.history
+        return h if isinstance(h, HistorySource) else HistorySource(file=h)
+
+    def column_of(self, name: str) -> str:
+        """The header a stage, segment or ``STAGE.value`` column has in the tables."""
+        if name.endswith(".value") and name.removesuffix(".value") in self.funnel:
+            v = self.funnel[name.removesuffix(".value")].value
+            return v.column if v is not None and v.column else name
+        node = self.funnel.get(name) or self.segments.get(name)
+        return node.column if node is not None and node.column else name
 
     @property
     def sha256(self) -> str:
