@@ -12,13 +12,28 @@ so a second backtest of the same history is fast.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .data import CountTable, plural, read_history
+from .data import CountTable, read_history
+from .i18n import (
+    _,
+    fmt_int,
+    fmt_interval,
+    fmt_label,
+    fmt_num,
+    fmt_pct,
+    get_language,
+    language,
+    ngettext,
+    period_noun,
+    pgettext,
+)
+from .i18n import periods as periods_words
 from .scenario import InputError, Option, Scenario
 
 LEVEL = 0.8  # the central interval whose coverage is checked
@@ -87,6 +102,7 @@ class WindowCheck:
     diagnostics: dict[str, Any]
     # the forecast's own chance that k = 0..K of the key results fall outside their intervals
     miss_distribution: np.ndarray = field(repr=False)
+    sampler: dict[str, Any] = field(default_factory=dict, repr=False)  # the fit's diagnostics
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,11 +116,15 @@ class Tally:
     p_too_many: float  # P(at least this many outside | the model is right)
     p_too_few: float  # P(at most this many outside | the model is right)
     calibration: str  # "overconfident" | "cautious" | "consistent"
-    verdict: str
+    verdict: str = ""  # in English (the JSON's); `verdict_words` writes it in the output's
     extreme: int = 0  # actual values beyond the forecast's 2nd-98th percentiles
     p_extreme: float = 1.0  # P(at least this many | the model is right)
     crps: float = float("nan")  # mean CRPS over the checks, in the key result's unit
     crps_relative: float = float("nan")  # mean CRPS / |actual|
+    # what the verdict counts, to write it again in another language (`verdict_words`)
+    one_kr: bool = True
+    windows: int = 0  # the groups the tail count counts (windows, or checks)
+    per_window: int = 1
 
     @property
     def coverage80(self) -> float:
@@ -200,7 +220,7 @@ def backtest(
     log=None,
 ) -> BacktestResult:
     """Fit before each of the last windows, forecast it, and score the forecast against what happened."""
-    from . import decision, forecast, model, posterior
+    from . import decision, forecast, model
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
     history = history if history is not None else read_history(scenario)
@@ -247,8 +267,10 @@ def backtest(
         n_out = outside_draws.sum(axis=0)
         misses = np.bincount(n_out, minlength=len(krs) + 1) / n_out.size
         diag = dict(fit.diagnostics)
-        for w in posterior.diagnostic_warnings(diag, fit.n_draws):
-            warnings.append(f"window {history.labels[start]}..{history.labels[end - 1]}: {w}")
+        with language("en"):  # the result's own words, as its JSON
+            warnings += _window_warnings(
+                history.labels[start], history.labels[end - 1], diag, fit.n_draws
+            )
         checks.append(
             WindowCheck(
                 start=history.labels[start],
@@ -261,6 +283,7 @@ def backtest(
                     "divergences": diag["divergences"],
                 },
                 miss_distribution=misses,
+                sampler=diag,
             )
         )
 
@@ -289,9 +312,26 @@ def backtest(
         windows=checks,
         key_results=per_kr_tally,
         overall=overall,
-        advice=advice(scenario, overall),
+        advice=_english(advice, scenario, overall),
         warnings=warnings,
     )
+
+
+def _english(fn, *args):
+    with language("en"):
+        return fn(*args)
+
+
+def _window_warnings(first: str, last: str, diag: dict, n_draws: int) -> list[str]:
+    """The sampler's warnings of a window's fit, in the current language."""
+    from .posterior import diagnostic_warnings
+
+    return [
+        _("window {first}..{last}: {warning}").format(
+            first=fmt_label(first), last=fmt_label(last), warning=w
+        )
+        for w in diagnostic_warnings(diag, n_draws)
+    ]
 
 
 def crps(draws: np.ndarray, actual: float) -> float:
@@ -317,17 +357,17 @@ def advice(scenario: Scenario, overall: Tally) -> str | None:
         return None
     mb = scenario.model
     if mb.period_effects == "iid" and mb.drift == "none":
-        return (
+        return _(
             "if the traffic's level wanders, remove `drift: none` from `model:` (the default lets "
             "the level drift as a random walk) and backtest again"
         )
     if mb.period_effects == "iid":
-        return (
+        return _(
             "if good and bad periods come in runs, set `model: {period_effects: ar1}` (period "
             "effects that persist) and backtest again"
         )
     if not (mb.trend and mb.rate_trend):
-        return (
+        return _(
             "if the funnel has been moving steadily, add `trend: true` and `rate_trend: true` to "
             "`model:` and backtest again"
         )
@@ -343,8 +383,6 @@ def _tally(checks: list[KRCheck], dists: list[np.ndarray], period: str, *, one_k
     p_many = float(null[k:].sum())
     p_few = float(null[: k + 1].sum())
     above = sum(c.percentile > 0.5 for c in checks)
-    what = f"actual {'quarters' if one_kr else 'quarter totals'}"
-    count = f"{k} of {n} {what} fell outside the 80% interval (about {expected:.1f} expected)"
     # Where each value fell, not only inside or out: values far in the tails are rare when the
     # model is right (a share 2 * EXTREME of checks). Several key results in a window move
     # together, so windows are counted (a window is extreme when any of its values is), against
@@ -355,28 +393,17 @@ def _tally(checks: list[KRCheck], dists: list[np.ndarray], period: str, *, one_k
     n_ext = sum(windows)
     q = min(1.0, per_window * 2 * EXTREME)
     p_ext = float(_binom_sf(n_ext, len(windows), q))
-    tails = (
-        f"{n_ext} of {len(windows)} {'windows had a value' if per_window > 1 else what} beyond "
-        f"the forecast's {EXTREME:.0%}-{1 - EXTREME:.0%} percentiles (about "
-        f"{len(windows) * q:.1f} expected)"
-    )
     values = np.array([c.actual for c in checks], dtype=float)
     scores = np.array([c.crps for c in checks], dtype=float)
     crps_mean = float(np.mean(scores)) if n else float("nan")
     rel = float(np.mean(scores / np.maximum(np.abs(values), 1e-12))) if n else float("nan")
     if p_many < ALARM or p_ext < ALARM:
         kind = "overconfident"
-        why = count if p_many < ALARM else tails
-        text = f"the model was overconfident: {why}; its probabilities are too sure for this funnel"
     elif p_few < ALARM:
         kind = "cautious"
-        text = f"the model was cautious: {count}; its intervals are wider than this funnel needed"
     else:
         kind = "consistent"
-        text = f"consistent with the model's stated uncertainty: {count}"
-        if n < 10:
-            text += f"; with {n} checks only large errors would show"
-    return Tally(
+    tally = Tally(
         checks=n,
         outside80=k,
         expected_outside80=expected,
@@ -384,12 +411,87 @@ def _tally(checks: list[KRCheck], dists: list[np.ndarray], period: str, *, one_k
         p_too_many=p_many,
         p_too_few=p_few,
         calibration=kind,
-        verdict=text,
         extreme=n_ext,
         p_extreme=p_ext,
         crps=crps_mean,
         crps_relative=rel,
+        one_kr=one_kr,
+        windows=len(windows),
+        per_window=per_window,
     )
+    return dataclasses.replace(tally, verdict=_english(verdict_words, tally))
+
+
+def verdict_words(t: Tally) -> str:
+    """The verdict of a tally in the current language (``t.verdict`` is its English form)."""
+    k, n = t.outside80, t.checks
+    expected = fmt_num(t.expected_outside80, 1)
+    if t.one_kr:
+        count = ngettext(
+            "{k} of {n} actual quarters fell outside the 80% interval (about {expected} expected)",
+            "{k} of {n} actual quarters fell outside the 80% interval (about {expected} expected)",
+            k,
+        )
+    else:
+        count = ngettext(
+            "{k} of {n} actual quarter totals fell outside the 80% interval (about {expected} "
+            "expected)",
+            "{k} of {n} actual quarter totals fell outside the 80% interval (about {expected} "
+            "expected)",
+            k,
+        )
+    count = count.format(k=k, n=n, expected=expected)
+    if t.calibration == "overconfident":
+        if t.p_too_many < ALARM:
+            why = count
+        else:
+            q = min(1.0, t.per_window * 2 * EXTREME)
+            if t.per_window > 1:
+                tails = ngettext(
+                    "{k} of {n} windows had a value beyond the forecast's {low}-{high} "
+                    "percentiles (about {expected} expected)",
+                    "{k} of {n} windows had a value beyond the forecast's {low}-{high} "
+                    "percentiles (about {expected} expected)",
+                    t.extreme,
+                )
+            elif t.one_kr:
+                tails = ngettext(
+                    "{k} of {n} actual quarters beyond the forecast's {low}-{high} percentiles "
+                    "(about {expected} expected)",
+                    "{k} of {n} actual quarters beyond the forecast's {low}-{high} percentiles "
+                    "(about {expected} expected)",
+                    t.extreme,
+                )
+            else:
+                tails = ngettext(
+                    "{k} of {n} actual quarter totals beyond the forecast's {low}-{high} "
+                    "percentiles (about {expected} expected)",
+                    "{k} of {n} actual quarter totals beyond the forecast's {low}-{high} "
+                    "percentiles (about {expected} expected)",
+                    t.extreme,
+                )
+            why = tails.format(
+                k=t.extreme,
+                n=t.windows,
+                low=fmt_pct(EXTREME, 0),
+                high=fmt_pct(1 - EXTREME, 0),
+                expected=fmt_num(t.windows * q, 1),
+            )
+        return _(
+            "the model was overconfident: {why}; its probabilities are too sure for this funnel"
+        ).format(why=why)
+    if t.calibration == "cautious":
+        return _(
+            "the model was cautious: {count}; its intervals are wider than this funnel needed"
+        ).format(count=count)
+    text = _("consistent with the model's stated uncertainty: {count}").format(count=count)
+    if n < 10:
+        text += ngettext(
+            "; with {n} checks only large errors would show",
+            "; with {n} checks only large errors would show",
+            n,
+        ).format(n=n)
+    return text
 
 
 def _binom_sf(k: int, n: int, q: float) -> float:
@@ -399,46 +501,88 @@ def _binom_sf(k: int, n: int, q: float) -> float:
     return sum(comb(n, j) * q**j * (1 - q) ** (n - j) for j in range(k, n + 1))
 
 
+CALIBRATION = {
+    "overconfident": lambda: _("overconfident"),
+    "cautious": lambda: _("cautious"),
+    "consistent": lambda: _("consistent"),
+}
+
+
+def calibration_words(kind: str) -> str:
+    return CALIBRATION[kind]() if kind in CALIBRATION else kind
+
+
 def render_text(result: BacktestResult, scenario: Scenario) -> str:
-    """The terminal table and the verdicts."""
+    """The terminal table and the verdicts, in the current language."""
     from .render import fmt_value, kr_label
 
     unit = result.period
+    en = get_language() == "en"
     lines = [
-        f"Backtest: {result.title}",
-        f"{plural(len(result.windows), 'past quarter')} of {plural(result.horizon, unit)}, "
-        "each forecast from the "
-        f"{unit}s before it (option: {result.option}, {result.draws} draws)",
+        _("Backtest: {title}").format(title=result.title),
+        _(
+            "{quarters} of {length}, each forecast from the {periods} before it (option: "
+            "{option}, {draws} draws)"
+        ).format(
+            quarters=ngettext("{n} past quarter", "{n} past quarters", len(result.windows)).format(
+                n=len(result.windows)
+            ),
+            length=periods_words(result.horizon, unit),
+            periods=period_noun(unit, 2),
+            option=result.option,
+            draws=result.draws if en else fmt_int(result.draws),
+        ),
         "",
     ]
     ratio = {kr.id: kr.is_rate for kr in scenario.key_results}
     head = (
-        f"{'quarter':<27}{'key result':<28}{'actual':>12}  {'80% interval':<27}{'percentile':>10}"
+        f"{_('quarter'):<27}{_('key result'):<28}{_('actual'):>12}  "
+        f"{pgettext('column', '80% interval'):<27}{_('percentile'):>10}"
     )
     lines += [head, "-" * len(head)]
+    outside = _("  outside")
     for w in result.windows:
-        span = f"{w.start}..{w.end}"
+        span = f"{fmt_label(w.start)}..{fmt_label(w.end)}"
         for kid, c in w.key_results.items():
             r = ratio[kid]
-            interval = f"[{fmt_value(c.interval80[0], r)}, {fmt_value(c.interval80[1], r)}]"
-            flag = "" if c.inside80 else "  outside"
+            interval = fmt_interval(fmt_value(c.interval80[0], r), fmt_value(c.interval80[1], r))
+            flag = "" if c.inside80 else outside
             lines.append(
                 f"{span:<27}{kid[:22]:<24}{fmt_value(c.actual, r):>12}  "
-                f"{interval:<27}{c.percentile:>9.0%}{flag}"
+                f"{interval:<27}{fmt_pct(c.percentile, 0):>9}{flag}"
             )
             span = ""
     lines.append("")
     for kid, t in result.key_results.items():
         lines.append(
-            f"{kr_label(scenario, kid)}: {t.verdict}. Mean CRPS {fmt_value(t.crps, ratio[kid])} "
-            f"({t.crps_relative:.1%} of the actual value; lower is better)."
+            _(
+                "{kr}: {verdict}. Mean CRPS {crps} ({share} of the actual value; lower is better)."
+            ).format(
+                kr=kr_label(scenario, kid),
+                verdict=t.verdict if en else verdict_words(t),
+                crps=fmt_value(t.crps, ratio[kid]),
+                share=fmt_pct(t.crps_relative, 1),
+            )
         )
-    lines += ["", f"Verdict: {result.overall.verdict}."]
+    verdict = result.overall.verdict if en else verdict_words(result.overall)
+    lines += ["", _("Verdict: {verdict}.").format(verdict=verdict)]
     if result.advice:
-        lines.append(f"Next: {result.advice}.")
-    for w in result.warnings:
-        lines.append(f"warning: {w}")
+        tip = result.advice if en else advice(scenario, result.overall)
+        lines.append(_("Next: {advice}.").format(advice=tip))
+    for w in warnings_words(result):
+        lines.append(_("warning: {warning}").format(warning=w))
     return "\n".join(lines)
+
+
+def warnings_words(result: BacktestResult) -> list[str]:
+    """The sampler's warnings of the windows' fits in the current language (the result's own are
+    English)."""
+    if get_language() == "en" or not all(w.sampler for w in result.windows):
+        return list(result.warnings)
+    out = []
+    for w in result.windows:
+        out += _window_warnings(w.start, w.end, w.sampler, result.draws)
+    return out
 
 
 # Candidate `model:` settings that `krsim backtest --models` compares on the user's history.
@@ -501,7 +645,9 @@ def rank_models(
         upd = {k: v for k, v in CANDIDATES[name].items() if getattr(scenario.model, k) != v}
         s = scenario.model_copy(update={"model": scenario.model.model_copy(update=upd)})
         s._source, s._text = scenario._source, scenario._text
-        (log or (lambda m: print(m, file=sys.stderr)))(f"Backtesting the model {name!r}...")
+        (log or (lambda m: print(m, file=sys.stderr)))(
+            _("Backtesting the model {name}...").format(name=repr(name))
+        )
         out.append(
             ModelRank(
                 name=name, settings=upd, result=backtest(s, history, windows=windows, log=log)
@@ -513,7 +659,7 @@ def rank_models(
 def model_block(settings: dict[str, Any]) -> str:
     """The `model:` block to paste for a candidate's settings."""
     if not settings:
-        return "(keep the scenario's `model:` block as it is)"
+        return _("(keep the scenario's `model:` block as it is)")
     lines = ["model:"]
     for k, v in settings.items():
         lines.append(f"  {k}: {str(v).lower() if isinstance(v, bool) else v}")
@@ -521,32 +667,48 @@ def model_block(settings: dict[str, Any]) -> str:
 
 
 def render_ranking(ranks: list[ModelRank]) -> str:
+    """The candidates' ranking as a terminal table, in the current language."""
     r0 = ranks[0].result
+    heads = (_("model"), _("mean CRPS"), _("80% coverage"), _("calibration"))
+    divergent = _("windows with divergences")
     lines = [
-        f"Model comparison: {r0.title}",
-        f"{len(r0.windows)} past quarters of {r0.horizon} {r0.period}s, each candidate fitted "
-        "before each quarter; ranked by the mean CRPS of the key results (relative to the actual "
-        "value; lower is better)",
+        _("Model comparison: {title}").format(title=r0.title),
+        _(
+            "{n} past quarters of {length}, each candidate fitted before each quarter; ranked by "
+            "the mean CRPS of the key results (relative to the actual value; lower is better)"
+        ).format(
+            n=len(r0.windows),
+            length=f"{r0.horizon} {r0.period}s"
+            if get_language() == "en"
+            else periods_words(r0.horizon, r0.period),
+        ),
         "",
-        f"{'model':<10}{'mean CRPS':>10}  {'80% coverage':>12}  {'calibration':<14}"
-        f"{'windows with divergences':>25}",
+        f"{heads[0]:<10}{heads[1]:>10}  {heads[2]:>12}  {heads[3]:<14}{divergent:>25}",
     ]
     for r in ranks:
         t = r.result.overall
         lines.append(
-            f"{r.name:<10}{r.score:>10.1%}  {t.coverage80:>12.0%}  {t.calibration:<14}"
-            f"{r.divergent_windows:>25}"
+            f"{r.name:<10}{fmt_pct(r.score, 1):>10}  {fmt_pct(t.coverage80, 0):>12}  "
+            f"{calibration_words(t.calibration):<14}{r.divergent_windows:>25}"
         )
     best = ranks[0]
-    lines += ["", f"Best on this history: {best.name}. To use it:", model_block(best.settings)]
+    lines += [
+        "",
+        _("Best on this history: {name}. To use it:").format(name=best.name),
+        model_block(best.settings),
+    ]
     if best.result.overall.calibration != "consistent":
         lines.append(
-            f"(even the best candidate was {best.result.overall.calibration} here: treat its "
-            "probabilities with care)"
+            _(
+                "(even the best candidate was {calibration} here: treat its probabilities with "
+                "care)"
+            ).format(calibration=calibration_words(best.result.overall.calibration))
         )
     if len(r0.windows) < 6:
         lines.append(
-            f"With {len(r0.windows)} windows, differences of a few points are within chance."
+            _("With {n} windows, differences of a few points are within chance.").format(
+                n=len(r0.windows)
+            )
         )
     return "\n".join(lines)
 
@@ -566,5 +728,5 @@ def ranking_dict(ranks: list[ModelRank]) -> dict[str, Any]:
             for r in ranks
         ],
         "best": ranks[0].name,
-        "block": model_block(ranks[0].settings),
+        "block": _english(model_block, ranks[0].settings),
     }

@@ -24,13 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import CountTable, event_rows, plural
+from .data import CountTable, event_rows
+from .i18n import N_, _, fmt_label, language, last_periods, ngettext
 from .scenario import BaselineSpec, InputError, KeyResult, Scenario
 from .season import add_months, future_dates, is_month_end, seasonal
 
 KIND_WORDS = {
-    "same_period_last_year": "same period last year",
-    "previous_quarter": "the previous quarter",
+    "same_period_last_year": N_("same period last year"),
+    "previous_quarter": N_("the previous quarter"),
 }
 SEASON_MARGIN = 0.10  # how far a week (month) of the year must stand out to be a season extreme
 
@@ -54,15 +55,24 @@ class Baseline:
         """Where the baseline comes from, in words: 'the last 13 weeks (2025-10-06 to
         2025-12-29)', '2025-01-06 to 2025-03-31, same period last year', 'given in the scenario'."""
         if self.kind == "given" or self.first is None:
-            return "given in the scenario"
-        span = self.first if self.first == self.last else f"{self.first} to {self.last}"
+            return _("given in the scenario")
+        span = _span(self.first, self.last)
         if self.kind == "last_periods":
-            n = self.periods or 0
-            what = f"the last {self.unit}" if n == 1 else f"the last {plural(n, self.unit)}"
+            what = last_periods(self.periods or 0, self.unit)
             return f"{what} ({span})"
         if self.kind in KIND_WORDS:
-            return f"{span}, {KIND_WORDS[self.kind]}"
+            return f"{span}, {_(KIND_WORDS[self.kind])}"
         return span
+
+    def note_words(self, horizon: int) -> str | None:
+        """The note in the current language (``note`` is its English form)."""
+        if not self.note:
+            return None
+        return ngettext(
+            "{n} period, scaled to the horizon's {horizon}",
+            "{n} periods, scaled to the horizon's {horizon}",
+            self.periods or 0,
+        ).format(n=self.periods, horizon=horizon)
 
 
 def kr_total_value(kr: KeyResult, totals: dict[str, float]) -> float:
@@ -128,7 +138,8 @@ class _Window:
 
 
 def _span(a: str, b: str) -> str:
-    return a if a == b else f"{a} to {b}"
+    a, b = fmt_label(a), fmt_label(b)
+    return a if a == b else _("{first} to {last}").format(first=a, last=b)
 
 
 def _window(spec: BaselineSpec, scenario: Scenario, history: CountTable) -> _Window | str:
@@ -257,7 +268,12 @@ def resolve(scenario: Scenario, history: CountTable) -> dict[str, Baseline]:
         if k != H:
             totals = {t: v * H / k for t, v in totals.items()}
             if not kr.is_ratio:
-                note = f"{plural(k, 'period')}, scaled to the horizon's {H}"
+                with language("en"):  # the JSON's form; `note_words` writes it in the output's
+                    note = ngettext(
+                        "{n} period, scaled to the horizon's {horizon}",
+                        "{n} periods, scaled to the horizon's {horizon}",
+                        k,
+                    ).format(n=k, horizon=H)
         out[kr.id] = Baseline(kr_total_value(kr, totals), spec.kind, first, last, k, note, unit)
     if problems:
         raise InputError(list(dict.fromkeys(problems)))
@@ -319,26 +335,36 @@ def window_notes(scenario: Scenario, history: CountTable) -> list[str]:
         if on[rows].any()
     ]
     if events:
-        names = " and ".join(f"‘{e}’" for e in events)
-        held.append(f"the event{'s' if len(events) > 1 else ''} {names}")
+        names = _(" and ").join(_("‘{event}’").format(event=e) for e in events)
+        held.append(
+            ngettext("the event {names}", "the events {names}", len(events)).format(names=names)
+        )
     if seasonal(scenario.model.seasonality, history.dates)[0]:
         top, low = season_extremes(history, scenario.root)
         key = _season_key(history.dates)
         inside = {key(d) for d in history.dates[rows]}
         what = scenario.stage_label(scenario.root)
         if top is not None and top in inside:
-            held.append(f"the year's peak of {what}")
+            held.append(_("the year's peak of {stage}").format(stage=what))
         if low is not None and low in inside:
-            held.append(f"the year's low of {what}")
+            held.append(_("the year's low of {stage}").format(stage=what))
     if not held:
         return []
     first, last = history.labels[w.start], history.labels[w.end]
-    whose = "" if len(krs) == len(specs) else f" of {', '.join(krs)}"
     if isinstance(
         _window(BaselineSpec.model_validate("same_period_last_year"), scenario, history), _Window
     ):
-        advice = "consider `baseline: same_period_last_year`"
+        advice = _("consider `baseline: same_period_last_year`")
     else:
-        advice = "consider a window without it, `baseline: {from: A, to: B}`"
-    holds = held[0] if len(held) == 1 else f"{', '.join(held[:-1])} and {held[-1]}"
-    return [f"The baseline window{whose} ({_span(first, last)}) holds {holds}: {advice}."]
+        advice = _("consider a window without it, `baseline: {from: A, to: B}`")
+    holds = (
+        held[0]
+        if len(held) == 1
+        else _("{items} and {last}").format(items=", ".join(held[:-1]), last=held[-1])
+    )
+    msg = (
+        _("The baseline window ({span}) holds {holds}: {advice}.")
+        if len(krs) == len(specs)
+        else _("The baseline window of {krs} ({span}) holds {holds}: {advice}.")
+    )
+    return [msg.format(krs=", ".join(krs), span=_span(first, last), holds=holds, advice=advice)]

@@ -23,8 +23,20 @@ import numpy as np
 
 from . import forecast, model, priors
 from .changes import ChangePlan, apply_rates, simulate_counts
-from .data import CountTable, plural, read_history
+from .data import CountTable, read_history
 from .experiment import ExperimentData
+from .i18n import (
+    _,
+    fmt_g,
+    fmt_int,
+    fmt_interval,
+    fmt_num,
+    fmt_pct,
+    get_language,
+    language,
+    list_sep,
+    periods,
+)
 from .pipeline import SimulationResult, decide
 from .posterior import Fit, period_times
 from .render import fmt_p
@@ -226,44 +238,118 @@ def conflict(
     return out
 
 
+def g3(x: float) -> str:
+    """Three significant digits, with the locale's decimal sign: '1.23' ('1,23')."""
+    return fmt_g(x, ".3g")
+
+
+def g2(x: float) -> str:
+    return fmt_g(x, ".2g")
+
+
+def signed_pct(x: float, digits: int = 1) -> str:
+    """A relative change as a signed percentage: '+12.3%', '-4.0%' (French '+12,3 %')."""
+    if get_language() == "en":
+        return f"{x:+.{digits}%}"
+    return ("-" if x < 0 else "+") + fmt_pct(abs(x), digits)
+
+
+def prior_words(prior) -> str:
+    """A belief as `Prior.describe` says it, in the current language."""
+    if get_language() == "en":
+        return prior.describe()
+    v = prior.value
+    if prior.kind == "from_archive":
+        what = _("a new experiment's effect as the archive {file} predicts it").format(file=v.file)
+        if v.category:
+            what += _(" (category {category})").format(category=v.category)
+        if prior.with_ is not None:
+            what += _(", combined with the team's belief ({belief})").format(
+                belief=prior_words(prior.with_)
+            )
+        return what
+    if prior.kind == "fixed":
+        return _("fixed at {value}").format(value=fmt_g(v, "g"))
+    if prior.kind in ("beta_interval", "lognormal_interval"):
+        return _("{share} sure it lies in [{low}, {high}]").format(
+            share=fmt_pct(prior.interval_mass, 0), low=fmt_g(v[0], "g"), high=fmt_g(v[1], "g")
+        )
+    if prior.kind == "beta":
+        return f"Beta({fmt_g(v[0], 'g')}{list_sep()}{fmt_g(v[1], 'g')})"
+    if prior.kind == "normal":
+        return _("Normal(mean {mean}, sd {sd})").format(mean=fmt_g(v[0], "g"), sd=fmt_g(v[1], "g"))
+    return _("anywhere in [{low}, {high}], all values equally likely").format(
+        low=fmt_g(v[0], "g"), high=fmt_g(v[1], "g")
+    )
+
+
+def _conflict_part(scenario: Scenario, r: StageConflict) -> str:
+    """One contradicted stage: how it moved against what the beliefs allowed."""
+    value = r.stage.endswith(".value")
+    less = r.observed_ratio < r.predicted95[0]
+    if value and less:
+        msg = _(
+            "{stage} was {ratio}× control's value, less than the beliefs allowed ({low}× to "
+            "{high}×, 95% prior-predictive; adjusted p = {p})"
+        )
+    elif value:
+        msg = _(
+            "{stage} was {ratio}× control's value, more than the beliefs allowed ({low}× to "
+            "{high}×, 95% prior-predictive; adjusted p = {p})"
+        )
+    elif less:
+        msg = _(
+            "{stage} converted at {ratio}× control's rate, less than the beliefs allowed ({low}× "
+            "to {high}×, 95% prior-predictive; adjusted p = {p})"
+        )
+    else:
+        msg = _(
+            "{stage} converted at {ratio}× control's rate, more than the beliefs allowed ({low}× "
+            "to {high}×, 95% prior-predictive; adjusted p = {p})"
+        )
+    return msg.format(
+        stage=scenario.stage_label(r.stage),
+        ratio=g3(r.observed_ratio),
+        low=g3(r.predicted95[0]),
+        high=g3(r.predicted95[1]),
+        p=g2(r.p_adjusted),
+    )
+
+
 def conflict_sentence(
     scenario: Scenario, arm: str, rows: list[StageConflict], changes: dict[str, Any]
 ) -> str:
-    """Which belief the data contradict (or that they do not), in one or two sentences."""
+    """Which belief the data contradict (or that they do not), in one or two sentences, in the
+    current language."""
+    from .render import sep
+
     label = scenario.options[arm].label or arm
     flagged = [r for r in rows if r.flag]
     if not rows:
-        return f"“{label}”: its changes act on no stage whose conversion the experiment observes."
+        return _(
+            "“{option}”: its changes act on no stage whose conversion the experiment observes."
+        ).format(option=label)
     if not flagged:
         best = min(rows, key=lambda r: r.p_adjusted)
-        return (
-            f"“{label}”: no conflict — every observed change lies within what the beliefs allowed "
-            f"(smallest Bonferroni-adjusted p = {best.p_adjusted:.2g}, "
-            f"{scenario.stage_label(best.stage)})."
-        )
+        return _(
+            "“{option}”: no conflict — every observed change lies within what the beliefs "
+            "allowed (smallest Bonferroni-adjusted p = {p}, {stage})."
+        ).format(option=label, p=g2(best.p_adjusted), stage=scenario.stage_label(best.stage))
     prs = change_priors(scenario)
-    parts = []
-    for r in flagged:
-        way = "less" if r.observed_ratio < r.predicted95[0] else "more"
-        did = "was" if r.stage.endswith(".value") else "converted at"
-        of = "value" if r.stage.endswith(".value") else "rate"
-        parts.append(
-            f"{scenario.stage_label(r.stage)} {did} {r.observed_ratio:.3g}× control's {of}, "
-            f"{way} than the beliefs allowed ({r.predicted95[0]:.3g}× to {r.predicted95[1]:.3g}×, "
-            f"95% prior-predictive; adjusted p = {r.p_adjusted:.2g})"
-        )
+    parts = [_conflict_part(scenario, r) for r in flagged]
     params = list(dict.fromkeys(p for r in flagged for p in r.params if prs[p].kind != "fixed"))
-    beliefs = "; ".join(
-        f"{p} ({prs[p].describe()}; the experiment puts it at "
-        f"{changes[p]['posterior']['median']:.3g} "
-        f"[{changes[p]['posterior']['interval90'][0]:.3g}, "
-        f"{changes[p]['posterior']['interval90'][1]:.3g}])"
+    beliefs = sep().join(
+        _("{parameter} ({belief}; the experiment puts it at {median} [{low}, {high}])").format(
+            parameter=p,
+            belief=prior_words(prs[p]),
+            median=g3(changes[p]["posterior"]["median"]),
+            low=g3(changes[p]["posterior"]["interval90"][0]),
+            high=g3(changes[p]["posterior"]["interval90"][1]),
+        )
         for p in params
     )
-    return (
-        f"“{label}”: the data contradict the belief about {beliefs or 'this option'}: "
-        + "; ".join(parts)
-        + "."
+    return _("“{option}”: the data contradict the belief about {beliefs}: {parts}.").format(
+        option=label, beliefs=beliefs or _("this option"), parts=sep().join(parts)
     )
 
 
@@ -352,9 +438,10 @@ def compare(
                 )
                 for st, p, ratio, band, params in merged
             ]
-    sentences = {
-        arm: conflict_sentence(scenario, arm, rows, changes) for arm, rows in conflicts.items()
-    }
+    with language("en"):  # the result's own sentences; text and pages write them again in theirs
+        sentences = {
+            arm: conflict_sentence(scenario, arm, rows, changes) for arm, rows in conflicts.items()
+        }
     params = forecast.draw_change_params(scenario, fit_after.n_draws)
     tested = tuple(n for n in params if n in fit_after.arrays)
     for name in tested:
@@ -378,75 +465,111 @@ def compare(
 # ------------------------------------------------------------------------------ text output
 
 
-def _pct(x: float) -> str:
-    return f"{x:+.1%}"
+def sentences_words(result: ComparisonResult) -> dict[str, str]:
+    """The conflict sentence of each arm in the current language (the result's own: English)."""
+    if get_language() == "en":
+        return dict(result.sentences)
+    return {
+        arm: conflict_sentence(result.scenario, arm, rows, result.changes)
+        for arm, rows in result.conflicts.items()
+    }
+
+
+def belief_cell(d: dict[str, Any]) -> str:
+    """'0.42 [0.31, 0.55]': a median and its 90% interval."""
+    return f"{g3(d['median'])} {fmt_interval(g3(d['interval90'][0]), g3(d['interval90'][1]))}"
 
 
 def text_comparison(result: ComparisonResult, *, from_cache: bool = False) -> str:
-    """The terminal rendering: SRM, lifts, beliefs before/after, conflict, then the decision."""
-    from .render import text_summary
+    """The terminal rendering: SRM, lifts, beliefs before/after, conflict, then the decision, in
+    the current language."""
+    from .render import localized_summary, text_summary
 
     s, exp = result.scenario, result.experiment
-    lines = [f"Experiment: {exp.path}", ""]
+    lines = [_("Experiment: {path}").format(path=exp.path), ""]
     arms = ", ".join(
-        f"{a} ({exp.allocation[a]:.0%} planned, {result.srm['observed'][a]:,} {s.root})"
+        _("{arm} ({share} planned, {n} {stage})").format(
+            arm=a,
+            share=fmt_pct(exp.allocation[a], 0),
+            n=fmt_int(result.srm["observed"][a]),
+            stage=s.root,
+        )
         for a in exp.arms
     )
     lines.append(
-        f"{plural(len(exp.arms), 'arm')}, control {exp.control}, "
-        f"{plural(len(exp.periods), 'period')}: {arms}"
+        _("{arms}, control {control}, {periods}: {each}").format(
+            arms=arms_words(len(exp.arms)),
+            control=exp.control,
+            periods=periods(len(exp.periods), "period"),
+            each=arms,
+        )
     )
     if result.srm["flag"]:
         lines.append(
-            f"warning: sample-ratio mismatch (chi-square p = {result.srm['p_value']:.2g} < "
-            f"{SRM_THRESHOLD}): the traffic split differs from the plan, so assignment may be "
-            "broken; treat every result below with caution."
+            _(
+                "warning: sample-ratio mismatch (chi-square p = {p} < {threshold}): the traffic "
+                "split differs from the plan, so assignment may be broken; treat every result "
+                "below with caution."
+            ).format(p=g2(result.srm["p_value"]), threshold=fmt_g(SRM_THRESHOLD, "g"))
         )
     else:
         lines.append(
-            f"Sample ratio: chi-square p = {result.srm['p_value']:.3g} against the planned split; "
-            "no mismatch."
+            _("Sample ratio: chi-square p = {p} against the planned split; no mismatch.").format(
+                p=g3(result.srm["p_value"])
+            )
         )
-    lines += ["", "What the experiment alone says (weak priors): lift of each stage's conversion"]
-    lines.append(
-        "rate (of STAGE.value: of the mean value per unit) over control, median [95% interval], "
-        "P(better)"
-    )
+    lines += [
+        "",
+        _("What the experiment alone says (weak priors): lift of each stage's conversion"),
+        _(
+            "rate (of STAGE.value: of the mean value per unit) over control, median [95% "
+            "interval], P(better)"
+        ),
+    ]
+    better = _("P(better)")
     width = max(len(st) for st in [*s.funnel, *(f"{v}.value" for v in exp.values)]) + 2
     for arm, by_stage in result.lifts.items():
         lines.append(f"  {s.options[arm].label or arm}")
         for stage, d in by_stage.items():
             lo, hi = d["interval95"]
             lines.append(
-                f"    {stage:<{width}}{_pct(d['median']):>8} [{_pct(lo)}, {_pct(hi)}]"
-                f"   P(better) {d['p_better']:.2f}"
+                f"    {stage:<{width}}{signed_pct(d['median']):>8} "
+                f"{fmt_interval(signed_pct(lo), signed_pct(hi))}   {better} {fmt_num(d['p_better'])}"
             )
-    lines += ["", "Beliefs before → after the experiment: median [90% interval]"]
+    lines += ["", _("Beliefs before → after the experiment: median [90% interval]")]
     name_w = max((len(n) for n in result.changes), default=0) + 2
     for name, d in result.changes.items():
-        pr, po = d["prior"], d["posterior"]
-        tag = "" if name in result.tested else "   (not tested: unchanged)"
+        tag = "" if name in result.tested else _("   (not tested: unchanged)")
         lines.append(
-            f"  {name:<{name_w}}{pr['median']:.3g} [{pr['interval90'][0]:.3g}, "
-            f"{pr['interval90'][1]:.3g}] → {po['median']:.3g} [{po['interval90'][0]:.3g}, "
-            f"{po['interval90'][1]:.3g}]{tag}"
+            f"  {name:<{name_w}}{belief_cell(d['prior'])} → {belief_cell(d['posterior'])}{tag}"
         )
     lines += [
         "",
-        "Prior–data conflict: two-sided prior-predictive p-value of the treatment/control ratio",
-        "of each stage's conversion rate (flag: Bonferroni-adjusted p < 0.05)",
+        _("Prior–data conflict: two-sided prior-predictive p-value of the treatment/control ratio"),
+        _("of each stage's conversion rate (flag: Bonferroni-adjusted p < 0.05)"),
     ]
+    sentences = sentences_words(result)
     for arm, rows in result.conflicts.items():
         for r in rows:
-            flag = "  CONFLICT" if r.flag else ""
             lines.append(
-                f"  {arm} · {r.stage}: observed {r.observed_ratio:.3g}× (beliefs: "
-                f"{r.predicted95[0]:.3g}× to {r.predicted95[1]:.3g}×), p = {r.p_value:.2g}, "
-                f"adjusted {r.p_adjusted:.2g}{flag}"
+                "  "
+                + _(
+                    "{arm} · {stage}: observed {ratio}× (beliefs: {low}× to {high}×), p = {p}, "
+                    "adjusted {adjusted}"
+                ).format(
+                    arm=arm,
+                    stage=r.stage,
+                    ratio=g3(r.observed_ratio),
+                    low=g3(r.predicted95[0]),
+                    high=g3(r.predicted95[1]),
+                    p=g2(r.p_value),
+                    adjusted=g2(r.p_adjusted),
+                )
+                + (_("  CONFLICT") if r.flag else "")
             )
-        lines.append("  " + result.sentences[arm])
+        lines.append("  " + sentences[arm])
     if result.before is not None:
-        lines += ["", "The quarter before → after the experiment: P(all key results met)"]
+        lines += ["", _("The quarter before → after the experiment: P(all key results met)")]
         b, a = result.before.summary, result.updated.summary
         for o, od in a["options"].items():
             bd = b["options"][o]
@@ -457,9 +580,22 @@ def text_comparison(result: ComparisonResult, *, from_cache: bool = False) -> st
             )
         rb, ra = b["recommendation"]["option"], a["recommendation"]["option"]
         lines.append(
-            f"  Pick before: {rb}; after: {ra}"
-            + (" (unchanged)." if rb == ra else " — it changes.")
+            "  "
+            + (
+                _("Pick before: {before}; after: {after} (unchanged).")
+                if rb == ra
+                else _("Pick before: {before}; after: {after} — it changes.")
+            ).format(before=rb, after=ra)
         )
-    lines += ["", "After the experiment", "-" * 20]
-    lines.append(text_summary(s, result.updated.summary, from_cache=from_cache))
+    title = _("After the experiment")
+    lines += ["", title, "-" * len(title)]
+    summary = localized_summary(result.updated)
+    lines.append(text_summary(s, summary, from_cache=from_cache))
     return "\n".join(lines)
+
+
+def arms_words(n: int) -> str:
+    """'2 arms' ('2 bras')."""
+    from .i18n import ngettext
+
+    return ngettext("{n} arm", "{n} arms", n).format(n=n)

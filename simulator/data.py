@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .i18n import _, fmt_date, fmt_int, fmt_label, fmt_pct, ngettext
 from .scenario import InputError, Scenario, did_you_mean
 from .season import add_months, is_month_end
 from .values import value_stages
@@ -175,6 +176,17 @@ def _what(scenario: Scenario, c: str) -> str:
     return "the period column" if c == "period" else f"column {c!r}"
 
 
+def _what_words(scenario: Scenario, c: str) -> str:
+    """`_what` in the current language, for the notes (errors keep `_what`'s English)."""
+    if c.endswith(".value"):
+        return _("the value of stage {stage}").format(stage=repr(c.removesuffix(".value")))
+    if c in scenario.funnel:
+        return _("stage {stage}").format(stage=repr(c))
+    if c in scenario.segments:
+        return _("segment {segment}").format(segment=repr(c))
+    return _("the period column") if c == "period" else _("column {column}").format(column=repr(c))
+
+
 def _label_of(scenario: Scenario, c: str) -> str | None:
     if c.endswith(".value"):
         v = scenario.funnel[c.removesuffix(".value")].value
@@ -221,12 +233,19 @@ def _column_map(
         label = _label_of(scenario, c)
         if c not in header and label and label in header and label not in rename:
             rename[label], shown[c] = c, label
-            by_label.append(f"{label!r} as {_what(scenario, c)}")
+            by_label.append(
+                _("{label} as {what}").format(label=repr(label), what=_what_words(scenario, c))
+            )
     notes = []
     if by_label:
         notes.append(
-            f"{path}: read {plural(len(by_label), 'column')} by {'its' if len(by_label) == 1 else 'their'} "
-            f"label: {', '.join(by_label)} (`column:` on the stage makes it explicit)"
+            ngettext(
+                "{path}: read {n} column by its label: {columns} (`column:` on the stage makes "
+                "it explicit)",
+                "{path}: read {n} columns by their label: {columns} (`column:` on the stage makes "
+                "it explicit)",
+                len(by_label),
+            ).format(path=path, n=len(by_label), columns=", ".join(by_label))
         )
     if key == "period":
         pc = scenario.history_source.period_column
@@ -240,8 +259,10 @@ def _column_map(
                 rename[header[0]] = "period"
                 shown["period"] = header[0]
                 notes.append(
-                    f"{path}: took the first column, {header[0]!r}, as the period (it holds "
-                    "dates; `history: {file: ..., period_column: ...}` names it)"
+                    _(
+                        "{path}: took the first column, {column}, as the period (it holds dates; "
+                        "`history: {{file: ..., period_column: ...}}` names it)"
+                    ).format(path=path, column=repr(header[0]))
                 )
     return rename, shown, notes
 
@@ -257,7 +278,7 @@ _SPACES = "\u00a0\u202f "
 def _split_currency(t: str) -> tuple[str, str | None]:
     """The number and the currency written before or after it (``64 424,08 €`` -> EUR)."""
     cur = None
-    for _ in range(2):
+    for _attempt in range(2):
         m = _CODE.search(t)
         if not m:
             break
@@ -440,7 +461,9 @@ def read_count_table(
             valueless.add(h)
             if scenario.funnel[stage].value is not None:  # values are read from the history only
                 notes.append(
-                    f"{path}: column {shown.get(h, h)!r}: values are read from the history only"
+                    _("{path}: column {column}: values are read from the history only").format(
+                        path=path, column=repr(shown.get(h, h))
+                    )
                 )
                 continue
             problems.append(
@@ -479,8 +502,11 @@ def read_count_table(
             ignored.append(h)
     if ignored:
         notes.append(
-            f"{path}: ignored {plural(len(ignored), 'column')} that "
-            f"{'names' if len(ignored) == 1 else 'name'} no stage or segment: " + ", ".join(ignored)
+            ngettext(
+                "{path}: ignored {n} column that names no stage or segment: {columns}",
+                "{path}: ignored {n} columns that name no stage or segment: {columns}",
+                len(ignored),
+            ).format(path=path, n=len(ignored), columns=", ".join(ignored))
         )
     for c in [key, *columns]:
         if c not in header and c not in meant:
@@ -753,12 +779,16 @@ def _as_calendar(table: CountTable, scenario: Scenario) -> CountTable:
     order = sorted(range(len(dates)), key=lambda i: dates[i])
     if order != list(range(len(dates))):
         if order == list(range(len(dates)))[::-1]:
-            how = "newest first"
+            how = _("newest first")
         else:
             r = next(i for i in range(1, len(dates)) if dates[i] < dates[i - 1])
-            how = f"row {r + 2} ({dates[r].isoformat()}) comes after {dates[r - 1].isoformat()}"
+            how = _("row {row} ({date}) comes after {previous}").format(
+                row=r + 2, date=fmt_date(dates[r]), previous=fmt_date(dates[r - 1])
+            )
         notes.append(
-            f"{path}: the rows were not in time order ({how}); they are used sorted oldest first"
+            _(
+                "{path}: the rows were not in time order ({how}); they are used sorted oldest first"
+            ).format(path=path, how=how)
         )
         table = CountTable(
             path=path,
@@ -801,19 +831,47 @@ def _shape_notes(table: CountTable, scenario: Scenario) -> list[str]:
         typical = float(np.median(v[-9:-1]))
         if typical > 0 and v[-1] < 0.6 * typical:
             out.append(
-                f"{table.path}: the last period ({labels[-1]}) has {v[-1] / typical:.0%} of the "
-                f"usual {root!r} count; if it is a partial {scenario.period} (exported before it "
-                "ended), remove it: the baselines come from the last periods"
+                _(
+                    "{path}: the last period ({label}) has {share} of the usual {stage} count; if "
+                    "it is {partial} (exported before it ended), remove it: the baselines come "
+                    "from the last periods"
+                ).format(
+                    path=table.path,
+                    label=fmt_label(labels[-1]),
+                    share=fmt_pct(v[-1] / typical, 0),
+                    stage=repr(root),
+                    partial=_partial(scenario.period),
+                )
             )
     n = len(v)
     if n >= 6 and v[0] > 0 and v[-1] >= n / 2 * v[0]:
         rising = all(np.all(np.diff(table.counts[c][~table.missing[c]]) >= 0) for c in table.counts)
         if rising:
             out.append(
-                f"{table.path}: every column only grows ({root!r} from {v[0]:,} to {v[-1]:,}); "
-                "if these are running totals, export the count of each period instead"
+                _(
+                    "{path}: every column only grows ({stage} from {first} to {last}); if these "
+                    "are running totals, export the count of each period instead"
+                ).format(
+                    path=table.path, stage=repr(root), first=fmt_int(v[0]), last=fmt_int(v[-1])
+                )
             )
     return out
+
+
+def _partial(period: str) -> str:
+    """'a partial week' (French 'une semaine incomplète')."""
+    words = {
+        "day": _("a partial day"),
+        "week": _("a partial week"),
+        "month": _("a partial month"),
+    }
+    return words.get(period) or _("a partial {period}").format(period=period)
+
+
+def _one_period(period: str) -> str:
+    """'one week' (French 'une semaine')."""
+    words = {"day": _("one day"), "week": _("one week"), "month": _("one month")}
+    return words.get(period) or _("one {period}").format(period=period)
 
 
 def read_history(scenario: Scenario) -> CountTable:
@@ -924,7 +982,9 @@ def day_first(table: CountTable, scenario: Scenario, path: Path) -> CountTable:
     if dmy and mdy and dmy != mdy:
         rd, rm = _regular(dmy, scenario.period), _regular(mdy, scenario.period)
         if rd != rm:
-            why = f"only day/month/year puts the rows one {scenario.period} apart"
+            why = _("only day/month/year puts the rows {step} apart").format(
+                step=_one_period(scenario.period)
+            )
             mdy = None if rd else mdy
             dmy = dmy if rd else None
         else:
@@ -944,14 +1004,20 @@ def day_first(table: CountTable, scenario: Scenario, path: Path) -> CountTable:
             x for x in labels if _readings((x,), "dmy") is None and _readings((x,), "mdy") is None
         )
         raise InputError([f"{where}: {bad!r} is not a date (write YYYY-MM-DD)"])
-    order = "day/month/year" if dates is dmy else "month/day/year"
+    order = _("day/month/year") if dates is dmy else _("month/day/year")
     if not why:
         big = next(
             (x for x in labels if int(_DAY_MONTH.fullmatch(x)[1 if dates is dmy else 2]) > 12),
             None,
         )
-        why = f"{big!r} can only be {order}" if big else f"only {order} gives valid dates"
-    note = f"{path}: read the dates {labels[0]!r} … as {order} ({why})"
+        why = (
+            _("{label} can only be {order}").format(label=repr(big), order=order)
+            if big
+            else _("only {order} gives valid dates").format(order=order)
+        )
+    note = _("{path}: read the dates {first} … as {order} ({why})").format(
+        path=path, first=repr(labels[0]), order=order, why=why
+    )
     return _relabel(table, [d.isoformat() for d in dates], note)
 
 
@@ -966,7 +1032,11 @@ def _with_format(table: CountTable, fmt: str, path: Path) -> CountTable:
             )
     if problems:
         raise InputError(problems[:5])
-    return _relabel(table, out, f"{path}: read the dates with date_format {fmt!r}")
+    return _relabel(
+        table,
+        out,
+        _("{path}: read the dates with date_format {format}").format(path=path, format=repr(fmt)),
+    )
 
 
 def _relabel(table: CountTable, labels: list[str], note: str) -> CountTable:

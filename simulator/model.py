@@ -23,6 +23,7 @@ import numpy as np
 from . import cache, season
 from .changes import ChangePlan
 from .data import CountTable, event_rows
+from .i18n import _, language, ngettext
 from .posterior import Fit, period_times
 from .scenario import Scenario, Structure
 from .values import SAVED as VALUE_SAVED
@@ -761,12 +762,7 @@ def fit(
             cache.discard(key)
 
     t0 = time.perf_counter()
-    what = f"{len(history)} periods of history" + (
-        " and the experiment" if experiment is not None else ""
-    )
-    if launched is not None:
-        what += f" and {len(launched)} periods under {launched.option}"
-    log(f"Fitting the funnel model to {what} (later runs reuse this fit)...")
+    log(_fitting_words(history, experiment, launched))
     dt = sample(scenario, history, experiment=experiment, launched=launched)
     arrays = posterior_arrays(dt, scenario.model.period_effects == "ar1")
     if experiment is not None:
@@ -795,10 +791,39 @@ def fit(
     return Fit(key, arrays, diag, T, nodes, path=path, seconds=seconds, calendar=cal, _datatree=dt)
 
 
+def _fitting_words(history: CountTable, experiment, launched) -> str:
+    """The progress line of a fit, in the current language."""
+    n = len(history)
+    if launched is not None:
+        what = (
+            ngettext(
+                "{n} period of history and the experiment and {k} periods under {option}",
+                "{n} periods of history and the experiment and {k} periods under {option}",
+                n,
+            )
+            if experiment is not None
+            else ngettext(
+                "{n} period of history and {k} periods under {option}",
+                "{n} periods of history and {k} periods under {option}",
+                n,
+            )
+        ).format(n=n, k=len(launched), option=launched.option)
+    elif experiment is not None:
+        what = ngettext(
+            "{n} period of history and the experiment",
+            "{n} periods of history and the experiment",
+            n,
+        ).format(n=n)
+    else:
+        what = ngettext("{n} period of history", "{n} periods of history", n).format(n=n)
+    return _("Fitting the funnel model to {what} (later runs reuse this fit)...").format(what=what)
+
+
 def calendar_of(scenario: Scenario, history: CountTable, T: int | None = None) -> dict[str, Any]:
     """What the model takes from the history's calendar (see `Fit.calendar`); ``T``: the fit's
     periods when they run past the history (launched periods)."""
-    on, note = season.seasonal(scenario.model.seasonality, history.dates)
+    with language("en"):  # kept with the fit in the cache: English, as the JSON
+        on, note = season.seasonal(scenario.model.seasonality, history.dates)
     cd = calendar_dates(history, len(history) if T is None else T)
     dates = [d.isoformat() for d in cd] if cd is not None else None
     weekly = scenario.model.seasonality != "none" and season.daily(history.dates)

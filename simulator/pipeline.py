@@ -16,6 +16,7 @@ import numpy as np
 from . import decision, forecast
 from .cache import versions
 from .data import CountTable
+from .i18n import language
 from .posterior import Fit, describe, diagnostic_warnings
 from .scenario import Scenario
 from .sensitivity import sensitivity
@@ -84,6 +85,13 @@ def decide(
 
 
 def build_summary(scenario, fit, fc, ev, tg, *, created: str | None = None) -> dict[str, Any]:
+    """The summary object (the JSON of `krsim run`): English whatever the current language;
+    the text renderings write its sentences again in theirs (`render.localized_summary`)."""
+    with language("en"):
+        return _summary(scenario, fit, fc, ev, tg, created)
+
+
+def _summary(scenario, fit, fc, ev, tg, created: str | None) -> dict[str, Any]:
     diag = dict(fit.diagnostics)
     return {
         "scenario": scenario.id,

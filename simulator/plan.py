@@ -64,6 +64,18 @@ from typing import Any
 import numpy as np
 
 from . import decision, forecast, smooth
+from .i18n import (
+    N_,
+    _,
+    fmt_int,
+    fmt_num,
+    fmt_pct,
+    fmt_signed,
+    get_language,
+    language,
+    ngettext,
+    periods,
+)
 from .scenario import (
     Flow,
     Gate,
@@ -77,17 +89,33 @@ from .scenario import (
 from .values import column, value_stages
 
 UNITS = {
-    "all_met": "P(all KRs met)",
-    "expected_grade": "expected OKR grade",
-    "weighted": "weighted share of KRs met",
+    "all_met": N_("P(all KRs met)"),
+    "expected_grade": N_("expected OKR grade"),
+    "weighted": N_("weighted share of KRs met"),
 }
+WITHIN_REACH = N_("P(all KRs within reach met)")
 
 
 def units_of(scenario: Scenario, rule) -> str:
     """The rule actually used (`decision.Rule`), as the unit every figure of the plan is in."""
     if rule.name == "all_met" and len(rule.krs) < len(scenario.key_results):
-        return "P(all KRs within reach met)"
+        return WITHIN_REACH
     return UNITS[rule.name]
+
+
+def unit_words(result: PlanResult) -> str:
+    """The unit of the plan's figures in the current language (the result's own is English)."""
+    return _(result.units or UNITS[result.rule])
+
+
+def _the_unit(result: PlanResult) -> str:
+    """The unit as the subject of a sentence: 'P(all KRs met)', 'the expected OKR grade'."""
+    unit = result.units or UNITS[result.rule]
+    if unit.startswith("P("):
+        return _(unit)
+    if unit == UNITS["expected_grade"]:
+        return _("the expected OKR grade")
+    return _("the weighted share of KRs met")
 
 
 PER_ARM_FRACTIONS = (1 / 8, 1 / 4, 1 / 2, 1.0)
@@ -220,10 +248,14 @@ def check_arms(
     notes = []
     if control not in arms:
         label = scenario.options[control].label
-        named = f"{control!r}" + (f" (“{label}”)" if label and label != control else "")
+        named = repr(control) + (
+            " " + _("(“{label}”)").format(label=label) if label and label != control else ""
+        )
         notes.append(
-            f"--arms: added the control option {named} as the first arm: every arm is compared "
-            "with it"
+            _(
+                "--arms: added the control option {option} as the first arm: every arm is "
+                "compared with it"
+            ).format(option=named)
         )
     chosen = (control, *[o for o in scenario.options if o in arms and o != control])
     if len(chosen) < 2:
@@ -488,7 +520,8 @@ def _single_threaded_blas():
 
 
 def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progress, arms):
-    arms, notes, arm_problems = check_arms(scenario, arms)
+    with language("en"):  # the result's notes and sentence are English, as its JSON
+        arms, notes, arm_problems = check_arms(scenario, arms)
     problems = check_designs(scenario, per_arm, periods) + arm_problems
     if problems:
         raise InputError(problems)
@@ -518,7 +551,7 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
     designs = design_grid(scenario, traffic, len(arms), per_arm, ks)
 
     rng = np.random.default_rng(_seed(scenario.seed, "bootstrap"))
-    boot_w = [rng.multinomial(N, np.full(N, 1.0 / N)).astype(float) for _ in range(bootstrap)]
+    boot_w = [rng.multinomial(N, np.full(N, 1.0 / N)).astype(float) for _b in range(bootstrap)]
     means = V.mean(axis=0)
     # today's pick is `krsim run`'s (guardrails and the primary KR included); without either,
     # the same as the best mean over every replicate up to Monte Carlo noise
@@ -535,7 +568,7 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
     uncertain: dict[str, list[str]] = {o: [] for o in opts}
     for o in opts:
         for names in change_param_names(o, scenario.options[o]):
-            for _, name in names:
+            for _field, name in names:
                 if np.ptp(params[name]) > 0:
                     uncertain[o].append(name)
 
@@ -548,7 +581,7 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
     }
     if own_params:
         blocks = _difference_blocks(opts, now, own_params)
-        evpi, evpi_se, _, _ = _estimate(_Bases(blocks, N), Vd, boot_w, _voi)
+        evpi, evpi_se = _estimate(_Bases(blocks, N), Vd, boot_w, _voi)[:2]
     else:
         evpi, evpi_se = 0.0, 0.0
     evpi = max(evpi, 0.0)  # E[max] >= max E: below 0 only by Monte Carlo error
@@ -556,7 +589,7 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
     for o in opts:
         for name in uncertain[o]:
             bl = _difference_blocks(opts, now, {o: params[name][:, None]})
-            val, se, _, _ = _estimate(_Bases(bl, N), Vd, boot_w, _voi)
+            val, se = _estimate(_Bases(bl, N), Vd, boot_w, _voi)[:2]
             partial[name] = {"value": max(val, 0.0), "se": se}
     if progress:
         progress(1, total_steps)
@@ -593,22 +626,26 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
             W.append(oe.value)
         W = np.column_stack(W)
         own = _Bases(_difference_blocks(opts, now, informative), N)
-        evsi_raw, evsi_se, _, _ = _estimate(own, Vd, boot_w, _voi)
+        evsi_raw, evsi_se = _estimate(own, Vd, boot_w, _voi)[:2]
         evsi = _coherent_evsi(evsi_raw, evsi_se, evpi, evpi_se)
-        if evsi_raw > evpi + 2 * math.hypot(evsi_se, evpi_se):
-            notes.append(
-                f"the EVSI of the {d.periods}-{scenario.period} test with {d.per_arm:,} visitors "
-                f"per arm, {evsi_raw:.3f} ± {evsi_se:.3f} in {units_of(scenario, rule)}, "
-                f"exceeds the EVPI, {evpi:.3f} ± {evpi_se:.3f}, by more than two Monte Carlo "
-                "errors, which data cannot do: its regression is unreliable; more draws "
-                "(--draws) narrow the errors"
-            )
+        if _evsi_too_high(evsi_raw, evsi_se, evpi, evpi_se):
+            with language("en"):
+                note = _evsi_note(
+                    scenario,
+                    {"periods": d.periods, "per_arm": d.per_arm},
+                    evsi_raw,
+                    evsi_se,
+                    evpi,
+                    evpi_se,
+                    units_of(scenario, rule),
+                )
+            notes.append(note)
         # After the test the team also knows how far each KR got during it: one term per KR
         progress_so_far = [
             decision.kr_value(kr, test_totals)[:, None] for kr in scenario.key_results
         ]
         every = list(informative.values()) + (progress_so_far if informative else [])
-        allb = _Bases([every for _ in opts], N)
+        allb = _Bases([every for _o in opts], N)
 
         Wd = W - W[:, [now]]
 
@@ -702,8 +739,48 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
         history=history,
         fit=fit,
     )
-    result.sentence = recommendation_sentence(result, best)
+    with language("en"):
+        result.sentence = recommendation_sentence(result, best)
     return result
+
+
+def _evsi_too_high(evsi_raw: float, evsi_se: float, evpi: float, evpi_se: float) -> bool:
+    """An EVSI estimate above the EVPI by more than two combined Monte Carlo errors."""
+    return evsi_raw > evpi + 2 * math.hypot(evsi_se, evpi_se)
+
+
+def _evsi_note(scenario, d, evsi_raw, evsi_se, evpi, evpi_se, units) -> str:
+    return _(
+        "the EVSI of the {length} test with {n} visitors per arm, {evsi} ± {evsi_se} in {unit}, "
+        "exceeds the EVPI, {evpi} ± {evpi_se}, by more than two Monte Carlo errors, which data "
+        "cannot do: its regression is unreliable; more draws (--draws) narrow the errors"
+    ).format(
+        length=_length(scenario, d["periods"]),
+        n=fmt_int(d["per_arm"]),
+        evsi=fmt_num(evsi_raw, 3),
+        evsi_se=fmt_num(evsi_se, 3),
+        unit=_(units),
+        evpi=fmt_num(evpi, 3),
+        evpi_se=fmt_num(evpi_se, 3),
+    )
+
+
+def planning_notes(result: PlanResult) -> list[str]:
+    """The notes found while planning (an EVSI estimate above the EVPI), in the current
+    language; ``result.notes`` holds them in English after the notes on ``--arms``."""
+    return [
+        _evsi_note(
+            result.scenario,
+            d,
+            d["evsi_raw"],
+            d["evsi_se"],
+            result.evpi,
+            result.evpi_se,
+            result.units or UNITS[result.rule],
+        )
+        for d in result.designs
+        if _evsi_too_high(d["evsi_raw"], d["evsi_se"], result.evpi, result.evpi_se)
+    ]
 
 
 def advice(best: dict | None, evpi: float, evpi_se: float) -> str:
@@ -740,109 +817,186 @@ def _coherent_evsi(evsi: float, evsi_se: float, evpi: float, evpi_se: float) -> 
 
 
 def _quote(s: Scenario, option: str) -> str:
-    return f"‘{s.options[option].label or option}’"
+    return _("‘{option}’").format(option=s.options[option].label or option)
 
 
 def _and(words: list[str]) -> str:
-    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+    if len(words) == 1:
+        return words[0]
+    return _("{items} and {last}").format(items=", ".join(words[:-1]), last=words[-1])
+
+
+def _length(s: Scenario, k: int) -> str:
+    """A test's length as an adjective: '2-week' (French 'de 2 semaines')."""
+    if get_language() == "en":
+        return f"{k}-{s.period}"
+    return periods(k, s.period)
+
+
+def _first_periods(k: int, period: str) -> str:
+    """'the first 2 week(s)' (French 'les 2 premières semaines')."""
+    if get_language() == "en":
+        return f"the first {k} {period}(s)"
+    forms = {
+        "day": lambda: ngettext("the first day", "the first {n} days", k),
+        "week": lambda: ngettext("the first week", "the first {n} weeks", k),
+        "month": lambda: ngettext("the first month", "the first {n} months", k),
+    }
+    if period in forms:
+        return forms[period]().format(n=k)
+    return _("the first {periods}").format(periods=periods(k, period))
+
+
+def _pm(x: float, se: float, digits: int = 3, signed: bool = False) -> str:
+    """'0.012 ± 0.003' ('+0.012 ± 0.003' when ``signed``), with the locale's decimal sign."""
+    value = fmt_signed(x, digits) if signed else fmt_num(x, digits)
+    return f"{value} ± {fmt_num(se, digits)}"
 
 
 def _design_words(result: PlanResult, d: dict) -> str:
     s = result.scenario
     arms = _and([_quote(s, a) for a in result.arms])
-    return (
-        f"a {d['periods']}-{s.period} test of {arms} with {d['per_arm']:,} visitors per arm "
-        f"({d['share_of_traffic']:.0%} of the traffic)"
+    return _("a {length} test of {arms} with {n} visitors per arm ({share} of the traffic)").format(
+        length=_length(s, d["periods"]),
+        arms=arms,
+        n=fmt_int(d["per_arm"]),
+        share=fmt_pct(d["share_of_traffic"], 0),
     )
 
 
 def recommendation_sentence(result: PlanResult, best: dict | None) -> str:
     """The plan in words: today's pick, the EVPI, and what to do — run the best design, roll an
     option out to a share of the traffic without a test, or decide now. Every sentence names the
-    rule's unit and shows the figures it compares, each with its Monte Carlo error."""
+    rule's unit and shows the figures it compares, each with its Monte Carlo error. In the
+    current language."""
     s = result.scenario
-    unit = result.units or UNITS[result.rule]
-    the_unit = unit if unit.startswith("P(") else f"the {unit}"
-    period = s.period
+    unit = unit_words(result)
+    the_unit = _the_unit(result)
     out = [
-        f"Deciding now picks {_quote(s, result.option_now)}, with {unit} = {result.value_now:.2f}."
+        _("Deciding now picks {option}, with {unit} = {value}.").format(
+            option=_quote(s, result.option_now), unit=unit, value=fmt_num(result.value_now, 2)
+        )
     ]
-    evpi = f"{result.evpi:.3f} ± {result.evpi_se:.3f}"
+    evpi = _pm(result.evpi, result.evpi_se)
     if result.evpi_is_zero:
         out.append(
-            f"Knowing the changes exactly would raise {the_unit} by {evpi} (EVPI), 0 within its "
-            "Monte Carlo error: the pick is the same for every plausible value of the changes — "
-            "knowing them exactly would not change it, so no test can improve the decision."
+            _(
+                "Knowing the changes exactly would raise {the_unit} by {evpi} (EVPI), 0 within its "
+                "Monte Carlo error: the pick is the same for every plausible value of the changes "
+                "— knowing them exactly would not change it, so no test can improve the decision."
+            ).format(the_unit=the_unit, evpi=evpi)
         )
     else:
         out.append(
-            f"Knowing the changes exactly would raise {the_unit} by {evpi} (EVPI): the most any "
-            "test could be worth."
+            _(
+                "Knowing the changes exactly would raise {the_unit} by {evpi} (EVPI): the most "
+                "any test could be worth."
+            ).format(the_unit=the_unit, evpi=evpi)
         )
     if best is None:
         return " ".join(out)
     design = _design_words(result, best)
-    evsi = f"{best['evsi']:.3f} ± {best['evsi_se']:.3f}"
-    net = f"{best['net_value']:+.3f} ± {best['net_value_se']:.3f}"
-    exposure = f"{best['exposure_value']:+.3f} ± {best['exposure_value_se']:.3f}"
-    learning = f"{best['learning_value']:+.3f} ± {best['learning_value_se']:.3f}"
-    p_change = f"{best['p_decision_changes']:.2f} ± {best['p_decision_changes_se']:.2f}"
+    figures = {
+        "design": design,
+        "unit": unit,
+        "evsi": _pm(best["evsi"], best["evsi_se"]),
+        "net": _pm(best["net_value"], best["net_value_se"], signed=True),
+        "exposure": _pm(best["exposure_value"], best["exposure_value_se"], signed=True),
+        "learning": _pm(best["learning_value"], best["learning_value_se"], signed=True),
+        "p_change": _pm(best["p_decision_changes"], best["p_decision_changes_se"], 2),
+        "evpi": fmt_num(result.evpi, 3),
+    }
     if result.evpi_is_zero and best["p_decision_changes"] > 0:
         out.append(
-            f"Simulated tests still change the pick (P(decision changes) = {p_change} for "
-            f"{design}), but only because of noise in the test's data: such a change is worth "
-            f"nothing (EVSI {evsi} in {unit}, against the EVPI {result.evpi:.3f})."
+            _(
+                "Simulated tests still change the pick (P(decision changes) = {p_change} for "
+                "{design}), but only because of noise in the test's data: such a change is worth "
+                "nothing (EVSI {evsi} in {unit}, against the EVPI {evpi})."
+            ).format(**figures)
         )
     elif best["decision_changes_worth_nothing"] and best["p_decision_changes"] > 0:
         out.append(
-            f"{design[0].upper()}{design[1:]} changes the pick with probability {p_change}, but "
-            f"acting on its data is worth {learning} in {unit} (learning value), nothing within "
-            "two Monte Carlo errors: those changes gain nothing."
+            _(
+                "{Design} changes the pick with probability {p_change}, but acting on its data is "
+                "worth {learning} in {unit} (learning value), nothing within two Monte Carlo "
+                "errors: those changes gain nothing."
+            ).format(Design=design[0].upper() + design[1:], **figures)
         )
     if result.recommended:
         out.append(
-            f"Recommended: {design}. It changes the pick with probability {p_change} and is "
-            f"worth {net} in {unit} against deciding now, net of its cost; its data alone would "
-            f"be worth {evsi} (EVSI, at most the EVPI {result.evpi:.3f})."
+            _(
+                "Recommended: {design}. It changes the pick with probability {p_change} and is "
+                "worth {net} in {unit} against deciding now, net of its cost; its data alone "
+                "would be worth {evsi} (EVSI, at most the EVPI {evpi})."
+            ).format(**figures)
         )
         if 0 < best["learning_value"] < best["exposure_value"]:
             out.append(
-                f"Of the net value, {exposure} in {unit} comes from running the arms side by side "
-                f"during the test and {learning} from what it teaches."
+                _(
+                    "Of the net value, {exposure} in {unit} comes from running the arms side by "
+                    "side during the test and {learning} from what it teaches."
+                ).format(**figures)
             )
     elif result.roll_out:
         others = list(result.arms[1:])
         then = _quote(s, best["exposure_then"])
+        share = fmt_pct(best["share_per_arm"], 0)
         if len(others) == 1:
-            how = f"{_quote(s, others[0])} on {best['share_per_arm']:.0%} of the visitors"
+            how = _("{option} on {share} of the visitors").format(
+                option=_quote(s, others[0]), share=share
+            )
         else:
-            how = (
-                f"{_and([_quote(s, a) for a in others])} on {best['share_per_arm']:.0%} of "
-                f"the visitors each (`--arms {result.arms[0]},{result.roll_out}` plans "
-                f"{_quote(s, result.roll_out)} alone)"
+            how = _(
+                "{options} on {share} of the visitors each (`--arms {control},{roll_out}` plans "
+                "{option} alone)"
+            ).format(
+                options=_and([_quote(s, a) for a in others]),
+                share=share,
+                control=result.arms[0],
+                roll_out=result.roll_out,
+                option=_quote(s, result.roll_out),
             )
         out.append(
-            f"No test needed: roll out {_quote(s, result.roll_out)} to a share of traffic. "
-            f"Running {how} for the first {best['periods']} {period}(s), then {then} for the "
-            f"rest of the quarter, is worth {exposure} in {unit} against deciding now; acting on "
-            f"what such a test shows would add {learning} (learning value), nothing within two "
-            "Monte Carlo errors."
+            _(
+                "No test needed: roll out {option} to a share of traffic. Running {how} for "
+                "{first}, then {then} for the rest of the quarter, is worth {exposure} in {unit} "
+                "against deciding now; acting on what such a test shows would add {learning} "
+                "(learning value), nothing within two Monte Carlo errors."
+            ).format(
+                option=_quote(s, result.roll_out),
+                how=how,
+                first=_first_periods(best["periods"], s.period),
+                then=then,
+                **figures,
+            )
         )
     elif best["learning_value"] > 0 and not best["decision_changes_worth_nothing"]:
         out.append(
-            f"Decide now: no test design gains; the best, {design}, is worth {net} in {unit} "
-            f"against deciding now, net of its cost (EVSI {evsi})."
+            _(
+                "Decide now: no test design gains; the best, {design}, is worth {net} in {unit} "
+                "against deciding now, net of its cost (EVSI {evsi})."
+            ).format(**figures)
         )
     else:
         out.append(
-            f"Decide now: no test design gains; for the best, {design}, what it teaches is worth "
-            f"{learning} in {unit} and running its arms {exposure}, neither above 0 by two Monte "
-            "Carlo errors."
+            _(
+                "Decide now: no test design gains; for the best, {design}, what it teaches is "
+                "worth {learning} in {unit} and running its arms {exposure}, neither above 0 by "
+                "two Monte Carlo errors."
+            ).format(**figures)
         )
     return " ".join(out)
 
 
-def progress_bar(label: str = "planning", after: float = 2.0, stream=None):
+def sentence_words(result: PlanResult) -> str:
+    """The recommendation in the current language (the result's own is English)."""
+    if get_language() == "en" or not result.sentence:
+        return result.sentence
+    best = max(result.designs, key=lambda x: x["net_value"], default=None)
+    return recommendation_sentence(result, best)
+
+
+def progress_bar(label: str | None = None, after: float = 2.0, stream=None):
     """A text progress bar with the time so far, shown once the work has taken more than ``after``
     seconds; on stderr only when it is a terminal (a redirected stderr gets no bar)."""
     if stream is None:
@@ -851,6 +1005,8 @@ def progress_bar(label: str = "planning", after: float = 2.0, stream=None):
         stream = sys.stderr
     start = time.monotonic()
     shown = [False]
+    label = label if label is not None else _("planning")
+    template = _("{label} {bar} {done}/{total}, {seconds} s so far")  # in the caller's language
 
     def update(done: int, total: int) -> None:
         if not shown[0] and time.monotonic() - start < after and done < total:
@@ -862,7 +1018,10 @@ def progress_bar(label: str = "planning", after: float = 2.0, stream=None):
         fill = int(width * done / max(total, 1))
         secs = time.monotonic() - start
         bar = f"[{'#' * fill}{'.' * (width - fill)}]"
-        stream.write(f"\r{label} {bar} {done}/{total}, {secs:.0f} s so far")
+        stream.write(
+            "\r"
+            + template.format(label=label, bar=bar, done=done, total=total, seconds=f"{secs:.0f}")
+        )
         if done >= total:
             stream.write("\n")
         stream.flush()
@@ -873,51 +1032,75 @@ def progress_bar(label: str = "planning", after: float = 2.0, stream=None):
 def p_change_text(d: dict) -> str:
     """P(decision changes) of a design as shown in tables: marked when the changes are worth
     nothing (see the module docstring), so that it does not read as a reason to test."""
-    text = f"{d['p_decision_changes']:.2f} ± {d['p_decision_changes_se']:.2f}"
+    text = _pm(d["p_decision_changes"], d["p_decision_changes_se"], 2)
     return f"{text} *" if d["decision_changes_worth_nothing"] and d["p_decision_changes"] else text
 
 
-WORTH_NOTHING = (
+WORTH_NOTHING = N_(
     "* the pick changes after such a test only because of noise in its data, or in ways that "
     "gain nothing: its learning value is not above 0 by two Monte Carlo errors"
 )
 
 
 def text_plan(result: PlanResult) -> str:
-    """The plan as a terminal table."""
+    """The plan as a terminal table, in the current language."""
     s = result.scenario
-    unit = result.units or UNITS[result.rule]
+    unit = unit_words(result)
     untested = [o for o in s.options if o not in result.arms]
     lines = [
-        f"Value of testing before deciding, in {unit}; ± is the Monte Carlo error "
-        f"({result.samples:,} simulated quarters).",
-        f"Arms of every test: {', '.join(result.arms)} (visitors split equally; the rest keep "
-        f"“{s.options[result.arms[0]].label or result.arms[0]}”).",
+        _(
+            "Value of testing before deciding, in {unit}; ± is the Monte Carlo error ({n} "
+            "simulated quarters)."
+        ).format(unit=unit, n=fmt_int(result.samples)),
+        _("Arms of every test: {arms} (visitors split equally; the rest keep “{option}”).").format(
+            arms=", ".join(result.arms), option=s.options[result.arms[0]].label or result.arms[0]
+        ),
     ]
     if untested:
         lines.append(
-            f"Not tested: {', '.join(untested)} (no visitors during the test; still choosable "
-            "after it, on what is known today)."
+            _(
+                "Not tested: {options} (no visitors during the test; still choosable after it, "
+                "on what is known today)."
+            ).format(options=", ".join(untested))
         )
     lines += [
         "",
-        f"EVPI (the change parameters known exactly): {result.evpi:.3f} ± {result.evpi_se:.3f}",
+        _("EVPI (the change parameters known exactly): {evpi}").format(
+            evpi=_pm(result.evpi, result.evpi_se)
+        ),
     ]
     for name, d in sorted(result.partial_evpi.items(), key=lambda kv: -kv[1]["value"]):
-        lines.append(f"  partial EVPI {name}: {d['value']:.3f} ± {d['se']:.3f}")
-    lines += [
-        "",
-        f"{'periods':>7} {'per arm':>9} {'traffic':>7} {'EVSI':>15} {'net value':>16} "
-        f"{'exposure':>16} {'P(change)':>13} {'assurance':>11}",
-    ]
-    for d in result.designs:
         lines.append(
-            f"{d['periods']:>7} {d['per_arm']:>9,} {d['share_of_traffic']:>7.0%} "
-            f"{d['evsi']:>7.3f} ± {d['evsi_se']:.3f} {d['net_value']:>+8.3f} ± {d['net_value_se']:.3f}"
-            f" {d['exposure_value']:>+8.3f} ± {d['exposure_value_se']:.3f}"
-            f" {p_change_text(d):>13} {d['assurance']:>4.2f} ± {d['assurance_se']:.2f}"
+            "  "
+            + _("partial EVPI {name}: {value}").format(name=name, value=_pm(d["value"], d["se"]))
         )
+    heads = [
+        (_("periods"), 7),
+        (_("per arm"), 9),
+        (_("traffic"), 7),
+        ("EVSI", 15),
+        (_("net value"), 16),
+        (_("exposure"), 16),
+        (_("P(change)"), 13),
+        (_("assurance"), 11),
+    ]
+    w = [max(width, len(h)) for h, width in heads]
+    lines += ["", " ".join(h.rjust(wi) for (h, _width), wi in zip(heads, w, strict=True))]
+    for d in result.designs:
+        cells = [
+            str(d["periods"]).rjust(w[0]),
+            fmt_int(d["per_arm"]).rjust(w[1]),
+            fmt_pct(d["share_of_traffic"], 0).rjust(w[2]),
+            fmt_num(d["evsi"], 3).rjust(7) + " ± " + fmt_num(d["evsi_se"], 3),
+            fmt_signed(d["net_value"], 3).rjust(8) + " ± " + fmt_num(d["net_value_se"], 3),
+            fmt_signed(d["exposure_value"], 3).rjust(8)
+            + " ± "
+            + fmt_num(d["exposure_value_se"], 3),
+            p_change_text(d).rjust(w[6]),
+            fmt_num(d["assurance"], 2).rjust(4) + " ± " + fmt_num(d["assurance_se"], 2),
+        ]
+        lines.append(" ".join(cells))
     if any(p_change_text(d).endswith("*") for d in result.designs):
-        lines.append(WORTH_NOTHING)
-    lines += ["", result.sentence]
+        lines.append(_(WORTH_NOTHING))
+    lines += ["", sentence_words(result)]
     return "\n".join(lines)

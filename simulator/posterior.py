@@ -88,66 +88,100 @@ class Fit:
         return self._datatree
 
 
-def describe(scenario: Any, fit: Fit) -> dict[str, Any]:
-    """The forecast's season, drift and trend choices, as data and in one sentence."""
+def describe(scenario: Any, fit: Fit, history: Any = None) -> dict[str, Any]:
+    """The forecast's season, drift and trend choices, as data and in one sentence (in the
+    current language; with ``history``, the season's part is written again from its dates rather
+    than taken from the fit, which keeps it in English)."""
+    from .i18n import _, fmt_pct, pgettext
+
     mb = scenario.model
     cal = fit.calendar or {}
     drift = "ar1" if mb.period_effects == "ar1" else mb.drift
-    parts = [cal.get("note", "no seasonal profile")]
+    if history is not None and cal:
+        from .season import seasonal
+
+        note = seasonal(mb.seasonality, history.dates)[1]
+        if cal.get("weekly"):
+            note += _("; a day-of-week profile (daily periods)")
+    else:
+        note = cal.get("note") or _("no seasonal profile")
+    parts = [note]
     p_drift = float(fit.flat("drift_weight").mean()) if "drift_weight" in fit.arrays else None
     p_rates = (
         float(fit.flat("rate_drift_weight").mean()) if "rate_drift_weight" in fit.arrays else None
     )
-    walk = "the levels of the traffic and the rates may drift as random walks (step sizes learnt)"
+    walk = _(
+        "the levels of the traffic and the rates may drift as random walks (step sizes learnt)"
+    )
     shares = [
-        f"{what} {'under 1%' if p < 0.005 else 'over 99%' if p > 0.995 else f'{p:.0%}'}"
-        for what, p in (("traffic", p_drift), ("rates", p_rates))
+        _("{what} {share}").format(
+            what=what,
+            share=_("under 1%") if p < 0.005 else _("over 99%") if p > 0.995 else fmt_pct(p, 0),
+        )
+        for what, p in ((_("traffic"), p_drift), (_("rates"), p_rates))
         if p is not None
     ]
     if shares:
-        walk += (
-            f"; the history makes a drift this likely (prior {mb.drift_prob:.0%}): "
-            f"{', '.join(shares)}, and the forecast weighs drift and a steady level accordingly"
-        )
+        walk += _(
+            "; the history makes a drift this likely (prior {prior}): {shares}, and the forecast "
+            "weighs drift and a steady level accordingly"
+        ).format(prior=fmt_pct(mb.drift_prob, 0), shares=", ".join(shares))
     parts.append(
         {
             "random_walk": walk,
-            "ar1": "traffic and rates have persistent AR(1) period effects",
-            "none": "the traffic's level is constant (model.drift: none)",
+            "ar1": _("traffic and rates have persistent AR(1) period effects"),
+            "none": _("the traffic's level is constant (model.drift: none)"),
         }[drift]
     )
     if mb.trend or mb.rate_trend:
-        which = " and ".join(w for w, on in (("traffic", mb.trend), ("rates", mb.rate_trend)) if on)
-        parts.append(f"linear trends in the {which}")
+        if mb.trend and mb.rate_trend:
+            parts.append(_("linear trends in the traffic and rates"))
+        elif mb.trend:
+            parts.append(_("linear trends in the traffic"))
+        else:
+            parts.append(_("linear trends in the rates"))
     if scenario.events:
         names = ", ".join(ev.label for ev in scenario.events)
-        parts.append(f"one-off events with their own effects, left out of the forecast: {names}")
+        parts.append(
+            _("one-off events with their own effects, left out of the forecast: {names}").format(
+                names=names
+            )
+        )
     return {
         "seasonality": bool(cal.get("seasonal", False)),
         "drift": drift,
         "drift_probability": {"traffic": p_drift, "rates": p_rates},
         "trend": mb.trend,
         "rate_trend": mb.rate_trend,
-        "sentence": "; ".join(parts),
+        "sentence": pgettext("separator", "; ").join(parts),
     }
 
 
 def diagnostic_warnings(d: dict[str, Any], n_draws: int) -> list[str]:
     """Sampler problems in plain words."""
+    from .i18n import _, fmt_num
+
     out = []
     if d["divergences"]:
         out.append(
-            f"The sampler hit {d['divergences']} divergent transitions: parts of the posterior may be "
-            "missed, so probabilities can be off. More tuning (model.tune) or more history usually helps."
+            _(
+                "The sampler hit {n} divergent transitions: parts of the posterior may be missed, "
+                "so probabilities can be off. More tuning (model.tune) or more history usually "
+                "helps."
+            ).format(n=d["divergences"])
         )
     if d["rhat_max"] > 1.01:
         out.append(
-            f"The chains disagree (R-hat {d['rhat_max']:.3f} for {d.get('rhat_worst') or 'a parameter'}, "
-            "should be below 1.01): the fit has not converged; treat the numbers as rough."
+            _(
+                "The chains disagree (R-hat {rhat} for {worst}, should be below 1.01): the fit has "
+                "not converged; treat the numbers as rough."
+            ).format(rhat=fmt_num(d["rhat_max"], 3), worst=d.get("rhat_worst") or _("a parameter"))
         )
     if d["ess_bulk_min"] < 400 or d.get("ess_tail_min", 1e9) < 400:
         out.append(
-            f"Few effective draws (ESS {min(d['ess_bulk_min'], d.get('ess_tail_min', 1e9)):.0f}, "
-            "want 400 or more): increase model.draws for steadier numbers."
+            _(
+                "Few effective draws (ESS {ess}, want 400 or more): increase model.draws for "
+                "steadier numbers."
+            ).format(ess=fmt_num(min(d["ess_bulk_min"], d.get("ess_tail_min", 1e9)), 0))
         )
     return out

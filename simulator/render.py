@@ -1,8 +1,18 @@
-"""Plain-text rendering of a summary (the terminal table) and the sentences shared with reports."""
+"""Plain-text rendering of a summary (the terminal table) and the sentences shared with reports.
+
+Every sentence goes through the message catalogue (`i18n`) and every number through its
+locale-aware formatters, so the same functions write English or French."""
 
 from __future__ import annotations
 
+from .i18n import _, fmt_g, fmt_int, fmt_interval, fmt_num, fmt_pct, ngettext, pgettext
+from .i18n import fmt_p as _fmt_p
 from .scenario import Scenario
+
+
+def sep(kind: str = ";") -> str:
+    """A list separator in the current language: '; ' or ', ' (French: ' ; ')."""
+    return pgettext("separator", "; ") if kind == ";" else ", "
 
 
 def target_warnings(scenario: Scenario, targets: dict) -> list[str]:
@@ -18,14 +28,23 @@ def target_warnings(scenario: Scenario, targets: dict) -> list[str]:
         if kr.is_rate and pt.relative and (abs(pt.value) >= 50 or not 0 <= t.target <= 1):
             meant = pt.value / 100
             hint = (
-                f"; did you mean the rate {meant:.2f}? write '{pt.op} {meant:.2f}'"
+                _("; did you mean the rate {rate}? write '{op} {plain}'").format(
+                    rate=fmt_num(meant, 2), op=pt.op, plain=f"{meant:.2f}"
+                )
                 if 0 < meant <= 1
                 else ""
             )
             out.append(
-                f"{where}: {said} on a rate is relative to the baseline rate {t.baseline:.3f}, "
-                f"so the target is the rate {t.target:.3f}"
-                + (" (outside [0, 1], so it can never be met)" if not 0 <= t.target <= 1 else "")
+                _(
+                    "{where}: {said} on a rate is relative to the baseline rate {baseline}, "
+                    "so the target is the rate {target}"
+                ).format(
+                    where=where,
+                    said=said,
+                    baseline=fmt_num(t.baseline, 3),
+                    target=fmt_num(t.target, 3),
+                )
+                + (_(" (outside [0, 1], so it can never be met)") if not 0 <= t.target <= 1 else "")
                 + hint
             )
         elif (
@@ -37,17 +56,28 @@ def target_warnings(scenario: Scenario, targets: dict) -> list[str]:
         ):
             rel = f"+{pt.value * 100:g}%" if 0 < pt.value < 1 else f"+{pt.value:g}%"
             hint = (
-                f"; did you mean '{rel}' (relative to the baseline)?" if 0 < pt.value <= 100 else ""
+                _("; did you mean '{relative}' (relative to the baseline)?").format(relative=rel)
+                if 0 < pt.value <= 100
+                else ""
             )
             out.append(
-                f"{where}: {said} is an absolute total of {fmt_value(t.target, False)} over the "
-                f"horizon, against a baseline of {fmt_value(t.baseline, False)}, so it is met "
-                f"almost surely{hint}"
+                _(
+                    "{where}: {said} is an absolute total of {target} over the horizon, against "
+                    "a baseline of {baseline}, so it is met almost surely"
+                ).format(
+                    where=where,
+                    said=said,
+                    target=fmt_value(t.target, False),
+                    baseline=fmt_value(t.baseline, False),
+                )
+                + hint
             )
         elif t.target == t.baseline:
             out.append(
-                f"{where}: {said} equals the baseline ({fmt_value(t.baseline, kr.is_rate)}): the "
-                "key result is met by standing still"
+                _(
+                    "{where}: {said} equals the baseline ({baseline}): the key result is met by "
+                    "standing still"
+                ).format(where=where, said=said, baseline=fmt_value(t.baseline, kr.is_rate))
             )
     return out
 
@@ -60,21 +90,25 @@ def input_notes(scenario: Scenario, history, targets: dict) -> list[str]:
     notes = list(getattr(history, "notes", ()))
     notes += window_notes(scenario, history)
     notes += [
-        f"baseline of {k}: {t.source.note}"
+        _("baseline of {kr}: {note}").format(kr=k, note=t.source.note_words(scenario.horizon))
         for k, t in targets.items()
         if t.source is not None and t.source.note
     ]
     n = getattr(history, "n_missing", 0)
     if n:
         notes.append(
-            f"{history.path}: {n} empty count {'cell' if n == 1 else 'cells'} (missing data)"
+            ngettext(
+                "{path}: {n} empty count cell (missing data)",
+                "{path}: {n} empty count cells (missing data)",
+                n,
+            ).format(path=history.path, n=n)
         )
     return notes + target_warnings(scenario, targets)
 
 
 def fmt_p(p: float, se: float | None = None) -> str:
-    s = f"{p:.2f}"
-    return s if se is None else f"{s} ±{max(se, 0.005):.2f}" if se >= 0.005 else f"{s} ±<.01"
+    """A probability and its Monte Carlo error: '0.49 ±0.01' (French '0,49 ±0,01')."""
+    return _fmt_p(p, se)
 
 
 def fmt_value(x: float | None, ratio: bool) -> str:
@@ -83,13 +117,19 @@ def fmt_value(x: float | None, ratio: bool) -> str:
     if x is None:
         return "—"
     if ratio:
-        return f"{x:.3f}"
-    return f"{x:,.0f}" if abs(x) >= 1000 or float(x).is_integer() else f"{x:,.2f}"
+        return fmt_num(x, 3)
+    return fmt_int(x) if abs(x) >= 1000 or float(x).is_integer() else fmt_num(x, 2, group=True)
 
 
 def target_text(scenario: Scenario, kr_id: str) -> str:
+    """The target as the scenario writes it ('>= +20%'), with the locale's numbers."""
     kr = next(k for k in scenario.key_results if k.id == kr_id)
-    return kr.parsed_target.text()
+    pt = kr.parsed_target
+    if pt.relative:
+        from .i18n import pct_sign
+
+        return f"{pt.op} {pct_sign(fmt_g(pt.value, '+g'))}"
+    return f"{pt.op} {fmt_g(pt.value, 'g')}"
 
 
 def kr_label(scenario: Scenario, kr_id: str) -> str:
@@ -107,17 +147,21 @@ def term_label(scenario: Scenario, term: str) -> str:
     if term.endswith(".value"):
         stage = term.removesuffix(".value")
         v = scenario.funnel[stage].value
-        return v.label if v and v.label else f"{scenario.stage_label(stage)} value"
+        if v and v.label:
+            return v.label
+        return _("{stage} value").format(stage=scenario.stage_label(stage))
     return scenario.stage_label(term)
 
 
 def rule_words(rule: str, within_reach: bool = False) -> str:
     """What a rule maximises, in words."""
+    if rule == "all_met":
+        if within_reach:
+            return _("the chance of meeting every key result within reach")
+        return _("the chance of meeting every key result")
     return {
-        "all_met": "the chance of meeting every key result"
-        + (" within reach" if within_reach else ""),
-        "expected_grade": "the expected OKR grade",
-        "weighted": "the weighted share of key results met",
+        "expected_grade": _("the expected OKR grade"),
+        "weighted": _("the weighted share of key results met"),
     }[rule]
 
 
@@ -130,26 +174,30 @@ def rule_axis(rec: dict) -> str:
     """The rule's value as an axis or column label."""
     rule = rule_of(rec)
     if rule == "all_met":
-        return "P(every key result within reach met)" if rec.get("out_of_reach") else "P(all met)"
-    return {"expected_grade": "expected OKR grade", "weighted": "weighted share met"}[rule]
+        if rec.get("out_of_reach"):
+            return _("P(every key result within reach met)")
+        return _("P(all met)")
+    return {"expected_grade": _("expected OKR grade"), "weighted": _("weighted share met")}[rule]
 
 
 def rule_sentence(rec: dict) -> str:
     """How the recommendation was made, for the report's notes: the rule used and why."""
     rule = rule_of(rec)
     gone = rec.get("out_of_reach") or []
-    lead = f"The recommendation maximises {rule_words(rule, bool(gone) and rule == 'all_met')}"
+    lead = _("The recommendation maximises {what}").format(
+        what=rule_words(rule, bool(gone) and rule == "all_met")
+    )
     if rule != rec["rule"]:
-        lead += (
-            f" (the scenario asks for {rule_words(rec['rule'])}, but no option gives that a "
-            "chance, so the options are ranked by how far they get)"
-        )
+        lead += _(
+            " (the scenario asks for {what}, but no option gives that a chance, so the options "
+            "are ranked by how far they get)"
+        ).format(what=rule_words(rec["rule"]))
     if rec.get("primary"):
-        lead += "; near-ties go to the option best on the primary key result"
+        lead += _("; near-ties go to the option best on the primary key result")
     if (rec.get("guardrails") or {}).get("p_broken") and any(
         rec["guardrails"]["p_broken"].values()
     ):
-        lead += (
+        lead += _(
             "; an option that breaks a guardrail with probability above 0.2 is not recommended "
             "while another keeps every guardrail"
         )
@@ -159,14 +207,14 @@ def rule_sentence(rec: dict) -> str:
 def p_words(p: float) -> str:
     """How likely, in words."""
     if p >= 0.95:
-        return "near certain"
+        return _("near certain")
     if p >= 0.75:
-        return "likely"
+        return _("likely")
     if p > 0.25:
-        return "uncertain"
+        return _("uncertain")
     if p > 0.05:
-        return "unlikely"
-    return "almost impossible"
+        return _("unlikely")
+    return _("almost impossible")
 
 
 def _tradeoff(scenario: Scenario, summary: dict, best: str) -> str:
@@ -188,17 +236,26 @@ def _tradeoff(scenario: Scenario, summary: dict, best: str) -> str:
             cands.append((p[hi] - p[lo], o, hi, lo, p))
     if not cands:
         return ""
-    _, o, hi, lo, p = max(cands, key=lambda c: c[0])
-    return (
-        f"; “{opts[o]['label']}” makes the “{kr_label(scenario, hi)}” target {p_words(p[hi])} "
-        f"(P = {p[hi]:.2f}) but the “{kr_label(scenario, lo)}” target {p_words(p[lo])} "
-        f"(P = {p[lo]:.2f})"
+    _d, o, hi, lo, p = max(cands, key=lambda c: c[0])
+    return _(
+        "; “{option}” makes the “{high}” target {high_words} (P = {high_p}) but the “{low}” "
+        "target {low_words} (P = {low_p})"
+    ).format(
+        option=opts[o]["label"],
+        high=kr_label(scenario, hi),
+        high_words=p_words(p[hi]),
+        high_p=fmt_num(p[hi]),
+        low=kr_label(scenario, lo),
+        low_words=p_words(p[lo]),
+        low_p=fmt_num(p[lo]),
     )
 
 
 def _kr_phrase(scenario: Scenario, kr_id: str) -> str:
     """‘label target’, e.g. ‘Appointments booked / Booking form completed >= 0.70’."""
-    return f"‘{kr_label(scenario, kr_id)} {target_text(scenario, kr_id)}’"
+    return _("‘{label} {target}’").format(
+        label=kr_label(scenario, kr_id), target=target_text(scenario, kr_id)
+    )
 
 
 def _out_of_reach_lead(scenario: Scenario, rec: dict) -> str:
@@ -206,8 +263,11 @@ def _out_of_reach_lead(scenario: Scenario, rec: dict) -> str:
     if not gone:
         return ""
     names = ", ".join(_kr_phrase(scenario, k) for k in gone)
-    each = "each option" if len(gone) == 1 else "each option, for each"
-    return f"No option can reach {names} (P < 0.01 under {each}). "
+    return ngettext(
+        "No option can reach {names} (P < 0.01 under each option). ",
+        "No option can reach {names} (P < 0.01 under each option, for each). ",
+        len(gone),
+    ).format(names=names)
 
 
 def _guardrail_words(scenario: Scenario, summary: dict) -> str:
@@ -218,18 +278,23 @@ def _guardrail_words(scenario: Scenario, summary: dict) -> str:
         return ""
     parts = []
     for o, krs in breaks.items():
-        ps = ", ".join(f"‘{kr_label(scenario, k)}’ (P = {g['p_broken'][o][k]:.2f})" for k in krs)
+        ps = ", ".join(
+            _("‘{kr}’ (P = {p})").format(kr=kr_label(scenario, k), p=fmt_num(g["p_broken"][o][k]))
+            for k in krs
+        )
         parts.append(
-            f"“{opts[o]['label']}” ({rule_axis(rec)} {rec['value'][o]:.2f}) breaks the "
-            f"guardrail {ps}"
+            _("“{option}” ({axis} {value}) breaks the guardrail {guardrails}").format(
+                option=opts[o]["label"],
+                axis=rule_axis(rec),
+                value=fmt_num(rec["value"][o]),
+                guardrails=ps,
+            )
         )
     if len(breaks) == len(opts):
-        return (
-            " Every option risks breaking a guardrail: "
-            + "; ".join(parts)
-            + "; the pick is made among all of them."
-        )
-    return " " + "; ".join(parts) + ", so it is not recommended."
+        return _(
+            " Every option risks breaking a guardrail: {parts}; the pick is made among all of them."
+        ).format(parts=sep().join(parts))
+    return _(" {parts}, so it is not recommended.").format(parts=sep().join(parts))
 
 
 def _trade_off_words(scenario: Scenario, summary: dict) -> str:
@@ -239,17 +304,62 @@ def _trade_off_words(scenario: Scenario, summary: dict) -> str:
         other = opts[t["option"]]["label"]
         if t["measure"] == "p_met":
             out.append(
-                f"“{other}” is more likely to meet the primary key result "
-                f"‘{kr_label(scenario, t['kr'])}’ (P = {t['other']:.2f} against {t['pick']:.2f})"
+                _(
+                    "“{other}” is more likely to meet the primary key result ‘{kr}’ (P = {p} "
+                    "against {pick})"
+                ).format(
+                    other=other,
+                    kr=kr_label(scenario, t["kr"]),
+                    p=fmt_num(t["other"]),
+                    pick=fmt_num(t["pick"]),
+                )
             )
         else:
             out.append(
-                f"“{other}” has a higher expected OKR grade ({t['other']:.2f} against "
-                f"{t['pick']:.2f})"
+                _("“{other}” has a higher expected OKR grade ({grade} against {pick})").format(
+                    other=other, grade=fmt_num(t["other"]), pick=fmt_num(t["pick"])
+                )
             )
     if not out:
         return ""
-    return " Trade-off: " + "; ".join(out[:2]) + "."
+    return _(" Trade-off: {trade_offs}.").format(trade_offs=sep().join(out[:2]))
+
+
+def _best_words(rule: str, within: bool) -> str:
+    """“{option}” gives the best <what the rule maximises> ({details})."""
+    if rule == "all_met":
+        if within:
+            return _(
+                "“{option}” gives the best chance of meeting every key result within reach "
+                "({details})"
+            )
+        return _("“{option}” gives the best chance of meeting every key result ({details})")
+    if rule == "expected_grade":
+        return _("“{option}” gives the best expected OKR grade ({details})")
+    return _("“{option}” gives the best weighted share of key results met ({details})")
+
+
+def _no_chance_words(rule: str, within: bool) -> str:
+    """No option gives any <what the scenario's rule maximises>, so they are {ranked}."""
+    if rule == "all_met":
+        if within:
+            return _(
+                "no option gives any chance of meeting every key result within reach (P below "
+                "0.01 under each), so the options are {ranked}"
+            )
+        return _(
+            "no option gives any chance of meeting every key result (P below 0.01 under each), "
+            "so the options are {ranked}"
+        )
+    if rule == "expected_grade":
+        return _(
+            "no option gives any expected OKR grade (P below 0.01 under each), so the options "
+            "are {ranked}"
+        )
+    return _(
+        "no option gives any weighted share of key results met (P below 0.01 under each), so "
+        "the options are {ranked}"
+    )
 
 
 def answer_sentence(scenario: Scenario, summary: dict) -> str:
@@ -267,35 +377,46 @@ def answer_sentence(scenario: Scenario, summary: dict) -> str:
     kept = [o for o in opts if o not in breaks] if len(breaks) < len(opts) else list(opts)
     others = sorted((o for o in kept if o != best), key=lambda o: -rec["value"][o])
     lead = _out_of_reach_lead(scenario, rec)
-    among = []
-    if gone and len(gone) < len(scenario.key_results):
-        among.append("the other key results")
-    if len(kept) < len(opts):
-        among.append("the options that keep every guardrail")
-    if among:
-        lead += "Among " + " and ".join(among) + ", "
-    number = f"P = {value:.2f}" if rule == "all_met" else f"{value:.2f}"
+    other_krs = bool(gone) and len(gone) < len(scenario.key_results)
+    guarded = len(kept) < len(opts)
+    if other_krs and guarded:
+        lead += _("Among the other key results and the options that keep every guardrail, ")
+    elif other_krs:
+        lead += _("Among the other key results, ")
+    elif guarded:
+        lead += _("Among the options that keep every guardrail, ")
+    number = f"P = {fmt_num(value)}" if rule == "all_met" else fmt_num(value)
     vs = (
-        f", against {rec['value'][others[0]]:.2f} for “{opts[others[0]]['label']}”"
+        _(", against {value} for “{option}”").format(
+            value=fmt_num(rec["value"][others[0]]), option=opts[others[0]]["label"]
+        )
         if others
         else ""
     )
-    sure = f"; best in {rec['p_best'][best]:.0%} of simulated quarters" if others else ""
+    sure = (
+        _("; best in {share} of simulated quarters").format(share=fmt_pct(rec["p_best"][best], 0))
+        if others
+        else ""
+    )
     tail = _guardrail_words(scenario, summary) + _trade_off_words(scenario, summary)
     tied = [o for o in others if abs(rec["value"][o] - value) < 1e-12]
     if tied:
         return _cap(lead + _tie_sentence(scenario, summary, best, tied)) + tail
     if rule != rec["rule"]:
-        ranked = f"ranked by expected OKR grade: “{label}” gets {number}{vs}{sure}"
-        if len(gone) == len(scenario.key_results):
-            return f"{lead}The options are therefore {ranked}{_tradeoff(scenario, summary, best)}.{tail}"
-        what = rule_words(rec["rule"], bool(gone)).removeprefix("the ")
-        main = f"no option gives any {what} (P below 0.01 under each), so the options are {ranked}"
-    else:
-        main = (
-            f"“{label}” gives the best {rule_words(rule, bool(gone)).removeprefix('the ')} "
-            f"({number}{vs}{sure})"
+        ranked = _("ranked by expected OKR grade: “{option}” gets {details}").format(
+            option=label, details=f"{number}{vs}{sure}"
         )
+        if len(gone) == len(scenario.key_results):
+            return (
+                lead
+                + _("The options are therefore {ranked}").format(ranked=ranked)
+                + _tradeoff(scenario, summary, best)
+                + "."
+                + tail
+            )
+        main = _no_chance_words(rec["rule"], bool(gone)).format(ranked=ranked)
+    else:
+        main = _best_words(rule, bool(gone)).format(option=label, details=f"{number}{vs}{sure}")
     return _cap(lead + main) + _tradeoff(scenario, summary, best) + "." + tail
 
 
@@ -303,70 +424,134 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _count_words(n: int) -> str:
-    return {2: "both", 3: "all three", 4: "all four", 5: "all five"}.get(n, f"all {n}")
-
-
 def _tie_sentence(scenario: Scenario, summary: dict, best: str, tied: list[str]) -> str:
     """The rule cannot separate the best options: say so, and how the tie rule picked."""
     rec, opts = summary["recommendation"], summary["options"]
     value = rec["value"][best]
     n = len(scenario.key_results)
-    each = "each" if len(tied) + 1 == len(opts) else "each of them"
+    every = len(tied) + 1 == len(opts)
     rule = rule_of(rec)
     if rule == "all_met" and value <= 0.05:
-        krs = "the key result" if n == 1 else f"{_count_words(n)} key results"
-        lead = f"No option can meet {krs} (P = {value:.2f} for {each})"
+        if n == 1:
+            krs = _("the key result")
+        else:
+            krs = {
+                2: _("both key results"),
+                3: _("all three key results"),
+                4: _("all four key results"),
+                5: _("all five key results"),
+            }.get(n) or _("all {n} key results").format(n=n)
+        lead = (
+            _("No option can meet {krs} (P = {p} for each)")
+            if every
+            else _("No option can meet {krs} (P = {p} for each of them)")
+        ).format(krs=krs, p=fmt_num(value))
     else:
-        lead = f"{len(tied) + 1} options tie under the rule ({rule_words(rule)}: {value:.2f} for {each})"
+        lead = (
+            _("{n} options tie under the rule ({rule}: {value} for each)")
+            if every
+            else _("{n} options tie under the rule ({rule}: {value} for each of them)")
+        ).format(n=len(tied) + 1, rule=rule_words(rule), value=fmt_num(value))
     g = {o: opts[o]["expected_grade"] for o in [best, *tied]}
     runner = max(tied, key=lambda o: g[o])
     gap = g[best] - g[runner]
     if gap > 1e-12:
-        ahead = "far ahead" if gap >= 0.2 else "ahead" if gap >= 0.05 else "slightly ahead"
-        return (
-            f"{lead}; by expected grade “{opts[best]['label']}” is {ahead}, "
-            f"{g[best]:.2f} against {g[runner]:.2f} for “{opts[runner]['label']}”."
+        if gap >= 0.2:
+            msg = _(
+                "{lead}; by expected grade “{option}” is far ahead, {grade} against {other_grade} "
+                "for “{other}”."
+            )
+        elif gap >= 0.05:
+            msg = _(
+                "{lead}; by expected grade “{option}” is ahead, {grade} against {other_grade} for "
+                "“{other}”."
+            )
+        else:
+            msg = _(
+                "{lead}; by expected grade “{option}” is slightly ahead, {grade} against "
+                "{other_grade} for “{other}”."
+            )
+        return msg.format(
+            lead=lead,
+            option=opts[best]["label"],
+            grade=fmt_num(g[best]),
+            other_grade=fmt_num(g[runner]),
+            other=opts[runner]["label"],
         )
-    return (
-        f"{lead}, and their expected grades are equal ({g[best]:.2f}); the pick is "
-        f"“{opts[best]['label']}”, "
-        + (
-            "the option without changes."
-            if best == scenario.control_option
-            else "the first listed."
+    msg = (
+        _(
+            "{lead}, and their expected grades are equal ({grade}); the pick is “{option}”, the "
+            "option without changes."
+        )
+        if best == scenario.control_option
+        else _(
+            "{lead}, and their expected grades are equal ({grade}); the pick is “{option}”, the "
+            "first listed."
         )
     )
+    return msg.format(lead=lead, grade=fmt_num(g[best]), option=opts[best]["label"])
+
+
+def localized_summary(result) -> dict:
+    """The summary of a ``SimulationResult`` with its sentences (the model's, the baselines',
+    the sampler's warnings) written again in the current language; in English, the summary as it
+    is (its JSON form is always English)."""
+    from .i18n import get_language
+
+    summary = result.to_dict()
+    if get_language() == "en":
+        return summary
+    import copy
+
+    from .posterior import describe, diagnostic_warnings
+
+    out = copy.deepcopy(summary)
+    if "model" in out:
+        out["model"]["sentence"] = describe(result.scenario, result.fit, result.history)["sentence"]
+    for k, b in (out.get("baselines") or {}).items():
+        src = result.targets[k].source
+        if src is not None:
+            b["describe"] = src.describe()
+    d = out["diagnostics"]
+    d["warnings"] = diagnostic_warnings(dict(result.fit.diagnostics), result.fit.n_draws)
+    return out
 
 
 def text_summary(scenario: Scenario, summary: dict, *, from_cache: bool = False) -> str:
     krs = [k.id for k in scenario.key_results]
     opts = summary["options"]
     lines = [summary["title"], ""]
-    src = "fit from cache" if from_cache else "fitted now"
+    src = _("fit from cache") if from_cache else _("fitted now")
     lines.append(
-        f"{scenario.horizon} {scenario.period}s ahead · {summary['draws']} draws · seed {summary['seed']} · {src}"
+        _("{horizon} ahead · {draws} draws · seed {seed} · {source}").format(
+            horizon=_periods_ahead(scenario),
+            draws=summary["draws"],
+            seed=summary["seed"],
+            source=src,
+        )
     )
     lines.append("")
     name_w = max(len(o["label"]) for o in opts.values()) + 2
-    col_w = max(14, *(len(k) + 2 for k in krs))
-    head = " " * name_w + "".join(f"{k:<{col_w}}" for k in krs) + f"{'all met':<{col_w}}grade"
+    all_met, grade = _("all met"), _("grade")
+    col_w = max(14, *(len(k) + 2 for k in krs), len(all_met) + 2)
+    head = " " * name_w + "".join(f"{k:<{col_w}}" for k in krs) + f"{all_met:<{col_w}}{grade}"
     tgt = " " * name_w + "".join(f"{target_text(scenario, k):<{col_w}}" for k in krs)
     if scenario.decision.grading == "aspirational":
-        what = "P(counted as met: aspirational grading, 70% of the way to the target)"
+        what = _("P(counted as met: aspirational grading, 70% of the way to the target)")
     else:
-        what = "P(target met)"
-    lines += [f"{what} ± Monte Carlo error", head, tgt]
+        what = _("P(target met)")
+    lines += [_("{what} ± Monte Carlo error").format(what=what), head, tgt]
     for o in opts.values():
         cells = "".join(
             f"{fmt_p(o['key_results'][k]['p_met'], o['key_results'][k]['p_met_se']):<{col_w}}"
             for k in krs
         )
         lines.append(
-            f"{o['label']:<{name_w}}{cells}{fmt_p(o['p_all_met'], o['p_all_met_se']):<{col_w}}{o['expected_grade']:.2f}"
+            f"{o['label']:<{name_w}}{cells}{fmt_p(o['p_all_met'], o['p_all_met_se']):<{col_w}}"
+            f"{fmt_num(o['expected_grade'])}"
         )
     lines.append("")
-    lines.append("Predicted value over the horizon: median [80% interval]")
+    lines.append(_("Predicted value over the horizon: median [80% interval]"))
     for k in krs:
         kr = next(x for x in scenario.key_results if x.id == k)
         first = next(iter(opts.values()))["key_results"][k]
@@ -374,65 +559,101 @@ def text_summary(scenario: Scenario, summary: dict, *, from_cache: bool = False)
         val = scenario.funnel[num.removesuffix(".value")].value if num.endswith(".value") else None
         unit = f", {val.unit}" if val is not None and val.unit else ""
         if unit and kr.is_ratio:
-            unit += f" per {scenario.stage_label(kr.stages[1].removesuffix('.value'))}"
-        lines.append(
-            f"  {k} ({kr_label(scenario, k)}{unit}): baseline {fmt_value(first['baseline'], kr.is_rate)}, "
-            f"target {fmt_value(first['target'], kr.is_rate)}"
-            + (
-                f", counted as met at {fmt_value(first['met_at'], kr.is_rate)}"
-                if first.get("met_at", first["target"]) != first["target"]
-                else ""
+            unit += _(" per {stage}").format(
+                stage=scenario.stage_label(kr.stages[1].removesuffix(".value"))
             )
+        line = _("  {id} ({label}{unit}): baseline {baseline}, target {target}").format(
+            id=k,
+            label=kr_label(scenario, k),
+            unit=unit,
+            baseline=fmt_value(first["baseline"], kr.is_rate),
+            target=fmt_value(first["target"], kr.is_rate),
         )
+        if first.get("met_at", first["target"]) != first["target"]:
+            line += _(", counted as met at {value}").format(
+                value=fmt_value(first["met_at"], kr.is_rate)
+            )
+        lines.append(line)
         for o in opts.values():
             d = o["key_results"][k]
             lines.append(
                 f"    {o['label']:<{name_w}}{fmt_value(d['median'], kr.is_rate)} "
-                f"[{fmt_value(d['interval80'][0], kr.is_rate)}, {fmt_value(d['interval80'][1], kr.is_rate)}]"
+                + fmt_interval(
+                    fmt_value(d["interval80"][0], kr.is_rate),
+                    fmt_value(d["interval80"][1], kr.is_rate),
+                )
             )
     lines.append("")
     rec = summary["recommendation"]
-    lines.append("Answer: " + answer_sentence(scenario, summary))
+    lines.append(_("Answer: {answer}").format(answer=answer_sentence(scenario, summary)))
     lines.append(
-        f"Under {rule_axis(rec)}, each option's chance of being best and expected loss "
-        f"({rule_words(rule_of(rec), bool(rec.get('out_of_reach')))} given up): "
-        + ", ".join(
-            f"{o}: {rec['p_best'][o]:.0%}, {v:.3f}" for o, v in rec["expected_loss"].items()
+        _(
+            "Under {axis}, each option's chance of being best and expected loss ({what} given "
+            "up): {values}"
+        ).format(
+            axis=rule_axis(rec),
+            what=rule_words(rule_of(rec), bool(rec.get("out_of_reach"))),
+            values=", ".join(
+                f"{o}: {fmt_pct(rec['p_best'][o], 0)}, {fmt_num(v, 3)}"
+                for o, v in rec["expected_loss"].items()
+            ),
         )
     )
     lines.append(rule_sentence(rec))
     if summary.get("baselines"):
         lines.append(
-            "Baselines: "
-            + "; ".join(f"{k} {b['describe']}" for k, b in summary["baselines"].items())
-            + "."
+            _("Baselines: {baselines}.").format(
+                baselines=sep().join(
+                    f"{k} {b['describe']}" for k, b in summary["baselines"].items()
+                )
+            )
         )
     if summary.get("sensitivity"):
         lines.append("")
         lines.append(
-            f"What drives it ({rule_axis(rec)} of the belief's option at its 10th → 90th "
-            "percentile):"
+            _(
+                "What drives it ({axis} of the belief's option at its 10th → 90th percentile):"
+            ).format(axis=rule_axis(rec))
         )
         for s in summary["sensitivity"][:5]:
             be = s["break_even"]
             flip = (
-                f"; the pick flips from {be['below']} to {be['above']} at {be['value']:.3g}"
+                _("; the pick flips from {below} to {above} at {value}").format(
+                    below=be["below"], above=be["above"], value=fmt_g(be["value"], ".3g")
+                )
                 if be
-                else "; the pick does not flip within the belief's range"
+                else _("; the pick does not flip within the belief's range")
             )
             lines.append(
-                f"  {s['parameter']} {s['low']:.3g} → {s['high']:.3g}: "
-                f"{s['value_low']:.2f} → {s['value_high']:.2f}{flip}"
+                f"  {s['parameter']} {fmt_g(s['low'], '.3g')} → {fmt_g(s['high'], '.3g')}: "
+                f"{fmt_num(s['value_low'])} → {fmt_num(s['value_high'])}{flip}"
             )
     d = summary["diagnostics"]
     lines.append("")
     if "model" in summary:
-        lines.append(f"Model: {summary['model']['sentence']}.")
+        lines.append(_("Model: {sentence}.").format(sentence=summary["model"]["sentence"]))
+    verdict = _("no problems found.") if not d["warnings"] else _("see warnings.")
     lines.append(
-        f"Sampler: R-hat max {d['rhat_max']:.3f}, ESS min {d['ess_bulk_min']:.0f}, "
-        f"{d['divergences']} divergences — "
-        + ("no problems found." if not d["warnings"] else "see warnings.")
+        ngettext(
+            "Sampler: R-hat max {rhat}, ESS min {ess}, {n} divergences — {verdict}",
+            "Sampler: R-hat max {rhat}, ESS min {ess}, {n} divergences — {verdict}",
+            d["divergences"],
+        ).format(
+            rhat=fmt_num(d["rhat_max"], 3),
+            ess=fmt_num(d["ess_bulk_min"], 0),
+            n=d["divergences"],
+            verdict=verdict,
+        )
     )
     for w in d["warnings"]:
-        lines.append(f"warning: {w}")
+        lines.append(_("warning: {warning}").format(warning=w))
     return "\n".join(lines)
+
+
+def _periods_ahead(scenario: Scenario) -> str:
+    """'13 weeks' as the terminal's first line writes it (the period word plus 's')."""
+    from .i18n import get_language, periods
+
+    if get_language() == "en":
+        return f"{scenario.horizon} {scenario.period}s"
+    return periods(scenario.horizon, scenario.period)

@@ -32,23 +32,29 @@ def harmonics(K: int) -> np.ndarray:
 
 def seasonal(setting: str, dates) -> tuple[bool, str]:
     """Whether the yearly profile is in the model, and the sentence that says why."""
+    from .i18n import _, fmt_g
+
     if setting == "none":
-        return False, "no seasonal profile (model.seasonality: none)"
+        return False, _("no seasonal profile (model.seasonality: none)")
     if dates is None:
-        return False, "no seasonal profile: the period labels are not dates"
+        return False, _("no seasonal profile: the period labels are not dates")
     step = int(np.median(np.diff([d.toordinal() for d in dates]))) if len(dates) > 1 else 0
     span = (dates[-1] - dates[0]).days + step
     if setting == "yearly":
         return (
             True,
-            f"a yearly seasonal profile (model.seasonality: yearly, {span} days of history)",
+            _(
+                "a yearly seasonal profile (model.seasonality: yearly, {days} days of history)"
+            ).format(days=span),
         )
     if span >= MIN_SPAN_DAYS:
-        return True, f"a yearly seasonal profile (the history spans {span / YEAR_DAYS:.1f} years)"
-    return False, (
-        f"no seasonal profile: the history spans {span} days, too short to tell a yearly season "
+        return True, _("a yearly seasonal profile (the history spans {years} years)").format(
+            years=fmt_g(span / YEAR_DAYS, ".1f")
+        )
+    return False, _(
+        "no seasonal profile: the history spans {days} days, too short to tell a yearly season "
         "from drift (model.seasonality: auto needs two years; `yearly` forces it)"
-    )
+    ).format(days=span)
 
 
 def is_month_end(d: dt.date) -> bool:

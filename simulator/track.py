@@ -38,6 +38,7 @@ from . import decision, forecast, model
 from .cache import versions
 from .changes import ChangePlan
 from .data import CountTable, read_actuals, read_history
+from .i18n import _, fmt_g, fmt_interval, fmt_num, fmt_pct, fmt_signed, language, period_noun
 from .pipeline import decide
 from .posterior import diagnostic_warnings
 from .scenario import InputError, KeyResult, Scenario, Tracking, did_you_mean
@@ -401,12 +402,15 @@ def what_now(
     pick = pick_now(evals, order, on, chains, prefer=launched)
     best_other = pick_now(evals, others, on, chains) if others else None
     compared_on = "expected_grade" if low else "p_all_met"
-    sentence = switch_sentence(scenario, table, launched, pick, best_other, compared_on, left)
+    with language("en"):  # the sentence of the JSON object; pages write it again in theirs
+        sentence = switch_sentence(scenario, table, launched, pick, best_other, compared_on, left)
     return WhatNow(table, launched, pick, best_other, compared_on, sentence)
 
 
 def _gain(x: float, se: float) -> str:
-    return f"{x:+.2f} ±{se:.2f}" if se >= 0.005 else f"{x:+.2f} ±<.01"
+    if se >= 0.005:
+        return f"{fmt_signed(x)} ±{fmt_num(se)}"
+    return f"{fmt_signed(x)} ±<{fmt_num(0.01)}".replace("<0.01", "<.01")
 
 
 def switch_sentence(
@@ -421,61 +425,115 @@ def switch_sentence(
     """What to do now, in one sentence, with the numbers the rule compared."""
 
     def name(o: str) -> str:
-        return f"‘{scenario.options[o].label or o}’"
+        return _("‘{option}’").format(option=scenario.options[o].label or o)
 
-    unit = _period_word(scenario)
-    last = f"the last {unit}" if left == 1 else f"the last {left} {unit}s"
+    last = _last_periods(scenario, left)
     x = table[launched]
     if best_other is None:
-        return f"{name(launched)} is the only option: there is nothing to switch to."
+        return _("{option} is the only option: there is nothing to switch to.").format(
+            option=name(launched)
+        )
     if compared_on == "expected_grade":
-        lead = f"P(all met) is below {SWITCH_FLOOR:g} whatever is done, so on expected grade: "
+        lead = _("P(all met) is below {floor} whatever is done, so on expected grade: ").format(
+            floor=fmt_g(SWITCH_FLOOR, "g")
+        )
         if pick == launched:
             y = table[best_other]
-            return (
-                f"{lead}no switch helps: staying with {name(launched)} keeps the best expected "
-                f"grade, {x.expected_grade:.2f}; the best alternative, {name(best_other)}, gives "
-                f"{y.expected_grade:.2f} ({_gain(y.expected_grade_gain, y.expected_grade_gain_se)})."
+            return lead + _(
+                "no switch helps: staying with {launched} keeps the best expected grade, "
+                "{grade}; the best alternative, {other}, gives {other_grade} ({gain})."
+            ).format(
+                launched=name(launched),
+                grade=fmt_num(x.expected_grade),
+                other=name(best_other),
+                other_grade=fmt_num(y.expected_grade),
+                gain=_gain(y.expected_grade_gain, y.expected_grade_gain_se),
             )
         y = table[pick]
-        return (
-            f"{lead}switching to {name(pick)} for {last} would raise it from "
-            f"{x.expected_grade:.2f} to {y.expected_grade:.2f} "
-            f"({_gain(y.expected_grade_gain, y.expected_grade_gain_se)})."
+        return lead + _(
+            "switching to {option} for {last} would raise it from {grade} to {new_grade} ({gain})."
+        ).format(
+            option=name(pick),
+            last=last,
+            grade=fmt_num(x.expected_grade),
+            new_grade=fmt_num(y.expected_grade),
+            gain=_gain(y.expected_grade_gain, y.expected_grade_gain_se),
         )
     if pick == launched:
         y = table[best_other]
         diff = _gain(y.p_all_met_gain, y.p_all_met_gain_se)
         if y.p_all_met <= x.p_all_met:
-            return (
-                f"No switch helps: staying with {name(launched)} keeps the best P(all met), "
-                f"{x.p_all_met:.2f}; the best alternative, {name(best_other)}, gives "
-                f"{y.p_all_met:.2f} ({diff})."
+            return _(
+                "No switch helps: staying with {launched} keeps the best P(all met), {p}; the "
+                "best alternative, {other}, gives {other_p} ({gain})."
+            ).format(
+                launched=name(launched),
+                p=fmt_num(x.p_all_met),
+                other=name(best_other),
+                other_p=fmt_num(y.p_all_met),
+                gain=diff,
             )
-        lower = "a lower" if y.expected_grade < x.expected_grade else "the same"
-        return (
-            f"No switch helps: the best alternative, {name(best_other)}, gives P(all met) "
-            f"{y.p_all_met:.2f} against {x.p_all_met:.2f} for staying with {name(launched)}, "
-            f"within Monte Carlo error ({diff}), and {lower} expected grade "
-            f"({y.expected_grade:.2f} against {x.expected_grade:.2f})."
+        msg = (
+            _(
+                "No switch helps: the best alternative, {other}, gives P(all met) {other_p} "
+                "against {p} for staying with {launched}, within Monte Carlo error ({gain}), and "
+                "a lower expected grade ({other_grade} against {grade})."
+            )
+            if y.expected_grade < x.expected_grade
+            else _(
+                "No switch helps: the best alternative, {other}, gives P(all met) {other_p} "
+                "against {p} for staying with {launched}, within Monte Carlo error ({gain}), and "
+                "the same expected grade ({other_grade} against {grade})."
+            )
+        )
+        return msg.format(
+            other=name(best_other),
+            other_p=fmt_num(y.p_all_met),
+            p=fmt_num(x.p_all_met),
+            launched=name(launched),
+            gain=diff,
+            other_grade=fmt_num(y.expected_grade),
+            grade=fmt_num(x.expected_grade),
         )
     y = table[pick]
     diff = _gain(y.p_all_met_gain, y.p_all_met_gain_se)
     if y.p_all_met_gain > 2 * y.p_all_met_gain_se:
-        return (
-            f"Switching to {name(pick)} for {last} would raise P(all met) from "
-            f"{x.p_all_met:.2f} to {y.p_all_met:.2f} ({diff})."
+        return _(
+            "Switching to {option} for {last} would raise P(all met) from {p} to {new_p} ({gain})."
+        ).format(
+            option=name(pick),
+            last=last,
+            p=fmt_num(x.p_all_met),
+            new_p=fmt_num(y.p_all_met),
+            gain=diff,
         )
-    return (
-        f"Switching to {name(pick)} for {last} would {_verb(y.p_all_met_gain)} P(all met) from "
-        f"{x.p_all_met:.2f} to {y.p_all_met:.2f} ({diff}, within Monte Carlo error) and "
-        f"{_verb(y.expected_grade_gain)} the expected grade from {x.expected_grade:.2f} to "
-        f"{y.expected_grade:.2f} ({_gain(y.expected_grade_gain, y.expected_grade_gain_se)})."
+    return _(
+        "Switching to {option} for {last} would {verb} P(all met) from {p} to {new_p} ({gain}, "
+        "within Monte Carlo error) and {grade_verb} the expected grade from {grade} to "
+        "{new_grade} ({grade_gain})."
+    ).format(
+        option=name(pick),
+        last=last,
+        verb=_verb(y.p_all_met_gain),
+        p=fmt_num(x.p_all_met),
+        new_p=fmt_num(y.p_all_met),
+        gain=diff,
+        grade_verb=_verb(y.expected_grade_gain),
+        grade=fmt_num(x.expected_grade),
+        new_grade=fmt_num(y.expected_grade),
+        grade_gain=_gain(y.expected_grade_gain, y.expected_grade_gain_se),
     )
 
 
+def _last_periods(scenario: Scenario, left: int) -> str:
+    """'the last week', 'the last 4 weeks' (day, week, month; anything else: period)."""
+    from .i18n import last_periods
+
+    return last_periods(left, _period_word(scenario))
+
+
 def _verb(gain: float) -> str:
-    return "raise" if gain > 0 else "lower" if gain < 0 else "change"
+    return _("raise") if gain > 0 else _("lower") if gain < 0 else _("change")
 
 
 # ------------------------------------------------------------------------------- the whole
@@ -638,7 +696,7 @@ def track(
             "ess_bulk_min": diag["ess_bulk_min"],
             "ess_tail_min": diag.get("ess_tail_min"),
             "divergences": diag["divergences"],
-            "warnings": diagnostic_warnings(diag, fit.n_draws),
+            "warnings": _english_warnings(diag, fit.n_draws),
         },
         provenance={
             "scenario_sha256": scenario.sha256,
@@ -654,6 +712,13 @@ def track(
         fit=fit,
         what_now=now_what,
     )
+
+
+def _english_warnings(diag: dict, n_draws: int) -> list[str]:
+    """The sampler's warnings for the JSON object: English whatever the current language
+    (`warnings_words` writes them in the output's)."""
+    with language("en"):
+        return diagnostic_warnings(diag, n_draws)
 
 
 def _change_table(scenario: Scenario, option: str, fit: model.Fit) -> dict[str, dict[str, Any]]:
@@ -679,6 +744,44 @@ def _period_word(scenario: Scenario) -> str:
     return scenario.period if scenario.period in ("day", "week", "month") else "period"
 
 
+STATUS_WORDS = {"on_track": "on track", "at_risk": "at risk", "off_track": "off track"}
+
+
+def status_words(status: str) -> str:
+    """A status in words: 'on track', 'at risk', 'off track'."""
+    return {
+        "on_track": _("on track"),
+        "at_risk": _("at risk"),
+        "off_track": _("off track"),
+    }.get(status, status.replace("_", " "))
+
+
+def what_now_sentence(result: TrackResult) -> str | None:
+    """The what-now sentence in the current language (the result's own is English)."""
+    wn = result.what_now
+    if wn is None:
+        return None
+    return switch_sentence(
+        result.scenario,
+        wn.options,
+        wn.launched,
+        wn.pick,
+        wn.best_other,
+        wn.compared_on,
+        result.periods_left,
+    )
+
+
+def warnings_words(result: TrackResult) -> list[str]:
+    """The sampler's warnings in the current language."""
+    from .i18n import get_language
+
+    d = result.diagnostics
+    if not d.get("warnings") or get_language() == "en" or result.fit is None:
+        return list(d.get("warnings") or [])
+    return diagnostic_warnings(dict(result.fit.diagnostics), result.fit.n_draws)
+
+
 def surprise_sentence(result: TrackResult, kr_id: str) -> str | None:
     """Where the value to date fell in the forecast made before the quarter, when extreme."""
     from .render import kr_label
@@ -690,18 +793,33 @@ def surprise_sentence(result: TrackResult, kr_id: str) -> str | None:
     pct = kt.surprise_percentile
     assert pct is not None
     low = pct < SURPRISE_LOW
-    edge = "below the 5th" if low else "above the 95th"
     if s.options[result.option].changes:
         why = (
-            f"the change's effect looks {'smaller' if low else 'larger'} than believed"
-            f" (or the funnel itself has {'slowed' if low else 'picked up'})"
+            _("the change's effect looks smaller than believed (or the funnel itself has slowed)")
+            if low
+            else _(
+                "the change's effect looks larger than believed (or the funnel itself has "
+                "picked up)"
+            )
         )
     else:
-        why = f"the funnel is running {'below' if low else 'above'} what its history predicted"
-    return (
-        f"{kr_label(s, kr_id)} is running {edge} percentile of what was expected before the "
-        f"quarter (at the {pct:.1%} point): {why}."
+        why = (
+            _("the funnel is running below what its history predicted")
+            if low
+            else _("the funnel is running above what its history predicted")
+        )
+    msg = (
+        _(
+            "{kr} is running below the 5th percentile of what was expected before the quarter "
+            "(at the {point} point): {why}."
+        )
+        if low
+        else _(
+            "{kr} is running above the 95th percentile of what was expected before the quarter "
+            "(at the {point} point): {why}."
+        )
     )
+    return msg.format(kr=kr_label(s, kr_id), point=fmt_pct(pct, 1), why=why)
 
 
 def seventy_sentence(result: TrackResult, kr_id: str) -> str:
@@ -711,21 +829,22 @@ def seventy_sentence(result: TrackResult, kr_id: str) -> str:
     kt = result.key_results[kr_id]
     t = result.targets[kr_id]
     if not t.ambitious:
-        return (
-            f"{kr_id}: the target is not beyond the baseline, so there is no partial credit: "
-            f"met or not (P(met) {fmt_p(kt.p_met, kt.p_met_se)})."
-        )
-    p70 = f"P(at least 70% of the way) {kt.p_progress70:.2f}"
+        return _(
+            "{kr}: the target is not beyond the baseline, so there is no partial credit: met or "
+            "not (P(met) {p})."
+        ).format(kr=kr_id, p=fmt_p(kt.p_met, kt.p_met_se))
+    p70 = fmt_num(kt.p_progress70)
     if result.scenario.decision.grading == "committed":
-        return (
-            f"{kr_id}: {p70}, P(target met) {fmt_p(kt.p_met, kt.p_met_se)}: graded as committed, "
-            "at 70% of the way a key result is still a miss (grade 0.7, not met); read as "
+        return _(
+            "{kr}: P(at least 70% of the way) {p70}, P(target met) {p}: graded as committed, at "
+            "70% of the way a key result is still a miss (grade 0.7, not met); read as "
             "aspirational, 70% of the way would count as met."
-        )
-    return (
-        f"{kr_id}: {p70} (met, as aspirational grading counts it): this is the grade-0.7 mark, "
-        "not the full target; read as committed, 70% of the way is still a miss."
-    )
+        ).format(kr=kr_id, p70=p70, p=fmt_p(kt.p_met, kt.p_met_se))
+    return _(
+        "{kr}: P(at least 70% of the way) {p70} (met, as aspirational grading counts it): this is "
+        "the grade-0.7 mark, not the full target; read as committed, 70% of the way is still a "
+        "miss."
+    ).format(kr=kr_id, p70=p70)
 
 
 def _columns(rows: list[list[str]]) -> list[str]:
@@ -748,19 +867,32 @@ def what_now_rows(result: TrackResult) -> list[list[str]]:
     s = result.scenario
     wn = result.what_now
     assert wn is not None
-    rows = [["Rest of the quarter under", "P(all met)", "Expected grade"]]
-    rows[0] += [f"P({kr.id} met)" for kr in s.key_results]
+    rows = [[_("Rest of the quarter under"), _("P(all met)"), _("Expected grade")]]
+    rows[0] += [_("P({kr} met)").format(kr=kr.id) for kr in s.key_results]
     for o, v in wn.options.items():
         label = s.options[o].label or o
         rows.append(
             [
-                f"{label} ({'launched' if v.launched else 'switch now'})",
+                (_("{option} (launched)") if v.launched else _("{option} (switch now)")).format(
+                    option=label
+                ),
                 fmt_p(v.p_all_met, v.p_all_met_se),
                 fmt_p(v.expected_grade, v.expected_grade_se),
                 *[fmt_p(v.p_met[kr.id], v.p_met_se[kr.id]) for kr in s.key_results],
             ]
         )
     return rows
+
+
+def change_words(name: str, d: dict) -> tuple[str, str]:
+    """A change parameter's belief before the quarter and now: 'median [low, high]' each."""
+    pr, po = d["prior"], d["posterior"]
+
+    def q(x: dict) -> str:
+        lo, hi = x["interval90"]
+        return f"{fmt_g(x['median'], '.3g')} {fmt_interval(fmt_g(lo, '.3g'), fmt_g(hi, '.3g'))}"
+
+    return q(pr), q(po)
 
 
 def text_track(result: TrackResult, *, from_cache: bool = False) -> str:
@@ -773,24 +905,37 @@ def text_track(result: TrackResult, *, from_cache: bool = False) -> str:
     opt = s.options[result.option].label or result.option
     lines = [s.title, ""]
     lines.append(
-        f"The quarter in flight under “{opt}” ({result.option}): {k} of {H} {unit}s done, "
-        f"{H - k} left."
+        _(
+            "The quarter in flight under “{option}” ({id}): {done} of {periods} done, {left} left."
+        ).format(
+            option=opt,
+            id=result.option,
+            done=k,
+            periods=_periods(H, unit),
+            left=H - k,
+        )
     )
     lines.append(
-        f"P(all key results met) {fmt_p(result.p_all_met, result.p_all_met_se)} "
-        f"(before the quarter {fmt_p(result.p_all_met_before, result.p_all_met_before_se)}); "
-        f"expected OKR grade {result.expected_grade:.2f} (before {result.expected_grade_before:.2f})."
+        _(
+            "P(all key results met) {p} (before the quarter {p_before}); expected OKR grade "
+            "{grade} (before {grade_before})."
+        ).format(
+            p=fmt_p(result.p_all_met, result.p_all_met_se),
+            p_before=fmt_p(result.p_all_met_before, result.p_all_met_before_se),
+            grade=fmt_num(result.expected_grade),
+            grade_before=fmt_num(result.expected_grade_before),
+        )
     )
     lines.append("")
     head = [
-        "Key result",
-        "To date",
-        "Met at",
-        f"Needed /{unit}",
-        "Quarter: median [80%]",
-        "P(met) now",
-        "Before",
-        "Status",
+        _("Key result"),
+        _("To date"),
+        _("Met at"),
+        _("Needed /{period}").format(period=period_noun(unit)),
+        _("Quarter: median [80%]"),
+        _("P(met) now"),
+        _("Before"),
+        _("Status"),
     ]
     rows = [head]
     for kr in s.key_results:
@@ -803,32 +948,39 @@ def text_track(result: TrackResult, *, from_cache: bool = False) -> str:
                 fmt_value(kt.to_date, r),
                 fmt_value(kt.met_at, r),
                 fmt_value(kt.needed_pace, r),
-                f"{fmt_value(kt.median, r)} [{fmt_value(kt.interval80[0], r)}, {fmt_value(kt.interval80[1], r)}]",
+                f"{fmt_value(kt.median, r)} "
+                + fmt_interval(fmt_value(kt.interval80[0], r), fmt_value(kt.interval80[1], r)),
                 fmt_p(kt.p_met, kt.p_met_se),
                 fmt_p(kt.p_met_before, kt.p_met_before_se),
-                kt.status.replace("_", " "),
+                status_words(kt.status),
             ]
         )
     lines += _columns(rows)
     lines.append("")
     lines.append(
-        f"Status from P(met): on track at {result.thresholds.at_risk_below:g} or more, at risk "
-        f"below, off track below {result.thresholds.off_track_below:g}. Needed: the value per "
-        f"{unit} (a ratio: the rate over the rest) that would just reach `met at`."
+        _(
+            "Status from P(met): on track at {at_risk} or more, at risk below, off track below "
+            "{off_track}. Needed: the value per {period} (a ratio: the rate over the rest) that "
+            "would just reach `met at`."
+        ).format(
+            at_risk=fmt_g(result.thresholds.at_risk_below, "g"),
+            off_track=fmt_g(result.thresholds.off_track_below, "g"),
+            period=period_noun(unit),
+        )
     )
     if result.what_now is not None:
-        lines += ["", "What now?", "  " + result.what_now.sentence, ""]
+        lines += ["", _("What now?"), "  " + (what_now_sentence(result) or ""), ""]
         lines += ["  " + x for x in _columns(what_now_rows(result))]
     if k:
         lines += [
             "",
-            "Against the forecast made before the quarter (percentile of the value to date):",
+            _("Against the forecast made before the quarter (percentile of the value to date):"),
         ]
         for kr in s.key_results:
             kt = result.key_results[kr.id]
             if kt.surprise_percentile is not None:
-                flag = "  SURPRISE" if kt.surprising else ""
-                lines.append(f"  {kr_label(s, kr.id)}: {kt.surprise_percentile:.1%}{flag}")
+                flag = "  " + _("SURPRISE") if kt.surprising else ""
+                lines.append(f"  {kr_label(s, kr.id)}: {fmt_pct(kt.surprise_percentile, 1)}{flag}")
         for kr in s.key_results:
             sentence = surprise_sentence(result, kr.id)
             if sentence:
@@ -836,20 +988,31 @@ def text_track(result: TrackResult, *, from_cache: bool = False) -> str:
     if result.changes:
         lines += [
             "",
-            f"What {k} {unit}s under the option say of its changes: median [90% interval]",
+            _("What {done} under the option say of its changes: median [90% interval]").format(
+                done=_periods(k, unit)
+            ),
         ]
         for name, d in result.changes.items():
-            pr, po = d["prior"], d["posterior"]
+            before, now = change_words(name, d)
             lines.append(
-                f"  {name}: believed {pr['median']:.3g} [{pr['interval90'][0]:.3g}, "
-                f"{pr['interval90'][1]:.3g}] → now {po['median']:.3g} "
-                f"[{po['interval90'][0]:.3g}, {po['interval90'][1]:.3g}]"
+                _("  {name}: believed {before} → now {now}").format(
+                    name=name, before=before, now=now
+                )
             )
-    lines += ["", "The 70% rule, read both ways:"]
+    lines += ["", _("The 70% rule, read both ways:")]
     lines += ["  " + seventy_sentence(result, kr.id) for kr in s.key_results]
-    warnings = result.diagnostics.get("warnings") or []
+    warnings = warnings_words(result)
     if warnings:
-        lines += ["", *[f"warning: {w}" for w in warnings]]
+        lines += ["", *[_("warning: {warning}").format(warning=w) for w in warnings]]
     if from_cache:
-        lines += ["", "(fit loaded from the cache)"]
+        lines += ["", _("(fit loaded from the cache)")]
     return "\n".join(lines)
+
+
+def _periods(n: int, unit: str) -> str:
+    """'4 weeks', as the terminal line writes it (the unit plus 's', whatever the number)."""
+    from .i18n import get_language, periods
+
+    if get_language() == "en":
+        return f"{n} {unit}s"
+    return periods(n, unit)

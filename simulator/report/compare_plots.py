@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..compare import ComparisonResult
-from ..data import plural
+from ..compare import ComparisonResult, arms_words, belief_cell, sentences_words, signed_pct
+from ..i18n import _, fmt_g, fmt_num, get_language, language, periods
 from ..priors import elicit
 
 FIGURES = ("compare_beliefs", "compare_lifts", "compare_key_results")
@@ -79,7 +79,7 @@ def beliefs(result: ComparisonResult, axes=None):
         pad = 0.25 * (hi - lo)
         s_lo, s_hi = prior.support()
         x = np.linspace(max(lo - pad, s_lo), min(hi + pad, s_hi), 400)
-        ax.plot(x, _prior_pdf(prior, x), color=PRIOR, lw=2, label="before (prior)")
+        ax.plot(x, _prior_pdf(prior, x), color=PRIOR, lw=2, label=_("before (prior)"))
         if post is not None:
             ax.hist(
                 post,
@@ -87,12 +87,14 @@ def beliefs(result: ComparisonResult, axes=None):
                 density=True,
                 color=POSTERIOR,
                 alpha=0.6,
-                label="after",
+                label=_("after"),
             )
         else:
-            ax.text(0.98, 0.95, "not tested", ha="right", va="top", transform=ax.transAxes)
+            ax.text(0.98, 0.95, _("not tested"), ha="right", va="top", transform=ax.transAxes)
         ax.set_title(name, fontsize=9)
         ax.set_yticks([])
+        if get_language() != "en":  # the locale's decimal sign
+            ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _pos: fmt_g(v, ".3g")))
         for side in ("top", "right", "left"):
             ax.spines[side].set_visible(False)
     for ax in flat[len(names) :]:
@@ -135,7 +137,7 @@ def lift_forest(result: ComparisonResult, axes=None):
             ax.plot([1 + lo, 1 + hi], [yi, yi], color=color, lw=2.5, solid_capstyle="butt")
             ax.plot([1 + d["median"]], [yi], "o", color=color, ms=5)
             ax.annotate(
-                f"{d['median']:+.1%}   P(better) {d['p_better']:.2f}",
+                f"{signed_pct(d['median'])}   {_('P(better)')} {fmt_num(d['p_better'])}",
                 (1.02, yi),
                 xycoords=("axes fraction", "data"),
                 fontsize=8,
@@ -156,13 +158,15 @@ def lift_forest(result: ComparisonResult, axes=None):
     for ax in flat[: len(arms)]:
         ax.xaxis.set_major_locator(FixedLocator(inside))
         ax.xaxis.set_minor_locator(NullLocator())
-    last.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v - 1:+.0%}"))
-    what = (
-        "of the conversion rate (value rows: of the value per unit)"
+    last.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _pos: signed_pct(v - 1, 0)))
+    last.set_xlabel(
+        _(
+            "lift of the conversion rate (value rows: of the value per unit) over control (95% "
+            "interval, weak priors)"
+        )
         if result.experiment.values
-        else "of the conversion rate"
+        else _("lift of the conversion rate over control (95% interval, weak priors)")
     )
-    last.set_xlabel(f"lift {what} over control (95% interval, weak priors)")
     fig.subplots_adjust(left=0.24, right=0.76, top=0.94, bottom=0.1, hspace=0.35)
     return fig, axes
 
@@ -196,12 +200,22 @@ def key_results(result: ComparisonResult, ax=None):
                 (b, yi),
                 arrowprops={"arrowstyle": "->", "color": "#444", "lw": 1},
             )
-            ax.plot([b], [yi], "o", color=BEFORE, label="before" if yi == y[0] else None)
-        ax.plot([a], [yi], "o", color=AFTER, label="after the experiment" if yi == y[0] else None)
+            ax.plot([b], [yi], "o", color=BEFORE, label=_("before") if yi == y[0] else None)
+        ax.plot(
+            [a], [yi], "o", color=AFTER, label=_("after the experiment") if yi == y[0] else None
+        )
     ax.set_yticks(y)
-    ax.set_yticklabels([f"{after['options'][o]['label']} · {k}" for o, k in rows], fontsize=8)
+    ax.set_yticklabels(
+        [
+            f"{after['options'][o]['label']} · {_('all met') if k == 'all met' else k}"
+            for o, k in rows
+        ],
+        fontsize=8,
+    )
     ax.set_xlim(-0.02, 1.02)
-    ax.set_xlabel("probability that the target is met")
+    if get_language() != "en":  # the locale's decimal sign
+        ax.xaxis.set_major_formatter(_matplotlib().FuncFormatter(lambda v, _pos: fmt_g(v, ".1f")))
+    ax.set_xlabel(_("probability that the target is met"))
     ax.legend(fontsize=8, frameon=False, loc="lower right")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -222,46 +236,57 @@ def _png(fig) -> bytes:
 def _section_text(result: ComparisonResult) -> tuple[str, list[str], list[list[str]]]:
     """The section's lead, its sentences and the prior/posterior table (plain strings)."""
     srm = result.srm
-    lead = (
-        f"Experiment results ({plural(len(result.experiment.arms), 'arm')}, "
-        f"{plural(len(result.experiment.periods), 'period')}) compared with the beliefs the decision "
-        "above was first made with; the decision above already includes them. "
+    lead = _(
+        "Experiment results ({arms}, {periods}) compared with the beliefs the decision above was "
+        "first made with; the decision above already includes them. "
+    ).format(
+        arms=arms_words(len(result.experiment.arms)),
+        periods=periods(len(result.experiment.periods), "period"),
     )
     lead += (
-        f"Warning: sample-ratio mismatch (p = {srm['p_value']:.2g}): the traffic split differs "
-        "from the plan, so the assignment may be broken."
+        _(
+            "Warning: sample-ratio mismatch (p = {p}): the traffic split differs from the plan, "
+            "so the assignment may be broken."
+        ).format(p=fmt_g(srm["p_value"], ".2g"))
         if srm["flag"]
-        else f"The traffic split matches the plan (sample-ratio p = {srm['p_value']:.3g})."
+        else _("The traffic split matches the plan (sample-ratio p = {p}).").format(
+            p=fmt_g(srm["p_value"], ".3g")
+        )
     )
-    table = [["Change parameter", "Before: median [90%]", "After: median [90%]"]]
+    table = [[_("Change parameter"), _("Before: median [90%]"), _("After: median [90%]")]]
     for name, d in result.changes.items():
-        pr, po = d["prior"], d["posterior"]
         table.append(
             [
-                name + ("" if name in result.tested else " (not tested)"),
-                f"{pr['median']:.3g} [{pr['interval90'][0]:.3g}, {pr['interval90'][1]:.3g}]",
-                f"{po['median']:.3g} [{po['interval90'][0]:.3g}, {po['interval90'][1]:.3g}]",
+                name + ("" if name in result.tested else _(" (not tested)")),
+                belief_cell(d["prior"]),
+                belief_cell(d["posterior"]),
             ]
         )
-    return lead, list(result.sentences.values()), table
+    return lead, list(sentences_words(result).values()), table
 
 
 def _captions() -> dict[str, tuple[str, str]]:
     return {
         "compare_beliefs": (
-            "Beliefs before and after the experiment",
-            "Each change parameter's prior (line) and its posterior given history and "
-            "experiment (bars).",
+            _("Beliefs before and after the experiment"),
+            _(
+                "Each change parameter's prior (line) and its posterior given history and "
+                "experiment (bars)."
+            ),
         ),
         "compare_lifts": (
-            "What the experiment alone says",
-            "Relative lift of each stage's conversion rate over control, median and 95% "
-            "interval under weak priors, with the probability that the arm converts better.",
+            _("What the experiment alone says"),
+            _(
+                "Relative lift of each stage's conversion rate over control, median and 95% "
+                "interval under weak priors, with the probability that the arm converts better."
+            ),
         ),
         "compare_key_results": (
-            "The quarter before and after the experiment",
-            "Probability that each key result's target is met, per option, with the beliefs "
-            "before (grey) and after the experiment (blue).",
+            _("The quarter before and after the experiment"),
+            _(
+                "Probability that each key result's target is met, per option, with the beliefs "
+                "before (grey) and after the experiment (blue)."
+            ),
         ),
     }
 
@@ -270,7 +295,8 @@ def _html_section(result: ComparisonResult, pngs: dict[str, bytes]) -> str:
 
     e = html.escape
     lead, sentences, table = _section_text(result)
-    out = ['<section id="experiment">', "<h2>Experiment vs beliefs</h2>", f"<p>{e(lead)}</p>"]
+    out = ['<section id="experiment">', f"<h2>{e(_('Experiment vs beliefs'))}</h2>"]
+    out.append(f"<p>{e(lead)}</p>")
     out += [f"<p>{e(s)}</p>" for s in sentences]
     out.append("<table>")
     out.append("<tr>" + "".join(f"<th>{e(c)}</th>" for c in table[0]) + "</tr>")
@@ -307,7 +333,7 @@ def _markdown_section(result: ComparisonResult, pngs: dict[str, bytes]) -> str:
             return re.sub(r"([\\`*_\[\]|~<>#])", r"\\\1", " ".join(s.split()))
 
     lead, sentences, table = _section_text(result)
-    out = ["", "## Experiment vs beliefs", "", md(lead), ""]
+    out = ["", f"## {md(_('Experiment vs beliefs'))}", "", md(lead), ""]
     for s in sentences:
         out += [md(s), ""]
     out.append("| " + " | ".join(md(c) for c in table[0]) + " |")
@@ -330,10 +356,18 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_comparison_report(result: ComparisonResult, out_dir: str | Path) -> Path:
+def write_comparison_report(
+    result: ComparisonResult, out_dir: str | Path, lang: str | None = None
+) -> Path:
     """Write the updated decision report (when the report writer is available) and add the
     comparison section to it; without the writer, write the section alone as `comparison.md`
-    with its figures. Returns the report directory."""
+    with its figures. ``lang``: the pages' language (default: the scenario's). Returns the report
+    directory."""
+    with language(lang or getattr(result.scenario, "language", None) or "en"):
+        return _write_comparison_report(result, out_dir)
+
+
+def _write_comparison_report(result: ComparisonResult, out_dir: str | Path) -> Path:
     pngs = {
         "compare_beliefs": _png(beliefs(result)[0]),
         "compare_lifts": _png(lift_forest(result)[0]),
@@ -344,7 +378,7 @@ def write_comparison_report(result: ComparisonResult, out_dir: str | Path) -> Pa
     except ImportError:
         write_report = None
     if write_report is not None:
-        d = Path(write_report(result.updated, out_dir))
+        d = Path(write_report(result.updated, out_dir, lang=get_language()))
     else:
         d = Path(out_dir) / f"{result.scenario.id}-compare"
         d.mkdir(parents=True, exist_ok=True)

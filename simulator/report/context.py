@@ -12,12 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..i18n import _, fmt_int, fmt_num, fmt_pct
 from ..pipeline import SimulationResult
 from ..render import (
     answer_sentence,
     fmt_p,
     input_notes,
     kr_label,
+    localized_summary,
     rule_axis,
     rule_of,
     rule_sentence,
@@ -51,6 +53,7 @@ def _png(fig: Any) -> tuple[bytes, int, int]:
     from PIL import Image
 
     fig.set_dpi(DPI)
+    _decimal_commas(fig)
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     rgb = Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3])
@@ -66,21 +69,47 @@ def _png(fig: Any) -> tuple[bytes, int, int]:
     return out.getvalue(), rgb.width, rgb.height
 
 
+def _decimal_commas(fig: Any) -> None:
+    """Axes left to matplotlib's default number formatter get the language's decimal sign
+    (the report's own formatters already write it)."""
+    from ..i18n import get_language
+
+    if get_language() == "en":
+        return
+    from matplotlib.ticker import ScalarFormatter
+
+    from ..i18n import fmt_g
+
+    comma = fmt_g(0.5, "g")[1]
+
+    class Localized(ScalarFormatter):
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return super().__call__(x, pos).replace(".", comma)
+
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if type(axis.get_major_formatter()) is ScalarFormatter:
+                axis.set_major_formatter(Localized())
+
+
 def figures(result: SimulationResult) -> list[ReportFigure]:
     """Draw every figure of the report (plots only: the numbers come from ``result``)."""
     from . import plots
 
-    s, ev, tg, summary = result.scenario, result.evaluation, result.targets, result.summary
+    s, ev, tg = result.scenario, result.evaluation, result.targets
+    summary = localized_summary(result)
     hw = words.horizon_words(s)
     specs: list[tuple[str, str, str, str, Callable[[], Any]]] = [
         (
             "funnel",
-            "The funnel today",
-            f"Left: how many users reach each stage per {s.period} (last {hw} of history). Right: "
-            f"each stage's typical {s.period}ly conversion from the stage above, as the model "
-            "estimates it from the history (dot and 90% interval), and the rate observed over the "
-            "whole history (black tick).",
-            "Funnel stages with their volume and conversion rates",
+            _("The funnel today"),
+            _(
+                "Left: how many users reach each stage per {period} (last {horizon} of history). "
+                "Right: each stage's typical {period}ly conversion from the stage above, as the "
+                "model estimates it from the history (dot and 90% interval), and the rate observed "
+                "over the whole history (black tick)."
+            ).format(period=words.period_word(s), horizon=hw),
+            _("Funnel stages with their volume and conversion rates"),
             lambda: plots.funnel(s, result.fit, result.history),
         )
     ]
@@ -88,11 +117,13 @@ def figures(result: SimulationResult) -> list[ReportFigure]:
         specs.append(
             (
                 f"kr_{kr.id}",
-                f"{kr_label(s, kr.id)}: what each option would give",
-                f"Each row shows the simulated quarters of one option ({words.kr_unit(s, kr.id)}); "
-                "the darker part meets the target. The dotted line is the baseline, the dashed line "
-                "the target.",
-                f"Predicted {kr_label(s, kr.id)} per option against the target",
+                _("{kr}: what each option would give").format(kr=kr_label(s, kr.id)),
+                _(
+                    "Each row shows the simulated quarters of one option ({unit}); the darker "
+                    "part meets the target. The dotted line is the baseline, the dashed line the "
+                    "target."
+                ).format(unit=words.kr_unit(s, kr.id)),
+                _("Predicted {kr} per option against the target").format(kr=kr_label(s, kr.id)),
                 lambda kr_id=kr.id: plots.kr_distribution(s, ev, tg, kr_id, title=False),
             )
         )
@@ -101,10 +132,17 @@ def figures(result: SimulationResult) -> list[ReportFigure]:
         specs.append(
             (
                 "joint",
-                f"{kr_label(s, kx)} and {kr_label(s, ky)} together",
-                "Each dot is one simulated quarter. In the shaded corner both targets are met; a "
-                "change that helps one key result and hurts the other moves the cloud across it.",
-                f"Joint distribution of {kr_label(s, kx)} and {kr_label(s, ky)} per option",
+                _("{first} and {second} together").format(
+                    first=kr_label(s, kx), second=kr_label(s, ky)
+                ),
+                _(
+                    "Each dot is one simulated quarter. In the shaded corner both targets are "
+                    "met; a change that helps one key result and hurts the other moves the cloud "
+                    "across it."
+                ),
+                _("Joint distribution of {first} and {second} per option").format(
+                    first=kr_label(s, kx), second=kr_label(s, ky)
+                ),
                 lambda: plots.kr_joint(s, ev, tg),
             )
         )
@@ -116,8 +154,14 @@ def figures(result: SimulationResult) -> list[ReportFigure]:
                 f"product_{total}",
                 f"{kr_label(s, total)} = {kr_label(s, count)} × {kr_label(s, per_unit)}",
                 words.product_caption(s, summary, tg, total, count, per_unit),
-                f"Joint draws of {kr_label(s, count)} and {kr_label(s, per_unit)} per option, "
-                f"with the {kr_label(s, total)} target as a curve",
+                _(
+                    "Joint draws of {count} and {per_unit} per option, with the {total} target as "
+                    "a curve"
+                ).format(
+                    count=kr_label(s, count),
+                    per_unit=kr_label(s, per_unit),
+                    total=kr_label(s, total),
+                ),
                 lambda t=total, c=count, u=per_unit: plots.kr_product(s, ev, tg, t, c, u),
             )
         )
@@ -125,20 +169,22 @@ def figures(result: SimulationResult) -> list[ReportFigure]:
         specs.append(
             (
                 "value_check",
-                "Does the value model fit the history?",
+                _("Does the value model fit the history?"),
                 words.value_check_caption(s, result.fit, result.history),
-                "Observed value per unit per period against the model's predictive bands",
+                _("Observed value per unit per period against the model's predictive bands"),
                 lambda: plots.value_check(s, result.fit, result.history),
             )
         )
     specs.append(
         (
             "progress",
-            f"Progress over the {hw}",
-            "How each key result builds up: median line with 50% and 80% bands. For totals the "
-            "dashed line is the pace that reaches the target at the end; for rates it is the "
-            "target itself. Useful to check progress mid-quarter.",
-            "Cumulative progress of each key result per option",
+            _("Progress over the {horizon}").format(horizon=hw),
+            _(
+                "How each key result builds up: median line with 50% and 80% bands. For totals "
+                "the dashed line is the pace that reaches the target at the end; for rates it is "
+                "the target itself. Useful to check progress mid-quarter."
+            ),
+            _("Cumulative progress of each key result per option"),
             lambda: plots.kr_progress(s, result.forecast, tg),
         )
     )
@@ -146,18 +192,19 @@ def figures(result: SimulationResult) -> list[ReportFigure]:
         specs.append(
             (
                 "sensitivity",
-                "What drives the decision",
-                f"Each bar shows {rule_axis(summary['recommendation'])} for the belief's "
-                "option when that belief is at its pessimistic or optimistic end (10th and 90th "
-                "percentile), the other beliefs unchanged. Where a bar crosses the grey diamond "
-                "the pick can flip.",
-                "Sensitivity of the decision to each belief",
+                _("What drives the decision"),
+                _(
+                    "Each bar shows {axis} for the belief's option when that belief is at its "
+                    "pessimistic or optimistic end (10th and 90th percentile), the other beliefs "
+                    "unchanged. Where a bar crosses the grey diamond the pick can flip."
+                ).format(axis=rule_axis(summary["recommendation"])),
+                _("Sensitivity of the decision to each belief"),
                 lambda: plots.sensitivity(s, summary),
             )
         )
     out = []
     for name, title, caption, alt, draw in specs:
-        fig, _ = draw()
+        fig, _axes = draw()
         png, w, h = _png(fig)
         out.append(ReportFigure(name, title, caption, alt, png, w, h))
     return out
@@ -166,12 +213,15 @@ def figures(result: SimulationResult) -> list[ReportFigure]:
 def _guard_text(s, rec: dict, option: str) -> str:
     """Each guardrail's P(broken) under the option, e.g. ‘Appointments booked’ 0.93."""
     risks = (rec.get("guardrails") or {}).get("p_broken", {}).get(option, {})
-    return ", ".join(f"‘{kr_label(s, k)}’ {p:.2f}" for k, p in risks.items())
+    return ", ".join(
+        _("‘{kr}’ {p}").format(kr=kr_label(s, k), p=fmt_num(p)) for k, p in risks.items()
+    )
 
 
 def context(result: SimulationResult, figs: list[ReportFigure]) -> dict[str, Any]:
     """Everything the templates show, as plain data."""
-    s, summary, tg = result.scenario, result.summary, result.targets
+    s, tg = result.scenario, result.targets
+    summary = localized_summary(result)
     rec = summary["recommendation"]
     opts = summary["options"]
     krs = [k.id for k in s.key_results]
@@ -185,10 +235,12 @@ def context(result: SimulationResult, figs: list[ReportFigure]) -> dict[str, Any
         for k in krs
     ]
     p_heading = (
-        "Probability that the key result counts as met (aspirational grading: 70% of the way "
-        "from baseline to target)"
+        _(
+            "Probability that the key result counts as met (aspirational grading: 70% of the way "
+            "from baseline to target)"
+        )
         if s.decision.grading == "aspirational"
-        else "Probability that the target is met"
+        else _("Probability that the target is met")
     )
     rows = []
     for o, od in opts.items():
@@ -210,13 +262,13 @@ def context(result: SimulationResult, figs: list[ReportFigure]) -> dict[str, Any
                     "text": fmt_p(od["p_all_met"], od["p_all_met_se"]),
                     "p": od["p_all_met"],
                 },
-                "grade": f"{od['expected_grade']:.2f}",
+                "grade": fmt_num(od["expected_grade"]),
                 "within_reach": {
                     "text": fmt_p(rec["value"][o], (rec.get("value_se") or {}).get(o)),
                     "p": rec["value"][o],
                 },
-                "p_best": f"{rec['p_best'][o]:.0%}",
-                "loss": f"{rec['expected_loss'][o]:.3f}",
+                "p_best": fmt_pct(rec["p_best"][o], 0),
+                "loss": fmt_num(rec["expected_loss"][o], 3),
                 "guard": _guard_text(s, rec, o),
             }
         )
@@ -236,8 +288,8 @@ def context(result: SimulationResult, figs: list[ReportFigure]) -> dict[str, Any
                         "median": words.kr_value(od["key_results"][k]["median"], ratio),
                         "low": words.kr_value(od["key_results"][k]["interval80"][0], ratio),
                         "high": words.kr_value(od["key_results"][k]["interval80"][1], ratio),
-                        "p70": f"{od['key_results'][k]['p_progress70']:.2f}",
-                        "grade": f"{od['key_results'][k]['expected_grade']:.2f}",
+                        "p70": fmt_num(od["key_results"][k]["p_progress70"]),
+                        "grade": fmt_num(od["key_results"][k]["expected_grade"]),
                     }
                     for od in opts.values()
                 ],
@@ -251,39 +303,44 @@ def context(result: SimulationResult, figs: list[ReportFigure]) -> dict[str, Any
             {
                 "label": opt.label or o,
                 "description": opt.description or "",
-                "sentences": sentences or ["No change: the product as it is today."],
+                "sentences": sentences or [_("No change: the product as it is today.")],
             }
         )
     d = summary["diagnostics"]
     prov = summary["provenance"]
     n_chains = result.fit.chains
     provenance = [
-        ("Scenario file", s.source.name if s.source else s.id),
-        ("Scenario SHA-256", prov["scenario_sha256"]),
+        (_("Scenario file"), s.source.name if s.source else s.id),
+        (_("Scenario SHA-256"), prov["scenario_sha256"]),
         ("krsim", prov["krsim"]),
         ("PyMC", prov["pymc"]),
         ("Python", platform.python_version()),
-        ("Seed", str(summary["seed"])),
+        (_("Seed"), str(summary["seed"])),
         (
-            "Draws",
-            f"{summary['draws']:,} ({n_chains} chains × {summary['draws'] // max(n_chains, 1):,})",
+            _("Draws"),
+            _("{draws} ({chains} chains × {per_chain})").format(
+                draws=fmt_int(summary["draws"]),
+                chains=n_chains,
+                per_chain=fmt_int(summary["draws"] // max(n_chains, 1)),
+            ),
         ),
-        ("Created", prov["created"]),
+        (_("Created"), prov["created"]),
     ]
     return {
         "title": summary["title"],
         "description": (s.description or "").strip(),
         "answer": answer_sentence(s, summary),
-        "setting": (
-            f"{words.horizon_words(s)} ahead · {summary['draws']:,} simulated quarters per option · "
-            f"seed {summary['seed']}"
+        "setting": _(
+            "{horizon} ahead · {draws} simulated quarters per option · seed {seed}"
+        ).format(
+            horizon=words.horizon_words(s), draws=fmt_int(summary["draws"]), seed=summary["seed"]
         ),
         "rule": rule_words(rule_of(rec), bool(rec.get("out_of_reach"))),
         "rule_axis": rule_axis(rec),
         # the rule's value beside P(all met) when key results out of reach are left out of it
         "within_reach": rule_of(rec) == "all_met" and bool(rec.get("out_of_reach")),
         "rule_note": rule_sentence(rec),
-        "grade_note": words.GRADE_NOTE,
+        "grade_note": words.grade_note(),
         "guarded": any((rec.get("guardrails") or {}).get("p_broken", {}).values()),
         "columns": columns,
         "p_heading": p_heading,
@@ -291,26 +348,39 @@ def context(result: SimulationResult, figs: list[ReportFigure]) -> dict[str, Any
         "details": details,
         "figures": figs,
         "beliefs": beliefs,
+        "optimism": _optimism(result),
         "assumptions": words.model_assumptions(s, summary.get("model"), summary.get("baselines")),
         "diagnostics": {
             "verdict": words.diagnostics_verdict(d),
             "ok": not d["warnings"],
             "numbers": [
-                ("Largest R-hat (want < 1.01)", f"{d['rhat_max']:.3f}"),
-                ("Smallest bulk ESS (want ≥ 400)", f"{d['ess_bulk_min']:.0f}"),
+                (_("Largest R-hat (want < 1.01)"), fmt_num(d["rhat_max"], 3)),
+                (_("Smallest bulk ESS (want ≥ 400)"), fmt_num(d["ess_bulk_min"], 0)),
                 (
-                    "Smallest tail ESS (want ≥ 400)",
-                    "—" if d.get("ess_tail_min") is None else f"{d['ess_tail_min']:.0f}",
+                    _("Smallest tail ESS (want ≥ 400)"),
+                    "—" if d.get("ess_tail_min") is None else fmt_num(d["ess_tail_min"], 0),
                 ),
-                ("Divergent transitions (want 0)", str(d["divergences"])),
+                (_("Divergent transitions (want 0)"), str(d["divergences"])),
             ],
             "warnings": d["warnings"],
         },
         "provenance": provenance,
         "input_notes": input_notes(s, result.history, tg),
-        "reproducible": (
+        "reproducible": _(
             "Rerunning krsim report on this installation (the same krsim, PyMC and compiled "
             "model) with the same scenario, data, seed and draws gives identical numbers; on "
             "another machine or installation the numbers agree within the Monte Carlo errors shown."
         ),
     }
+
+
+def _optimism(result: SimulationResult) -> dict[str, Any] | None:
+    """How much does our optimism matter? The team's belief against the archive's for each
+    change whose prior comes from the archive (`archive_optimism.optimism_rows`); None otherwise."""
+    from ..scenario import change_priors
+
+    if not any(p.kind == "from_archive" for p in change_priors(result.scenario).values()):
+        return None
+    from .archive_optimism import optimism_rows
+
+    return optimism_rows(result)

@@ -12,13 +12,14 @@ from typing import Any
 
 import jinja2
 
+from ..i18n import _, get_language
 from .context import CSS_DPI, DPI, ReportFigure
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -26,6 +27,11 @@ def _env() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    # the templates' own words, `{{ _("...") }}`, through the message catalogue (its plain
+    # strings are escaped like any other); `lang` is the page's <html lang>
+    env.globals["_"] = _
+    env.globals["lang"] = get_language()
+    return env
 
 
 def _embed(f: ReportFigure) -> dict[str, Any]:

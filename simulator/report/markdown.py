@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..i18n import _
+
 _SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 _LINE_START = re.compile(r"^(\s*)([#+\-=])")
 _ORDERED = re.compile(r"^(\s*\d{1,9})([.)])(?=\s|$)")
@@ -29,21 +31,24 @@ def render_markdown(ctx: dict[str, Any], figure_dir: str = "figures") -> str:
     head = [ctx["p_heading"]]
     head += [f"{md(c['label'])} ({md(c['target'])})" for c in ctx["columns"]]
     head += (
-        ["All met"] + (["All within reach met"] if ctx["within_reach"] else []) + ["Expected grade"]
+        [_("All met")]
+        + ([_("All within reach met")] if ctx["within_reach"] else [])
+        + [_("Expected grade")]
     )
     out.append("| " + " | ".join(head) + " |")
     out.append("|" + "|".join([":---"] + ["---:"] * (len(head) - 1)) + "|")
     for r in ctx["rows"]:
-        name = md(r["label"]) + (" **(recommended)**" if r["recommended"] else "")
+        name = md(r["label"]) + (" **({})**".format(_("recommended")) if r["recommended"] else "")
         reach = [r["within_reach"]["text"]] if ctx["within_reach"] else []
         cells = [c["text"] for c in r["cells"]] + [r["all_met"]["text"], *reach, r["grade"]]
         out.append("| " + " | ".join([name, *cells]) + " |")
     out += [
         "",
-        f"{md(ctx['setting'])}. Each probability is followed by its Monte Carlo error. "
-        f"{md(ctx['rule_note'])} {md(ctx['grade_note'])}",
+        f"{md(ctx['setting'])}. "
+        + _("Each probability is followed by its Monte Carlo error.")
+        + f" {md(ctx['rule_note'])} {md(ctx['grade_note'])}",
         "",
-        "## Figures",
+        "## " + _("Figures"),
         "",
     ]
     for f in ctx["figures"]:
@@ -55,22 +60,39 @@ def render_markdown(ctx: dict[str, Any], figure_dir: str = "figures") -> str:
             md(f.caption),
             "",
         ]
-    out += ["## Predicted values", ""]
+    out += ["## " + _("Predicted values"), ""]
     out.append(
-        "Median and 80% interval of each key result over the quarter; P(70%) is the chance of "
-        "getting at least 70% of the way from the baseline to the target."
+        _(
+            "Median and 80% interval of each key result over the quarter; P(70%) is the chance of "
+            "getting at least 70% of the way from the baseline to the target."
+        )
     )
     out.append("")
     for d in ctx["details"]:
         out += [
             f"### {md(d['label'])}",
             "",
-            f"{md(d['unit'])}; baseline {md(d['baseline'])}"
-            + (f" ({md(d['baseline_from'])})" if d["baseline_from"] else "")
-            + f", target {md(d['target'])}",
+            _("{unit}; baseline {baseline}{source}, target {target}").format(
+                unit=md(d["unit"]),
+                baseline=md(d["baseline"]),
+                source=f" ({md(d['baseline_from'])})" if d["baseline_from"] else "",
+                target=md(d["target"]),
+            ),
             "",
         ]
-        out.append("| Option | Median | 80% interval | P(70% of the way) | Expected grade |")
+        out.append(
+            "| "
+            + " | ".join(
+                [
+                    _("Option"),
+                    _("Median"),
+                    _("80% interval"),
+                    _("P(70% of the way)"),
+                    _("Expected grade"),
+                ]
+            )
+            + " |"
+        )
         out.append("|:---|---:|---:|---:|---:|")
         for o in d["options"]:
             out.append(
@@ -78,11 +100,19 @@ def render_markdown(ctx: dict[str, Any], figure_dir: str = "figures") -> str:
                 f"| {o['p70']} | {o['grade']} |"
             )
         out.append("")
-    out += ["### How sure is the pick?", ""]
+    out += ["### " + _("How sure is the pick?"), ""]
     guard = ctx["guarded"]
     out.append(
-        "| Option | Best in (share of simulated quarters) | Expected loss of choosing it |"
-        + (" P(a guardrail broken) |" if guard else "")
+        "| "
+        + " | ".join(
+            [
+                _("Option"),
+                _("Best in (share of simulated quarters)"),
+                _("Expected loss of choosing it"),
+            ]
+        )
+        + " |"
+        + (" {} |".format(_("P(a guardrail broken)")) if guard else "")
     )
     out.append("|:---|---:|---:|" + ("---:|" if guard else ""))
     for r in ctx["rows"]:
@@ -92,26 +122,43 @@ def render_markdown(ctx: dict[str, Any], figure_dir: str = "figures") -> str:
         )
     out += [
         "",
-        f"Under {md(ctx['rule_axis'])}: the expected loss is how much of {md(ctx['rule'])} is given up by choosing that option rather than the best one in each simulated quarter.",
+        _(
+            "Under {axis}: the expected loss is how much of {rule} is given up by choosing that "
+            "option rather than the best one in each simulated quarter."
+        ).format(axis=md(ctx["rule_axis"]), rule=md(ctx["rule"])),
     ]
-    out += ["", "## Assumptions", "", "### What we believe about each option", ""]
+    opt = ctx.get("optimism")
+    if opt:
+        out += ["", "## How much does our optimism matter?", ""]
+        out += [f"**{md(x)}**\n" for x in opt["sentences"]]
+        out.append("| " + " | ".join(md(h) for h in opt["head"]) + " |")
+        out.append("|:---|:---|" + "---:|" * (len(opt["head"]) - 2))
+        out += ["| " + " | ".join(md(c) for c in r) + " |" for r in opt["rows"]]
+        out += ["", md(opt["note"])]
+    out += [
+        "",
+        "## " + _("Assumptions"),
+        "",
+        "### " + _("What we believe about each option"),
+        "",
+    ]
     for b in ctx["beliefs"]:
         desc = f" — {md(b['description'])}" if b["description"] else ""
         out.append(f"- **{md(b['label'])}**{desc}")
         out += [f"  - {md(s)}" for s in b["sentences"]]
-    out += ["", "### What the model assumes", ""]
+    out += ["", "### " + _("What the model assumes"), ""]
     out += [f"- {md(a)}" for a in ctx["assumptions"]]
     d = ctx["diagnostics"]
-    out += ["", "## Sampler diagnostics", "", md(d["verdict"]), ""]
-    out += [f"- **warning:** {md(w)}" for w in d["warnings"]]
+    out += ["", "## " + _("Sampler diagnostics"), "", md(d["verdict"]), ""]
+    out += ["- **" + _("warning:") + f"** {md(w)}" for w in d["warnings"]]
     if d["warnings"]:
         out.append("")
-    out += ["| Check | Value |", "|:---|---:|"]
+    out += ["| " + _("Check") + " | " + _("Value") + " |", "|:---|---:|"]
     out += [f"| {md(n)} | {v} |" for n, v in d["numbers"]]
-    out += ["", "## Provenance", ""]
+    out += ["", "## " + _("Provenance"), ""]
     out += [f"- {md(n)}: {md(v)}" for n, v in ctx["provenance"]]
     if ctx["input_notes"]:
-        out += ["", "### Notes on the input", ""]
+        out += ["", "### " + _("Notes on the input"), ""]
         out += [f"- {md(n)}" for n in ctx["input_notes"]]
     out += ["", md(ctx["reproducible"]), ""]
     return "\n".join(out)

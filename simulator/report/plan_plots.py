@@ -13,7 +13,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..plan import UNITS, WORTH_NOTHING, PlanResult, p_change_text
+from ..i18n import (
+    _,
+    fmt_g,
+    fmt_int,
+    fmt_num,
+    fmt_pct,
+    fmt_signed,
+    get_language,
+    language,
+    period_noun,
+    periods,
+)
+from ..plan import WORTH_NOTHING, PlanResult, p_change_text, sentence_words, unit_words
 from .compare_plots import _figure_html, _matplotlib, _png
 
 COLORS = ("#1f5fa8", "#d9822b", "#2a9d6f", "#8e44ad", "#c0392b")
@@ -30,14 +42,14 @@ def value_curves(result: PlanResult, axes=None):
         axes.append(fig.add_subplot(grid[1, :]))
     else:
         fig = axes[0].figure
-    unit = result.units or UNITS[result.rule]
+    unit = unit_words(result)
     period = result.scenario.period
     ks = sorted({d["periods"] for d in result.designs})
     for i, k in enumerate(ks):
         ds = sorted((d for d in result.designs if d["periods"] == k), key=lambda d: d["per_arm"])
         n = [d["per_arm"] for d in ds]
         c = COLORS[i % len(COLORS)]
-        lab = f"{k} {period}{'s' if k > 1 else ''}"
+        lab = periods(k, period)
         axes[0].errorbar(
             n, [d["evsi"] for d in ds], yerr=[2 * d["evsi_se"] for d in ds], color=c, marker="o",
             ms=4, capsize=2, label=lab,
@@ -48,28 +60,30 @@ def value_curves(result: PlanResult, axes=None):
         )  # fmt: skip
     axes[0].axhline(result.evpi, color="#555", ls="--", lw=1)
     axes[0].annotate(
-        f"EVPI {result.evpi:.3f}",
+        f"EVPI {fmt_num(result.evpi, 3)}",
         (0.02, result.evpi),
         xycoords=("axes fraction", "data"),
         va="bottom",
         fontsize=8,
         color="#555",
     )
-    axes[0].set_title("Value of the test's data (EVSI)", fontsize=10)
+    axes[0].set_title(_("Value of the test's data (EVSI)"), fontsize=10)
     lo, hi = axes[0].get_ylim()  # values near 0 must not look large on an automatic scale
     axes[0].set_ylim(min(lo, -0.002), max(hi, 0.02, 1.1 * result.evpi))
     axes[1].axhline(0, color="#555", lw=1)
-    axes[1].set_title("Net value: test, then decide − decide now", fontsize=10)
+    axes[1].set_title(_("Net value: test, then decide − decide now"), fontsize=10)
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     for ax in axes[:2]:
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: fmt_int(x)))
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("visitors per arm")
+        if get_language() != "en":  # the locale's decimal sign
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _pos: fmt_g(y, ".3g")))
+        ax.set_xlabel(_("visitors per arm"))
         ax.set_ylabel(unit)
-        ax.legend(title="test length", fontsize=8, title_fontsize=8, frameon=False)
+        ax.legend(title=_("test length"), fontsize=8, title_fontsize=8, frameon=False)
     names = sorted(result.partial_evpi, key=lambda n: result.partial_evpi[n]["value"])
     vals = np.array([result.partial_evpi[n]["value"] for n in names])
     ses = np.array([result.partial_evpi[n]["se"] for n in names])
@@ -79,7 +93,7 @@ def value_curves(result: PlanResult, axes=None):
         ax.set_ylim(-0.75, len(names) - 0.25)
         for i, (v, se) in enumerate(zip(vals, ses, strict=True)):
             ax.annotate(
-                f"{v:.3f} ± {se:.3f}",
+                f"{fmt_num(v, 3)} ± {fmt_num(se, 3)}",
                 (v + 2 * se, i),
                 xytext=(4, 0),
                 textcoords="offset points",
@@ -88,12 +102,14 @@ def value_curves(result: PlanResult, axes=None):
             )
         ax.set_yticks(range(len(names)), names, fontsize=8)
     else:
-        ax.text(0.5, 0.5, "no uncertain change parameter", ha="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, _("no uncertain change parameter"), ha="center", transform=ax.transAxes)
         ax.set_yticks([])
     ax.axvline(result.evpi, color="#555", ls="--", lw=1)
     ax.set_xlim(0, max(0.02, 1.15 * float(np.max(vals + 2 * ses, initial=0)), 1.1 * result.evpi))
-    ax.set_title("Partial EVPI: worth learning exactly", fontsize=10)
+    ax.set_title(_("Partial EVPI: worth learning exactly"), fontsize=10)
     ax.set_xlabel(unit)
+    if get_language() != "en":
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: fmt_g(x, ".3g")))
     for a in axes:
         for side in ("top", "right"):
             a.spines[side].set_visible(False)
@@ -102,75 +118,89 @@ def value_curves(result: PlanResult, axes=None):
 
 
 def _section_text(result: PlanResult) -> tuple[str, list[list[str]], str | None]:
-    """The lead paragraph, the table of designs (header row first) and the table's footnote."""
+    """The lead paragraph, the table of designs (header row first) and the table's footnote, in
+    the current language."""
     s = result.scenario
     untested = [o for o in s.options if o not in result.arms]
-    which = "all options" if not untested else "the options"
     lead = (
-        f"Should the team test before deciding? Every test below runs {which} "
-        f"{', '.join(result.arms)} as arms on a share of the visitors for its first periods, the "
-        "rest keeping the current product; the option that then looks best runs for the rest of "
-        "the quarter. "
-        + (
-            f"Not tested: {', '.join(untested)} (no visitors during the test; still choosable "
-            "after it, on what is known today). "
-            if untested
-            else ""
+        _(
+            "Should the team test before deciding? Every test below runs all options {arms} as "
+            "arms on a share of the visitors for its first periods, the rest keeping the current "
+            "product; the option that then looks best runs for the rest of the quarter. "
         )
-        + f"Values are in {(result.units or UNITS[result.rule])}, ± one Monte Carlo error in the table and two in "
-        "the figure. " + result.sentence
-    )
+        if not untested
+        else _(
+            "Should the team test before deciding? Every test below runs the options {arms} as "
+            "arms on a share of the visitors for its first periods, the rest keeping the current "
+            "product; the option that then looks best runs for the rest of the quarter. "
+        )
+    ).format(arms=", ".join(result.arms))
+    if untested:
+        lead += _(
+            "Not tested: {options} (no visitors during the test; still choosable after it, on "
+            "what is known today). "
+        ).format(options=", ".join(untested))
+    lead += _(
+        "Values are in {unit}, ± one Monte Carlo error in the table and two in the figure. "
+    ).format(unit=unit_words(result))
+    lead += sentence_words(result)
     table = [
         [
-            f"Test length ({s.period}s)",
-            "Visitors per arm",
-            "Share of traffic",
+            _("Test length ({periods})").format(periods=period_noun(s.period, 2))
+            if get_language() != "en"
+            else f"Test length ({s.period}s)",
+            _("Visitors per arm"),
+            _("Share of traffic"),
             "EVSI",
-            "Net value",
-            "Exposure value",
-            "P(decision changes)",
-            "Assurance",
+            _("Net value"),
+            _("Exposure value"),
+            _("P(decision changes)"),
+            _("Assurance"),
         ]
     ]
     for d in result.designs:
         table.append(
             [
                 str(d["periods"]),
-                f"{d['per_arm']:,}",
-                f"{d['share_of_traffic']:.0%}",
-                f"{d['evsi']:.3f} ± {d['evsi_se']:.3f}",
-                f"{d['net_value']:+.3f} ± {d['net_value_se']:.3f}",
-                f"{d['exposure_value']:+.3f} ± {d['exposure_value_se']:.3f}",
+                fmt_int(d["per_arm"]),
+                fmt_pct(d["share_of_traffic"], 0),
+                f"{fmt_num(d['evsi'], 3)} ± {fmt_num(d['evsi_se'], 3)}",
+                f"{fmt_signed(d['net_value'], 3)} ± {fmt_num(d['net_value_se'], 3)}",
+                f"{fmt_signed(d['exposure_value'], 3)} ± {fmt_num(d['exposure_value_se'], 3)}",
                 p_change_text(d),
-                f"{d['assurance']:.2f} ± {d['assurance_se']:.2f}",
+                f"{fmt_num(d['assurance'], 2)} ± {fmt_num(d['assurance_se'], 2)}",
             ]
         )
     marked = any(p_change_text(d).endswith("*") for d in result.designs)
-    return lead, table, WORTH_NOTHING if marked else None
+    return lead, table, _(WORTH_NOTHING) if marked else None
 
 
-CAPTION = (
-    "Value of information",
-    "Top left: what the test's data are worth if the whole quarter were still ahead (EVSI), against "
-    "the most any test could be worth (EVPI, dashed). Top right: the quarter with the test in it, "
-    "then the better option, against deciding now — the test's periods are part of the "
-    "quarter, so this can be negative. Bottom: the value of learning one change parameter "
-    "exactly (partial EVPI).",
-)
+def _caption() -> tuple[str, str]:
+    return (
+        _("Value of information"),
+        _(
+            "Top left: what the test's data are worth if the whole quarter were still ahead "
+            "(EVSI), against the most any test could be worth (EVPI, dashed). Top right: the "
+            "quarter with the test in it, then the better option, against deciding now — the "
+            "test's periods are part of the quarter, so this can be negative. Bottom: the value "
+            "of learning one change parameter exactly (partial EVPI)."
+        ),
+    )
 
 
 def _html_section(result: PlanResult, png: bytes) -> str:
 
     e = html.escape
     lead, table, foot = _section_text(result)
-    out = ['<section id="plan">', "<h2>Is a test worth it?</h2>", f"<p>{e(lead)}</p>", "<table>"]
+    out = ['<section id="plan">', f"<h2>{e(_('Is a test worth it?'))}</h2>"]
+    out += [f"<p>{e(lead)}</p>", "<table>"]
     out.append("<tr>" + "".join(f"<th>{e(c)}</th>" for c in table[0]) + "</tr>")
     for row in table[1:]:
         out.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
     out.append("</table>")
     if foot:
         out.append(f'<p class="note">{e(foot)}</p>')
-    out += [*_figure_html(*CAPTION, png), "</section>"]
+    out += [*_figure_html(*_caption(), png), "</section>"]
     return "\n".join(out) + "\n"
 
 
@@ -178,15 +208,15 @@ def _markdown_section(result: PlanResult) -> str:
     from .markdown import md
 
     lead, table, foot = _section_text(result)
-    out = ["## Is a test worth it?", "", md(lead), ""]
+    out = [f"## {md(_('Is a test worth it?'))}", "", md(lead), ""]
     out.append("| " + " | ".join(md(c) for c in table[0]) + " |")
     out.append("|" + "---:|" * len(table[0]))
     for row in table[1:]:
         out.append("| " + " | ".join(md(c) for c in row) + " |")
     if foot:
         out += ["", md(foot)]
-    title, caption = CAPTION
-    out += ["", f"### {md(title)}", "", "![Value of information](figures/plan_value.png)", ""]
+    title, caption = _caption()
+    out += ["", f"### {md(title)}", "", f"![{md(title)}](figures/plan_value.png)", ""]
     out += [md(caption), ""]
     return "\n".join(out)
 
@@ -208,11 +238,19 @@ def insert_section(page: str, section: str, anchors: tuple[str, ...]) -> str:
     return page.rstrip("\n") + "\n\n" + section
 
 
-def write_plan_report(result: PlanResult, out_dir: str | Path) -> Path:
+def write_plan_report(result: PlanResult, out_dir: str | Path, lang: str | None = None) -> Path:
     """Write the decision report with the planning section in it, before the diagnostics and
     provenance sections of `index.html` and `report.md`, and the plan as `plan.json`: the page is
     rendered with the section and the directory written once, atomically (`writer.write_dir`).
-    Returns the report directory."""
+    ``lang``: the page's language (default: the scenario's); the JSON is English whatever the
+    language. Returns the report directory."""
+    from .writer import page_language
+
+    with language(page_language(result.scenario, lang)):
+        return _write_plan_report(result, out_dir)
+
+
+def _write_plan_report(result: PlanResult, out_dir: str | Path) -> Path:
     from ..pipeline import decide
     from .context import context, figures
     from .html import render_html

@@ -25,6 +25,7 @@ from ..changes import expit
 from ..data import CountTable
 from ..decision import Evaluation, KRTarget
 from ..forecast import Forecast
+from ..i18n import _, fmt_g, fmt_int, fmt_label, fmt_num, fmt_pct, get_language, pct_sign
 from ..posterior import Fit
 from ..render import kr_label, rule_axis
 from ..scenario import Scenario
@@ -82,8 +83,15 @@ def _option_label(scenario: Scenario, o: str) -> str:
 
 def _value_formatter(ratio: bool) -> FuncFormatter:
     if ratio:
-        return FuncFormatter(lambda x, _: f"{100 * x:.0f}%" if abs(x) >= 0.1 else f"{100 * x:.1f}%")
-    return FuncFormatter(lambda x, _: f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.4g}")
+        return FuncFormatter(lambda x, _pos: fmt_pct(x, 0) if abs(x) >= 0.1 else fmt_pct(x, 1))
+    return FuncFormatter(lambda x, _pos: fmt_int(x) if abs(x) >= 100 else fmt_g(x, ",.4g"))
+
+
+def into_the_quarter(scenario: Scenario) -> str:
+    """The x label of charts over the quarter: 'weeks into the quarter'."""
+    from ..i18n import period_noun
+
+    return _("{periods} into the quarter").format(periods=period_noun(scenario.period, 2))
 
 
 def _new(nrows: int, ncols: int, size: tuple[float, float], **kw: Any) -> tuple[Figure, np.ndarray]:
@@ -143,13 +151,18 @@ def funnel(
     labels = []
     for (node, _depth, is_seg), yi in zip(rows, y, strict=True):
         lab = scenario.stage_label(node)
-        labels.append(text(lab, 30) + (" (segment)" if is_seg else ""))
+        labels.append(text(lab, 30) + (_(" (segment)") if is_seg else ""))
         vol = float(history.counts[node][-H:].mean())
         ax_vol.barh(yi, vol, color="#b9c7de" if is_seg else "#4C72B0", height=0.6)
-        ax_vol.text(vol, yi, f" {vol:,.0f}", va="center", ha="left", fontsize=9)
+        ax_vol.text(vol, yi, f" {fmt_int(vol)}", va="center", ha="left", fontsize=9)
         if node == scenario.root:
             ax_rate.text(
-                0.01, yi, "traffic entering the funnel", va="center", fontsize=9, color="#666666"
+                0.01,
+                yi,
+                _("traffic entering the funnel"),
+                va="center",
+                fontsize=9,
+                color="#666666",
             )
             continue
         parent = scenario.segments[node].of if is_seg else scenario.parent(node)
@@ -163,8 +176,10 @@ def funnel(
         ax_rate.text(
             1.02,
             yi,
-            f"{100 * med:.1f}% of {text(scenario.stage_label(parent), 28)}"
-            f"\n[{100 * lo:.1f}–{100 * hi:.1f}%]",
+            _("{share} of {stage}").format(
+                share=fmt_pct(med, 1), stage=text(scenario.stage_label(parent), 28)
+            )
+            + f"\n[{fmt_num(100 * lo, 1)}–{pct_sign(fmt_num(100 * hi, 1))}]",
             va="center",
             ha="left",
             fontsize=8.5,
@@ -179,14 +194,20 @@ def funnel(
     ax_vol.spines["bottom"].set_visible(False)
     ax_vol.grid(visible=False)
     ax_vol.set_title(
-        f"Users per {scenario.period} (last {words.horizon_words(scenario)})",
+        _("Users per {period} (last {horizon})").format(
+            period=words.period_word(scenario), horizon=words.horizon_words(scenario)
+        ),
         loc="left",
         fontsize=10,
     )
     ax_rate.set_xlim(0, 1)
-    ax_rate.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{100 * x:.0f}%"))
+    ax_rate.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: fmt_pct(x, 0)))
     ax_rate.set_title(
-        f"Conversion from the stage above, typical {scenario.period}", loc="left", fontsize=10
+        _("Conversion from the stage above, typical {period}").format(
+            period=words.period_word(scenario)
+        ),
+        loc="left",
+        fontsize=10,
     )
     ax_rate.grid(axis="y", visible=False)
     ax_rate.tick_params(axis="y", length=0)
@@ -198,7 +219,7 @@ def funnel(
                 color="#4C72B0",
                 marker="o",
                 lw=4,
-                label=f"estimate, {interval:.0%} interval",
+                label=_("estimate, {share} interval").format(share=fmt_pct(interval, 0)),
             ),
             Line2D(
                 [],
@@ -208,7 +229,7 @@ def funnel(
                 ls="",
                 ms=10,
                 mew=1.5,
-                label="observed (all history)",
+                label=_("observed (all history)"),
             ),
         ],
         loc="upper center",
@@ -265,7 +286,7 @@ def kr_distribution(
         edges = np.unique(np.append(edges, t.met_at))
     for i, o in enumerate(opts):
         y0 = len(opts) - 1 - i
-        h, _ = np.histogram(np.clip(vals[o], lo, hi), edges)
+        h, _edges = np.histogram(np.clip(vals[o], lo, hi), edges)
         dens = h / np.diff(edges)
         dens = 0.85 * dens / dens.max() if dens.max() > 0 else dens
         xs = np.repeat(edges, 2)[1:-1]
@@ -279,7 +300,7 @@ def kr_distribution(
         ax.text(
             1.01,
             y0 + 0.3,
-            f"P(met) {p:.2f}",
+            _("P(met) {p}").format(p=fmt_num(p)),
             transform=ax.get_yaxis_transform(),
             va="center",
             ha="left",
@@ -298,7 +319,8 @@ def kr_distribution(
     ax.set_xlabel(f"{text(kr_label(scenario, kr_id))} — {words.kr_unit(scenario, kr_id)}")
     if title:
         ax.set_title(
-            text(f"{kr_label(scenario, kr_id)}: predicted value per option", 80), loc="left"
+            text(_("{kr}: predicted value per option").format(kr=kr_label(scenario, kr_id)), 80),
+            loc="left",
         )
     ax.legend(
         handles=[
@@ -308,7 +330,7 @@ def kr_distribution(
                 color=BASELINE,
                 ls=":",
                 lw=1.5,
-                label=f"baseline {words.kr_value(t.baseline, ratio)}",
+                label=_("baseline {value}").format(value=words.kr_value(t.baseline, ratio)),
             ),
             Line2D(
                 [],
@@ -316,7 +338,7 @@ def kr_distribution(
                 color=TARGET,
                 ls="--",
                 lw=1.5,
-                label=f"target {words.target_words(scenario, kr_id, t)}",
+                label=_("target {value}").format(value=words.target_words(scenario, kr_id, t)),
             ),
             *(
                 [
@@ -326,13 +348,15 @@ def kr_distribution(
                         color=TARGET,
                         ls="-.",
                         lw=1.2,
-                        label=f"counts as met at {words.met_at_words(scenario, kr_id, t)}",
+                        label=_("counts as met at {value}").format(
+                            value=words.met_at_words(scenario, kr_id, t)
+                        ),
                     )
                 ]
                 if t.met_at != t.target
                 else []
             ),
-            Patch(color="#777777", alpha=0.85, label="simulated quarters counted as met"),
+            Patch(color="#777777", alpha=0.85, label=_("simulated quarters counted as met")),
         ],
         loc="upper center",
         bbox_to_anchor=(0.5, -0.22),
@@ -400,7 +424,10 @@ def kr_joint(
         ax.axhline(ty.baseline, color=BASELINE, ls=":", lw=1.2)
         both = float((_met(x, tx) & _met(y, ty)).mean())
         ax.set_title(
-            text(_option_label(scenario, o), 40) + f"\nP(both met) {both:.2f}", fontsize=10
+            text(_option_label(scenario, o), 40)
+            + "\n"
+            + _("P(both met) {p}").format(p=fmt_num(both)),
+            fontsize=10,
         )
         ax.set_xlim(*xl)
         ax.set_ylim(*yl)
@@ -418,9 +445,9 @@ def kr_joint(
         ax.set_ylabel(text(f"{kr_label(scenario, ky)} ({words.horizon_words(scenario)})", 40))
     fig.legend(
         handles=[
-            Patch(color="#55A868", alpha=0.3, label="both targets met"),
-            Line2D([], [], color=TARGET, ls="--", label="targets"),
-            Line2D([], [], color=BASELINE, ls=":", label="baselines"),
+            Patch(color="#55A868", alpha=0.3, label=_("both targets met")),
+            Line2D([], [], color=TARGET, ls="--", label=_("targets")),
+            Line2D([], [], color=BASELINE, ls=":", label=_("baselines")),
         ],
         loc="outside lower center",
         ncol=3,
@@ -471,7 +498,14 @@ def kr_product(
         p_both = float((ex.met[count] & ex.met[per_unit]).mean())
         ax.set_title(
             text(_option_label(scenario, o), 40)
-            + f"\nP({total}) {p_total:.2f} · P({count} and {per_unit}) {p_both:.2f}",
+            + "\n"
+            + _("P({total}) {p_total} · P({count} and {per_unit}) {p_both}").format(
+                total=total,
+                p_total=fmt_num(p_total),
+                count=count,
+                per_unit=per_unit,
+                p_both=fmt_num(p_both),
+            ),
             fontsize=9,
         )
         ax.set_xlim(*xl)
@@ -489,10 +523,18 @@ def kr_product(
         ax.set_ylabel(text(kr_label(scenario, per_unit), 40))
     fig.legend(
         handles=[
-            Line2D([], [], color=TARGET, lw=1.8, label=f"{kr_label(scenario, total)} target"),
-            Patch(color="#55A868", alpha=0.3, label=f"{kr_label(scenario, total)} met"),
-            Line2D([], [], color=TARGET, ls="--", label="contributing targets"),
-            Line2D([], [], color=BASELINE, marker="x", ls="", label="baseline"),
+            Line2D(
+                [],
+                [],
+                color=TARGET,
+                lw=1.8,
+                label=_("{kr} target").format(kr=kr_label(scenario, total)),
+            ),
+            Patch(
+                color="#55A868", alpha=0.3, label=_("{kr} met").format(kr=kr_label(scenario, total))
+            ),
+            Line2D([], [], color=TARGET, ls="--", label=_("contributing targets")),
+            Line2D([], [], color=BASELINE, marker="x", ls="", label=_("baseline")),
         ],
         loc="outside lower center",
         ncol=4,
@@ -520,17 +562,17 @@ def value_check(scenario: Scenario, fit: Any, history: Any) -> tuple[Figure, np.
         rep = replicate(fit.arrays, n, rng, i)["fresh"]
         per = np.where(n > 0, rep / np.maximum(n, 1), np.nan)
         q = np.nanquantile(per, [0.025, 0.1, 0.9, 0.975], axis=0)
-        ax.fill_between(x, q[0], q[3], color=PALETTE[0], alpha=0.15, lw=0, label="95% band")
-        ax.fill_between(x, q[1], q[2], color=PALETTE[0], alpha=0.3, lw=0, label="80% band")
+        ax.fill_between(x, q[0], q[3], color=PALETTE[0], alpha=0.15, lw=0, label=_("95% band"))
+        ax.fill_between(x, q[1], q[2], color=PALETTE[0], alpha=0.3, lw=0, label=_("80% band"))
         obs = observed_cells(n, v)
-        ax.plot(x[obs], v[obs] / n[obs], "o", color="black", ms=3.5, label="observed")
+        ax.plot(x[obs], v[obs] / n[obs], "o", color="black", ms=3.5, label=_("observed"))
         ax.set_xlim(x[0] - 0.5, x[-1] + 0.5)
         val = scenario.funnel[stage].value
         unit = f" ({val.unit})" if val is not None and val.unit else ""
         ax.set_ylabel(text(f"{scenario.stage_label(stage + '.value')}{unit}", 40))
         ticks = x[:: max(len(x) // 6, 1)]
         ax.set_xticks(ticks)
-        ax.set_xticklabels([history.labels[t] for t in ticks])
+        ax.set_xticklabels([fmt_label(history.labels[t]) for t in ticks])
     axs[0, 0].legend(loc="upper right", ncol=3, fontsize=8)
     return fig, axs
 
@@ -585,29 +627,33 @@ def kr_progress(
             ax.plot([H], [t.target], marker="o", color=TARGET, ms=5, clip_on=False, zorder=5)
         ax.yaxis.set_major_formatter(_value_formatter(kr.is_rate))
         what = (
-            ("running rate" if kr.is_rate else "running ratio")
+            (_("running rate") if kr.is_rate else _("running ratio"))
             if kr.is_ratio
-            else "cumulative total"
+            else _("cumulative total")
         )
         ax.set_title(
             text(
-                f"{kr_label(scenario, kr.id)} — {what}, target {words.target_words(scenario, kr.id, t)}",
+                _("{kr} — {what}, target {target}").format(
+                    kr=kr_label(scenario, kr.id),
+                    what=what,
+                    target=words.target_words(scenario, kr.id, t),
+                ),
                 90,
             ),
             loc="left",
         )
         ax.set_xlim(0, H)
-    axs[-1].set_xlabel(f"{scenario.period}s into the quarter")
+    axs[-1].set_xlabel(into_the_quarter(scenario))
     axs[-1].xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
     handles = [
         Line2D([], [], color=colors[o], lw=2, label=text(_option_label(scenario, o), 40, 2))
         for o in opts
     ]
     handles += [
-        Patch(color="#777777", alpha=0.45, label="50% band"),
-        Patch(color="#777777", alpha=0.18, label="80% band"),
-        Line2D([], [], color=TARGET, ls="--", label="target (pace for totals)"),
-        Line2D([], [], color=BASELINE, ls=":", label="baseline (pace for totals)"),
+        Patch(color="#777777", alpha=0.45, label=_("50% band")),
+        Patch(color="#777777", alpha=0.18, label=_("80% band")),
+        Line2D([], [], color=TARGET, ls="--", label=_("target (pace for totals)")),
+        Line2D([], [], color=BASELINE, ls=":", label=_("baseline (pace for totals)")),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncol=3)
     return fig, axs
@@ -649,19 +695,22 @@ def sensitivity(
             f"{words.parameter_value(scenario, s['parameter'], s['low'])} → "
             f"{words.parameter_value(scenario, s['parameter'], s['high'])}"
         )
-        labels.append(text(name, 44) + f"\n(10th → 90th pct: {span})")
+        labels.append(text(name, 44) + "\n" + _("(10th → 90th pct: {span})").format(span=span))
         be = s["break_even"]
         if be:
             lab = {k: _option_label(scenario, k) for k in (be["below"], be["above"])}
-            flip = (
-                f"pick flips at {words.parameter_value(scenario, s['parameter'], be['value'])}:\n"
-                f"{text(lab[be['below']], 30)} below,\n{text(lab[be['above']], 30)} above"
+            flip = _("pick flips at {value}:\n{below} below,\n{above} above").format(
+                value=words.parameter_value(scenario, s["parameter"], be["value"]),
+                below=text(lab[be["below"]], 30),
+                above=text(lab[be["above"]], 30),
             )
         else:
-            flip = "pick does not flip\nwithin this range"
+            flip = _("pick does not flip\nwithin this range")
         ax.text(1.02, y, flip, transform=ax.get_yaxis_transform(), va="center", fontsize=8.5)
     if not sens:
-        ax.text(0.5, 0, "no uncertain beliefs to vary", ha="center", va="center", color="#666666")
+        ax.text(
+            0.5, 0, _("no uncertain beliefs to vary"), ha="center", va="center", color="#666666"
+        )
         labels = [""]
     ax.set_yticks(np.arange(n)[::-1], labels)
     ax.tick_params(axis="y", length=0)
@@ -669,7 +718,7 @@ def sensitivity(
     lows = [min(s["value_low"], s["value_high"]) for s in sens] + list(rec["value"].values())
     ax.set_xlim(-1.02 if min(lows, default=0) < 0 else -0.02, 1.02)  # grades go down to -1
     ax.grid(axis="y", visible=False)
-    ax.set_xlabel(f"{axis_label} of the belief's option")
+    ax.set_xlabel(_("{axis} of the belief's option").format(axis=axis_label))
     ax.legend(
         handles=[
             Line2D(
@@ -680,14 +729,16 @@ def sensitivity(
                 mec="#444444",
                 mew=2,
                 ls="",
-                label="belief at its 10th percentile",
+                label=_("belief at its 10th percentile"),
             ),
-            Line2D([], [], marker="o", color="#444444", ls="", label="at its 90th percentile"),
-            Line2D([], [], marker="|", color="black", ms=12, mew=2, ls="", label="that option now"),
-            Line2D([], [], marker="D", color="#999999", ls="", label="best other option now"),
+            Line2D([], [], marker="o", color="#444444", ls="", label=_("at its 90th percentile")),
+            Line2D(
+                [], [], marker="|", color="black", ms=12, mew=2, ls="", label=_("that option now")
+            ),
+            Line2D([], [], marker="D", color="#999999", ls="", label=_("best other option now")),
         ],
         loc="upper center",
         bbox_to_anchor=(0.5, -0.16 if n > 2 else -0.3),
-        ncol=4,
+        ncol=4 if get_language() == "en" else 2,  # longer labels in other languages
     )
     return fig, ax

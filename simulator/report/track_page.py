@@ -18,20 +18,34 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from ..render import fmt_p, fmt_value, kr_label
+from ..i18n import _, fmt_g, fmt_num, fmt_pct, language, period_noun
+from ..render import fmt_p, fmt_value, kr_label, sep
 from ..track import (
     SWITCH_FLOOR,
     TrackResult,
+    change_words,
     seventy_sentence,
+    status_words,
     surprise_sentence,
+    warnings_words,
     what_now_rows,
+    what_now_sentence,
 )
 from . import words
 from .context import ReportFigure, _png
 from .html import _embed, _env
 from .markdown import md
-from .plots import BASELINE, PALETTE, TARGET, _new, _styled, _value_formatter, text
-from .writer import report_stem, write_dir, write_page_files
+from .plots import (
+    BASELINE,
+    PALETTE,
+    TARGET,
+    _new,
+    _styled,
+    _value_formatter,
+    into_the_quarter,
+    text,
+)
+from .writer import page_language, report_stem, write_dir, write_page_files
 
 NOW, BEFORE, ACTUAL = PALETTE[0], "#9aa5b1", "#1f2328"
 
@@ -91,26 +105,31 @@ def burn_up(result: TrackResult, *, axes=None):
                 ax.plot([k, H], [start, kt.met_at], color=TARGET, ls="--", lw=1.5)
         if k:
             ax.axvline(k, color=BASELINE, lw=0.8, ls=":")
-        what = "running rate" if kr.is_ratio else "cumulative total"
+        what = _("running rate") if kr.is_ratio else _("cumulative total")
         ax.set_title(
             text(
-                f"{kr_label(s, kr.id)} — {what}; P(met) {kt.p_met_before:.2f} before the quarter, "
-                f"{kt.p_met:.2f} now ({kt.status.replace('_', ' ')})",
+                _("{kr} — {what}; P(met) {before} before the quarter, {now} now ({status})").format(
+                    kr=kr_label(s, kr.id),
+                    what=what,
+                    before=fmt_num(kt.p_met_before),
+                    now=fmt_num(kt.p_met),
+                    status=status_words(kt.status),
+                ),
                 82,
             ),
             loc="left",
         )
         ax.yaxis.set_major_formatter(_value_formatter(kr.is_rate))
         ax.set_xlim(0, H)
-    axs[-1].set_xlabel(f"{s.period}s into the quarter")
+    axs[-1].set_xlabel(into_the_quarter(s))
     axs[-1].xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
     handles = [
-        Line2D([], [], color=ACTUAL, lw=2.2, marker="o", ms=3.5, label="actuals so far"),
-        Line2D([], [], color=NOW, lw=2, label="forecast from here (median)"),
-        Patch(color=NOW, alpha=0.45, label="50% / 80% band from here"),
-        Patch(color=BEFORE, alpha=0.35, label="80% band before the quarter"),
-        Line2D([], [], color=TARGET, lw=1.3, label="met at (quarter value)"),
-        Line2D([], [], color=TARGET, ls="--", lw=1.5, label="needed pace from here"),
+        Line2D([], [], color=ACTUAL, lw=2.2, marker="o", ms=3.5, label=_("actuals so far")),
+        Line2D([], [], color=NOW, lw=2, label=_("forecast from here (median)")),
+        Patch(color=NOW, alpha=0.45, label=_("50% / 80% band from here")),
+        Patch(color=BEFORE, alpha=0.35, label=_("80% band before the quarter")),
+        Line2D([], [], color=TARGET, lw=1.3, label=_("met at (quarter value)")),
+        Line2D([], [], color=TARGET, ls="--", lw=1.5, label=_("needed pace from here")),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncol=3)
     return fig, axs
@@ -127,23 +146,34 @@ def _answer(result: TrackResult) -> str:
     off = [kr.id for kr in s.key_results if result.key_results[kr.id].status == "off_track"]
     risk = [kr.id for kr in s.key_results if result.key_results[kr.id].status == "at_risk"]
     state = (
-        "every key result is on track"
+        _("every key result is on track")
         if not off and not risk
-        else "; ".join(
+        else sep().join(
             x
             for x in (
-                f"off track: {', '.join(off)}" if off else "",
-                f"at risk: {', '.join(risk)}" if risk else "",
+                _("off track: {krs}").format(krs=", ".join(off)) if off else "",
+                _("at risk: {krs}").format(krs=", ".join(risk)) if risk else "",
             )
             if x
         )
     )
-    return (
-        f"{k} of {H} {unit}s into the quarter under “{opt}”, the chance of meeting every key "
-        f"result is {fmt_p(result.p_all_met, result.p_all_met_se)} (it was "
-        f"{fmt_p(result.p_all_met_before, result.p_all_met_before_se)} before the quarter); "
-        f"{state}."
+    return _(
+        "{done} of {periods} into the quarter under “{option}”, the chance of meeting every key "
+        "result is {p} (it was {p_before} before the quarter); {state}."
+    ).format(
+        done=k,
+        periods=_periods(H, unit),
+        option=opt,
+        p=fmt_p(result.p_all_met, result.p_all_met_se),
+        p_before=fmt_p(result.p_all_met_before, result.p_all_met_before_se),
+        state=state,
     )
+
+
+def _periods(n: int, unit: str) -> str:
+    from ..track import _periods as periods
+
+    return periods(n, unit)
 
 
 def context(result: TrackResult, figs: list[ReportFigure]) -> dict[str, Any]:
@@ -167,30 +197,39 @@ def context(result: TrackResult, figs: list[ReportFigure]) -> dict[str, Any]:
                 "before": fmt_p(kt.p_met_before, kt.p_met_before_se),
                 "now": fmt_p(kt.p_met, kt.p_met_se),
                 "p": kt.p_met,
-                "grade": f"{kt.expected_grade:.2f}",
-                "status": kt.status.replace("_", " "),
+                "grade": fmt_num(kt.expected_grade),
+                "status": status_words(kt.status),
                 "surprise": "—"
                 if kt.surprise_percentile is None
-                else f"{kt.surprise_percentile:.1%}" + (" (!)" if kt.surprising else ""),
+                else fmt_pct(kt.surprise_percentile, 1) + (" (!)" if kt.surprising else ""),
             }
         )
     th = result.thresholds
     notes = [
-        f"Status from P(met): on track at {th.at_risk_below:g} or more, at risk below it, off "
-        f"track below {th.off_track_below:g} (tracking thresholds). “Needed per {unit}” is the "
-        f"value per {unit} over the rest of the quarter (for a ratio: the rate over the rest) that "
-        "would just reach the value at which the target counts as met.",
-        "“Surprise” is where the value to date fell in the forecast made before the quarter under "
-        "this option (its percentile); (!) marks below the 5th or above the 95th.",
+        _(
+            "Status from P(met): on track at {at_risk} or more, at risk below it, off track below "
+            "{off_track} (tracking thresholds). “Needed per {period}” is the value per {period} "
+            "over the rest of the quarter (for a ratio: the rate over the rest) that would just "
+            "reach the value at which the target counts as met."
+        ).format(
+            at_risk=fmt_g(th.at_risk_below, "g"),
+            off_track=fmt_g(th.off_track_below, "g"),
+            period=period_noun(unit),
+        ),
+        _(
+            "“Surprise” is where the value to date fell in the forecast made before the quarter "
+            "under this option (its percentile); (!) marks below the 5th or above the 95th."
+        ),
     ]
     sentences = [x for kr in s.key_results if (x := surprise_sentence(result, kr.id))]
-    changes = [
-        f"{name}: believed {d['prior']['median']:.3g} [{d['prior']['interval90'][0]:.3g}, "
-        f"{d['prior']['interval90'][1]:.3g}], now {d['posterior']['median']:.3g} "
-        f"[{d['posterior']['interval90'][0]:.3g}, {d['posterior']['interval90'][1]:.3g}] "
-        "(median [90% interval])"
-        for name, d in result.changes.items()
-    ]
+    changes = []
+    for name, d in result.changes.items():
+        before, now = change_words(name, d)
+        changes.append(
+            _("{name}: believed {before}, now {now} (median [90% interval])").format(
+                name=name, before=before, now=now
+            )
+        )
     diag = result.diagnostics
     prov = result.provenance
     return {
@@ -198,13 +237,13 @@ def context(result: TrackResult, figs: list[ReportFigure]) -> dict[str, Any]:
         "title": s.title,
         "description": s.description or "",
         "answer": _answer(result),
-        "unit": unit,
+        "unit": period_noun(unit),
         "rows": rows,
         "all": {
             "before": fmt_p(result.p_all_met_before, result.p_all_met_before_se),
             "now": fmt_p(result.p_all_met, result.p_all_met_se),
-            "grade_before": f"{result.expected_grade_before:.2f}",
-            "grade_now": f"{result.expected_grade:.2f}",
+            "grade_before": fmt_num(result.expected_grade_before),
+            "grade_now": fmt_num(result.expected_grade),
         },
         "notes": notes,
         "surprises": sentences,
@@ -213,17 +252,25 @@ def context(result: TrackResult, figs: list[ReportFigure]) -> dict[str, Any]:
         "figures": figs,
         "diagnostics": {
             "ok": not diag["warnings"],
-            "warnings": diag["warnings"],
+            "warnings": warnings_words(result),
             "numbers": [
-                ("largest R-hat", f"{diag['rhat_max']:.3f}"),
-                ("smallest bulk ESS", f"{diag['ess_bulk_min']:.0f}"),
-                ("divergent transitions", str(diag["divergences"])),
+                (_("largest R-hat"), fmt_num(diag["rhat_max"], 3)),
+                (_("smallest bulk ESS"), fmt_num(diag["ess_bulk_min"], 0)),
+                (_("divergent transitions"), str(diag["divergences"])),
             ],
         },
         "provenance": [
-            ("option", result.option),
-            ("actuals", str(result.actuals.path) if result.actuals is not None else "none"),
-            ("periods", f"{result.periods_done} done, {result.periods_left} left"),
+            (_("option"), result.option),
+            (
+                _("actuals"),
+                str(result.actuals.path) if result.actuals is not None else _("none"),
+            ),
+            (
+                _("periods"),
+                _("{done} done, {left} left").format(
+                    done=result.periods_done, left=result.periods_left
+                ),
+            ),
             *[(k, str(v)) for k, v in prov.items() if v is not None],
         ],
     }
@@ -238,29 +285,33 @@ def _what_now(result: TrackResult) -> dict[str, Any] | None:
     head, *rows = what_now_rows(result)
     launched = [v.launched for v in wn.options.values()]
     return {
-        "sentence": wn.sentence,
+        "sentence": what_now_sentence(result),
         "head": head,
         "rows": [{"cells": r, "launched": x} for r, x in zip(rows, launched, strict=True)],
-        "note": "Each option for the rest of the quarter from the same posterior draws (the "
-        "actuals so far, then the forecast of the rest under it), with Monte Carlo errors. "
-        "An option wins on P(all met) by more than 2 Monte Carlo errors of the draw-by-draw "
-        "difference; closer than that, the higher expected grade wins. When every option's "
-        f"P(all met) is below {SWITCH_FLOOR:g}, they are compared on expected grade.",
+        "note": _(
+            "Each option for the rest of the quarter from the same posterior draws (the actuals "
+            "so far, then the forecast of the rest under it), with Monte Carlo errors. An option "
+            "wins on P(all met) by more than 2 Monte Carlo errors of the draw-by-draw difference; "
+            "closer than that, the higher expected grade wins. When every option's P(all met) is "
+            "below {floor}, they are compared on expected grade."
+        ).format(floor=fmt_g(SWITCH_FLOOR, "g")),
     }
 
 
 def figures(result: TrackResult) -> list[ReportFigure]:
-    fig, _ = burn_up(result)
+    fig, _axes = burn_up(result)
     png, w, h = _png(fig)
     return [
         ReportFigure(
             "burn_up",
-            "Burn-up: the quarter so far and from here",
-            "Each key result accumulated over the quarter: the actuals so far (black), the "
-            "forecast of the rest given them (blue: median, 50% and 80% bands), the 80% band "
-            "forecast before the quarter (grey), the value at which the target counts as met "
-            "(red line) and the pace needed from today to reach it (red, dashed).",
-            "Burn-up chart per key result with actuals, forecast bands and target",
+            _("Burn-up: the quarter so far and from here"),
+            _(
+                "Each key result accumulated over the quarter: the actuals so far (black), the "
+                "forecast of the rest given them (blue: median, 50% and 80% bands), the 80% band "
+                "forecast before the quarter (grey), the value at which the target counts as met "
+                "(red line) and the pace needed from today to reach it (red, dashed)."
+            ),
+            _("Burn-up chart per key result with actuals, forecast bands and target"),
             png,
             w,
             h,
@@ -269,20 +320,20 @@ def figures(result: TrackResult) -> list[ReportFigure]:
 
 
 def render_markdown(ctx: dict[str, Any]) -> str:
-    out = [f"# {md(ctx['title'])} — the quarter in flight", ""]
+    out = ["# " + _("{title} — the quarter in flight").format(title=md(ctx["title"])), ""]
     if ctx["description"]:
         out += [md(ctx["description"]), ""]
     out += [f"**{md(ctx['answer'])}**", ""]
     head = [
-        "Key result",
-        "To date",
-        "Met at",
-        f"Needed per {ctx['unit']}",
-        "Quarter: median [80%]",
-        "P(met) before",
-        "P(met) now",
-        "Status",
-        "Surprise",
+        _("Key result"),
+        _("To date"),
+        _("Met at"),
+        _("Needed per {period}").format(period=ctx["unit"]),
+        _("Quarter: median [80%]"),
+        _("P(met) before"),
+        _("P(met) now"),
+        _("Status"),
+        _("Surprise"),
     ]
     out.append("| " + " | ".join(head) + " |")
     out.append("|" + "|".join([":---"] + ["---:"] * (len(head) - 1)) + "|")
@@ -300,16 +351,18 @@ def render_markdown(ctx: dict[str, Any]) -> str:
         ]
         out.append("| " + " | ".join(cells) + " |")
     a = ctx["all"]
-    out.append(f"| All met | | | | | {a['before']} | {a['now']} | | |")
+    out.append("| " + _("All met") + f" | | | | | {a['before']} | {a['now']} | | |")
     out += [
         "",
-        f"Expected OKR grade: {a['grade_before']} before the quarter, {a['grade_now']} now.",
+        _("Expected OKR grade: {before} before the quarter, {now} now.").format(
+            before=a["grade_before"], now=a["grade_now"]
+        ),
         "",
     ]
     out += [md(n) + "\n" for n in ctx["notes"]]
     wn = ctx["what_now"]
     if wn:
-        out += ["## What now?", "", f"**{md(wn['sentence'])}**", ""]
+        out += ["## " + _("What now?"), "", f"**{md(wn['sentence'])}**", ""]
         out.append("| " + " | ".join(md(h) for h in wn["head"]) + " |")
         out.append("|" + "|".join([":---"] + ["---:"] * (len(wn["head"]) - 1)) + "|")
         for r in wn["rows"]:
@@ -317,11 +370,12 @@ def render_markdown(ctx: dict[str, Any]) -> str:
             out.append("| " + " | ".join([md(name), *cells]) + " |")
         out += ["", md(wn["note"]), ""]
     if ctx["surprises"]:
-        out += ["## Surprises", ""] + [f"- {md(x)}" for x in ctx["surprises"]] + [""]
+        out += ["## " + _("Surprises"), ""] + [f"- {md(x)}" for x in ctx["surprises"]] + [""]
     if ctx["changes"]:
-        out += ["## What the actuals say of the change", ""]
+        out += ["## " + _("What the actuals say of the change"), ""]
         out += [f"- {md(x)}" for x in ctx["changes"]] + [""]
-    out += ["## The 70% rule, read both ways", ""] + [f"- {md(x)}" for x in ctx["seventy"]]
+    out += ["## " + _("The 70% rule, read both ways"), ""]
+    out += [f"- {md(x)}" for x in ctx["seventy"]]
     out.append("")
     for f in ctx["figures"]:
         out += [
@@ -332,10 +386,13 @@ def render_markdown(ctx: dict[str, Any]) -> str:
             md(f.caption),
             "",
         ]
-    out += ["## Sampler diagnostics", ""]
-    out += [f"- **warning:** {md(w)}" for w in ctx["diagnostics"]["warnings"]] or ["- no warnings"]
+    out += ["## " + _("Sampler diagnostics"), ""]
+    out += ["- **" + _("warning:") + f"** {md(w)}" for w in ctx["diagnostics"]["warnings"]] or [
+        "- " + _("no warnings")
+    ]
     out += [f"- {name}: {value}" for name, value in ctx["diagnostics"]["numbers"]]
-    out += ["", "## Provenance", ""] + [f"- {name}: `{value}`" for name, value in ctx["provenance"]]
+    out += ["", "## " + _("Provenance"), ""]
+    out += [f"- {name}: `{value}`" for name, value in ctx["provenance"]]
     return "\n".join(out) + "\n"
 
 
@@ -344,10 +401,15 @@ def render_html(ctx: dict[str, Any]) -> str:
     return _env().get_template("track.html.j2").render(**page)
 
 
-def write_track_report(result: TrackResult, out_dir: str | Path) -> Path:
+def write_track_report(result: TrackResult, out_dir: str | Path, lang: str | None = None) -> Path:
     """Write ``out_dir/<scenario stem>_track/`` (index.html, report.md, figures/, track.json)
-    atomically and return it."""
+    atomically and return it. ``lang``: the page's language (default: the scenario's); the JSON
+    is English whatever the language."""
+    with language(page_language(result.scenario, lang)):
+        return _write_track_report(result, out_dir)
 
+
+def _write_track_report(result: TrackResult, out_dir: str | Path) -> Path:
     def fill(d: Path) -> None:
         figs = figures(result)
         ctx = context(result, figs)

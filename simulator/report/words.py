@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from .. import priors
 from ..decision import KRTarget
+from ..i18n import _, fmt_g, fmt_int, fmt_num, fmt_pct, pct_sign, periods
 from ..scenario import Flow, Gate, Lift, Prior, Scenario, SetRate, change_param_names
 
 
@@ -18,26 +19,26 @@ def pct(x: float) -> str:
     """A share as a percentage with two significant digits: 0.046 -> '4.6%', 0.5 -> '50%'."""
     v = 100 * x
     if v == 0:
-        return "0%"
+        return pct_sign("0")
     if abs(v) >= 10:
-        return f"{v:.0f}%"
-    return f"{v:.2g}%"
+        return pct_sign(fmt_g(v, ".0f"))
+    return pct_sign(fmt_g(v, ".2g"))
 
 
 def pct_range(lo: float, hi: float) -> str:
-    return f"{pct(lo).rstrip('%')}–{pct(hi)}"
+    return f"{pct(lo).removesuffix(pct_sign(''))}–{pct(hi)}"
 
 
 def count(x: float) -> str:
-    return f"{x:,.0f}"
+    return fmt_int(x)
 
 
 def kr_value(x: float, ratio: bool) -> str:
     """A KR value in its unit: a total count or amount, a rate as a percentage with one decimal,
     or an amount per unit (below 1,000) with two decimals."""
     if ratio:
-        return f"{100 * x:.1f}%"
-    return count(x) if abs(x) >= 1000 or float(x).is_integer() else f"{x:,.2f}"
+        return fmt_pct(x, 1)
+    return count(x) if abs(x) >= 1000 or float(x).is_integer() else fmt_num(x, 2, group=True)
 
 
 OP_SIGN = {">=": "≥", "<=": "≤"}
@@ -55,11 +56,17 @@ def target_words(scenario: Scenario, kr_id: str, t: KRTarget) -> str:
     pt = kr.parsed_target
     value = f"{OP_SIGN[t.op]} {kr_value(t.target, kr.is_rate)}"
     if pt.relative:
-        out = f"{value} ({pt.value:+g}% on {kr_value(t.baseline, kr.is_rate)})"
+        out = _("{value} ({change} on {baseline})").format(
+            value=value,
+            change=pct_sign(fmt_g(pt.value, "+g")),
+            baseline=kr_value(t.baseline, kr.is_rate),
+        )
     else:
-        out = f"{value} (now {kr_value(t.baseline, kr.is_rate)})"
+        out = _("{value} (now {baseline})").format(
+            value=value, baseline=kr_value(t.baseline, kr.is_rate)
+        )
     if t.met_at != t.target:
-        out += f"; met at {met_at_words(scenario, kr_id, t)} (70% of the way)"
+        out += _("; met at {value} (70% of the way)").format(value=met_at_words(scenario, kr_id, t))
     return out
 
 
@@ -69,8 +76,7 @@ def met_at_words(scenario: Scenario, kr_id: str, t: KRTarget) -> str:
 
 
 def horizon_words(scenario: Scenario) -> str:
-    unit = scenario.period if scenario.horizon == 1 else f"{scenario.period}s"
-    return f"{scenario.horizon} {unit}"
+    return periods(scenario.horizon, scenario.period)
 
 
 def kr_unit(scenario: Scenario, kr_id: str) -> str:
@@ -79,10 +85,12 @@ def kr_unit(scenario: Scenario, kr_id: str) -> str:
     unit = value_unit(scenario, kr_id)
     unit = f", {unit}" if unit else ""
     if kr.is_rate:
-        return f"rate over the {horizon_words(scenario)}"
+        return _("rate over the {horizon}").format(horizon=horizon_words(scenario))
     if kr.is_ratio:
-        return f"ratio of totals over the {horizon_words(scenario)}{unit}"
-    return f"total over the {horizon_words(scenario)}{unit}"
+        return _("ratio of totals over the {horizon}{unit}").format(
+            horizon=horizon_words(scenario), unit=unit
+        )
+    return _("total over the {horizon}{unit}").format(horizon=horizon_words(scenario), unit=unit)
 
 
 def value_unit(scenario: Scenario, kr_id: str) -> str:
@@ -94,7 +102,9 @@ def value_unit(scenario: Scenario, kr_id: str) -> str:
     v = scenario.funnel[num.removesuffix(".value")].value
     if v is None or not v.unit:
         return ""
-    return v.unit if not kr.is_ratio else f"{v.unit} per {kr.stages[1].removesuffix('.value')}"
+    if not kr.is_ratio:
+        return v.unit
+    return _("{unit} per {stage}").format(unit=v.unit, stage=kr.stages[1].removesuffix(".value"))
 
 
 # ------------------------------------------------------------------------------ beliefs in words
@@ -102,20 +112,24 @@ def value_unit(scenario: Scenario, kr_id: str) -> str:
 
 def _range(prior: Prior, share: bool) -> tuple[str, str]:
     """The range a belief puts most of its weight on, and how sure it is of it."""
-    fmt = (lambda lo, hi: pct_range(lo, hi)) if share else (lambda lo, hi: f"{lo:.3g}–{hi:.3g}")
+    fmt = (
+        (lambda lo, hi: pct_range(lo, hi))
+        if share
+        else (lambda lo, hi: f"{fmt_g(lo, '.3g')}–{fmt_g(hi, '.3g')}")
+    )
     kind, v = prior.kind, prior.value
     if kind == "fixed":
-        return (pct(v) if share else f"{v:g}"), "exactly"
+        return (pct(v) if share else fmt_g(v, "g")), _("exactly")
     if kind in ("beta_interval", "lognormal_interval"):
-        return fmt(v[0], v[1]), f"{prior.interval_mass:.0%} sure"
+        return fmt(v[0], v[1]), _("{share} sure").format(share=fmt_pct(prior.interval_mass, 0))
     if kind == "uniform":
-        return fmt(v[0], v[1]), "any value in the range equally likely"
+        return fmt(v[0], v[1]), _("any value in the range equally likely")
     lo, hi = (float(q) for q in priors.quantiles(prior, [0.05, 0.95]))
-    return fmt(lo, hi), f"90% sure; {prior.describe()}"
+    return fmt(lo, hi), _("90% sure; {prior}").format(prior=prior.describe())
 
 
 def _q(label: str) -> str:
-    return f"“{label}”"
+    return _("“{label}”").format(label=label)
 
 
 @dataclass(frozen=True)
@@ -138,32 +152,57 @@ def beliefs(scenario: Scenario) -> list[Belief]:
             by_field = dict(names)
             if isinstance(sp, Gate):
                 parent = scenario.parent(sp.before) or ""
-                others = f"those not in {_q(lab(sp.exempt))}" if sp.exempt else "those reaching it"
+                others = (
+                    _("those not in {segment}").format(segment=_q(lab(sp.exempt)))
+                    if sp.exempt
+                    else _("those reaching it")
+                )
                 rng, sure = _range(sp.pass_, True)
-                free = f"; those in {_q(lab(sp.exempt))} pass freely" if sp.exempt else ""
+                free = (
+                    _("; those in {segment} pass freely").format(segment=_q(lab(sp.exempt)))
+                    if sp.exempt
+                    else ""
+                )
                 out.append(
                     Belief(
                         oid,
                         by_field["pass"],
-                        f"share passing the new step before {_q(lab(sp.before))}",
-                        f"A new required step between {_q(lab(parent))} and {_q(lab(sp.before))}"
-                        f"{free}. We believe {rng} of {others} would pass it rather than leave "
-                        f"({sure}).",
+                        _("share passing the new step before {stage}").format(
+                            stage=_q(lab(sp.before))
+                        ),
+                        _(
+                            "A new required step between {parent} and {stage}{free}. We believe "
+                            "{range} of {others} would pass it rather than leave ({sure})."
+                        ).format(
+                            parent=_q(lab(parent)),
+                            stage=_q(lab(sp.before)),
+                            free=free,
+                            range=rng,
+                            others=others,
+                            sure=sure,
+                        ),
                     )
                 )
                 if sp.counts_as:
                     rng, sure = _range(sp.overlap, True)
                     tail = (
-                        "none of them would have been counted there anyway."
+                        _("none of them would have been counted there anyway.")
                         if sp.overlap.kind == "fixed" and sp.overlap.value == 0
-                        else f"we believe {rng} of them would have been counted there anyway ({sure})."
+                        else _(
+                            "we believe {range} of them would have been counted there anyway "
+                            "({sure})."
+                        ).format(range=rng, sure=sure)
                     )
                     out.append(
                         Belief(
                             oid,
                             by_field["overlap"],
-                            f"share of those passing already counted in {_q(lab(sp.counts_as))}",
-                            f"Those who pass it add to {_q(lab(sp.counts_as))}; {tail}",
+                            _("share of those passing already counted in {stage}").format(
+                                stage=_q(lab(sp.counts_as))
+                            ),
+                            _("Those who pass it add to {stage}; {tail}").format(
+                                stage=_q(lab(sp.counts_as)), tail=tail
+                            ),
                         )
                     )
             elif isinstance(sp, Flow):
@@ -171,44 +210,54 @@ def beliefs(scenario: Scenario) -> list[Belief]:
                 who = (
                     ""
                     if seg is None
-                    else f" not in {_q(lab(seg))}"
+                    else _(" not in {segment}").format(segment=_q(lab(seg)))
                     if negated
-                    else f" in {_q(lab(seg))}"
+                    else _(" in {segment}").format(segment=_q(lab(seg)))
                 )
                 rng, sure = _range(sp.rate, True)
                 out.append(
                     Belief(
                         oid,
                         by_field["rate"],
-                        f"share of {_q(lab(sp.from_))} who also add to {_q(lab(sp.to))}",
-                        f"We believe {rng} of {_q(lab(sp.from_))}{who} would also add to "
-                        f"{_q(lab(sp.to))} ({sure}).",
+                        _("share of {source} who also add to {target}").format(
+                            source=_q(lab(sp.from_)), target=_q(lab(sp.to))
+                        ),
+                        _(
+                            "We believe {range} of {source}{who} would also add to {target} "
+                            "({sure})."
+                        ).format(
+                            range=rng,
+                            source=_q(lab(sp.from_)),
+                            who=who,
+                            target=_q(lab(sp.to)),
+                            sure=sure,
+                        ),
                     )
                 )
             elif isinstance(sp, Lift):
                 rng, sure = _range(sp.factor, False)
                 if sp.on == "value":
                     v = scenario.funnel[sp.stage].value
-                    what = (
-                        f"the average {(v.label if v and v.label else 'value')} per "
-                        f"{_q(lab(sp.stage))}"
+                    what = _("the average {value} per {stage}").format(
+                        value=v.label if v and v.label else _("value"), stage=_q(lab(sp.stage))
                     )
                     tail = ""
                 elif sp.stage == scenario.root:
-                    what = f"traffic ({_q(lab(sp.stage))})"
+                    what = _("traffic ({stage})").format(stage=_q(lab(sp.stage)))
                     tail = ""
                 else:
-                    what = (
-                        f"the conversion from {_q(lab(scenario.parent(sp.stage) or ''))} to "
-                        f"{_q(lab(sp.stage))}"
+                    what = _("the conversion from {parent} to {stage}").format(
+                        parent=_q(lab(scenario.parent(sp.stage) or "")), stage=_q(lab(sp.stage))
                     )
-                    tail = ", capped at 100%"
+                    tail = _(", capped at 100%")
                 out.append(
                     Belief(
                         oid,
                         by_field["factor"],
-                        f"factor on {_q(lab(sp.stage))}",
-                        f"We believe {what} would be multiplied by {rng} ({sure}){tail}.",
+                        _("factor on {stage}").format(stage=_q(lab(sp.stage))),
+                        _(
+                            "We believe {what} would be multiplied by {range} ({sure}){tail}."
+                        ).format(what=what, range=rng, sure=sure, tail=tail),
                     )
                 )
             elif isinstance(sp, SetRate):
@@ -218,13 +267,28 @@ def beliefs(scenario: Scenario) -> list[Belief]:
                     Belief(
                         oid,
                         by_field["rate"],
-                        f"new rate into {_q(lab(sp.stage))}",
-                        f"We believe the typical conversion from {_q(parent)} to {_q(lab(sp.stage))} "
-                        f"would become {rng} ({sure}); its {scenario.period}-to-{scenario.period} "
-                        "variation stays as observed.",
+                        _("new rate into {stage}").format(stage=_q(lab(sp.stage))),
+                        _(
+                            "We believe the typical conversion from {parent} to {stage} would "
+                            "become {range} ({sure}); its {period}-to-{period} variation stays as "
+                            "observed."
+                        ).format(
+                            parent=_q(parent),
+                            stage=_q(lab(sp.stage)),
+                            range=rng,
+                            sure=sure,
+                            period=period_word(scenario),
+                        ),
                     )
                 )
     return out
+
+
+def period_word(scenario: Scenario) -> str:
+    """The scenario's period word, singular: 'week' ('semaine')."""
+    from ..i18n import period_noun
+
+    return period_noun(scenario.period, 1)
 
 
 def parameter_label(scenario: Scenario, name: str) -> str:
@@ -233,12 +297,12 @@ def parameter_label(scenario: Scenario, name: str) -> str:
     if b is None:
         return name
     opt = scenario.options[b.option]
-    return f"{opt.label or b.option}: {b.short}"
+    return _("{option}: {what}").format(option=opt.label or b.option, what=b.short)
 
 
 def parameter_value(scenario: Scenario, name: str, x: float) -> str:
     """A parameter value in its unit: shares as percentages, factors as '×1.1'."""
-    return f"×{x:.3g}" if name.split(".")[-1] == "factor" else pct(x)
+    return f"×{fmt_g(x, '.3g')}" if name.split(".")[-1] == "factor" else pct(x)
 
 
 def model_assumptions(
@@ -247,97 +311,180 @@ def model_assumptions(
     """What the model takes for granted, in words (docs/design.md §4); ``described`` is
     `posterior.describe` of the fit (its season and drift choices)."""
     lab = scenario.stage_label
-    per = scenario.period
+    per = period_word(scenario)
     out = []
     root = _q(lab(scenario.root))
     if described is not None:
-        out.append(f"Season, drift and trend: {described['sentence']}.")
+        out.append(_("Season, drift and trend: {sentence}.").format(sentence=described["sentence"]))
     if described is not None and described["drift"] == "random_walk":
-        trend = " around its trend" if scenario.model.trend else ""
-        out.append(
-            f"Traffic ({root}) continues from the level it had reached at the end of the history"
-            f"{trend}, which may keep wandering as it did (a random walk) if the history shows it "
-            f"wandering, and otherwise stays steady, with the same {per}-to-{per} ups and downs."
+        msg = (
+            _(
+                "Traffic ({root}) continues from the level it had reached at the end of the "
+                "history around its trend, which may keep wandering as it did (a random walk) if "
+                "the history shows it wandering, and otherwise stays steady, with the same "
+                "{period}-to-{period} ups and downs."
+            )
+            if scenario.model.trend
+            else _(
+                "Traffic ({root}) continues from the level it had reached at the end of the "
+                "history, which may keep wandering as it did (a random walk) if the history "
+                "shows it wandering, and otherwise stays steady, with the same "
+                "{period}-to-{period} ups and downs."
+            )
         )
+        out.append(msg.format(root=root, period=per))
     elif scenario.model.trend:
         out.append(
-            f"Traffic ({root}) keeps the trend it had over the history, with the same "
-            f"{per}-to-{per} ups and downs."
+            _(
+                "Traffic ({root}) keeps the trend it had over the history, with the same "
+                "{period}-to-{period} ups and downs."
+            ).format(root=root, period=per)
         )
     else:
         out.append(
-            f"Traffic ({root}) stays at its historical level, with the same {per}-to-{per} ups and downs."
+            _(
+                "Traffic ({root}) stays at its historical level, with the same "
+                "{period}-to-{period} ups and downs."
+            ).format(root=root, period=per)
         )
     mb = scenario.model
-    around = "around its trend" if mb.rate_trend else "around its average"
     if mb.period_effects == "ar1":
         out.append(
-            f"Traffic and each conversion rate vary from {per} to {per} as in the history, a good "
-            f"{per} tending to be followed by another (AR(1)); the forecast starts from where the "
-            f"last {per}s of history left them."
+            _(
+                "Traffic and each conversion rate vary from {period} to {period} as in the "
+                "history, a good {period} tending to be followed by another (AR(1)); the forecast "
+                "starts from where the last {periods} of history left them."
+            ).format(period=per, periods=_plural_word(scenario))
         )
     elif described is not None and described["drift"] == "random_walk":
-        out.append(
-            f"Each conversion rate varies from {per} to {per} {around} as in the history, "
-            f"each {per} independently of the others; if the history shows the rates' levels "
-            "wandering, they may keep wandering (a random walk each), continued from where the "
-            "history left them."
+        msg = (
+            _(
+                "Each conversion rate varies from {period} to {period} around its trend as in the "
+                "history, each {period} independently of the others; if the history shows the "
+                "rates' levels wandering, they may keep wandering (a random walk each), continued "
+                "from where the history left them."
+            )
+            if mb.rate_trend
+            else _(
+                "Each conversion rate varies from {period} to {period} around its average as in "
+                "the history, each {period} independently of the others; if the history shows "
+                "the rates' levels wandering, they may keep wandering (a random walk each), "
+                "continued from where the history left them."
+            )
         )
+        out.append(msg.format(period=per))
     else:
-        out.append(
-            f"Each conversion rate varies from {per} to {per} {around} as in the history, "
-            f"each {per} independently of the others."
+        msg = (
+            _(
+                "Each conversion rate varies from {period} to {period} around its trend as in the "
+                "history, each {period} independently of the others."
+            )
+            if mb.rate_trend
+            else _(
+                "Each conversion rate varies from {period} to {period} around its average as in "
+                "the history, each {period} independently of the others."
+            )
         )
+        out.append(msg.format(period=per))
     if mb.rate_trend:
         out.append(
-            "Each conversion rate keeps the linear trend (on the log-odds scale) it had over the "
-            "history."
+            _(
+                "Each conversion rate keeps the linear trend (on the log-odds scale) it had over "
+                "the history."
+            )
         )
     for st, stage in scenario.funnel.items():
         if stage.value is None:
             continue
-        v = stage.value.label or "value"
+        v = stage.value.label or _("value")
         unit = f" ({stage.value.unit})" if stage.value.unit else ""
-        out.append(
-            f"{_q(lab(st))}: each unit carries a positive {v}{unit}; the {per}'s total is the sum "
-            f"of its units' values, whose average varies from {per} to {per} "
-            f"{'around its trend ' if mb.rate_trend else ''}as in the history, independently of "
-            "the conversion rates, and which a value lift multiplies."
+        msg = (
+            _(
+                "{stage}: each unit carries a positive {value}{unit}; the {period}'s total is the "
+                "sum of its units' values, whose average varies from {period} to {period} around "
+                "its trend as in the history, independently of the conversion rates, and which a "
+                "value lift multiplies."
+            )
+            if mb.rate_trend
+            else _(
+                "{stage}: each unit carries a positive {value}{unit}; the {period}'s total is the "
+                "sum of its units' values, whose average varies from {period} to {period} as in "
+                "the history, independently of the conversion rates, and which a value lift "
+                "multiplies."
+            )
         )
+        out.append(msg.format(stage=_q(lab(st)), value=v, unit=unit, period=per))
     for oid, opt in scenario.options.items():
         for c in opt.changes:
             if isinstance(c.spec, Gate):
                 g = c.spec
-                who = f"those in {_q(lab(g.exempt))}" if g.exempt else "users do today"
+                msg = (
+                    _(
+                        "{option}: users who pass the new step before {stage} then convert at the "
+                        "same rate as those in {segment}."
+                    )
+                    if g.exempt
+                    else _(
+                        "{option}: users who pass the new step before {stage} then convert at the "
+                        "same rate as users do today."
+                    )
+                )
                 out.append(
-                    f"{_q(opt.label or oid)}: users who pass the new step before {_q(lab(g.before))} "
-                    f"then convert at the same rate as {who}."
+                    msg.format(
+                        option=_q(opt.label or oid),
+                        stage=_q(lab(g.before)),
+                        segment=_q(lab(g.exempt)) if g.exempt else "",
+                    )
                 )
     out.append(
-        f"Each option's changes apply to every user from the first {per} of the {horizon_words(scenario)}."
+        _(
+            "Each option's changes apply to every user from the first {period} of the {horizon}."
+        ).format(period=per, horizon=horizon_words(scenario))
     )
     out.append(
-        "Each key result's baseline: "
-        + "; ".join(f"{k}, {b['describe']}" for k, b in baselines.items())
-        + "."
+        _("Each key result's baseline: {baselines}.").format(
+            baselines=_sep().join(
+                _("{kr}, {source}").format(kr=k, source=b["describe"]) for k, b in baselines.items()
+            )
+        )
         if baselines
-        else f"Each key result's baseline is its value over the last {horizon_words(scenario)} of history."
+        else _(
+            "Each key result's baseline is its value over the last {horizon} of history."
+        ).format(horizon=horizon_words(scenario))
     )
     grading = (
-        "A key result counts as met at 70% of the way from baseline to target (aspirational)"
+        _("A key result counts as met at 70% of the way from baseline to target (aspirational)")
         if scenario.decision.grading == "aspirational"
-        else "A key result counts as met only when it reaches its target (committed)"
+        else _("A key result counts as met only when it reaches its target (committed)")
     )
-    out.append(f"{grading}. {GRADE_NOTE}")
+    out.append(f"{grading}. {grade_note()}")
     out.append(
-        f"Every option is simulated with the same traffic and the same {per}-to-{per} ups and downs, "
-        "so the differences between options come from the options alone."
+        _(
+            "Every option is simulated with the same traffic and the same {period}-to-{period} "
+            "ups and downs, so the differences between options come from the options alone."
+        ).format(period=per)
     )
     out.append(
-        "The uncertainty shown includes traffic noise, the variation of rates between periods, what "
-        "the history leaves unknown about the funnel, and the beliefs about each change above."
+        _(
+            "The uncertainty shown includes traffic noise, the variation of rates between "
+            "periods, what the history leaves unknown about the funnel, and the beliefs about "
+            "each change above."
+        )
     )
     return out
+
+
+def _sep() -> str:
+    from ..render import sep
+
+    return sep()
+
+
+def _plural_word(scenario: Scenario) -> str:
+    """The period word in the plural: 'weeks' ('semaines')."""
+    from ..i18n import period_noun
+
+    return period_noun(scenario.period, 2)
 
 
 GRADE_NOTE = (
@@ -347,16 +494,27 @@ GRADE_NOTE = (
 )
 
 
+def grade_note() -> str:
+    """`GRADE_NOTE` in the current language."""
+    return _(
+        "A key result's grade is the share of the way from its baseline to its target, from −1 "
+        "(as far behind the baseline as the target is ahead of it) to 1 (target reached): going "
+        "backwards costs."
+    )
+
+
 def diagnostics_verdict(diag: dict) -> str:
     """One sentence: can the numbers be trusted as far as the sampler goes?"""
     if not diag["warnings"]:
-        return (
-            "The sampler shows no problems: the chains agree (R-hat "
-            f"{diag['rhat_max']:.3f}, below 1.01), there are enough effective draws (at least "
-            f"{diag['ess_bulk_min']:.0f}) and no divergences, so the fit can be relied on as far "
-            "as the model goes."
-        )
-    return "The sampler reports problems (below): treat the probabilities as rough until they are fixed."
+        return _(
+            "The sampler shows no problems: the chains agree (R-hat {rhat}, below 1.01), there "
+            "are enough effective draws (at least {ess}) and no divergences, so the fit can be "
+            "relied on as far as the model goes."
+        ).format(rhat=fmt_num(diag["rhat_max"], 3), ess=fmt_num(diag["ess_bulk_min"], 0))
+    return _(
+        "The sampler reports problems (below): treat the probabilities as rough until they are "
+        "fixed."
+    )
 
 
 def product_caption(
@@ -368,34 +526,43 @@ def product_caption(
     per_unit: str,
 ) -> str:
     """How a total-value KR combines its two contributing KRs, with each option's probabilities."""
-    from ..render import kr_label
+    from ..render import kr_label, sep
 
     lt, lc, lu = (kr_label(scenario, k) for k in (total, count, per_unit))
     both = targets[count].target * targets[per_unit].target
     if both >= targets[total].target:
-        combined = (
-            f"Meeting both contributing targets (dashed lines) gives {kr_value(both, False)}, "
-            f"so it meets {lt}; {lt} can also be met with one of them missed, when the other "
-            "overshoots."
-        )
+        combined = _(
+            "Meeting both contributing targets (dashed lines) gives {both}, so it meets {total}; "
+            "{total} can also be met with one of them missed, when the other overshoots."
+        ).format(both=kr_value(both, False), total=lt)
     else:
-        combined = (
-            f"Meeting both contributing targets (dashed lines) gives only {kr_value(both, False)}, "
-            f"short of the {lt} target: at least one of them must be beaten."
-        )
+        combined = _(
+            "Meeting both contributing targets (dashed lines) gives only {both}, short of the "
+            "{total} target: at least one of them must be beaten."
+        ).format(both=kr_value(both, False), total=lt)
     parts = []
     for od in summary["options"].values():
         k = od["key_results"]
         parts.append(
-            f"{od['label']}: P({lc}) {k[count]['p_met']:.2f}, P({lu}) {k[per_unit]['p_met']:.2f}, "
-            f"P({lt}) {k[total]['p_met']:.2f}"
+            f"{od['label']}: P({lc}) {fmt_num(k[count]['p_met'])}, "
+            f"P({lu}) {fmt_num(k[per_unit]['p_met'])}, P({lt}) {fmt_num(k[total]['p_met'])}"
         )
     return (
-        f"{lt} is {lc} times {lu}, so each dot (one simulated quarter: x its {lc}, y its {lu}) "
-        f"meets the {lt} target when it lies on the shaded side of the curve {lc} × {lu} = "
-        f"{kr_value(targets[total].target, False)}. {combined} The panel titles count, in the "
-        "same joint draws, the quarters that meet the total and those that meet both contributing "
-        "targets (not a product of the columns' probabilities). " + "; ".join(parts) + "."
+        _(
+            "{total} is {count} times {per_unit}, so each dot (one simulated quarter: x its "
+            "{count}, y its {per_unit}) meets the {total} target when it lies on the shaded side "
+            "of the curve {count} × {per_unit} = {target}. {combined} The panel titles count, in "
+            "the same joint draws, the quarters that meet the total and those that meet both "
+            "contributing targets (not a product of the columns' probabilities). "
+        ).format(
+            total=lt,
+            count=lc,
+            per_unit=lu,
+            target=kr_value(targets[total].target, False),
+            combined=combined,
+        )
+        + sep().join(parts)
+        + "."
     )
 
 
@@ -403,23 +570,39 @@ def value_check_caption(scenario: Scenario, fit, history) -> str:
     """The posterior predictive check of the value model, in numbers."""
     import numpy as np
 
+    from ..render import sep
     from ..values import predictive_check, value_stages
 
     stages = value_stages(scenario)
     n, v = history.value_matrix(stages)
+    per = period_word(scenario)
     parts = []
     for i, stage in enumerate(stages):
         c = predictive_check(fit.arrays, n[i], v[i], np.random.default_rng([scenario.seed, i]), i)
         parts.append(
-            f"{scenario.stage_label(stage + '.value')}: of {c['periods']} {scenario.period}s, "
-            f"{c['fresh_per_unit_in50']:.0%}, {c['fresh_per_unit_in80']:.0%} and "
-            f"{c['fresh_per_unit_in95']:.0%} fall inside the 50%, 80% and 95% bands; the "
-            f"{scenario.period}-to-{scenario.period} sd is {c['per_unit_sd_data']:.3g} in the "
-            f"data and {c['fresh_per_unit_sd_rep']:.3g} in the model's replicates"
+            _(
+                "{stage}: of {n} {periods}, {in50}, {in80} and {in95} fall inside the 50%, 80% "
+                "and 95% bands; the {period}-to-{period} sd is {sd_data} in the data and {sd_rep} "
+                "in the model's replicates"
+            ).format(
+                stage=scenario.stage_label(stage + ".value"),
+                n=c["periods"],
+                periods=_plural_word(scenario),
+                in50=fmt_pct(c["fresh_per_unit_in50"], 0),
+                in80=fmt_pct(c["fresh_per_unit_in80"], 0),
+                in95=fmt_pct(c["fresh_per_unit_in95"], 0),
+                period=per,
+                sd_data=fmt_g(c["per_unit_sd_data"], ".3g"),
+                sd_rep=fmt_g(c["fresh_per_unit_sd_rep"], ".3g"),
+            )
         )
     return (
-        f"Each dot is a {scenario.period} of history: its total value over its units. The bands "
-        f"are where the model puts that {scenario.period}'s value per unit given its count, with a "
-        f"fresh {scenario.period} effect (posterior predictive check): if the model is right, "
-        "about 80% and 95% of the dots fall inside them. " + "; ".join(parts) + "."
+        _(
+            "Each dot is a {period} of history: its total value over its units. The bands are "
+            "where the model puts that {period}'s value per unit given its count, with a fresh "
+            "{period} effect (posterior predictive check): if the model is right, about 80% and "
+            "95% of the dots fall inside them. "
+        ).format(period=per)
+        + sep().join(parts)
+        + "."
     )

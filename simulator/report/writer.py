@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from ..i18n import language
 from ..pipeline import SimulationResult
 from .context import context, figures
 from .html import render_html
@@ -85,7 +86,14 @@ def write_dir(out_dir: str | Path, name: str, fill: Callable[[Path], None]) -> P
     return final
 
 
-def write_report(result: SimulationResult, out_dir: str | Path) -> Path:
+def write_report(result: SimulationResult, out_dir: str | Path, lang: str | None = None) -> Path:
     """Write ``out_dir/<scenario stem>/`` (index.html, report.md, figures/*.png, summary.json) and
-    return that directory."""
-    return write_dir(out_dir, report_stem(result), lambda d: _write_files(result, d))
+    return that directory. ``lang``: the pages' language (default: the scenario's); the JSON is
+    English whatever the language."""
+    with language(page_language(result.scenario, lang)):
+        return write_dir(out_dir, report_stem(result), lambda d: _write_files(result, d))
+
+
+def page_language(scenario, lang: str | None) -> str:
+    """The language asked for, else the scenario's (``language:``), else English."""
+    return lang or getattr(scenario, "language", None) or "en"
