@@ -672,6 +672,9 @@ def write_page(results: dict[str, Any], out: Path, figures: dict[str, str]) -> s
         "krsim on a funnel."
     )
     add("")
+    archive = Path(__file__).resolve().parent.parent / "docs" / "validation_archive_section.md"
+    if archive.exists():  # the archive priors' validation (scripts/validate_archive.py), as written
+        add(archive.read_text().rstrip() + "\n")
     path = out / "validation.md"
     path.write_text("\n".join(L))
     return path.name

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import model
+from .archive_data import check_refs
 from .data import CountTable, read_history
 from .pipeline import SimulationResult, decide
 from .scenario import Scenario, read_scenario
@@ -16,6 +17,7 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file and its history table (raises ``InputError``)."""
     scenario = read_scenario(path)
     read_history(scenario)  # a bad history table stops here, before anything is fitted
+    check_refs(scenario)  # and so does a prior's archive that is missing or lacks its category
     return scenario
 
 

@@ -118,9 +118,22 @@ def elicit(prior: Prior) -> tuple[str, tuple[float, ...]]:
     """The distribution family and parameters a prior spec stands for.
 
     beta/beta_interval -> ("beta", (a, b)); lognormal_interval -> ("lognormal", (mu, sigma));
-    normal -> ("normal", (mu, sigma)); uniform -> ("uniform", (lo, hi)); fixed -> ("fixed", (x,)).
+    normal -> ("normal", (mu, sigma)); uniform -> ("uniform", (lo, hi)); fixed -> ("fixed", (x,));
+    from_archive -> ("lognormal_mixture", (w1, m1, s1, w2, m2, s2, ...)): the log factor is a
+    normal mixture, fitted to the archive's predictive draws of a new effect
+    (`simulator.archive.archive_prior`), times the team's `with` lognormal when given (the
+    normalised product of the densities, again a normal mixture: `simulator.archive.combine`).
     """
     kind, v = prior.kind, prior.value
+    if kind == "from_archive":  # the archive's mixture, times the team's lognormal (`with`)
+        from .archive import archive_prior, combine
+
+        ref = prior.from_archive
+        comp = archive_prior(ref.path, ref.category)["components"]
+        if prior.with_ is not None:
+            _, (m, s) = elicit(prior.with_)
+            comp = combine(comp, m, s)
+        return "lognormal_mixture", tuple(float(x) for c in comp for x in c)
     if kind == "fixed":
         return "fixed", (float(v),)
     if kind in ("beta", "normal", "uniform"):
@@ -145,6 +158,12 @@ def sample(prior: Prior, size: int, rng: np.random.Generator) -> np.ndarray:
         return rng.beta(p[0], p[1], size)
     if family == "lognormal":
         return rng.lognormal(p[0], p[1], size)
+    if family == "lognormal_mixture":
+        w, m, s = np.asarray(p).reshape(-1, 3).T
+        k = np.minimum(
+            (np.cumsum(w / w.sum())[None, :] < rng.uniform(size=(size, 1))).sum(1), len(w) - 1
+        )
+        return np.exp(m[k] + s[k] * rng.standard_normal(size))
     if family == "normal":
         return rng.normal(p[0], p[1], size)
     return rng.uniform(p[0], p[1], size)
@@ -161,6 +180,10 @@ def pymc_dist(name: str, prior: Prior):
         return pm.Beta(name, alpha=p[0], beta=p[1])
     if family == "lognormal":
         return pm.LogNormal(name, mu=p[0], sigma=p[1])
+    if family == "lognormal_mixture":  # a normal mixture on the log factor
+        w, m, s = np.asarray(p).reshape(-1, 3).T
+        log_x = pm.NormalMixture(f"{name}__log", w=w, mu=m, sigma=s)
+        return pm.Deterministic(name, pm.math.exp(log_x))
     if family == "normal":
         return pm.Normal(name, mu=p[0], sigma=p[1])
     return pm.Uniform(name, lower=p[0], upper=p[1])
@@ -178,6 +201,11 @@ def quantiles(prior: Prior, qs: np.ndarray | list[float]) -> np.ndarray:
         return special.betaincinv(p[0], p[1], qs)
     if family == "lognormal":
         return np.exp(p[0] + p[1] * special.ndtri(qs))
+    if family == "lognormal_mixture":
+        from .archive import mixture_quantiles
+
+        comp = np.asarray(p).reshape(-1, 3).tolist()
+        return np.exp(mixture_quantiles(comp, qs.ravel())).reshape(qs.shape)
     if family == "normal":
         return p[0] + p[1] * special.ndtri(qs)
     return p[0] + (p[1] - p[0]) * qs
