@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench reports validate clean-venv
+.PHONY: demo test lint bench reports validate docs clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
@@ -33,6 +33,27 @@ reports: $(STAMP)
 	$(VENV)/bin/krsim plan scenarios/mandatory_account.yaml --report --out reports/plan > /dev/null
 	$(VENV)/bin/krsim report scenarios/ecommerce_revenue.yaml --out reports
 	$(VENV)/bin/krsim report scenarios/booking_q1.yaml --out reports
+	$(VENV)/bin/krsim report scenarios/rdv_compte_obligatoire.yaml --out reports
+	$(VENV)/bin/krsim archive scenarios/data/example_archive.csv --rules --report --out reports > /dev/null
+	$(VENV)/bin/krsim report scenarios/archive_checkout.yaml --out reports
+	rm -f reports/portfolio/krsim.sqlite
+	$(VENV)/bin/krsim portfolio scenarios/portfolio --week 2026-W49 --workers 2 \
+	  --db reports/portfolio/krsim.sqlite --out reports/portfolio > /dev/null
+
+# The docs site (mkdocs.yml, docs/): the generated pages first, then a strict build into
+# build/site (a broken link or a page missing from the nav fails). Its tools have their own stamp.
+DOCS_STAMP := $(VENV)/.installed-docs
+
+$(DOCS_STAMP): $(STAMP)
+	@$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[test,docs]' \
+	  || $(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,docs]'
+	@touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(PY) scripts/make_reference.py
+	$(VENV)/bin/krsim schema > docs/scenario.schema.json.tmp && mv docs/scenario.schema.json.tmp docs/scenario.schema.json
+	$(PY) scripts/make_troubleshooting.py
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
 validate: $(STAMP)
 	$(PY) -m pytest -q -m slow

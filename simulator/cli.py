@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .i18n import _, language, set_language
 from .scenario import InputError
 
 
@@ -44,8 +45,20 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument(
             "--no-cache", action="store_true", help="refit instead of reusing a cached fit"
         )
+        c.add_argument(
+            "--lang",
+            choices=["en", "fr"],
+            help="language of the text and pages (default: the scenario's `language`, else en); "
+            "JSON stays English",
+        )
 
     scenario_cmd("check", "validate a scenario and its data, without running the model")
+    sub.add_parser(
+        "schema",
+        help="print the JSON Schema of the scenario format (for editors' YAML validation)",
+        description="Print the JSON Schema of the scenario format, keys as written in YAML. "
+        "Point an editor at it with a first line `# yaml-language-server: $schema=PATH`.",
+    )
     run = scenario_cmd("run", "fit, simulate the quarter per option, print P(met) per key result")
     model_opts(run)
     run.add_argument("--json", action="store_true", help="print the summary.json object only")
@@ -149,6 +162,49 @@ def _parser() -> argparse.ArgumentParser:
     )
     model_opts(bt)
     bt.add_argument("--json", action="store_true", help="print the backtest as one JSON object")
+
+    pf = sub.add_parser(
+        "portfolio",
+        help="every team's key results this week: run or track many scenarios, keep their history",
+        description="Run (or track, when a scenario's `tracking:` names its actuals) every "
+        "scenario of a folder, list, or glob; store the week's P(met) per key result in a database "
+        "and compare with a week ago.",
+    )
+    pf.add_argument("paths", nargs="+", help="a folder of scenario files, files, or globs")
+    pf.add_argument("--db", help="database: a file (SQLite; default FOLDER/krsim.sqlite) or a URL")
+    pf.add_argument("--workers", type=int, default=1, help="fits run in parallel (default 1)")
+    pf.add_argument("--engine", choices=["local", "dask"], default="local", help="where fits run")
+    pf.add_argument("--scheduler", help="the Dask scheduler's address (with --engine dask)")
+    pf.add_argument("--week", help="the ISO week of this run, e.g. 2026-W49 (default: this week)")
+    pf.add_argument("--json", action="store_true", help="print the portfolio object only")
+    pf.add_argument("--out", type=Path, help="write the overview and every team's page here")
+    pf.add_argument("--draws", type=int, default=None, help="posterior draws per fit")
+
+    ar = sub.add_parser(
+        "archive",
+        help="what past experiments say: the share of changes that do nothing, the size of "
+        "those that do, each result shrunk for the winner's curse, the best ship rule",
+        description="Fit the distribution of true effects behind an archive of past experiments "
+        "(normal, Student-t, spike at zero; compared by LOO) and report what it says.",
+    )
+    ar.add_argument("archive", type=Path, help="archive CSV: experiment, metric, lift, se ...")
+    ar.add_argument("--category", help="report on one category (fitted with the whole archive)")
+    ar.add_argument("--rules", action="store_true", help="judge the ship rules on the archive")
+    ar.add_argument(
+        "--threshold",
+        type=float,
+        default=0.005,
+        help="|true effect| below which a change does practically nothing (default 0.005)",
+    )
+    ar.add_argument("--draws", type=int, help="posterior draws (and tuning steps) per chain")
+    ar.add_argument("--seed", type=int, help="random seed (default 2024)")
+    ar.add_argument("--no-cache", action="store_true", help="refit instead of reusing a fit")
+    output_opts(
+        ar,
+        "archive",
+        "write the archive's page",
+        "directory to write DIR/<archive name>_archive/ into (default: reports)",
+    )
     return p
 
 
@@ -173,13 +229,22 @@ def _id_list(text: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    with language(None):  # a command sets its language once the scenario is read; undone here
+        return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         if args.command == "check":
             return _check(args)
+        if args.command == "schema":
+            return _schema()
         if args.command == "run":
             return _run(args)
         if args.command == "backtest":
             return _backtest(args)
+        if args.command == "portfolio":
+            return _portfolio(args)
         if args.command == "compare":
             return _compare(args)
         if args.command == "report":
@@ -188,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
             return _track(args)
         if args.command == "plan":
             return _plan(args)
+        if args.command == "archive":
+            return _archive(args)
     except InputError as err:
         for line in err.problems:
             print(f"error: {line}", file=sys.stderr)
@@ -211,25 +278,44 @@ def _validate_overrides(args: argparse.Namespace) -> None:
         raise InputError(problems)
 
 
-def _load(path: Path):
+def _load(path: Path, lang: str | None = None):
     """Load a scenario and its history; say on stderr what was done to the input or looks
-    unintended (a sort, ignored columns, empty cells, surprising targets)."""
+    unintended (a sort, ignored columns, empty cells, surprising targets). The command's language
+    (``lang``, else the scenario's) applies from the moment the scenario is read: the notes on
+    its data, the progress lines and the output are in it (results and JSON stay English)."""
     from .api import load_scenario
     from .data import read_history
     from .decision import targets
     from .render import input_notes
 
     s = load_scenario(path)
+    set_language(_lang(lang, s))
     h = read_history(s)
-    for line in input_notes(s, h, targets(s, h)):
-        print(f"note: {line}", file=sys.stderr)
+    tg = targets(s, h)
+    for line in input_notes(s, h, tg):
+        _note(line)
     return s, h
+
+
+def _lang(lang: str | None, scenario) -> str:
+    """The output language: ``--lang``, else the scenario's ``language``, else English."""
+    return lang or getattr(scenario, "language", None) or "en"
+
+
+def _note(line: str) -> None:
+    print(_("note: {note}").format(note=line), file=sys.stderr)
+
+
+def _wrote(paths: list) -> str:
+    """'wrote A, B and C' in the current language."""
+    names = [str(p) for p in paths]
+    return _("wrote {files} and {last}").format(files=", ".join(names[:-1]), last=names[-1])
 
 
 def _check(args: argparse.Namespace) -> int:
     from .data import plural
 
-    s, h = _load(args.scenario)
+    s, h = _load(args.scenario, "en")  # a report on the file, in its keys' terms: English
     n_changes = sum(len(o.changes) for o in s.options.values())
     what = f"{plural(len(h), 'period')} of history"
     if h.dates is not None:
@@ -248,6 +334,62 @@ def _check(args: argparse.Namespace) -> int:
         f"({plural(n_changes, 'change')}), {plural(len(s.key_results), 'key result')}, {what}"
     )
     print(f"decision: {_decision_line(s)}")
+    return 0
+
+
+def scenario_schema() -> dict:
+    """The JSON Schema of the scenario format, as written in YAML: the models' schema (aliases
+    such as ``from``, descriptions), plus the short forms the loader reads before validating: a
+    bare number for a prior, and ``baseline:`` as a word, a window or one entry per key result."""
+    from .scenario import BASELINE_KINDS, CHANGE_KINDS, PRIOR_KINDS, Scenario
+
+    schema = Scenario.model_json_schema(by_alias=True)
+    defs = schema["$defs"]
+    defs["Change"]["oneOf"] = [{"required": [k]} for k in CHANGE_KINDS]  # exactly one kind
+    prior = defs["Prior"]
+    prior["oneOf"] = [{"required": [k]} for k in PRIOR_KINDS]
+    defs["Prior"] = {
+        "title": prior.pop("title"),
+        "description": prior.pop("description"),
+        "anyOf": [{"type": "number"}, prior],
+    }
+    end = {"type": ["string", "integer"], "description": "a period label or a date (inclusive)"}
+    window = {
+        "type": "object",
+        "properties": {"from": end, "to": end},
+        "required": ["from", "to"],
+        "additionalProperties": False,
+    }
+    kinds = {"type": "string", "enum": list(BASELINE_KINDS)}
+    one = {"anyOf": [{"type": "number", "minimum": 0}, kinds, window]}
+    by_kr = {"type": "object", "additionalProperties": one, "description": "per key result id"}
+    base = schema["properties"]["baseline"]
+    base["anyOf"] = [kinds, window, by_kr, {"type": "null"}]
+    defs.pop("BaselineSpec", None)
+
+    def editors(node: object) -> None:
+        """Maps keyed by ids refuse other keys; pairs in draft-07's form (``items: [a, b]``),
+        the draft editors' YAML support reads."""
+        if isinstance(node, dict):
+            if "patternProperties" in node and "additionalProperties" not in node:
+                node["additionalProperties"] = False
+            if "prefixItems" in node:
+                node["items"] = node.pop("prefixItems")
+            for v in node.values():
+                editors(v)
+        elif isinstance(node, list):
+            for v in node:
+                editors(v)
+
+    editors(schema)
+    schema["title"] = "krsim scenario"
+    schema["description"] = "A krsim scenario file (format version 1): docs/reference/scenario.md"
+    return {"$schema": "http://json-schema.org/draft-07/schema#", **schema}
+
+
+def _schema() -> int:
+    json.dump(scenario_schema(), sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
     return 0
 
 
@@ -279,7 +421,7 @@ def _simulate(args: argparse.Namespace):
 
     if args.no_cache:
         cache.disable()
-    s, h = _load(args.scenario)
+    s, h = _load(args.scenario, args.lang)
     return simulate(s, history=h, draws=args.draws, seed=args.seed)
 
 
@@ -290,9 +432,11 @@ def _run(args: argparse.Namespace) -> int:
         json.dump(result.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        from .render import text_summary
+        from .render import localized_summary, text_summary
 
-        print(text_summary(result.scenario, result.to_dict(), from_cache=result.fit.from_cache))
+        with language(_lang(args.lang, result.scenario)):
+            summary = localized_summary(result)
+            print(text_summary(result.scenario, summary, from_cache=result.fit.from_cache))
     return 0
 
 
@@ -303,13 +447,15 @@ def _report(args: argparse.Namespace) -> int:
     result = _simulate(args)
     from .report import write_report
 
+    lang = _lang(args.lang, result.scenario)
     try:
-        out = write_report(result, args.out)
+        out = write_report(result, args.out, lang=lang)
     except (FileExistsError, NotADirectoryError, PermissionError) as exc:
         raise InputError(
             [f"--out: cannot write the report into {args.out}: {exc.strerror or exc}"]
         ) from None
-    print(f"wrote {out / 'index.html'}, {out / 'report.md'} and {out / 'summary.json'}")
+    with language(lang):
+        print(_wrote([out / "index.html", out / "report.md", out / "summary.json"]))
     return 0
 
 
@@ -320,7 +466,8 @@ def _compare(args: argparse.Namespace) -> int:
 
     if args.no_cache:
         cache.disable()
-    s, h = _load(args.scenario)
+    s, h = _load(args.scenario, args.lang)
+    lang = _lang(args.lang, s)
     exp = read_results(s, results_path(s, args.results))  # invalid input stops here, before fitting
     from .compare import compare, text_comparison
 
@@ -331,12 +478,14 @@ def _compare(args: argparse.Namespace) -> int:
         json.dump(result.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print(text_comparison(result, from_cache=result.updated.fit.from_cache))
+        with language(lang):
+            print(text_comparison(result, from_cache=result.updated.fit.from_cache))
     if args.report:
         from .report.compare_plots import write_comparison_report
 
-        where = write_comparison_report(result, args.out)
-        print(f"wrote {where / 'index.html'} and {where / 'report.md'}", file=sys.stderr)
+        where = write_comparison_report(result, args.out, lang=lang)
+        with language(lang):
+            print(_wrote([where / "index.html", where / "report.md"]), file=sys.stderr)
     return 0
 
 
@@ -353,6 +502,7 @@ def _track(args: argparse.Namespace) -> int:
     from .data import read_history
 
     s = load_scenario(args.scenario)
+    set_language(_lang(args.lang, s))
     history = read_history(s)
     # invalid input stops here, before fitting: one line per problem
     problems = []
@@ -381,8 +531,10 @@ def _track(args: argparse.Namespace) -> int:
         draws=args.draws,
         seed=args.seed,
     )
-    text = text_track(result, from_cache=result.fit.from_cache)
-    return _emit(args, result, text, _track_page)
+    lang = _lang(args.lang, s)
+    with language(lang):
+        text = text_track(result, from_cache=result.fit.from_cache)
+    return _emit(args, result, text, _track_page, lang)
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -394,12 +546,14 @@ def _plan(args: argparse.Namespace) -> int:
     if args.no_cache:
         cache.disable()
     s = load_scenario(args.scenario)
-    _, notes, arm_problems = check_arms(s, args.arms)
+    lang = _lang(args.lang, s)
+    set_language(lang)
+    _arms, notes, arm_problems = check_arms(s, args.arms)
     problems = check_designs(s, args.per_arm, args.periods) + arm_problems  # before fitting
     if problems:
         raise InputError(problems)
     for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        _note(note)
     if args.report and args.out.exists() and not args.out.is_dir():
         raise InputError([f"--out: {args.out} is a file; give a directory"])
     from .data import read_history
@@ -407,7 +561,7 @@ def _plan(args: argparse.Namespace) -> int:
     h = read_history(s)
     if args.draws is not None or args.seed is not None:
         s = s.with_overrides(seed=args.seed, draws=args.draws)
-    from .plan import plan, progress_bar, text_plan
+    from .plan import plan, planning_notes, progress_bar, text_plan
 
     result = plan(
         s,
@@ -417,9 +571,10 @@ def _plan(args: argparse.Namespace) -> int:
         arms=args.arms,
         progress=progress_bar(),
     )
-    for note in result.notes[len(notes) :]:  # those found while planning
-        print(f"note: {note}", file=sys.stderr)
-    return _emit(args, result, text_plan(result), _plan_page)
+    for note in planning_notes(result):  # those found while planning
+        _note(note)
+    text = text_plan(result)
+    return _emit(args, result, text, _plan_page, lang)
 
 
 def _track_page():
@@ -434,7 +589,7 @@ def _plan_page():
     return write_plan_report
 
 
-def _emit(args: argparse.Namespace, result, text: str, page_writer) -> int:
+def _emit(args: argparse.Namespace, result, text: str, page_writer, lang: str = "en") -> int:
     """Print the result (its JSON object under --json, else ``text``) and, under --report, write
     its page with the writer ``page_writer()`` returns (imported only then: matplotlib is slow to
     import): the tail shared by the analyses that have a page of their own."""
@@ -446,12 +601,13 @@ def _emit(args: argparse.Namespace, result, text: str, page_writer) -> int:
     if args.report:
         write_page = page_writer()
         try:
-            where = write_page(result, args.out)
+            where = write_page(result, args.out, lang=lang)
         except (FileExistsError, NotADirectoryError, PermissionError) as exc:
             raise InputError(
                 [f"--out: cannot write the report into {args.out}: {exc.strerror or exc}"]
             ) from None
-        print(f"wrote {where / 'index.html'} and {where / 'report.md'}", file=sys.stderr)
+        with language(lang):
+            print(_wrote([where / "index.html", where / "report.md"]), file=sys.stderr)
     return 0
 
 
@@ -465,7 +621,8 @@ def _backtest(args: argparse.Namespace) -> int:
     names = parse_models(args.models) if args.models is not None else None
     if args.no_cache:
         cache.disable()
-    s, h = _load(args.scenario)
+    s, h = _load(args.scenario, args.lang)
+    lang = _lang(args.lang, s)
     plan_windows(len(h), s.horizon, args.windows)  # refuse a short history before fitting
     if args.draws is not None or args.seed is not None:
         s = s.with_overrides(seed=args.seed, draws=args.draws)
@@ -477,16 +634,101 @@ def _backtest(args: argparse.Namespace) -> int:
             json.dump(ranking_dict(ranks), sys.stdout, indent=2)
             sys.stdout.write("\n")
         else:
-            print(render_ranking(ranks))
+            with language(lang):
+                print(render_ranking(ranks))
         return 0
     result = backtest(s, h, windows=args.windows)
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print(render_text(result, s))
+        with language(lang):
+            print(render_text(result, s))
     return 0
 
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _portfolio(args: argparse.Namespace) -> int:
+    import re
+
+    _validate_overrides(args)
+    problems = []
+    if args.workers < 1:
+        problems.append(f"--workers: must be at least 1, got {args.workers}")
+    if args.week is not None and not re.fullmatch(r"\d{4}-W\d{2}", args.week):
+        problems.append(f"--week: write an ISO week such as 2026-W49, got {args.week!r}")
+    if args.engine == "dask" and not args.scheduler:
+        problems.append("--engine dask: give the scheduler's address with --scheduler")
+    if problems:
+        raise InputError(problems)
+    from .portfolio import portfolio, portfolio_json, progress_printer, text_portfolio
+
+    result = portfolio(
+        args.paths,
+        db=args.db,
+        workers=args.workers,
+        engine=args.engine,
+        scheduler=args.scheduler,
+        week=args.week,
+        out=args.out,
+        draws=args.draws,
+        progress=None if args.json else progress_printer(),
+    )
+    if args.json:
+        sys.stdout.write(portfolio_json(result))
+    else:
+        print(text_portfolio(result))
+    if args.out is not None:
+        from .report.portfolio_page import write_overview
+
+        print(f"wrote {write_overview(result, args.out)}", file=sys.stderr)
+    return 0
+
+
+def _archive(args: argparse.Namespace) -> int:
+    """`krsim archive`: fit (or load) the archive's effect distribution and report it."""
+    _validate_overrides(args)
+    if not 0 < args.threshold < 1:
+        raise InputError([f"--threshold: must be between 0 and 1, got {args.threshold:g}"])
+    if args.report and args.out.exists() and not args.out.is_dir():
+        raise InputError([f"--out: {args.out} is a file; give a directory"])
+    from . import cache
+    from .archive import Settings, analyse, category_view, text_summary
+    from .archive_data import category_problem, read_archive
+
+    if args.no_cache:
+        cache.disable()
+    arc = read_archive(args.archive)  # invalid input stops here, before fitting
+    problem = category_problem(arc, args.category)
+    if problem:
+        raise InputError([f"--category: {problem}"])
+    for note in arc.notes:
+        print(f"note: {note}", file=sys.stderr)
+    opts: dict = {"threshold": args.threshold}
+    if args.draws is not None:
+        opts.update(draws=args.draws, tune=args.draws)
+    if args.seed is not None:
+        opts["seed"] = args.seed
+    result = analyse(arc, Settings(**opts))
+    summary = result.summary
+    if args.category:
+        summary = category_view(summary, args.category)
+    if args.json:
+        json.dump(summary, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(text_summary(summary, rules=args.rules, from_cache=result.from_cache))
+    if args.report:
+        from .report.archive_page import write_archive_report
+
+        try:
+            where = write_archive_report(summary, args.out)
+        except (FileExistsError, NotADirectoryError, PermissionError) as exc:
+            raise InputError(
+                [f"--out: cannot write the report into {args.out}: {exc.strerror or exc}"]
+            ) from None
+        print(f"wrote {where / 'index.html'} and {where / 'report.md'}", file=sys.stderr)
+    return 0

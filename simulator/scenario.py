@@ -47,19 +47,69 @@ class _Model(BaseModel):
 
 # --------------------------------------------------------------------------------------- priors
 
-PRIOR_KINDS = ("beta", "beta_interval", "lognormal_interval", "normal", "uniform", "fixed")
+PRIOR_KINDS = (
+    "beta",
+    "beta_interval",
+    "lognormal_interval",
+    "normal",
+    "uniform",
+    "fixed",
+    "from_archive",
+)
+
+
+class ArchiveRef(_Model):
+    """A prior learnt from the team's archive of past experiments (`simulator.archive`): the
+    effect of a new experiment in ``category``, as the archive's fitted effect distribution
+    predicts it (factor = 1 + effect)."""
+
+    file: str = Field(description="the archive CSV, relative to the scenario file")
+    category: str | None = Field(
+        None, description="the archive's category the change belongs to (default: all of them)"
+    )
+    _base: Path | None = PrivateAttr(default=None)
+
+    @property
+    def path(self) -> Path:
+        """The archive file, resolved against the scenario's directory."""
+        p = Path(self.file)
+        return p if p.is_absolute() or self._base is None else self._base / p
 
 
 class Prior(_Model):
     """An uncertain quantity. Exactly one kind; a bare number means ``{fixed: x}``."""
 
-    beta: tuple[float, float] | None = None
-    beta_interval: tuple[float, float] | None = None
-    lognormal_interval: tuple[float, float] | None = None
-    normal: tuple[float, float] | None = None
-    uniform: tuple[float, float] | None = None
-    fixed: float | None = None
-    mass: float | None = None
+    beta: tuple[float, float] | None = Field(
+        None, description="Beta(a, b) as [a, b], for a share or a rate"
+    )
+    beta_interval: tuple[float, float] | None = Field(
+        None,
+        description="[lo, hi]: the maximum-entropy Beta with `mass` (90%) of its probability in the interval; for shares and rates",
+    )
+    lognormal_interval: tuple[float, float] | None = Field(
+        None,
+        description="[lo, hi]: the lognormal with `mass` (90%) of its probability in the interval; for factors",
+    )
+    normal: tuple[float, float] | None = Field(None, description="Normal(mean, sd) as [mean, sd]")
+    uniform: tuple[float, float] | None = Field(
+        None, description="[lo, hi]: every value in the interval equally likely"
+    )
+    fixed: float | None = Field(
+        None, description="a value known exactly (a bare number means the same)"
+    )
+    mass: float | None = Field(
+        None,
+        description="the probability inside a beta_interval or lognormal_interval, in [0.5, 1) (default 0.9)",
+    )
+    from_archive: ArchiveRef | None = Field(
+        None,
+        description="{file, category}: a new experiment's effect as the archive of past experiments predicts it; for factors",
+    )
+    with_: Prior | None = Field(
+        None,
+        alias="with",
+        description="with from_archive: the team's own lognormal_interval, combined with the archive's by multiplying the densities",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -76,6 +126,17 @@ class Prior(_Model):
                 f"give exactly one of {', '.join(PRIOR_KINDS)} (got {', '.join(given) or 'none'})"
             )
         kind = given[0]
+        if self.with_ is not None and kind != "from_archive":
+            raise ValueError("'with' goes only with from_archive")
+        if kind == "from_archive":
+            if self.mass is not None:
+                raise ValueError("'mass' goes in the 'with' belief, not beside from_archive")
+            if self.with_ is not None and self.with_.kind != "lognormal_interval":
+                raise ValueError(
+                    "'with' takes the team's belief about the factor as a lognormal_interval, "
+                    f"got {self.with_.kind}"
+                )
+            return self
         if self.mass is not None:
             if kind not in ("beta_interval", "lognormal_interval"):
                 raise ValueError("'mass' goes only with beta_interval or lognormal_interval")
@@ -117,7 +178,7 @@ class Prior(_Model):
         kind, v = self.kind, self.value
         if kind in ("beta", "beta_interval"):
             return (0.0, 1.0)
-        if kind == "lognormal_interval":
+        if kind in ("lognormal_interval", "from_archive"):
             return (0.0, float("inf"))
         if kind == "normal":
             return (float("-inf"), float("inf"))
@@ -127,6 +188,13 @@ class Prior(_Model):
 
     def describe(self) -> str:
         v = self.value
+        if self.kind == "from_archive":
+            what = f"a new experiment's effect as the archive {v.file} predicts it" + (
+                f" (category {v.category})" if v.category else ""
+            )
+            if self.with_ is not None:
+                what += f", combined with the team's belief ({self.with_.describe()})"
+            return what
         if self.kind == "fixed":
             return f"fixed at {v:g}"
         if self.kind in ("beta_interval", "lognormal_interval"):
@@ -147,25 +215,36 @@ FIXED_ZERO = Prior(fixed=0.0)
 class Value(_Model):
     """A stage's value: each unit of the stage carries a positive amount (money, time, ...)."""
 
-    label: str | None = None
-    unit: str | None = None
+    label: str | None = Field(None, description="what the value is, e.g. Revenue")
+    unit: str | None = Field(None, description="its unit, e.g. EUR")
     column: str | None = Field(
         None, description="the value's column in the tables, when not `STAGE.value`"
     )
 
 
 class Stage(_Model):
-    from_: Id | None = Field(default=None, alias="from")
-    label: str | None = None
-    value: Value | None = None
+    from_: Id | None = Field(
+        default=None,
+        alias="from",
+        description="the stage its users come from; left out for exactly one stage, the traffic entering the funnel",
+    )
+    label: str | None = Field(None, description="the stage's name in the output (default: its id)")
+    value: Value | None = Field(
+        None,
+        description="an amount each unit of the stage carries (money, time); the history then has a `STAGE.value` column",
+    )
     column: str | None = Field(
         None, description="the stage's column in the tables, when its header is not the stage id"
     )
 
 
 class Segment(_Model):
-    of: Id
-    label: str | None = None
+    of: Id = Field(
+        description="the stage at which the segment is observed; later stages inherit it"
+    )
+    label: str | None = Field(
+        None, description="the segment's name in the output (default: its id)"
+    )
     column: str | None = Field(
         None, description="the segment's column in the tables, when its header is not the id"
     )
@@ -175,29 +254,52 @@ class Segment(_Model):
 
 
 class Lift(_Model):
-    stage: Id
-    factor: Prior
-    on: Literal["rate", "value"] = "rate"  # the conversion rate, or the stage's value per unit
+    stage: Id = Field(
+        description="the stage whose conversion rate (or traffic, for the root stage) is multiplied"
+    )
+    factor: Prior = Field(
+        description="the multiplier; the rate is capped at 1 (usually a lognormal_interval)"
+    )
+    on: Literal["rate", "value"] = Field(
+        "rate",
+        description="`rate`: the conversion rate; `value`: the stage's average value per unit",
+    )
 
 
 class SetRate(_Model):
-    stage: Id
-    rate: Prior
+    stage: Id = Field(
+        description="the stage whose average conversion rate is replaced (not the traffic stage)"
+    )
+    rate: Prior = Field(
+        description="the new average rate; the period-to-period variation still applies around it"
+    )
 
 
 class Gate(_Model):
-    before: Id
-    exempt: Id | None = None
-    pass_: Prior = Field(alias="pass")
-    counts_as: Id | None = None
-    overlap: Prior = FIXED_ZERO
+    before: Id = Field(
+        description="the stage the new required step is placed in front of (between it and its parent)"
+    )
+    exempt: Id | None = Field(None, description="a segment whose users pass the gate freely")
+    pass_: Prior = Field(
+        alias="pass", description="the share of the other users who pass rather than leave"
+    )
+    counts_as: Id | None = Field(
+        None,
+        description="a stage to which the passers who were not exempt are added (e.g. sign-ups)",
+    )
+    overlap: Prior = Field(
+        FIXED_ZERO,
+        description="the share of those passers who would have been counted in `counts_as` anyway",
+    )
 
 
 class Flow(_Model):
-    from_: Id = Field(alias="from")
-    to: Id
-    among: str = "all"
-    rate: Prior
+    from_: Id = Field(alias="from", description="the stage whose users move")
+    to: Id = Field(description="the stage they are added to (not one before `from` in the funnel)")
+    among: str = Field(
+        "all", description="which users of `from`: `all`, a segment id, or `not SEGMENT`"
+    )
+    rate: Prior = Field(description="the share of them added to `to`")
 
     @field_validator("among")
     @classmethod
@@ -222,10 +324,14 @@ CHANGE_KINDS = ("lift", "set", "gate", "flow")
 
 
 class Change(_Model):
-    lift: Lift | None = None
-    set: SetRate | None = None
-    gate: Gate | None = None
-    flow: Flow | None = None
+    lift: Lift | None = Field(
+        None, description="multiply a stage's conversion rate, its traffic or its value per unit"
+    )
+    set: SetRate | None = Field(None, description="replace a stage's average conversion rate")
+    gate: Gate | None = Field(None, description="add a required step before a stage")
+    flow: Flow | None = Field(
+        None, description="move a share of one stage's users into another stage"
+    )
 
     @model_validator(mode="after")
     def _one(self) -> Change:
@@ -244,9 +350,13 @@ class Change(_Model):
 
 
 class Option(_Model):
-    label: str | None = None
-    description: str | None = None
-    changes: list[Change] = []
+    label: str | None = Field(None, description="the option's name in the output (default: its id)")
+    description: str | None = Field(
+        None, description="a longer description, shown with the option's beliefs in the report"
+    )
+    changes: list[Change] = Field(
+        [], description="what the option changes; none for the current product (the control)"
+    )
 
 
 # ------------------------------------------------------------------------------- key results
@@ -304,15 +414,27 @@ def parse_guardrail(v: bool | str | float | None) -> float | None:
 
 
 class KeyResult(_Model):
-    id: Id
-    objective: str | None = None
-    label: str | None = None
-    metric: str
-    target: str | float
+    id: Id = Field(
+        description="the key result's id, used by `decision.weights`, `baseline:` and the output"
+    )
+    objective: str | None = Field(None, description="the objective it serves, shown in the report")
+    label: str | None = Field(None, description="its name in the output")
+    metric: str = Field(
+        description="a stage's total (`booking`), a stage's total value (`purchase.value`), or a ratio of two totals (`booking / form_done`)"
+    )
+    target: str | float = Field(
+        description='`+20%` or `-5%` relative to the baseline, `">= 0.75"` or `"<= 1500"` absolute; a bare number means `>=` it'
+    )
     # the outcome key result: ties and near-ties go to the option best on it
-    priority: Literal["primary"] | None = None
+    priority: Literal["primary"] | None = Field(
+        None,
+        description="`primary`: the outcome key result; near-ties go to the option best on it (one at most)",
+    )
     # must not go backwards: true (no drop) or the drop tolerated, e.g. '-2%'
-    guardrail: bool | str = False
+    guardrail: bool | str = Field(
+        False,
+        description="`true` (must not fall below its baseline) or the drop tolerated, e.g. `'-2%'`; an option likely to break it is not recommended",
+    )
 
     @field_validator("guardrail")
     @classmethod
@@ -370,9 +492,18 @@ class KeyResult(_Model):
 
 
 class Decision(_Model):
-    rule: Literal["all_met", "expected_grade", "weighted"] = "all_met"
-    grading: Literal["committed", "aspirational"] = "committed"
-    weights: dict[Id, float] | None = None
+    rule: Literal["all_met", "expected_grade", "weighted"] = Field(
+        "all_met",
+        description="`all_met`: maximise P(every key result met); `expected_grade`: the expected OKR grade; `weighted`: the weighted share of key results met",
+    )
+    grading: Literal["committed", "aspirational"] = Field(
+        "committed",
+        description="`committed`: a key result counts as met at its target; `aspirational`: at 70% of the way from the baseline to it",
+    )
+    weights: dict[Id, float] | None = Field(
+        None,
+        description="a weight per key result id (0 leaves one out): weights the grade, and the share met under `weighted`",
+    )
 
     @field_validator("weights")
     @classmethod
@@ -406,40 +537,138 @@ class ModelBlock(_Model):
         (``drift: random_walk``, unless AR(1) period effects replace them)."""
         return self.drift == "random_walk" and self.period_effects != "ar1"
 
-    trend: bool = False
-    rate_trend: bool = False
-    period_effects: Literal["iid", "ar1"] = "iid"
+    trend: bool = Field(
+        False,
+        description="learn a linear trend in the log traffic (for steadily growing or shrinking traffic)",
+    )
+    rate_trend: bool = Field(
+        False,
+        description="learn a linear trend in every rate's logit, extrapolated through the quarter",
+    )
+    period_effects: Literal["iid", "ar1"] = Field(
+        "iid",
+        description="`iid`: independent period effects; `ar1`: persistent ones (a good week is followed by more), replacing the drift",
+    )
     # a yearly profile for the traffic and every rate: auto = when the dates span two years
-    seasonality: Literal["auto", "yearly", "none"] = "auto"
-    season_terms: int = Field(4, ge=1, le=12)
-    season_sd: float = Field(0.5, gt=0)
+    seasonality: Literal["auto", "yearly", "none"] = Field(
+        "auto",
+        description="yearly profile of the traffic and every rate: `auto` when dated periods span two years, `yearly` always, `none` never",
+    )
+    season_terms: int = Field(
+        4, ge=1, le=12, description="pairs of Fourier terms in the yearly profile"
+    )
+    season_sd: float = Field(
+        0.5, gt=0, description="scale of the shrinkage prior on the seasonal terms (HalfNormal)"
+    )
     # the traffic's level wanders as a random walk (with iid period effects; AR(1) replaces it)
-    drift: Literal["random_walk", "none"] = "random_walk"
-    drift_sd: float = Field(0.05, gt=0)
-    drift_prob: float = Field(0.5, gt=0, lt=1)  # prior probability that the level drifts at all
-    draws: int = Field(1000, ge=50, le=100_000)
-    chains: int = Field(4, ge=1, le=16)
-    tune: int = Field(1000, ge=50, le=100_000)
-    sampler: Literal["auto", "nutpie", "pymc"] = "auto"
-    target_accept: float | None = Field(None, gt=0.5, lt=1.0)  # None: 0.95 drift, 0.9 ar1
-    level_sd: float = Field(1.0, gt=0)
-    trend_sd: float = Field(0.05, gt=0)
-    rate_trend_sd: float = Field(0.05, gt=0)
-    alpha_shape: float = Field(2.0, gt=0)
-    alpha_rate: float = Field(0.02, gt=0)
-    rate_mu_sd: float = Field(2.5, gt=0)
-    rate_sigma_scale: float = Field(0.5, gt=0)
-    rho_a: float = Field(2.0, gt=0)
-    rho_b: float = Field(2.0, gt=0)
-    traffic_sd_scale: float = Field(0.3, gt=0)
-    traffic_share_a: float = Field(2.0, gt=0)
-    traffic_share_b: float = Field(2.0, gt=0)
-    traffic_rho_a: float = Field(6.0, gt=0)
-    traffic_rho_b: float = Field(2.0, gt=0)
-    value_mu_sd: float = Field(1.0, gt=0)
-    value_sigma_scale: float = Field(0.2, gt=0)
-    value_share_a: float = Field(2.0, gt=0)
-    value_share_b: float = Field(2.0, gt=0)
+    drift: Literal["random_walk", "none"] = Field(
+        "random_walk",
+        description="`random_walk`: the levels of the traffic and the rates may wander; `none`: constant levels",
+    )
+    drift_sd: float = Field(
+        0.05, gt=0, description="scale of the prior on a walk's step sd per period (HalfNormal)"
+    )
+    drift_prob: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="prior probability that the traffic's level (and, separately, the rates' levels) drift",
+    )
+    draws: int = Field(
+        1000, ge=50, le=100_000, description="posterior draws per chain (`--draws` overrides it)"
+    )
+    chains: int = Field(4, ge=1, le=16, description="number of sampler chains")
+    tune: int = Field(1000, ge=50, le=100_000, description="tuning steps per chain")
+    sampler: Literal["auto", "nutpie", "pymc"] = Field(
+        "auto",
+        description="`auto`: nutpie when installed, else PyMC's NUTS; or force `nutpie` or `pymc`",
+    )
+    target_accept: float | None = Field(
+        None,
+        gt=0.5,
+        lt=1.0,
+        description="NUTS target acceptance (default: 0.95 with drifting levels, 0.9 with AR(1) effects, else 0.8)",
+    )
+    level_sd: float = Field(
+        1.0,
+        gt=0,
+        description="sd of the Normal prior on the log mean traffic, around the history's log mean",
+    )
+    trend_sd: float = Field(
+        0.05,
+        gt=0,
+        description="sd of the Normal(0, sd) prior on the traffic's trend per period (log scale)",
+    )
+    rate_trend_sd: float = Field(
+        0.05,
+        gt=0,
+        description="sd of the Normal(0, sd) prior on a rate's trend per period (logit scale)",
+    )
+    alpha_shape: float = Field(
+        2.0, gt=0, description="shape of the Gamma prior on the traffic's overdispersion `alpha`"
+    )
+    alpha_rate: float = Field(
+        0.02, gt=0, description="rate of the Gamma prior on the traffic's overdispersion `alpha`"
+    )
+    rate_mu_sd: float = Field(
+        2.5, gt=0, description="sd of the Normal(0, sd) prior on a rate's average (logit scale)"
+    )
+    rate_sigma_scale: float = Field(
+        0.5,
+        gt=0,
+        description="scale of the HalfNormal prior on a rate's period-to-period sd (logit scale)",
+    )
+    rho_a: float = Field(
+        2.0, gt=0, description="first parameter of the Beta prior on the rates' AR(1) coefficient"
+    )
+    rho_b: float = Field(
+        2.0, gt=0, description="second parameter of the Beta prior on the rates' AR(1) coefficient"
+    )
+    traffic_sd_scale: float = Field(
+        0.3,
+        gt=0,
+        description="AR(1) only: scale of the HalfNormal prior on the traffic's extra-Poisson sd",
+    )
+    traffic_share_a: float = Field(
+        2.0,
+        gt=0,
+        description="AR(1) only: first parameter of the Beta prior on the share of the traffic's variance that persists",
+    )
+    traffic_share_b: float = Field(
+        2.0,
+        gt=0,
+        description="AR(1) only: second parameter of the Beta prior on the share of the traffic's variance that persists",
+    )
+    traffic_rho_a: float = Field(
+        6.0,
+        gt=0,
+        description="AR(1) only: first parameter of the Beta prior on the persistent traffic part's coefficient",
+    )
+    traffic_rho_b: float = Field(
+        2.0,
+        gt=0,
+        description="AR(1) only: second parameter of the Beta prior on the persistent traffic part's coefficient",
+    )
+    value_mu_sd: float = Field(
+        1.0,
+        gt=0,
+        description="sd of the Normal prior on the log mean value per unit, around the history's",
+    )
+    value_sigma_scale: float = Field(
+        0.2,
+        gt=0,
+        description="scale of the HalfNormal prior on the sd of the log value per unit across periods",
+    )
+    value_share_a: float = Field(
+        2.0,
+        gt=0,
+        description="first parameter of the Beta prior on the share of that variance from period effects",
+    )
+    value_share_b: float = Field(
+        2.0,
+        gt=0,
+        description="second parameter of the Beta prior on the share of that variance from period effects",
+    )
 
 
 class Tracking(_Model):
@@ -450,8 +679,24 @@ class Tracking(_Model):
     the level at which a team would commit to a KR; below 0.3 a miss is more than twice as likely as
     a hit, so recovering needs a change of course, not patience. Between them the outcome is open."""
 
-    at_risk_below: float = Field(0.7, gt=0, lt=1)
-    off_track_below: float = Field(0.3, gt=0, lt=1)
+    at_risk_below: float = Field(
+        0.7, gt=0, lt=1, description="P(met) below which `krsim track` calls a key result at risk"
+    )
+    off_track_below: float = Field(
+        0.3,
+        gt=0,
+        lt=1,
+        description="P(met) below which it is off track (not above `at_risk_below`)",
+    )
+    actuals: str | None = Field(
+        None,
+        description="the quarter's actuals so far (CSV, relative to the scenario file): "
+        "`krsim portfolio` tracks the scenario instead of running it",
+    )
+    option: Id | None = Field(
+        None,
+        description="the option the actuals were observed under (default: the current product)",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> Tracking:
@@ -467,10 +712,14 @@ class Event(_Model):
     """A one-off shock in the history: periods ``first``..``last`` (labels, inclusive) get their
     own effect for the named stages and segments (all by default)."""
 
-    label: str
-    first: str
-    last: str
-    stages: list[Id] | None = None
+    label: str = Field(description="what happened (a campaign, an outage), shown in the output")
+    first: str = Field(
+        description="the first period of the event (a period label or date, inclusive)"
+    )
+    last: str = Field(description="the last period of the event (inclusive)")
+    stages: list[Id] | None = Field(
+        None, description="the stages and segments it affected (default: all)"
+    )
     closed: bool = Field(
         False,
         description="the periods were real zeros (the business was closed), not a tracking outage",
@@ -500,9 +749,16 @@ class HistorySource(_Model):
 
 
 class Experiment(_Model):
-    data: str
-    control: Id | None = None
-    allocation: dict[Id, float] | None = None
+    data: str = Field(
+        description="the results CSV, relative to the scenario file: `arm`, optional `period`, a count column per stage and segment"
+    )
+    control: Id | None = Field(
+        None, description="the control arm (default: the option without changes)"
+    )
+    allocation: dict[Id, float] | None = Field(
+        None,
+        description="the planned share of the traffic per arm (default: equal shares), for the sample-ratio check",
+    )
 
 
 BASELINE_KINDS = ("last_periods", "same_period_last_year", "previous_quarter")
@@ -536,11 +792,19 @@ class BaselineSpec(_Model):
     ``previous_quarter``) or an explicit one, ``{from: A, to: B}`` (``window``: period labels or
     dates, inclusive). ``shared``: written once for every key result (``baseline: FORM``)."""
 
-    kind: Literal["given", "last_periods", "same_period_last_year", "previous_quarter", "window"]
-    value: float | None = None
-    from_: str | None = Field(default=None, alias="from")
-    to: str | None = None
-    shared: bool = False
+    kind: Literal[
+        "given", "last_periods", "same_period_last_year", "previous_quarter", "window"
+    ] = Field(
+        description="how the baseline is given: a number (`given`), a named window, or an explicit `window`"
+    )
+    value: float | None = Field(None, description="the baseline itself, for `given`")
+    from_: str | None = Field(
+        default=None,
+        alias="from",
+        description="the window's first period (label or date, inclusive)",
+    )
+    to: str | None = Field(None, description="the window's last period (label or date, inclusive)")
+    shared: bool = Field(False, description="written once for every key result (`baseline: FORM`)")
 
     @model_validator(mode="before")
     @classmethod
@@ -587,25 +851,55 @@ class BaselineSpec(_Model):
 
 
 class Scenario(_Model):
-    version: Literal[1] = 1
-    title: str
-    description: str | None = None
-    period: str = "week"
-    horizon: int = Field(ge=1, le=10_000)
-    seed: int = Field(2024, ge=0)
-    funnel: dict[Id, Stage]
-    segments: dict[Id, Segment] = {}
-    history: str | HistorySource
-    options: dict[Id, Option]
-    key_results: list[KeyResult]
-    decision: Decision = Decision()
-    model: ModelBlock = ModelBlock()
+    version: Literal[1] = Field(1, description="the scenario format's version")
+    title: str = Field(description="the question the report answers")
+    description: str | None = Field(
+        None, description="a paragraph of context, shown under the title"
+    )
+    period: str = Field(
+        "week",
+        description="the unit of one history row and of the horizon: `day`, `week`, `month` (or another word for undated rows)",
+    )
+    horizon: int = Field(
+        ge=1, le=10_000, description="periods simulated: the quarter (13 for weeks)"
+    )
+    seed: int = Field(2024, ge=0, description="random seed: same scenario and seed, same numbers")
+    funnel: dict[Id, Stage] = Field(
+        description="the stages by id; exactly one has no `from`: the traffic entering the funnel"
+    )
+    segments: dict[Id, Segment] = Field(
+        {}, description="observed shares of a stage's users by id (inherited by later stages)"
+    )
+    history: str | HistorySource = Field(
+        description="the history table (CSV), relative to the scenario file: `period`, then a count column per stage and segment"
+    )
+    options: dict[Id, Option] = Field(
+        description="the choices compared, by id; one with no `changes` is the current product"
+    )
+    key_results: list[KeyResult] = Field(description="the key results and their targets")
+    decision: Decision = Field(Decision(), description="how the options are compared")
+    model: ModelBlock = Field(
+        ModelBlock(), description="model settings and the default priors of the history model"
+    )
     # per key result (ids checked in cross_check); `baseline: FORM` is stored as that form for
     # every key result, `baseline: last_periods` (the default) as None
-    baseline: dict[str, BaselineSpec] | None = None
-    experiment: Experiment | None = None
-    tracking: Tracking = Tracking()
-    events: list[Event] = []
+    baseline: dict[str, BaselineSpec] | None = Field(
+        None,
+        description="`last_periods` (default), `same_period_last_year`, `previous_quarter`, `{from: DATE, to: DATE}`, or per key result one of these or a number",
+    )
+    experiment: Experiment | None = Field(
+        None, description="an experiment's results, for `krsim compare`"
+    )
+    tracking: Tracking = Field(Tracking(), description="status thresholds of `krsim track`")
+    events: list[Event] = Field(
+        [],
+        description="one-off shocks in the history (campaigns, outages): their periods get their own effects",
+    )
+    language: Literal["en", "fr"] = Field(
+        "en",
+        description="the language of the terminal output and the report pages (en or fr; "
+        "`--lang` overrides it); the JSON stays English",
+    )
 
     _source: Path | None = PrivateAttr(default=None)
     _text: bytes = PrivateAttr(default=b"")
@@ -1035,6 +1329,15 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
 
     def prob(path: str, p: Prior) -> None:
         lo, hi = p.support()
+        if p.kind == "from_archive":
+            out.append(
+                (
+                    path,
+                    "from_archive gives a factor (1 + a relative lift) and goes on a lift's "
+                    "factor; a probability needs a beta_interval",
+                )
+            )
+            return
         if p.kind in ("normal", "lognormal_interval") or lo < 0 or hi > 1:
             hint = _share_hint(lo, hi) if p.kind in ("uniform", "fixed") else ""
             out.append(
@@ -1275,7 +1578,32 @@ def read_scenario(path: str | Path) -> Scenario:
         ) from None
     scenario = parse_scenario(text, str(path))
     scenario._source = path
+    _bind_archives(scenario, path)
     return scenario
+
+
+def archive_refs(scenario: Scenario) -> list[tuple[str, ArchiveRef]]:
+    """Every `from_archive` reference of the scenario's changes, with its field path."""
+    out = []
+    for oid, opt in scenario.options.items():
+        for i, ch in enumerate(opt.changes):
+            for field, value in ch.spec:
+                if isinstance(value, Prior) and value.from_archive is not None:
+                    key = type(ch.spec).model_fields[field].alias or field
+                    out.append(
+                        (
+                            f"options.{oid}.changes[{i}].{ch.kind}.{key}.from_archive",
+                            value.from_archive,
+                        )
+                    )
+    return out
+
+
+def _bind_archives(scenario: Scenario, path: Path) -> None:
+    """Resolve each `from_archive` prior's file against the scenario's directory (the archive
+    itself is read and checked by `api.load_scenario`, `archive_data.check_refs`)."""
+    for _, ref in archive_refs(scenario):
+        ref._base = path.parent
 
 
 @dataclass(frozen=True)
