@@ -310,3 +310,22 @@ def test_pymc_side_of_the_archive_prior(tmp_path, example_json, monkeypatch):
     # the sample median's sd is 1 / (2 f(median) sqrt(n)), f ~ 0.5 / IQR for these shapes
     tol = 4 * (q[2] - q[0]) / np.sqrt(len(draws))
     assert np.median(draws) == pytest.approx(q[1], abs=tol)
+
+
+def test_compare_figure_draws_the_archive_prior_density():
+    """The belief figure's prior curve for an archive prior is the density the draws come from:
+    it integrates to 1 and its mean matches the draws' mean within 4 Monte Carlo errors."""
+    from scipy import integrate
+
+    from simulator.priors import sample
+    from simulator.report.compare_plots import _prior_pdf
+    from simulator.scenario import change_priors, read_scenario
+
+    root = Path(__file__).resolve().parent.parent
+    s = read_scenario(root / "scenarios" / "archive_checkout.yaml")
+    prior = next(p for p in change_priors(s).values() if p.kind == "from_archive")
+    pdf = lambda x: float(_prior_pdf(prior, np.array([x]))[0])  # noqa: E731
+    assert integrate.quad(pdf, 1e-6, 5, limit=400, points=[1.0])[0] == pytest.approx(1, abs=1e-6)
+    mean = integrate.quad(lambda x: x * pdf(x), 1e-6, 5, limit=400, points=[1.0])[0]
+    draws = sample(prior, 40_000, np.random.default_rng(7))
+    assert abs(draws.mean() - mean) < 4 * draws.std() / np.sqrt(draws.size)

@@ -48,6 +48,11 @@ def _prior_pdf(prior, x: np.ndarray) -> np.ndarray:
         return stats.norm.pdf(x, *p)
     if family == "uniform":
         return stats.uniform.pdf(x, p[0], p[1] - p[0])
+    if family == "lognormal_mixture":  # an archive prior: a normal mixture on the log factor
+        w, m, s = (np.asarray(p[i::3], dtype=float) for i in range(3))
+        xs = np.maximum(np.asarray(x, dtype=float), 1e-300)
+        dens = stats.norm.pdf(np.log(xs)[:, None], m, s) @ w / xs
+        return np.where(np.asarray(x) > 0, dens, 0.0)
     return np.zeros_like(x)
 
 
