@@ -9,7 +9,6 @@ file, the row and the column, as `InputError` (exit code 2 on the command line).
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .scenario import InputError
+from .tables import read_rows
 
 REQUIRED = ("experiment", "metric", "lift")
 OPTIONAL = ("se", "lo", "hi", "shipped", "end", "category")
@@ -128,27 +128,7 @@ def read_archive(path: str | Path) -> Archive:
     """Read and check an archive CSV (see the module docstring); raises `InputError` with one line
     per problem: ``FILE: row R, column 'C': what is wrong``."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError([f"{path}: file not found"]) from None
-    except OSError as exc:
-        raise InputError([f"{path}: cannot read the file: {exc.strerror or exc}"]) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            [f"{path}: not UTF-8 text (byte {exc.start}); save it as 'CSV UTF-8'"]
-        ) from None
-    lines = text.splitlines()
-    first = next((ln for ln in lines if ln.strip()), "")
-    counts = {d: first.count(d) for d in (",", ";", "\t", "|")}
-    delim = "," if counts[","] else max(counts, key=counts.get)
-    rows = [r for r in csv.reader(lines, delimiter=delim) if any(c.strip() for c in r)]
-    if not rows:
-        raise InputError(
-            [f"{path}: the file is empty (expected a header: experiment, metric, lift, se)"]
-        )
+    rows, _delimiter, digest = read_rows(path, "experiment, metric, lift, se")
     header = [h.strip().lower() for h in rows[0]]
     problems: list[str] = []
     notes: list[str] = []
@@ -284,7 +264,7 @@ def read_archive(path: str | Path) -> Archive:
         tuple(shipped),
         tuple(ends),
         tuple(cats),
-        hashlib.sha256(raw).hexdigest(),
+        digest,
         tuple(notes),
     )
 

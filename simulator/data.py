@@ -10,7 +10,6 @@ and empty count cells are missing data. Other labels (``1``, ``2025-W36``) are t
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
 import difflib
@@ -25,6 +24,7 @@ import numpy as np
 from .i18n import _, fmt_date, fmt_int, fmt_label, fmt_pct, ngettext
 from .scenario import InputError, Scenario, did_you_mean
 from .season import add_months, is_month_end
+from .tables import read_rows
 from .values import value_stages
 
 PERIODS = ("day", "week", "month")
@@ -151,15 +151,6 @@ def _parse_count(text: str, delimiter: str = ",") -> int | str | None:
             return f"{t!r}: a thousands separator or a decimal point? write the count without it"
         return f"a count must be a whole number ({text.strip()})"
     return int(v)
-
-
-def _sniff_delimiter(first_line: str) -> str:
-    """The header's separator: a comma, unless the header holds none and a `;` or tab instead."""
-    counts = {d: first_line.count(d) for d in (",", ";", "\t", "|")}
-    if counts[","]:
-        return ","
-    best = max(counts, key=counts.get)
-    return best if counts[best] else ","
 
 
 # ------------------------------------------------------------------------------- columns
@@ -418,34 +409,7 @@ def read_count_table(
     columns = columns if columns is not None else [*scenario.funnel, *scenario.segments]
     problems: list[str] = []
     notes: list[str] = []
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError([f"{path}: file not found"]) from None
-    except OSError as exc:
-        raise InputError([f"{path}: cannot read the file: {exc.strerror or exc}"]) from None
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InputError(
-            [f"{path}: the file is UTF-16 text; save it as 'CSV UTF-8 (comma delimited)'"]
-        )
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            [
-                f"{path}: not UTF-8 text (byte {exc.start}); save it as 'CSV UTF-8' "
-                "(a spreadsheet's plain 'CSV' may use another encoding)"
-            ]
-        ) from None
-    lines = text.splitlines()
-    first = next((ln for ln in lines if ln.strip()), "")
-    delimiter = _sniff_delimiter(first)
-    rows = list(csv.reader(lines, delimiter=delimiter))
-    rows = [r for r in rows if any(c.strip() for c in r)]
-    if not rows:
-        raise InputError(
-            [f"{path}: the file is empty (expected a header row: {key}, {', '.join(columns)})"]
-        )
+    rows, delimiter, _digest = read_rows(path, f"{key}, {', '.join(columns)}")
     header = [h.strip() for h in rows[0]]
     rename, shown, map_notes = _column_map(scenario, header, key, rows[1:4], path)
     notes += map_notes
