@@ -1027,39 +1027,40 @@ def outage_problems(scenario: Scenario, table: CountTable, path: Path, first: in
         if ev.closed:
             closed.update(int(r) for r in np.flatnonzero(rows))
     cols = [*scenario.funnel, *scenario.segments]
-    n = len(table)
+    parents = [(s, st.from_) for s, st in scenario.funnel.items() if st.from_]
+    parents += [(g, sg.of) for g, sg in scenario.segments.items()]
+    counts, missing = table.counts, table.missing
+    # per column, over all rows: how many count something, how many recorded cells are 0
+    positive = {c: int(np.sum(counts[c] > 0)) for c in cols}
+    recorded = {c: int(np.sum(~missing[c])) for c in cols}
+    zeros = {c: int(np.sum((counts[c] == 0) & ~missing[c])) for c in cols}
     out = []
     fix = "leave the cells empty: krsim treats them as missing"
-    for r in range(first, n):
+    for r in range(first, len(table)):
         row = f"row {r - first + 2} (period {table.labels[r]})"
         if r in closed:
             continue
-        seen = [c for c in cols if not table.missing[c][r]]
+        seen = [c for c in cols if not missing[c][r]]
         if not seen:
             continue
-        others = [i for i in range(n) if i != r]
-        if all(table.counts[c][r] == 0 for c in seen) and any(
-            table.counts[c][i] > 0 for c in seen for i in others
-        ):
+        if all(counts[c][r] == 0 for c in seen) and any(positive[c] > 0 for c in seen):
             out.append(
                 f"{path}: {row}: every count is 0 while the "
                 f"other periods are not: a tracking outage? {fix} (or, for a period that really "
                 "had no activity, an `events:` entry with `closed: true`)"
             )
             continue
-        parents = [(s, st.from_) for s, st in scenario.funnel.items() if st.from_]
-        parents += [(g, sg.of) for g, sg in scenario.segments.items()]
         for child, parent in parents:
-            if table.missing[child][r] or table.missing[parent][r]:
+            if missing[child][r] or missing[parent][r]:
                 continue
-            if table.counts[child][r] != 0 or table.counts[parent][r] < OUTAGE_PARENT:
+            if counts[child][r] != 0 or counts[parent][r] < OUTAGE_PARENT:
                 continue
-            rest = [i for i in others if not table.missing[child][i]]
-            if rest and all(table.counts[child][i] > 0 for i in rest):
+            # the other recorded periods of the child (this one is a recorded 0): none is 0
+            if recorded[child] > 1 and zeros[child] == 1:
                 out.append(
                     f"{path}: {row}, column "
                     f"{scenario.column_of(child)!r}: 0 while {scenario.column_of(parent)!r} counts "
-                    f"{table.counts[parent][r]:,} and it is never 0 in the other periods: a "
+                    f"{counts[parent][r]:,} and it is never 0 in the other periods: a "
                     f"tracking outage? {fix}"
                 )
     return out
