@@ -101,6 +101,13 @@ def run_one(
     return base | res | {"status": "ok", "error": None, "seconds": time.monotonic() - start}
 
 
+KR_FIELDS = ("p_met", "p_met_se", "median", "interval80")  # what a portfolio keeps of a KR
+
+
+def _kr_fields(kr: dict[str, Any]) -> dict[str, Any]:
+    return {f: kr[f] for f in KR_FIELDS}
+
+
 def _evaluate(path: Path, out: Path | None, draws: int | None) -> dict[str, Any]:
     from .api import load_scenario
     from .data import read_history
@@ -119,15 +126,7 @@ def _evaluate(path: Path, out: Path | None, draws: int | None) -> dict[str, Any]
         option = th.option or s.control_option
         actuals = read_launched_actuals(s, h, s.resolve(th.actuals), option)
         r = track(s, actuals, option=option, history=h)
-        krs = {
-            k: {
-                "p_met": v.p_met,
-                "p_met_se": v.p_met_se,
-                "median": v.median,
-                "interval80": list(v.interval80),
-            }
-            for k, v in r.key_results.items()
-        }
+        krs = {k: _kr_fields(v.to_dict()) for k, v in r.key_results.items()}
         kind, periods_done, warnings = "track", r.periods_done, r.diagnostics["warnings"]
         if out is not None:
             from .report.track_page import write_track_report
@@ -138,15 +137,7 @@ def _evaluate(path: Path, out: Path | None, draws: int | None) -> dict[str, Any]
 
         r = simulate(s, history=h)
         option = r.summary["recommendation"]["option"]
-        krs = {
-            k: {
-                "p_met": v["p_met"],
-                "p_met_se": v["p_met_se"],
-                "median": v["median"],
-                "interval80": v["interval80"],
-            }
-            for k, v in r.summary["options"][option]["key_results"].items()
-        }
+        krs = {k: _kr_fields(v) for k, v in r.summary["options"][option]["key_results"].items()}
         kind, periods_done, warnings = "run", 0, r.summary["diagnostics"]["warnings"]
         if out is not None:
             from .report import write_report
@@ -174,21 +165,52 @@ def _evaluate(path: Path, out: Path | None, draws: int | None) -> dict[str, Any]
 
 # ---------------------------------------------------------------------------------- storage
 
-_TABLES = {
-    "results": """(
-        week TEXT NOT NULL, scenario TEXT NOT NULL, kr TEXT NOT NULL, option TEXT, kind TEXT,
-        periods_done INTEGER, p_met REAL, p_met_se REAL, median REAL, low80 REAL, high80 REAL,
-        status TEXT, krsim TEXT, digest TEXT, created TEXT,
-        PRIMARY KEY (week, scenario, kr))""",
-    "errors": """(
-        week TEXT NOT NULL, scenario TEXT NOT NULL, error TEXT, krsim TEXT, created TEXT,
-        PRIMARY KEY (week, scenario))""",
+# each table's columns with their SQL types, then its key; its staging copy adds `run` to both
+_TABLES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
+    "results": (
+        {
+            "week": "TEXT NOT NULL",
+            "scenario": "TEXT NOT NULL",
+            "kr": "TEXT NOT NULL",
+            "option": "TEXT",
+            "kind": "TEXT",
+            "periods_done": "INTEGER",
+            "p_met": "REAL",
+            "p_met_se": "REAL",
+            "median": "REAL",
+            "low80": "REAL",
+            "high80": "REAL",
+            "status": "TEXT",
+            "krsim": "TEXT",
+            "digest": "TEXT",
+            "created": "TEXT",
+        },
+        ("week", "scenario", "kr"),
+    ),
+    "errors": (
+        {
+            "week": "TEXT NOT NULL",
+            "scenario": "TEXT NOT NULL",
+            "error": "TEXT",
+            "krsim": "TEXT",
+            "created": "TEXT",
+        },
+        ("week", "scenario"),
+    ),
 }
-_COLS = {
-    "results": "week, scenario, kr, option, kind, periods_done, p_met, p_met_se, median, low80, "
-    "high80, status, krsim, digest, created",
-    "errors": "week, scenario, error, krsim, created",
-}
+
+
+def _columns(table: str) -> str:
+    return ", ".join(_TABLES[table][0])
+
+
+def _create(table: str, staging: bool) -> str:
+    types, key = _TABLES[table]
+    if staging:
+        types, key = {"run": "TEXT NOT NULL", **types}, ("run", *key)
+    cols = ", ".join(f"{c} {t}" for c, t in types.items())
+    name = f"staging_{table}" if staging else table
+    return f"CREATE TABLE IF NOT EXISTS {name} ({cols}, PRIMARY KEY ({', '.join(key)}))"
 
 
 class Store:
@@ -241,11 +263,8 @@ class Store:
         stmts: list[tuple[str, Any]] = [
             ("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)", None)
         ]
-        for t, cols in _TABLES.items():
-            stmts.append((f"CREATE TABLE IF NOT EXISTS {t} {cols}", None))
-            staging = cols.replace("PRIMARY KEY (week", "PRIMARY KEY (run, week")
-            staging = staging.replace("(\n        week", "(\n        run TEXT NOT NULL, week", 1)
-            stmts.append((f"CREATE TABLE IF NOT EXISTS staging_{t} {staging}", None))
+        for t in _TABLES:
+            stmts += [(_create(t, staging=False), None), (_create(t, staging=True), None)]
         stmts.append(("SELECT value FROM meta WHERE key = 'schema_version'", None))
         rows = self._run(stmts)[-1]
         version = int(rows[0][0]) if rows else 0
@@ -267,15 +286,7 @@ class Store:
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         if result["status"] == "error":
             row = {"run": run, "week": week, "scenario": result["name"], "error": result["error"]}
-            self._run(
-                [
-                    (
-                        "INSERT INTO staging_errors (run, week, scenario, error, krsim, created) "
-                        "VALUES (:run, :week, :scenario, :error, :krsim, :created)",
-                        row | {"krsim": __version__, "created": now},
-                    )
-                ]
-            )
+            self._insert("errors", [row | {"krsim": __version__, "created": now}])
             return
         rows = [
             {
@@ -298,14 +309,19 @@ class Store:
             }
             for k, v in result["key_results"].items()
         ]
-        cols = "run, " + _COLS["results"]
-        names = ", ".join(f":{c.strip()}" for c in cols.split(","))
-        self._run([(f"INSERT INTO staging_results ({cols}) VALUES ({names})", rows)])
+        self._insert("results", rows)
+
+    def _insert(self, table: str, rows: list[dict[str, Any]]) -> None:
+        """Rows (each with its run) into a table's staging copy."""
+        cols = ["run", *_TABLES[table][0]]
+        names = ", ".join(f":{c}" for c in cols)
+        self._run([(f"INSERT INTO staging_{table} ({', '.join(cols)}) VALUES ({names})", rows)])
 
     def commit_week(self, run: str, week: str) -> None:
         """Replace the week's rows by the run's staged ones, in one transaction."""
         stmts: list[tuple[str, Any]] = []
-        for t, cols in _COLS.items():
+        for t in _TABLES:
+            cols = _columns(t)
             stmts += [
                 (f"DELETE FROM {t} WHERE week = :week", {"week": week}),
                 (
@@ -318,7 +334,7 @@ class Store:
 
     def drop_run(self, run: str) -> None:
         """Forget a run's staged rows (an interrupted run, or one left by a crash)."""
-        self._run([(f"DELETE FROM staging_{t} WHERE run = :run", {"run": run}) for t in _COLS])
+        self._run([(f"DELETE FROM staging_{t} WHERE run = :run", {"run": run}) for t in _TABLES])
 
     def weeks(self) -> list[str]:
         rows = self._run(
