@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import make_example_data  # noqa: E402  (the seed example's simulation, beside this script)
 
 OUT = Path(__file__).resolve().parent.parent / "scenarios" / "data" / "booking_q1_history.csv"
 WEEKS = 96
@@ -34,17 +38,11 @@ SEASON = {"amplitude": 0.25, "peak_day_of_year": 320}  # mid-November
 
 
 def simulate(rng: np.random.Generator, weeks: int = WEEKS) -> dict[str, np.ndarray]:
+    """The seed example's simulation with this funnel's rates and a yearly cycle of traffic."""
     days = [FIRST_MONDAY + dt.timedelta(weeks=i) for i in range(weeks)]
     doy = np.array([d.timetuple().tm_yday for d in days], dtype=float)
     season = SEASON["amplitude"] * np.cos(2 * np.pi * (doy - SEASON["peak_day_of_year"]) / 365.25)
-    t = np.arange(weeks) - (weeks - 1) / 2
-    mu = TRAFFIC["level"] * np.exp(TRAFFIC["growth_per_week"] * t + season)
-    lam = rng.gamma(TRAFFIC["alpha"], mu / TRAFFIC["alpha"])
-    counts = {"visits": rng.poisson(lam)}
-    for node, (parent, rate, sd) in RATES.items():
-        eta = np.log(rate / (1 - rate)) + sd * rng.standard_normal(weeks)
-        counts[node] = rng.binomial(counts[parent], 1 / (1 + np.exp(-eta)))
-    return counts
+    return make_example_data.simulate(rng, weeks, RATES, TRAFFIC, season)
 
 
 def main() -> None:

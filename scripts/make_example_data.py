@@ -31,12 +31,20 @@ RATES = {
 TRAFFIC = {"level": 12_000.0, "growth_per_week": 0.004, "alpha": 150.0}
 
 
-def simulate(rng: np.random.Generator, weeks: int = WEEKS) -> dict[str, np.ndarray]:
+def simulate(
+    rng: np.random.Generator,
+    weeks: int = WEEKS,
+    rates: dict = RATES,
+    traffic: dict = TRAFFIC,
+    season: np.ndarray | float = 0.0,
+) -> dict[str, np.ndarray]:
+    """Weekly counts: ``traffic`` with its growth (times exp(``season``), a log-scale term per
+    week), then each stage of ``rates`` binomial from its parent."""
     t = np.arange(weeks) - (weeks - 1) / 2
-    mu = TRAFFIC["level"] * np.exp(TRAFFIC["growth_per_week"] * t)
-    lam = rng.gamma(TRAFFIC["alpha"], mu / TRAFFIC["alpha"])
+    mu = traffic["level"] * np.exp(traffic["growth_per_week"] * t + season)
+    lam = rng.gamma(traffic["alpha"], mu / traffic["alpha"])
     counts = {"visits": rng.poisson(lam)}
-    for node, (parent, rate, sd) in RATES.items():
+    for node, (parent, rate, sd) in rates.items():
         eta = np.log(rate / (1 - rate)) + sd * rng.standard_normal(weeks)
         counts[node] = rng.binomial(counts[parent], 1 / (1 + np.exp(-eta)))
     return counts
