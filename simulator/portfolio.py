@@ -220,6 +220,14 @@ class Store:
 
     def __init__(self, url: str | Path):
         self.url = str(url)
+        try:
+            self._open()
+        except InputError:
+            raise
+        except Exception as exc:  # a driver's or the file system's: the user's --db is wrong
+            raise InputError([f"--db: cannot open {self.url}: {_one_line(exc)}"]) from None
+
+    def _open(self) -> None:
         if "://" in self.url:
             try:
                 import sqlalchemy
@@ -512,7 +520,13 @@ def _fan_out(args, workers: int, engine: str, scheduler: str | None):
                 ["--engine dask: needs Dask's distributed package (pip install 'krsim[portfolio]')"]
             ) from None
         base = _compile_base()
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler)
+        except (OSError, ValueError) as exc:
+            raise InputError(
+                [f"--scheduler: cannot reach the Dask scheduler at {scheduler}: {_one_line(exc)}"]
+            ) from None
+        with client:
             futures = [
                 client.submit(run_one, p, o, d, f"{base}/dask-{i % 64}", pure=False)
                 for i, (p, o, d) in enumerate(args)

@@ -197,3 +197,22 @@ def test_bad_arguments_exit_2(tmp_path, capsys):
     assert "--week: write an ISO week" in capsys.readouterr().err
     with pytest.raises(InputError):
         pf.discover([tmp_path])  # an empty folder
+
+
+def test_a_wrong_database_or_scheduler_is_one_line(tmp_path, capsys):
+    (tmp_path / "a.yaml").write_text("title: t\n")
+    for args, start in (
+        (["--db", "foo://x"], "error: --db: cannot open foo://x: NoSuchModuleError"),
+        (["--db", str(tmp_path / "a.yaml" / "k.sqlite")], f"error: --db: cannot open {tmp_path}"),
+        (
+            ["--engine", "dask", "--scheduler", "nonsense://x", "--db", str(tmp_path / "k.db")],
+            "error: --scheduler: cannot reach the Dask scheduler at nonsense://x:",
+        ),
+    ):
+        if args[1] == "foo://x":
+            pytest.importorskip("sqlalchemy")
+        if args[0] == "--engine":
+            pytest.importorskip("distributed")
+        assert main(["portfolio", str(tmp_path), "--week", "2026-W49", *args]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(start), err
