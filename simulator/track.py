@@ -365,15 +365,17 @@ def pick_now(
     prefer: str | None = None,
 ) -> str:
     """The candidate with the best mean of ``on`` (``all_met`` or ``grade``) per draw; the
-    candidates within 2 Monte Carlo errors of its paired difference go to the higher expected
-    grade, and an exact tie to ``prefer``."""
+    candidates within a near-tie of it (`decision.NEAR_TIE` or 2 Monte Carlo errors of the paired
+    difference, as the recommendation counts one) go to the higher expected grade, and an exact
+    tie to ``prefer``."""
     per = {o: getattr(evals[o], on) for o in candidates}
     mean = {o: float(v.mean()) for o, v in per.items()}
     top = max(candidates, key=lambda o: mean[o])
     near = [
         o
         for o in candidates
-        if mean[top] - mean[o] <= 2 * decision.mc_se(per[top] - per[o], chains)
+        if mean[top] - mean[o]
+        <= max(decision.NEAR_TIE, 2 * decision.mc_se(per[top] - per[o], chains))
     ]
     grade = {o: float(evals[o].grade.mean()) for o in near}
     best = max(grade.values())

@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from ..decision import NEAR_TIE
 from ..i18n import _, fmt_g, fmt_num, fmt_pct, language, period_noun
 from ..render import fmt_p, fmt_value, kr_label, sep
 from ..track import (
@@ -291,10 +292,10 @@ def _what_now(result: TrackResult) -> dict[str, Any] | None:
         "note": _(
             "Each option for the rest of the quarter from the same posterior draws (the actuals "
             "so far, then the forecast of the rest under it), with Monte Carlo errors. An option "
-            "wins on P(all met) by more than 2 Monte Carlo errors of the draw-by-draw difference; "
-            "closer than that, the higher expected grade wins. When every option's P(all met) is "
-            "below {floor}, they are compared on expected grade."
-        ).format(floor=fmt_g(SWITCH_FLOOR, "g")),
+            "wins on P(all met) by more than {tie} and more than 2 Monte Carlo errors of the "
+            "draw-by-draw difference; closer than that, the higher expected grade wins. When every "
+            "option's P(all met) is below {floor}, they are compared on expected grade."
+        ).format(floor=fmt_g(SWITCH_FLOOR, "g"), tie=fmt_g(NEAR_TIE, "g")),
     }
 
 
