@@ -1,9 +1,11 @@
-"""The import graph of the simulator package, and a check that it has no cycle.
+"""The import graph of the simulator package, and checks that it has no cycle and that every
+import points down the layers of docs/design.md §2.
 
 Every import counts, also those inside functions and under ``TYPE_CHECKING``: an import deferred
 to run time still ties the two modules together. Parsed with ``ast``, nothing is imported.
 
-    python scripts/import_graph.py            # prints the graph; exit 1 (and the cycle) if cyclic
+    python scripts/import_graph.py   # prints the graph; exit 1 (and the cycle or the upward
+                                     # imports) if it has a cycle or an import points up
 """
 
 from __future__ import annotations
@@ -14,6 +16,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "simulator"
+
+# docs/design.md §2, top first: a module may import its own layer and the layers below it.
+# Each entry is a module or a subpackage (its modules), relative to the package.
+LAYERS: list[tuple[str, ...]] = [
+    ("", "__main__", "cli"),  # entry points (and the package's own __init__)
+    ("portfolio",),  # many scenarios a week at a time
+    ("api",),  # the Python API
+    ("report",),  # pages: figures, Markdown, HTML, summary.json
+    ("analyses",),  # compare, backtest, track, plan
+    ("engine",),  # forecast -> key results -> decision -> words
+    ("model",),  # the PyMC models and their fits; priors, values, change semantics
+    ("io",),  # the scenario file, tables, calendars, the cache
+    ("i18n", "version"),  # the output language; the version
+]
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -82,6 +98,29 @@ def find_cycle(g: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+def layer_of(module: str, package: str = PACKAGE, layers=LAYERS) -> int:
+    """The index in ``layers`` of ``module`` (0 is the top); a module no layer names is an error."""
+    rel = module.removeprefix(package).removeprefix(".")
+    best, depth = None, -1
+    for i, entries in enumerate(layers):
+        for e in entries:
+            if (rel == e or (e and rel.startswith(e + "."))) and len(e) > depth:
+                best, depth = i, len(e)
+    if best is None:
+        raise KeyError(f"{module} is in no layer of scripts/import_graph.py LAYERS")
+    return best
+
+
+def upward_imports(g: dict[str, set[str]], package: str = PACKAGE, layers=LAYERS) -> list[str]:
+    """Every import that points to a higher layer, as 'module -> imported'."""
+    return [
+        f"{m} -> {d}"
+        for m in sorted(g)
+        for d in sorted(g[m])
+        if layer_of(d, package, layers) < layer_of(m, package, layers)
+    ]
+
+
 def main() -> int:
     g = graph()
     short = {m: m.removeprefix(PACKAGE + ".") if m != PACKAGE else PACKAGE for m in g}
@@ -92,7 +131,11 @@ def main() -> int:
     if cycle:
         print("import cycle: " + " -> ".join(short[m] for m in cycle), file=sys.stderr)
         return 1
-    print(f"no import cycle among {len(g)} modules")
+    up = upward_imports(g)
+    if up:
+        print("imports that point up the layers:\n  " + "\n  ".join(up), file=sys.stderr)
+        return 1
+    print(f"no import cycle and no upward import among {len(g)} modules")
     return 0
 
 

@@ -2,7 +2,7 @@
 first weeks of the quarter after the recommended option was launched.
 
 ILLUSTRATIVE NUMBERS: simulated with krsim's own change semantics
-(`simulator.changes.simulate_counts`) from the funnel rates and traffic of the illustrative history
+(`simulator.model.changes.simulate_counts`) from the funnel rates and traffic of the illustrative history
 (scripts/make_example_data.py, continuing its time line) and an invented true value of the change
 parameter (TRUTH below: fewer bookers take up the account offer than the team's median belief).
 The whole quarter is simulated from one seed; the first ``--weeks`` (default 5) are written, so the
@@ -24,8 +24,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from simulator.changes import ChangePlan, simulate_counts  # noqa: E402
-from simulator.scenario import read_scenario  # noqa: E402
+from simulator.io.scenario import read_scenario  # noqa: E402
+from simulator.model.changes import ChangePlan, simulate_counts  # noqa: E402
 
 SCENARIO = ROOT / "scenarios" / "mandatory_account.yaml"
 OUT = ROOT / "scenarios" / "data" / "mandatory_account_actuals.csv"

@@ -1,7 +1,7 @@
 """Generate illustrative A/B test results for the seed scenario (scenarios/mandatory_account.yaml).
 
 ILLUSTRATIVE NUMBERS: a four-week test of the three options, traffic split equally, simulated with
-krsim's own change semantics (`simulator.changes.simulate_counts`) from the same funnel rates as the
+krsim's own change semantics (`simulator.model.changes.simulate_counts`) from the same funnel rates as the
 illustrative history (scripts/make_example_data.py) and invented true values of the change
 parameters (TRUTH below). Rerun to regenerate: `python scripts/make_example_experiment.py`.
 """
@@ -19,8 +19,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from simulator.changes import ChangePlan, simulate_counts  # noqa: E402
-from simulator.scenario import read_scenario  # noqa: E402
+from simulator.io.scenario import read_scenario  # noqa: E402
+from simulator.model.changes import ChangePlan, simulate_counts  # noqa: E402
 
 SCENARIO = ROOT / "scenarios" / "mandatory_account.yaml"
 OUT = ROOT / "scenarios" / "data" / "mandatory_account_experiment.csv"

@@ -246,11 +246,11 @@ def no_fitting():
     saved = []
     for module, name in [
         (mod("api"), "simulate"),
-        (mod("track"), "track"),
-        (mod("plan"), "plan"),
-        (mod("compare"), "compare"),
-        (mod("backtest"), "backtest"),
-        (mod("backtest"), "rank_models"),
+        (mod("analyses.track"), "track"),
+        (mod("analyses.plan"), "plan"),
+        (mod("analyses.compare"), "compare"),
+        (mod("analyses.backtest"), "backtest"),
+        (mod("analyses.backtest"), "rank_models"),
     ]:
         saved.append((module, name, getattr(module, name)))
         setattr(module, name, refuse)

@@ -186,7 +186,7 @@ def machine() -> str:
 
 def versions() -> str:
     from simulator import __version__
-    from simulator.cache import versions as v
+    from simulator.io.cache import versions as v
 
     vs = v("pymc", "pytensor", "nutpie", "numpy", "arviz")
     return f"krsim {__version__}, " + ", ".join(f"{k} {x}" for k, x in vs.items())

@@ -28,10 +28,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from simulator import archive as A  # noqa: E402
-from simulator import cache  # noqa: E402
-from simulator.archive_data import archive_frame  # noqa: E402
-from simulator.archive_rules import RULES, decisions  # noqa: E402
+from simulator.io import cache  # noqa: E402
+from simulator.io.archive_data import archive_frame  # noqa: E402
+from simulator.model import archive as A  # noqa: E402
+from simulator.model.archive_rules import RULES, decisions  # noqa: E402
 
 SIZES = (5, 20, 100)
 TRUTHS = {

@@ -16,8 +16,10 @@ import sys
 
 import numpy as np
 
-from simulator import load_scenario, model, values
-from simulator.data import read_history
+from simulator import load_scenario
+from simulator.io.data import read_history
+from simulator.model import build as model
+from simulator.model import values
 
 
 def main(path: str) -> None:

@@ -1,9 +1,11 @@
 """krsim: the probability that each key-result target is met, under each option."""
 
+import logging
+
+from .analyses.plan import PlanResult, plan
+from .analyses.track import TrackResult, track
 from .api import SimulationResult, load_scenario, simulate
-from .plan import PlanResult, plan
-from .scenario import InputError, Scenario
-from .track import TrackResult, track
+from .io.scenario import InputError, Scenario
 from .version import __version__
 
 __all__ = [
@@ -18,3 +20,8 @@ __all__ = [
     "simulate",
     "track",
 ]
+
+# Progress and details go to the "simulator" logger; the command line prints them on stderr, a
+# program that imports the package decides for itself (nothing is printed unless it configures
+# logging).
+logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import model
-from .archive_data import check_refs
-from .data import CountTable, read_history
-from .pipeline import SimulationResult, decide
-from .scenario import Scenario, read_scenario
+from .engine.pipeline import SimulationResult, decide
+from .io.archive_data import check_refs
+from .io.data import CountTable, read_history
+from .io.scenario import Scenario, read_scenario
+from .model import build as model
 
 __all__ = ["SimulationResult", "load_scenario", "simulate"]
 

@@ -4,13 +4,15 @@ need them, so `krsim check`, `--help` and cache-hit runs start fast."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import sys
 from pathlib import Path
 
 from . import __version__
 from .i18n import _, language, set_language
-from .scenario import InputError
+from .io.scenario import InputError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -229,8 +231,26 @@ def _id_list(text: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    with language(None):  # a command sets its language once the scenario is read; undone here
+    with language(None), _progress_to_stderr(getattr(args, "verbose", False)):
+        # a command sets its language once the scenario is read; undone here
         return _dispatch(args)
+
+
+@contextlib.contextmanager
+def _progress_to_stderr(verbose: bool):
+    """The package's log records (progress lines; with ``-v`` also the details such as a reused
+    compiled model or a fit read from the cache) printed on stderr while a command runs."""
+    logger = logging.getLogger("simulator")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -284,9 +304,9 @@ def _load(path: Path, lang: str | None = None):
     (``lang``, else the scenario's) applies from the moment the scenario is read: the notes on
     its data, the progress lines and the output are in it (results and JSON stay English)."""
     from .api import load_scenario
-    from .data import read_history
-    from .decision import targets
-    from .render import input_notes
+    from .engine.decision import targets
+    from .engine.render import input_notes
+    from .io.data import read_history
 
     s = load_scenario(path)
     set_language(_lang(lang, s))
@@ -313,7 +333,7 @@ def _wrote(paths: list) -> str:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .data import plural
+    from .io.data import plural
 
     s, h = _load(args.scenario, "en")  # a report on the file, in its keys' terms: English
     n_changes = sum(len(o.changes) for o in s.options.values())
@@ -341,7 +361,7 @@ def scenario_schema() -> dict:
     """The JSON Schema of the scenario format, as written in YAML: the models' schema (aliases
     such as ``from``, descriptions), plus the short forms the loader reads before validating: a
     bare number for a prior, and ``baseline:`` as a word, a window or one entry per key result."""
-    from .scenario import BASELINE_KINDS, CHANGE_KINDS, PRIOR_KINDS, Scenario
+    from .io.scenario import BASELINE_KINDS, CHANGE_KINDS, PRIOR_KINDS, Scenario
 
     schema = Scenario.model_json_schema(by_alias=True)
     defs = schema["$defs"]
@@ -416,8 +436,8 @@ def _decision_line(s) -> str:
 
 def _simulate(args: argparse.Namespace):
     """Load the scenario named on the command line and simulate it with the model overrides."""
-    from . import cache
     from .api import simulate
+    from .io import cache
 
     if args.no_cache:
         cache.disable()
@@ -432,7 +452,7 @@ def _run(args: argparse.Namespace) -> int:
         json.dump(result.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        from .render import localized_summary, text_summary
+        from .engine.render import localized_summary, text_summary
 
         with language(_lang(args.lang, result.scenario)):
             summary = localized_summary(result)
@@ -461,15 +481,15 @@ def _report(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     _validate_overrides(args)
-    from . import cache
-    from .experiment import read_results, results_path
+    from .io import cache
+    from .model.experiment import read_results, results_path
 
     if args.no_cache:
         cache.disable()
     s, h = _load(args.scenario, args.lang)
     lang = _lang(args.lang, s)
     exp = read_results(s, results_path(s, args.results))  # invalid input stops here, before fitting
-    from .compare import compare, text_comparison
+    from .analyses.compare import compare, text_comparison
 
     result = compare(
         s, exp, history=h, draws=args.draws, seed=args.seed, before=args.report or not args.json
@@ -493,13 +513,19 @@ def _track(args: argparse.Namespace) -> int:
     _validate_overrides(args)
     if args.report and args.out.exists() and not args.out.is_dir():
         raise InputError([f"--out: {args.out} is a file; give a directory"])
-    from . import cache
+    from .analyses.track import (
+        launched_option,
+        read_launched_actuals,
+        text_track,
+        thresholds,
+        track,
+    )
     from .api import load_scenario
-    from .track import launched_option, read_launched_actuals, text_track, thresholds, track
+    from .io import cache
 
     if args.no_cache:
         cache.disable()
-    from .data import read_history
+    from .io.data import read_history
 
     s = load_scenario(args.scenario)
     set_language(_lang(args.lang, s))
@@ -539,9 +565,9 @@ def _track(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> int:
     _validate_overrides(args)
-    from . import cache
+    from .analyses.plan import check_arms, check_designs
     from .api import load_scenario
-    from .plan import check_arms, check_designs
+    from .io import cache
 
     if args.no_cache:
         cache.disable()
@@ -556,12 +582,12 @@ def _plan(args: argparse.Namespace) -> int:
         _note(note)
     if args.report and args.out.exists() and not args.out.is_dir():
         raise InputError([f"--out: {args.out} is a file; give a directory"])
-    from .data import read_history
+    from .io.data import read_history
 
     h = read_history(s)
     if args.draws is not None or args.seed is not None:
         s = s.with_overrides(seed=args.seed, draws=args.draws)
-    from .plan import plan, planning_notes, progress_bar, text_plan
+    from .analyses.plan import plan, planning_notes, progress_bar, text_plan
 
     result = plan(
         s,
@@ -615,8 +641,8 @@ def _backtest(args: argparse.Namespace) -> int:
     _validate_overrides(args)
     if args.windows is not None and args.windows < 1:
         raise InputError([f"--windows: must be at least 1, got {args.windows}"])
-    from . import cache
-    from .backtest import backtest, parse_models, plan_windows, render_text
+    from .analyses.backtest import backtest, parse_models, plan_windows, render_text
+    from .io import cache
 
     names = parse_models(args.models) if args.models is not None else None
     if args.no_cache:
@@ -627,7 +653,7 @@ def _backtest(args: argparse.Namespace) -> int:
     if args.draws is not None or args.seed is not None:
         s = s.with_overrides(seed=args.seed, draws=args.draws)
     if names is not None:
-        from .backtest import rank_models, ranking_dict, render_ranking
+        from .analyses.backtest import rank_models, ranking_dict, render_ranking
 
         ranks = rank_models(s, h, names, windows=args.windows)
         if args.json:
@@ -664,7 +690,7 @@ def _portfolio(args: argparse.Namespace) -> int:
         problems.append("--engine dask: give the scheduler's address with --scheduler")
     if problems:
         raise InputError(problems)
-    from .portfolio import portfolio, portfolio_json, progress_printer, text_portfolio
+    from .portfolio.run import portfolio, portfolio_json, progress_printer, text_portfolio
 
     result = portfolio(
         args.paths,
@@ -682,7 +708,7 @@ def _portfolio(args: argparse.Namespace) -> int:
     else:
         print(text_portfolio(result))
     if args.out is not None:
-        from .report.portfolio_page import write_overview
+        from .portfolio.page import write_overview
 
         print(f"wrote {write_overview(result, args.out)}", file=sys.stderr)
     return 0
@@ -695,9 +721,9 @@ def _archive(args: argparse.Namespace) -> int:
         raise InputError([f"--threshold: must be between 0 and 1, got {args.threshold:g}"])
     if args.report and args.out.exists() and not args.out.is_dir():
         raise InputError([f"--out: {args.out} is a file; give a directory"])
-    from . import cache
-    from .archive import Settings, analyse, category_view, text_summary
-    from .archive_data import category_problem, read_archive
+    from .io import cache
+    from .io.archive_data import category_problem, read_archive
+    from .model.archive import Settings, analyse, category_view, text_summary
 
     if args.no_cache:
         cache.disable()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.posterior import Fit
-from simulator.scenario import Structure
+from simulator.io.scenario import Structure
+from simulator.model.posterior import Fit
 
 
 def known_fit(

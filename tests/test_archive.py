@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator import archive as A
-from simulator.archive_data import archive_frame, read_archive
 from simulator.cli import main
-from simulator.scenario import InputError
+from simulator.io.archive_data import archive_frame, read_archive
+from simulator.io.scenario import InputError
+from simulator.model import archive as A
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "scenarios" / "data" / "example_archive.csv"
@@ -214,9 +214,10 @@ def _scenario(tmp_path: Path, factor: str) -> Path:
 
 
 def test_scenario_prior_from_archive(tmp_path, example_json, monkeypatch):
-    from simulator import forecast, priors
     from simulator.api import load_scenario
-    from simulator.scenario import change_priors
+    from simulator.engine import forecast
+    from simulator.io.scenario import change_priors
+    from simulator.model import priors
 
     monkeypatch.setattr(A, "PRIOR_SETTINGS", A.Settings(draws=250, tune=250))
     (tmp_path / "data").mkdir()
@@ -290,9 +291,9 @@ def test_pymc_side_of_the_archive_prior(tmp_path, example_json, monkeypatch):
     the log factor) match numpy's (`priors.sample`) within the Monte Carlo error of a median."""
     import pymc as pm
 
-    from simulator import priors
     from simulator.api import load_scenario
-    from simulator.scenario import change_priors
+    from simulator.io.scenario import change_priors
+    from simulator.model import priors
 
     monkeypatch.setattr(A, "PRIOR_SETTINGS", A.Settings(draws=250, tune=250))
     (tmp_path / "data").mkdir()
@@ -317,9 +318,9 @@ def test_compare_figure_draws_the_archive_prior_density():
     it integrates to 1 and its mean matches the draws' mean within 4 Monte Carlo errors."""
     from scipy import integrate
 
-    from simulator.priors import sample
+    from simulator.io.scenario import change_priors, read_scenario
+    from simulator.model.priors import sample
     from simulator.report.compare_plots import _prior_pdf
-    from simulator.scenario import change_priors, read_scenario
 
     root = Path(__file__).resolve().parent.parent
     s = read_scenario(root / "scenarios" / "archive_checkout.yaml")

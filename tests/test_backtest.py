@@ -12,8 +12,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from simulator.backtest import KRCheck, _tally, percentile, plan_windows
-from simulator.scenario import InputError
+from simulator.analyses.backtest import KRCheck, _tally, percentile, plan_windows
+from simulator.io.scenario import InputError
 
 SCENARIO = """
 title: Backtest funnel
@@ -119,8 +119,8 @@ def test_verdicts_follow_the_binomial_tails():
 
 
 def test_an_overconfident_backtest_says_what_to_change():
-    from simulator.backtest import advice
-    from simulator.scenario import ModelBlock
+    from simulator.analyses.backtest import advice
+    from simulator.io.scenario import ModelBlock
 
     q = [np.array([0.8, 0.2])]
     over = _tally(_checks([False] * 3), q * 3, "week", one_kr=True)
@@ -251,7 +251,7 @@ def test_pooled_tail_count_counts_windows_not_key_results():
 def test_crps_matches_the_closed_form_for_a_normal_forecast():
     from scipy import stats
 
-    from simulator.backtest import crps
+    from simulator.analyses.backtest import crps
 
     x = stats.norm.ppf((np.arange(20_000) + 0.5) / 20_000)  # a normal forecast, quasi-random
     y = 0.7

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from simulator import baselines, decision
 from simulator.cli import main
-from simulator.data import read_history
-from simulator.scenario import InputError, read_scenario
+from simulator.engine import baselines, decision
+from simulator.io.data import read_history
+from simulator.io.scenario import InputError, read_scenario
 
 H = 13
 START = dt.date(2024, 1, 1)  # a Monday; 105 weekly rows run to 2025-12-29

@@ -21,12 +21,12 @@ import pytest
 from scipy import integrate, stats
 from scipy.special import logsumexp
 
-from simulator import compare as cp
-from simulator import experiment as ex
-from simulator import model
-from simulator.changes import ChangePlan, simulate_counts
-from simulator.data import read_history
-from simulator.scenario import InputError, Structure, parse_scenario, read_scenario
+from simulator.analyses import compare as cp
+from simulator.io.data import read_history
+from simulator.io.scenario import InputError, Structure, parse_scenario, read_scenario
+from simulator.model import build as model
+from simulator.model import experiment as ex
+from simulator.model.changes import ChangePlan, simulate_counts
 
 TRUTH = {"gate.gate.pass": 0.55, "gate.gate.overlap": 0.10, "offer.flow.rate": 0.15}
 RATES = {"form": ("visits", 0.30), "booking": ("form", 0.75), "signup": ("visits", 0.05)}
@@ -379,7 +379,7 @@ def test_gaussian_gate_likelihood_matches_exact_convolution(case):
 def test_cache_key_without_experiment_is_unchanged(case):
     """The no-experiment key is the history-only key of before; an experiment changes it, and so
     do the priors of a tested arm, but not the key results."""
-    from simulator import cache
+    from simulator.io import cache
 
     s = load(case["scenario"])
     h = read_history(s)

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator import decision
-from simulator.data import CountTable
-from simulator.render import answer_sentence, rule_sentence
-from simulator.scenario import InputError, parse_scenario
+from simulator.engine import decision
+from simulator.engine.render import answer_sentence, rule_sentence
+from simulator.io.data import CountTable
+from simulator.io.scenario import InputError, parse_scenario
 
 N = 2000  # draws, one chain
 

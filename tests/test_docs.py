@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from simulator.cli import _parser, main, scenario_schema
-from simulator.scenario import _UniqueKeyLoader, read_scenario
+from simulator.io.scenario import _UniqueKeyLoader, read_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -392,7 +392,7 @@ def test_readme_fits_on_two_screens():
 def test_readme_example_is_the_committed_report():
     """The README's table is what `krsim run` prints for the committed report's summary.json
     (reports/mandatory_account/, written by `make reports`), and its answer quotes it."""
-    from simulator.render import text_summary
+    from simulator.engine.render import text_summary
 
     summary = json.loads((ROOT / "reports/mandatory_account/summary.json").read_text())
     scenario = read_scenario(ROOT / "scenarios" / "mandatory_account.yaml")

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from simulator import load_scenario, model
-from simulator.data import read_history
+from simulator import load_scenario
+from simulator.io.data import read_history
+from simulator.model import build as model
 
 
 def _point(m, seed: int) -> dict:

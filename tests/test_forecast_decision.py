@@ -10,10 +10,10 @@ import pytest
 from known_fits import known_fit as _known_fit
 from scipy import stats
 
-from simulator import decision, forecast
-from simulator.data import CountTable
-from simulator.posterior import Fit
-from simulator.scenario import Structure, parse_scenario
+from simulator.engine import decision, forecast
+from simulator.io.data import CountTable
+from simulator.io.scenario import Structure, parse_scenario
+from simulator.model.posterior import Fit
 
 CHAINS, PER_CHAIN = 4, 5000
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from simulator.cli import main
-from simulator.data import parse_amounts, read_actuals, read_history
-from simulator.scenario import InputError, read_scenario
+from simulator.io.data import parse_amounts, read_actuals, read_history
+from simulator.io.scenario import InputError, read_scenario
 
 SCENARIO = """
 title: rdv

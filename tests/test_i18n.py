@@ -187,9 +187,9 @@ def _json(result) -> str:
 def test_the_french_tracking_page_and_terminal_text_have_no_english_left(
     french, seed_result, tmp_path
 ):
-    from simulator.render import localized_summary, text_summary
+    from simulator.analyses.track import text_track, track
+    from simulator.engine.render import localized_summary, text_summary
     from simulator.report.track_page import write_track_report
-    from simulator.track import text_track, track
 
     s = french.scenario
     result = track(s, None, history=french.history)  # no actuals yet: the run's cached fit
@@ -230,8 +230,8 @@ def comparison(seed_result):
     """A comparison of the seed scenario with its example experiment, from the session's fit (the
     beliefs before stand for the fit after: no second model is fitted); one stage's conflict is
     flagged so that its sentence is written too."""
-    from simulator import compare as cp
-    from simulator import experiment as ex
+    from simulator.analyses import compare as cp
+    from simulator.model import experiment as ex
 
     s = seed_result.scenario
     exp = ex.read_results(s, ex.results_path(s, None))
@@ -249,7 +249,7 @@ def comparison(seed_result):
 
 
 def test_the_french_comparison_has_no_english_left(comparison):
-    from simulator.compare import text_comparison
+    from simulator.analyses.compare import text_comparison
     from simulator.report import compare_plots as cpl
 
     s = comparison.scenario
@@ -297,7 +297,7 @@ def plans():
 
 
 def test_the_french_plan_has_no_english_left(plans, tmp_path):
-    from simulator.plan import planning_notes, recommendation_sentence, text_plan
+    from simulator.analyses.plan import planning_notes, recommendation_sentence, text_plan
     from simulator.report import plan_plots
 
     tested, rolled, noisy = plans
@@ -329,7 +329,7 @@ def test_the_french_plan_has_no_english_left(plans, tmp_path):
 def test_the_french_backtest_has_no_english_left(seed_result):
     import numpy as np
 
-    from simulator.backtest import (
+    from simulator.analyses.backtest import (
         BacktestResult,
         KRCheck,
         ModelRank,

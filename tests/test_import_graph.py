@@ -1,4 +1,5 @@
-"""The simulator package's import graph has no cycle (imports inside functions count too)."""
+"""The simulator package's import graph has no cycle and points down the layers of docs/design.md §2
+(imports inside functions count too)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,10 @@ def _script():
 def test_the_package_has_no_import_cycle():
     ig = _script()
     g = ig.graph()
-    assert "simulator.forecast" in g and "simulator.posterior" in g["simulator.forecast"]
+    assert (
+        "simulator.engine.forecast" in g
+        and "simulator.model.posterior" in g["simulator.engine.forecast"]
+    )
     assert ig.find_cycle(g) is None
 
 
@@ -52,3 +56,39 @@ def test_a_cycle_through_a_function_level_import_is_found(tmp_path: Path):
     assert set(cycle) == {"pkg.a", "pkg.b", "pkg.c", "pkg.sub.d"}
     (pkg / "sub" / "d.py").write_text("")
     assert ig.find_cycle(ig.graph(tmp_path, "pkg")) is None
+
+
+def test_every_import_points_down_the_layers():
+    """docs/design.md §2's layer order holds for every import of the package, and every module is
+    in a layer."""
+    ig = _script()
+    g = ig.graph()
+    for m in g:
+        ig.layer_of(m)
+    assert ig.upward_imports(g) == []
+
+
+def test_a_planted_upward_import_is_found(tmp_path: Path):
+    """The layer check can fail: a low module that imports (inside a function) from a higher one."""
+    ig = _script()
+    pkg = tmp_path / "pkg"
+    for sub in ("io", "engine"):
+        (pkg / sub).mkdir(parents=True)
+        (pkg / sub / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "engine" / "decide.py").write_text("from ..io.read import x\n")
+    (pkg / "io" / "read.py").write_text("x = 1\n")
+    layers = [("",), ("engine",), ("io",)]
+    g = ig.graph(tmp_path, "pkg")
+    assert ig.upward_imports(g, "pkg", layers) == []
+    (pkg / "io" / "read.py").write_text("def y():\n    from ..engine import decide\n")
+    assert ig.upward_imports(ig.graph(tmp_path, "pkg"), "pkg", layers) == [
+        "pkg.io.read -> pkg.engine.decide"
+    ]
+    (pkg / "io" / "stray.py").write_text("")
+    try:
+        ig.layer_of("pkg.stray", "pkg", layers[1:])
+    except KeyError as e:
+        assert "pkg.stray" in str(e)
+    else:
+        raise AssertionError("a module outside every layer was accepted")

@@ -13,8 +13,7 @@ import pytest
 from known_fits import known_fit as _known_fit
 from scipy import integrate, stats
 
-from simulator.data import CountTable
-from simulator.plan import (
+from simulator.analyses.plan import (
     WORTH_NOTHING,
     _coherent_evsi,
     advice,
@@ -22,8 +21,9 @@ from simulator.plan import (
     recommendation_sentence,
     text_plan,
 )
-from simulator.plan import plan as make_plan
-from simulator.scenario import parse_scenario
+from simulator.analyses.plan import plan as make_plan
+from simulator.io.data import CountTable
+from simulator.io.scenario import parse_scenario
 
 CHAINS, PER_CHAIN = 4, 1000
 N_VISITS, R0, H = 1000.0, 0.10, 4
@@ -277,7 +277,7 @@ def test_json_object_has_the_design_fields(conjugate_plan):
 
 
 def test_designs_that_need_more_than_the_traffic_are_refused():
-    from simulator.scenario import InputError
+    from simulator.io.scenario import InputError
 
     s, fit, h = conjugate()
     with pytest.raises(InputError, match="more than all the traffic"):
@@ -313,7 +313,7 @@ def test_arms_test_a_subset_of_the_options(monkeypatch):
     gets no visitors and no summaries, and the share of traffic is that of two arms."""
     import importlib
 
-    plan_module = importlib.import_module("simulator.plan")  # `simulator.plan` is also a function
+    plan_module = importlib.import_module("simulator.analyses.plan")
     s = parse_scenario(THREE.encode(), "three.yaml")
     rates = {"buy": R0}
     fit, h = known_fit(s, rates, N_VISITS), history(s, rates, N_VISITS)
@@ -433,7 +433,7 @@ NESTED_RATES = {"form": 0.3, "booking": 0.6, "signup": 0.05, "member": 0.25}
 
 
 def _quantile_midpoints(prior, m: int) -> np.ndarray:
-    from simulator.priors import elicit
+    from simulator.model.priors import elicit
 
     family, p = elicit(prior)
     assert family == "beta"
@@ -445,8 +445,8 @@ def test_evpi_agrees_with_nested_monte_carlo():
     """Nested MC: the inner expectation E[V_a | theta] is the forecast's mean over every draw of
     the funnel and fresh period effects and noise with theta fixed (on a grid of equal-probability
     cells of each prior), the outer one the mean over the grid. Agreement within 5% of EVPI."""
-    from simulator import decision, forecast
-    from simulator.scenario import change_priors
+    from simulator.engine import decision, forecast
+    from simulator.io.scenario import change_priors
 
     s = parse_scenario(NESTED.encode(), "nested.yaml")
     fit = known_fit(s, NESTED_RATES, 2000.0)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from simulator import portfolio as pf
 from simulator.cli import main
-from simulator.scenario import InputError
+from simulator.io.scenario import InputError
+from simulator.portfolio import run as pf
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simulator import priors
-from simulator.scenario import Prior
+from simulator.io.scenario import Prior
+from simulator.model import priors
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.decision import OptionEval, mc_se
-from simulator.scenario import read_scenario
-from simulator.track import SWITCH_FLOOR, pick_now, what_now
+from simulator.analyses.track import SWITCH_FLOOR, pick_now, what_now
+from simulator.engine.decision import OptionEval, mc_se
+from simulator.io.scenario import read_scenario
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 D, CHAINS = 400, 2

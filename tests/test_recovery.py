@@ -8,8 +8,8 @@ import numpy as np
 from scipy import stats
 
 from simulator import load_scenario
-from simulator.data import read_history
-from simulator.model import fit
+from simulator.io.data import read_history
+from simulator.model.build import fit
 
 TRUTH = {
     "level": np.log(5000.0),

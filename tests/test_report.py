@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SEED_SCENARIO
 
-from simulator.render import answer_sentence, fmt_p, kr_label
+from simulator.engine.render import answer_sentence, fmt_p, kr_label
 from simulator.report import plots, summary_json, write_report
 
 FIGURES = {

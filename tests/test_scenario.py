@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from simulator import InputError, load_scenario
-from simulator.data import read_history
-from simulator.scenario import parse_target
+from simulator.io.data import read_history
+from simulator.io.scenario import parse_target
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 INVALID = sorted((FIXTURES / "invalid").glob("*.yaml"))

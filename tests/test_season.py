@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simulator import load_scenario, season
-from simulator.data import CountTable, read_history
-from simulator.model import fit, walk_basis
-from simulator.season import fourier, future_dates, seasonal
+from simulator import load_scenario
+from simulator.io import season
+from simulator.io.data import CountTable, read_history
+from simulator.io.season import fourier, future_dates, seasonal
+from simulator.model.build import fit, walk_basis
 
 FUNNEL = """
 title: season
@@ -47,7 +48,7 @@ def test_auto_seasonality_needs_two_years_of_dates():
 
 
 def test_yearly_seasonality_needs_dated_labels(tmp_path: Path):
-    from simulator.scenario import InputError
+    from simulator.io.scenario import InputError
 
     (tmp_path / "history.csv").write_text(
         "period,visits,sale\n" + "".join(f"{i},100,10\n" for i in range(20))
@@ -108,7 +109,7 @@ def test_seasonal_profile_is_recovered_and_forecast(tmp_path: Path):
     # neighbouring points of one profile are correlated, so the binomial allowance is generous
     assert misses <= int(stats.binom.ppf(0.99, len(grid), 0.06)), (truth, lo, hi)
     # the forecast follows the season: its median traffic moves with the true profile
-    from simulator.forecast import prepare
+    from simulator.engine.forecast import prepare
 
     H = 13
     med = np.median(np.log(prepare(s, f, H).traffic_mean), axis=0)
@@ -182,7 +183,7 @@ def test_an_event_absorbs_a_one_off_shock(tmp_path: Path):
 
 
 def test_events_must_name_periods_and_stages_that_exist(tmp_path: Path):
-    from simulator.scenario import InputError
+    from simulator.io.scenario import InputError
 
     labels = [f"w{i}" for i in range(20)]
     _write(tmp_path, labels, [100] * 20, [10] * 20, "{}")
@@ -201,7 +202,7 @@ def test_events_must_name_periods_and_stages_that_exist(tmp_path: Path):
 
 
 def test_daily_data_get_a_day_of_week_profile(tmp_path: Path):
-    from simulator.forecast import prepare
+    from simulator.engine.forecast import prepare
 
     rng = np.random.default_rng(9)
     T = 91

@@ -29,10 +29,8 @@ from test_compare import (
     simulate_arm_by_hand,
 )
 
-from simulator import decision, simulate
-from simulator.data import next_labels, read_history
-from simulator.scenario import InputError, read_scenario
-from simulator.track import (
+from simulator import simulate
+from simulator.analyses.track import (
     Paths,
     assess,
     mid_rank,
@@ -41,6 +39,9 @@ from simulator.track import (
     text_track,
     track,
 )
+from simulator.engine import decision
+from simulator.io.data import next_labels, read_history
+from simulator.io.scenario import InputError, read_scenario
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,7 +169,7 @@ def test_assess_to_date_pace_and_surprise_by_hand():
     rest = {c: rng.poisson(1000, (D, s.horizon - k)).astype(float) for c in s.funnel}
     rest.update(form=rng.poisson(300, (D, 2)).astype(float), booking=rng.poisson(150, (D, 2)))
     rest.update(signup=rng.poisson(55, (D, 2)).astype(float), visits=rng.poisson(1000, (D, 2)))
-    from simulator.track import quarter_paths
+    from simulator.analyses.track import quarter_paths
 
     now = quarter_paths(actual, rest, D, chains=1)
     before = Paths({c: rng.poisson(v[:, :1].mean(), (D, 4)) for c, v in now.counts.items()}, 1)
@@ -406,8 +407,8 @@ def test_launched_periods_continue_the_time_line(tcase):
     model's periods are the history's and the actuals', the option's changes get their own
     likelihood terms (binomial and, for the gate's stages, the Gaussian one), and the model's
     log density is finite at its initial point."""
-    from simulator import model
-    from simulator.data import CountTable
+    from simulator.io.data import CountTable
+    from simulator.model import build as model
 
     text = (
         tcase["scenario"]

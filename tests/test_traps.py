@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 from conftest import FIXTURES
 
-from simulator import InputError, __version__, decision, load_scenario
-from simulator.data import CountTable, read_count_table, read_history
-from simulator.render import answer_sentence, target_warnings
+from simulator import InputError, __version__, load_scenario
+from simulator.engine import decision
+from simulator.engine.render import answer_sentence, target_warnings
+from simulator.io.data import CountTable, read_count_table, read_history
 
 TRAPS = FIXTURES / "traps"
 WEEKLY = TRAPS / "weekly.yaml"
@@ -184,7 +185,7 @@ def test_spreadsheet_exports_read_as_the_plain_file(tmp_path, plain, csv):
 
 
 def test_count_cells_as_spreadsheets_write_them():
-    from simulator.data import _parse_count
+    from simulator.io.data import _parse_count
 
     assert _parse_count("12,345") == 12345 and _parse_count("12 345") == 12345
     assert _parse_count("1234,0", ";") == 1234  # decimal comma in a `;` export
@@ -317,7 +318,7 @@ def test_target_equal_to_baseline_is_noted(tmp_path):
 
 
 def test_unicode_operator_is_read():
-    from simulator.scenario import parse_target
+    from simulator.io.scenario import parse_target
 
     assert parse_target("≥ 0.55") == parse_target(">= 0.55")
     assert parse_target("≤ 3") == parse_target("<= 3")
@@ -395,7 +396,7 @@ def test_near_zero_answer_is_decided_by_the_grades():
 
 
 def test_unquoted_target_in_block_style():
-    from simulator.scenario import parse_scenario
+    from simulator.io.scenario import parse_scenario
 
     text = (FIXTURES / "invalid" / "unquoted_target.yaml").read_text()
     text = text.replace(
@@ -442,7 +443,7 @@ def test_unquoted_target_cli_one_line():
 def aspirational(seed_result, tmp_path_factory):
     """The seed result re-decided under aspirational grading, with a relative target on the
     booking rate (no refit: the same forecast), and its report."""
-    from simulator.pipeline import decide
+    from simulator.engine.pipeline import decide
     from simulator.report import write_report
 
     s = seed_result.scenario
@@ -459,7 +460,7 @@ def aspirational(seed_result, tmp_path_factory):
 
 
 def test_aspirational_report_shows_met_at_and_one_probability(aspirational):
-    from simulator.render import text_summary
+    from simulator.engine.render import text_summary
     from simulator.report import plots
 
     result, out = aspirational

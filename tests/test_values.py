@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator import InputError, decision, forecast, load_scenario, values
-from simulator.data import read_history
-from simulator.posterior import Fit
+from simulator import InputError, load_scenario
+from simulator.engine import decision, forecast
+from simulator.io.data import read_history
+from simulator.model import values
+from simulator.model.posterior import Fit
 
 ROOT = Path(__file__).resolve().parent.parent
 ECOMMERCE = ROOT / "scenarios" / "ecommerce_revenue.yaml"
@@ -82,7 +84,7 @@ def test_value_lift_of_fixed_factor_moves_the_median_basket_by_that_factor():
         "factor: {fixed: 1.1}}\n  fast_checkout",
     )
     assert text != ECOMMERCE.read_text()
-    from simulator.scenario import parse_scenario
+    from simulator.io.scenario import parse_scenario
 
     s = parse_scenario(text.encode(), str(ECOMMERCE))
     s._source = ECOMMERCE
@@ -225,8 +227,8 @@ def recovery_fit():
     likelihood alone."""
     import pymc as pm
 
-    from simulator.model import add_value_likelihood
-    from simulator.scenario import ModelBlock
+    from simulator.io.scenario import ModelBlock
+    from simulator.model.build import add_value_likelihood
 
     rng = np.random.default_rng(2026)
     T, m0, sigma, cv = 80, 40.0, 0.15, 0.8
@@ -275,8 +277,8 @@ def test_value_likelihood_recovers_the_mean_and_its_variation_with_many_units():
     (the posterior of cv is reported, not checked)."""
     import pymc as pm
 
-    from simulator.model import add_value_likelihood
-    from simulator.scenario import ModelBlock
+    from simulator.io.scenario import ModelBlock
+    from simulator.model.build import add_value_likelihood
 
     rng = np.random.default_rng(2027)
     T, m0, sigma, cv = 52, 62.0, 0.04, 0.9
@@ -325,7 +327,7 @@ def test_value_likelihood_samples_cleanly_with_few_units(recovery_fit):
 
 
 def test_experiment_value_columns_and_the_lift_of_the_value_per_unit():
-    from simulator import experiment as ex
+    from simulator.model import experiment as ex
 
     s = load_scenario(ECOMMERCE)
     exp = ex.read_results(s, ex.results_path(s, None))
@@ -354,7 +356,7 @@ def test_experiment_value_columns_and_the_lift_of_the_value_per_unit():
 
 
 def test_experiment_value_conflict_flags_a_value_far_outside_the_beliefs():
-    from simulator import experiment as ex
+    from simulator.model import experiment as ex
 
     s = load_scenario(ECOMMERCE)
     exp = ex.read_results(s, ex.results_path(s, None))
@@ -401,7 +403,7 @@ def test_future_value_effects_continue_an_ar1_and_a_trend():
 
 @pytest.mark.parametrize("variant", ["ar1", "rate_trend"])
 def test_value_model_builds_with_each_period_effect_variant(variant):
-    from simulator.model import build_model
+    from simulator.model.build import build_model
 
     s = load_scenario(ECOMMERCE)
     mb = s.model.model_copy(
@@ -428,7 +430,7 @@ def test_yaml_reads_the_bare_key_on_as_the_word():
 
 
 def test_tracking_a_value_key_result_is_refused_with_its_field(tmp_path):
-    from simulator.track import track
+    from simulator.analyses.track import track
 
     s = load_scenario(ECOMMERCE)
     with pytest.raises(InputError) as exc:

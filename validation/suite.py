@@ -31,11 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from simulator import decision, forecast, model, priors
-from simulator.changes import expit, lift_rate
-from simulator.data import CountTable
-from simulator.posterior import Fit, period_times
-from simulator.scenario import ModelBlock, Scenario, Structure, parse_scenario
+from simulator.engine import decision, forecast
+from simulator.io.data import CountTable
+from simulator.io.scenario import ModelBlock, Scenario, Structure, parse_scenario
+from simulator.model import build as model
+from simulator.model import priors
+from simulator.model.changes import expit, lift_rate
+from simulator.model.posterior import Fit, period_times
 
 # ------------------------------------------------------------------------------- the test funnel
 
@@ -448,7 +450,7 @@ def prior_world(
 
 
 def _boost_prior():
-    from simulator.scenario import Prior
+    from simulator.io.scenario import Prior
 
     return Prior(lognormal_interval=BOOST_PRIOR)
 
@@ -1007,7 +1009,7 @@ def traffic_exact(
     have a rate per period, so no such grid: the forecast-layer cases cover them.)"""
     from scipy import stats
 
-    from simulator.scenario import KeyResult
+    from simulator.io.scenario import KeyResult
 
     scenario = fitters.scenario("iid")
     fitter = fitters.get("iid", n_periods)

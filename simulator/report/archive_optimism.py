@@ -10,7 +10,7 @@ from typing import Any
 
 
 def _p(x: float, se: float) -> str:
-    from ..render import fmt_p
+    from ..engine.render import fmt_p
 
     return fmt_p(x, se)
 
@@ -59,10 +59,10 @@ def belief_variants(result) -> list[dict[str, Any]]:
     the option's P(met) per key result and P(all met) with Monte Carlo errors. The other beliefs'
     P(met) come from `pipeline.decide` with that parameter's draws replaced (same fit, same
     random streams), so the funnel is not refitted."""
-    from .. import priors
-    from ..forecast import _stream
-    from ..pipeline import decide
-    from ..scenario import Prior, change_param_names
+    from ..engine.pipeline import decide
+    from ..io.scenario import Prior, change_param_names
+    from ..model import priors
+    from ..model.streams import stream
 
     s = result.scenario
     out = []
@@ -87,7 +87,7 @@ def belief_variants(result) -> list[dict[str, Any]]:
                     else:
                         params = dict(result.forecast.params)
                         n = len(params[name])
-                        params[name] = priors.sample(b, n, _stream(s.seed, "param", name))
+                        params[name] = priors.sample(b, n, stream(s.seed, "param", name))
                         other = decide(s, result.history, result.fit, params=params)
                         od = other.summary["options"][oid]
                     rows.append(

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..archive import pct
-from ..archive_rules import rule_labels
+from ..model.archive import pct
+from ..model.archive_rules import rule_labels
 from .markdown import md
 
 
@@ -27,7 +27,7 @@ def _range(d: dict[str, Any], signed: bool = True) -> str:
 def shrinkage_figure(summary: dict[str, Any]):
     """Each experiment's measured lift (grey, with its 95% interval) and its shrunk estimate (blue,
     with its 80% posterior interval), sorted by the measured lift; shipped ones in bold."""
-    from .context import ReportFigure, _png
+    from .figure import ReportFigure, figure_png
     from .plots import _new
 
     items = sorted(summary["shrunk"].items(), key=lambda kv: kv[1]["lift"])
@@ -66,7 +66,7 @@ def shrinkage_figure(summary: dict[str, Any]):
     ax.xaxis.set_major_formatter(lambda x, _: f"{x:+.0%}")
     ax.set_xlabel("relative effect")
     ax.legend(loc="lower right", fontsize=8)
-    png, w, h = _png(fig)
+    png, w, h = figure_png(fig)
     return ReportFigure(
         "shrinkage",
         "Measured lifts and what they shrink to",

@@ -19,9 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..compare import ComparisonResult, arms_words, belief_cell, sentences_words, signed_pct
+from ..analyses.compare import (
+    ComparisonResult,
+    arms_words,
+    belief_cell,
+    sentences_words,
+    signed_pct,
+)
 from ..i18n import _, fmt_g, fmt_num, get_language, language, periods
-from ..priors import elicit
+from ..model.priors import elicit
 
 FIGURES = ("compare_beliefs", "compare_lifts", "compare_key_results")
 BEFORE, AFTER, PRIOR, POSTERIOR = "#9aa5b1", "#1f5fa8", "#9aa5b1", "#1f5fa8"
@@ -58,7 +64,7 @@ def _prior_pdf(prior, x: np.ndarray) -> np.ndarray:
 
 def beliefs(result: ComparisonResult, axes=None):
     """Prior density and posterior histogram of each uncertain change parameter."""
-    from ..scenario import change_priors
+    from ..io.scenario import change_priors
 
     plt = _matplotlib()
     prs = {n: p for n, p in change_priors(result.scenario).items() if p.kind != "fixed"}

@@ -13,7 +13,7 @@ from typing import Any
 import jinja2
 
 from ..i18n import _, get_language
-from .context import CSS_DPI, DPI, ReportFigure
+from .figure import CSS_DPI, DPI, ReportFigure
 
 TEMPLATES = Path(__file__).parent / "templates"
 

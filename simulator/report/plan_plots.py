@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analyses.plan import WORTH_NOTHING, PlanResult, p_change_text, sentence_words, unit_words
 from ..i18n import (
     _,
     fmt_g,
@@ -25,7 +26,6 @@ from ..i18n import (
     period_noun,
     periods,
 )
-from ..plan import WORTH_NOTHING, PlanResult, p_change_text, sentence_words, unit_words
 from .compare_plots import _figure_html, _matplotlib, _png
 
 COLORS = ("#1f5fa8", "#d9822b", "#2a9d6f", "#8e44ad", "#c0392b")
@@ -251,7 +251,7 @@ def write_plan_report(result: PlanResult, out_dir: str | Path, lang: str | None 
 
 
 def _write_plan_report(result: PlanResult, out_dir: str | Path) -> Path:
-    from ..pipeline import decide
+    from ..engine.pipeline import decide
     from .context import context, figures
     from .html import render_html
     from .markdown import render_markdown

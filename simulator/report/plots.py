@@ -21,14 +21,14 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter
 
-from ..changes import expit
-from ..data import CountTable
-from ..decision import Evaluation, KRTarget
-from ..forecast import Forecast
+from ..engine.decision import Evaluation, KRTarget
+from ..engine.forecast import Forecast
+from ..engine.render import kr_label, rule_axis
 from ..i18n import _, fmt_g, fmt_int, fmt_label, fmt_num, fmt_pct, get_language, pct_sign
-from ..posterior import Fit
-from ..render import kr_label, rule_axis
-from ..scenario import Scenario
+from ..io.data import CountTable
+from ..io.scenario import Scenario
+from ..model.changes import expit
+from ..model.posterior import Fit
 from . import words
 
 PALETTE = ["#4C72B0", "#DD8452", "#55A868", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C", "#CCB974"]
@@ -549,7 +549,7 @@ def kr_product(
 def value_check(scenario: Scenario, fit: Any, history: Any) -> tuple[Figure, np.ndarray]:
     """Per value stage: each history period's value per unit (dots) against the model's 80% and
     95% posterior predictive bands for it, given the period's count, with fresh period effects."""
-    from ..values import observed_cells, replicate, value_stages
+    from ..model.values import observed_cells, replicate, value_stages
 
     stages = value_stages(scenario)
     fig, axs = _new(len(stages), 1, (9, 3.0 * len(stages) + 0.8))

@@ -18,10 +18,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from ..decision import NEAR_TIE
-from ..i18n import _, fmt_g, fmt_num, fmt_pct, language, period_noun
-from ..render import fmt_p, fmt_value, kr_label, sep
-from ..track import (
+from ..analyses.track import (
     SWITCH_FLOOR,
     TrackResult,
     change_words,
@@ -32,8 +29,11 @@ from ..track import (
     what_now_rows,
     what_now_sentence,
 )
+from ..engine.decision import NEAR_TIE
+from ..engine.render import fmt_p, fmt_value, kr_label, sep
+from ..i18n import _, fmt_g, fmt_num, fmt_pct, language, period_noun
 from . import words
-from .context import ReportFigure, _png
+from .figure import ReportFigure, figure_png
 from .html import _embed, _env
 from .markdown import md
 from .plots import (
@@ -172,7 +172,7 @@ def _answer(result: TrackResult) -> str:
 
 
 def _periods(n: int, unit: str) -> str:
-    from ..track import _periods as periods
+    from ..analyses.track import _periods as periods
 
     return periods(n, unit)
 
@@ -301,7 +301,7 @@ def _what_now(result: TrackResult) -> dict[str, Any] | None:
 
 def figures(result: TrackResult) -> list[ReportFigure]:
     fig, _axes = burn_up(result)
-    png, w, h = _png(fig)
+    png, w, h = figure_png(fig)
     return [
         ReportFigure(
             "burn_up",

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import priors
-from ..decision import KRTarget
+from ..engine.decision import KRTarget
 from ..i18n import _, fmt_g, fmt_int, fmt_num, fmt_pct, pct_sign, periods
-from ..scenario import Flow, Gate, Lift, Prior, Scenario, SetRate, change_param_names
+from ..io.scenario import Flow, Gate, Lift, Prior, Scenario, SetRate, change_param_names
+from ..model import priors
 
 
 def pct(x: float) -> str:
@@ -475,7 +475,7 @@ def model_assumptions(
 
 
 def _sep() -> str:
-    from ..render import sep
+    from ..engine.render import sep
 
     return sep()
 
@@ -526,7 +526,7 @@ def product_caption(
     per_unit: str,
 ) -> str:
     """How a total-value KR combines its two contributing KRs, with each option's probabilities."""
-    from ..render import kr_label, sep
+    from ..engine.render import kr_label, sep
 
     lt, lc, lu = (kr_label(scenario, k) for k in (total, count, per_unit))
     both = targets[count].target * targets[per_unit].target
@@ -570,8 +570,8 @@ def value_check_caption(scenario: Scenario, fit, history) -> str:
     """The posterior predictive check of the value model, in numbers."""
     import numpy as np
 
-    from ..render import sep
-    from ..values import predictive_check, value_stages
+    from ..engine.render import sep
+    from ..model.values import predictive_check, value_stages
 
     stages = value_stages(scenario)
     n, v = history.value_matrix(stages)

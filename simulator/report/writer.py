@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from ..engine.pipeline import SimulationResult
 from ..i18n import language
-from ..pipeline import SimulationResult
 from .context import context, figures
 from .html import render_html
 from .markdown import render_markdown

@@ -5,9 +5,9 @@ locale-aware formatters, so the same functions write English or French."""
 
 from __future__ import annotations
 
-from .i18n import _, fmt_g, fmt_int, fmt_interval, fmt_num, fmt_pct, ngettext, pgettext
-from .i18n import fmt_p as _fmt_p
-from .scenario import Scenario
+from ..i18n import _, fmt_g, fmt_int, fmt_interval, fmt_num, fmt_pct, ngettext, pgettext
+from ..i18n import fmt_p as _fmt_p
+from ..io.scenario import Scenario
 
 
 def sep(kind: str = ";") -> str:
@@ -126,7 +126,7 @@ def target_text(scenario: Scenario, kr_id: str) -> str:
     kr = next(k for k in scenario.key_results if k.id == kr_id)
     pt = kr.parsed_target
     if pt.relative:
-        from .i18n import pct_sign
+        from ..i18n import pct_sign
 
         return f"{pt.op} {pct_sign(fmt_g(pt.value, '+g'))}"
     return f"{pt.op} {fmt_g(pt.value, 'g')}"
@@ -496,14 +496,14 @@ def localized_summary(result) -> dict:
     """The summary of a ``SimulationResult`` with its sentences (the model's, the baselines',
     the sampler's warnings) written again in the current language; in English, the summary as it
     is (its JSON form is always English)."""
-    from .i18n import get_language
+    from ..i18n import get_language
 
     summary = result.to_dict()
     if get_language() == "en":
         return summary
     import copy
 
-    from .posterior import describe, diagnostic_warnings
+    from ..model.posterior import describe, diagnostic_warnings
 
     out = copy.deepcopy(summary)
     if "model" in out:
@@ -652,7 +652,7 @@ def text_summary(scenario: Scenario, summary: dict, *, from_cache: bool = False)
 
 def _periods_ahead(scenario: Scenario) -> str:
     """'13 weeks' as the terminal's first line writes it (the period word plus 's')."""
-    from .i18n import get_language, periods
+    from ..i18n import get_language, periods
 
     if get_language() == "en":
         return f"{scenario.horizon} {scenario.period}s"

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import CountTable, event_rows
-from .i18n import N_, _, fmt_label, language, last_periods, ngettext
-from .scenario import BaselineSpec, InputError, KeyResult, Scenario
-from .season import add_months, future_dates, is_month_end, seasonal
+from ..i18n import N_, _, fmt_label, language, last_periods, ngettext
+from ..io.data import CountTable, event_rows
+from ..io.scenario import BaselineSpec, InputError, KeyResult, Scenario
+from ..io.season import add_months, future_dates, is_month_end, seasonal
 
 KIND_WORDS = {
     "same_period_last_year": N_("same period last year"),

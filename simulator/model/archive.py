@@ -27,7 +27,7 @@ posterior of ``theta_i`` given ``y_i`` and the draw's hyperparameters (a normal 
 spike and a normal for ``spike``, a mixture over the grid for ``student_t``), which is
 Rao-Blackwellised: the shrunk estimate is the average over draws of the conditional mean.
 
-The fit is cached on disk (`simulator.cache`), keyed by the archive's bytes, the settings and the
+The fit is cached on disk (`simulator.io.cache`), keyed by the archive's bytes, the settings and the
 library versions, so a scenario whose prior comes from the archive does not refit it.
 """
 
@@ -42,9 +42,9 @@ from typing import Any
 
 import numpy as np
 
-from .archive_data import Archive, category_problem, read_archive
+from ..io.archive_data import Archive, category_problem, read_archive
+from ..io.scenario import InputError
 from .archive_rules import mcse as _mcse
-from .scenario import InputError
 
 ARCHIVE_MODEL_VERSION = 1
 FORMS = ("normal", "spike", "student_t")  # in order of simplicity: the first adequate one is kept
@@ -153,7 +153,7 @@ _compiled: dict[tuple, Any] = {}
 def _sampler(settings: Settings) -> str:
     if settings.sampler != "auto":
         return settings.sampler
-    from .cache import versions
+    from ..io.cache import versions
 
     return "nutpie" if versions("nutpie")["nutpie"] != "none" else "pymc"
 
@@ -592,7 +592,7 @@ def _progress(log):
 def analyse(archive: Archive, settings: Settings | None = None, *, log=None) -> ArchiveResult:
     """Fit every form, select one by LOO, and summarise (see the module docstring); the summary
     is cached on disk."""
-    from . import cache
+    from ..io import cache
 
     settings = settings or Settings()
     key = archive_key(archive, settings)
@@ -614,7 +614,7 @@ def analyse(archive: Archive, settings: Settings | None = None, *, log=None) -> 
 
 
 def archive_key(archive: Archive, settings: Settings) -> str:
-    from . import cache
+    from ..io import cache
 
     return cache.key_of(
         {
@@ -700,9 +700,9 @@ def summarise(archive: Archive, fits: dict[str, FormFit], settings: Settings) ->
 
     import arviz as az
 
+    from ..version import __version__
     from .archive_rules import rules_table
     from .posterior import diagnostic_warnings
-    from .version import __version__
 
     n = len(archive)
     form, why = select_form(fits)
@@ -792,7 +792,7 @@ def summarise(archive: Archive, fits: dict[str, FormFit], settings: Settings) ->
 
 
 def _versions() -> dict[str, str]:
-    from .cache import versions
+    from ..io.cache import versions
 
     return versions("pymc", "arviz")
 

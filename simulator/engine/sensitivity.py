@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..io.scenario import change_priors
 from . import decision
 from .forecast import prepare, simulate_option
-from .scenario import change_priors
 
 GRID = (0.02, 0.1, 0.9, 0.98)
 BISECT_STEPS = 6

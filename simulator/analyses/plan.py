@@ -57,14 +57,13 @@ from __future__ import annotations
 import math
 import sys
 import time
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from . import decision, forecast, smooth
-from .i18n import (
+from ..engine import decision, forecast
+from ..i18n import (
     N_,
     _,
     fmt_int,
@@ -76,7 +75,7 @@ from .i18n import (
     ngettext,
     periods,
 )
-from .scenario import (
+from ..io.scenario import (
     Flow,
     Gate,
     InputError,
@@ -86,7 +85,9 @@ from .scenario import (
     change_param_names,
     did_you_mean,
 )
-from .values import column, value_stages
+from ..model.streams import seed_of
+from ..model.values import column, value_stages
+from . import smooth
 
 UNITS = {
     "all_met": N_("P(all KRs met)"),
@@ -293,11 +294,6 @@ def design_grid(
 # --------------------------------------------------------------------------- simulation pieces
 
 
-def _seed(seed: int, *key: int | str) -> int:
-    ints = [zlib.crc32(k.encode()) if isinstance(k, str) else int(k) for k in key]
-    return int(np.random.SeedSequence([seed, *ints]).generate_state(1)[0])
-
-
 def _sliced(shared: forecast.Shared, k: int, share: float) -> forecast.Shared:
     """The first ``k`` periods of a simulation, with the traffic thinned to ``share``."""
     return forecast.Shared(
@@ -352,7 +348,7 @@ class _Replicate:
 
 
 def _replicate(scenario: Scenario, fit, tg, r: int, periods: list[int], rule) -> _Replicate:
-    s = scenario if r == 0 else scenario.with_overrides(seed=_seed(scenario.seed, "replicate", r))
+    s = scenario if r == 0 else scenario.with_overrides(seed=seed_of(scenario.seed, "replicate", r))
     params = forecast.draw_change_params(s, fit.n_draws)
     shared = forecast.prepare(s, fit)
     values, grades, tails = {}, {}, {}
@@ -372,13 +368,13 @@ def _test_periods(scenario: Scenario, rep: _Replicate, design: Design, share: fl
     sub = _sliced(rep.shared, design.periods, share / A)
     arm_totals = {}
     for a in arms:
-        sa = scenario.with_overrides(seed=_seed(rep.scenario.seed, "arm", a))
+        sa = scenario.with_overrides(seed=seed_of(rep.scenario.seed, "arm", a))
         c = forecast.simulate_option(sa, sub, a, rep.params)
         arm_totals[a] = {st: v.sum(axis=1) for st, v in c.items()}
     rest_share = 1.0 - share
     all_totals = {st: sum(arm_totals[a][st] for a in arms) for st in _totals_keys(scenario)}
     if rest_share > 1e-12:
-        sr = scenario.with_overrides(seed=_seed(rep.scenario.seed, "untested"))
+        sr = scenario.with_overrides(seed=seed_of(rep.scenario.seed, "untested"))
         rest = forecast.simulate_option(
             sr, _sliced(rep.shared, design.periods, rest_share), control, rep.params
         )
@@ -526,11 +522,11 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
     if problems:
         raise InputError(problems)
     if history is None:
-        from .data import read_history
+        from ..io.data import read_history
 
         history = read_history(scenario)
     if fit is None:
-        from . import model
+        from ..model import build as model
 
         fit = model.fit(scenario, history)
     tg = decision.targets(scenario, history)
@@ -550,7 +546,7 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
     traffic = float(np.concatenate([rp.shared.traffic_mean.mean(axis=1) for rp in reps]).mean())
     designs = design_grid(scenario, traffic, len(arms), per_arm, ks)
 
-    rng = np.random.default_rng(_seed(scenario.seed, "bootstrap"))
+    rng = np.random.default_rng(seed_of(scenario.seed, "bootstrap"))
     boot_w = [rng.multinomial(N, np.full(N, 1.0 / N)).astype(float) for _b in range(bootstrap)]
     means = V.mean(axis=0)
     # today's pick is `krsim run`'s (guardrails and the primary KR included); without either,

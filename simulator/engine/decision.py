@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..io.data import CountTable
+from ..io.scenario import KeyResult, Scenario
 from .baselines import Baseline, resolve
-from .data import CountTable
 from .forecast import Forecast
-from .scenario import KeyResult, Scenario
 
 
 def mc_se(x: np.ndarray, chains: int) -> float:

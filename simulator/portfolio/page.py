@@ -9,7 +9,7 @@ import tempfile
 from html import escape
 from pathlib import Path
 
-from ..portfolio import PortfolioResult, portfolio_json
+from .run import PortfolioResult, portfolio_json
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1d2430;margin:0}

@@ -32,7 +32,7 @@ def harmonics(K: int) -> np.ndarray:
 
 def seasonal(setting: str, dates) -> tuple[bool, str]:
     """Whether the yearly profile is in the model, and the sentence that says why."""
-    from .i18n import _, fmt_g
+    from ..i18n import _, fmt_g
 
     if setting == "none":
         return False, _("no seasonal profile (model.seasonality: none)")

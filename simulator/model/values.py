@@ -26,8 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..io.scenario import value_stages
+
 if TYPE_CHECKING:
-    from .scenario import Scenario
+    from ..io.scenario import Scenario
 
 SUFFIX = ".value"
 
@@ -46,14 +48,9 @@ def is_value(term: str) -> bool:
     return term.endswith(SUFFIX)
 
 
-def value_stages(scenario: Scenario) -> tuple[str, ...]:
-    """Stages that carry a value, in funnel order."""
-    return tuple(s for s, st in scenario.funnel.items() if st.value is not None)
-
-
 def value_lifts(scenario: Scenario, option: str) -> list[tuple[str, str]]:
     """(stage, factor parameter) of an option's lifts on the value per unit."""
-    from .scenario import Lift, change_param_names
+    from ..io.scenario import Lift, change_param_names
 
     opt = scenario.options[option]
     out = []
@@ -342,8 +339,8 @@ def experiment_conflicts(
     observed treatment/control ratio of the mean value per unit, given the observed counts, under
     the history fit (mean, period effects shared by the arms, per-unit spread) and the value
     lifts' priors."""
+    from ..io.scenario import change_priors
     from . import priors
-    from .scenario import change_priors
 
     stages = value_stages(scenario)
     idx = seed_rng.integers(fit.n_draws, size=sims)

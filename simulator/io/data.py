@@ -21,11 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .i18n import _, fmt_date, fmt_int, fmt_label, fmt_pct, ngettext
-from .scenario import InputError, Scenario, did_you_mean
+from ..i18n import _, fmt_date, fmt_int, fmt_label, fmt_pct, ngettext
+from .scenario import InputError, Scenario, did_you_mean, value_stages
 from .season import add_months, is_month_end
 from .tables import read_rows
-from .values import value_stages
 
 PERIODS = ("day", "week", "month")
 

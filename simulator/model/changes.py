@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .scenario import Flow, Gate, Lift, Prior, Scenario, SetRate, change_param_names
+from ..io.scenario import Flow, Gate, Lift, Prior, Scenario, SetRate, change_param_names
 
 # ------------------------------------------------------------------------------ rates (xp)
 

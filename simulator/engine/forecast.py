@@ -7,17 +7,17 @@ are differences of the options, not Monte Carlo noise.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 
 import numpy as np
 
-from . import changes as ch
-from . import priors, values
-from .changes import stage_order
-from .posterior import Fit, period_times
-from .scenario import Scenario, change_param_names
+from ..io.scenario import Scenario, change_param_names
+from ..model import changes as ch
+from ..model import priors, values
+from ..model.changes import stage_order
+from ..model.posterior import Fit, period_times
+from ..model.streams import stream
 
 
 @dataclass(frozen=True)
@@ -39,11 +39,6 @@ class Forecast:
         return self.counts[option][stage].sum(axis=1)
 
 
-def _stream(seed: int, *key: int | str) -> np.random.Generator:
-    ints = [zlib.crc32(k.encode()) if isinstance(k, str) else int(k) for k in key]
-    return np.random.default_rng([seed, *ints])
-
-
 def draw_change_params(scenario: Scenario, n: int, overrides: dict[str, float] | None = None):
     """Prior draws of every change parameter (each from its own stream, so adding an option does
     not change another option's draws); ``overrides`` fixes some at a value (for sensitivity)."""
@@ -55,7 +50,7 @@ def draw_change_params(scenario: Scenario, n: int, overrides: dict[str, float] |
                     out[name] = np.full(n, overrides[name])
                     continue
                 prior = getattr(change.spec, "pass_" if field == "pass" else field)
-                out[name] = priors.sample(prior, n, _stream(scenario.seed, "param", name))
+                out[name] = priors.sample(prior, n, stream(scenario.seed, "param", name))
     return out
 
 
@@ -88,7 +83,7 @@ def prepare(scenario: Scenario, fit: Fit, horizon: int | None = None) -> Shared:
     if W is not None:
         log_mu = log_mu + fit.flat("weekday_beta") @ W.T
     if "traffic_walk_last" in fit.arrays:  # the level's walk, continued from where it ended
-        rng = _stream(seed, "drift", "__traffic__")
+        rng = stream(seed, "drift", "__traffic__")
         walk = _walk_path(fit.flat("traffic_walk_last"), fit.flat("drift_sd"), H, rng)
         if "drift_weight" in fit.arrays:  # on in each draw with its posterior probability
             walk = walk * (rng.uniform(size=D) < fit.flat("drift_weight"))[:, None]
@@ -100,15 +95,15 @@ def prepare(scenario: Scenario, fit: Fit, horizon: int | None = None) -> Shared:
             fit.flat("traffic_rho"),
             fit.flat("traffic_sigma"),
             H,
-            _stream(seed, "effect", "__traffic__"),
+            stream(seed, "effect", "__traffic__"),
         )
     alpha = fit.flat("alpha")[:, None]
-    shock = _stream(seed, "traffic").gamma(alpha, 1 / alpha, (D, H))
+    shock = stream(seed, "traffic").gamma(alpha, 1 / alpha, (D, H))
     effect: dict[str, np.ndarray] = {}
     base_eta: dict[str, np.ndarray] = {}
     rates_drift = None
     if "rate_walk_last" in fit.arrays:  # one draw of "do the rates' levels drift" per draw
-        rates_drift = _stream(seed, "drift", "__rates__").uniform(size=D) < fit.flat(
+        rates_drift = stream(seed, "drift", "__rates__").uniform(size=D) < fit.flat(
             "rate_drift_weight"
         )
     for node in fit.nodes:
@@ -126,17 +121,17 @@ def prepare(scenario: Scenario, fit: Fit, horizon: int | None = None) -> Shared:
                 fit.node("rate_walk_last", node),
                 fit.node("rate_drift_sd", node),
                 H,
-                _stream(seed, "drift", node),
+                stream(seed, "drift", node),
             )
             mu = mu + walk * rates_drift[:, None]
-        rng = _stream(seed, "effect", node)
+        rng = stream(seed, "effect", node)
         if ar1:  # continued from its last value in the history
             e = _ar1_path(fit.node("rate_elast", node), fit.node("rate_rho", node), sigma, H, rng)
         else:
             e = sigma[:, None] * rng.standard_normal((D, H))
         effect[node] = e
         base_eta[node] = mu + e
-    vals = values.prepare(scenario, fit.arrays, t_future, lambda *key: _stream(seed, *key), X, W)
+    vals = values.prepare(scenario, fit.arrays, t_future, lambda *key: stream(seed, *key), X, W)
     return Shared(np.exp(log_mu) * shock, base_eta, effect, stage_order(scenario), fit.chains, vals)
 
 
@@ -156,9 +151,12 @@ def simulate_option(
         scenario.seed,
     )
     if shared.values:
-        stream = lambda *key: _stream(scenario.seed, *key)  # noqa: E731
+
+        def keyed(*key: str) -> np.random.Generator:
+            return stream(scenario.seed, *key)
+
         counts.update(
-            values.simulate_option(scenario, option, counts, shared.values, params, stream)
+            values.simulate_option(scenario, option, counts, shared.values, params, keyed)
         )
     return counts
 
@@ -202,10 +200,10 @@ def _simulate_option(scenario, oid, order, traffic_mean, base_eta, effect, param
     traffic = traffic_mean
     for name in plan.traffic_lifts:
         traffic = ch.lift_traffic(traffic, p[name])
-    root = _stream(seed, "binomial", scenario.root).poisson(traffic)
+    root = stream(seed, "binomial", scenario.root).poisson(traffic)
 
-    def stream(*key: str) -> np.random.Generator:
-        return _stream(seed, *key)
+    def keyed(*key: str) -> np.random.Generator:
+        return stream(seed, *key)
 
-    n = ch.simulate_counts(scenario, plan, rates, p, stream, root=root, order=order)
+    n = ch.simulate_counts(scenario, plan, rates, p, keyed, root=root, order=order)
     return {s: n[s] for s in scenario.funnel}

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .scenario import InputError
-from .version import __version__
+from ..io.scenario import InputError
+from ..version import __version__
 
 SCHEMA_VERSION = 1
 
@@ -109,10 +109,10 @@ def _kr_fields(kr: dict[str, Any]) -> dict[str, Any]:
 
 
 def _evaluate(path: Path, out: Path | None, draws: int | None) -> dict[str, Any]:
-    from .api import load_scenario
-    from .data import read_history
-    from .render import kr_label
-    from .track import status_of
+    from ..analyses.track import status_of
+    from ..api import load_scenario
+    from ..engine.render import kr_label
+    from ..io.data import read_history
 
     s = load_scenario(path)
     h = read_history(s)
@@ -121,7 +121,7 @@ def _evaluate(path: Path, out: Path | None, draws: int | None) -> dict[str, Any]
     th = s.tracking
     page = None
     if th.actuals:
-        from .track import read_launched_actuals, track
+        from ..analyses.track import read_launched_actuals, track
 
         option = th.option or s.control_option
         actuals = read_launched_actuals(s, h, s.resolve(th.actuals), option)
@@ -129,18 +129,18 @@ def _evaluate(path: Path, out: Path | None, draws: int | None) -> dict[str, Any]
         krs = {k: _kr_fields(v.to_dict()) for k, v in r.key_results.items()}
         kind, periods_done, warnings = "track", r.periods_done, r.diagnostics["warnings"]
         if out is not None:
-            from .report.track_page import write_track_report
+            from ..report.track_page import write_track_report
 
             page = write_track_report(r, out).name
     else:
-        from .api import simulate
+        from ..api import simulate
 
         r = simulate(s, history=h)
         option = r.summary["recommendation"]["option"]
         krs = {k: _kr_fields(v) for k, v in r.summary["options"][option]["key_results"].items()}
         kind, periods_done, warnings = "run", 0, r.summary["diagnostics"]["warnings"]
         if out is not None:
-            from .report import write_report
+            from ..report import write_report
 
             page = write_report(r, out).name
     for kr in s.key_results:
@@ -572,7 +572,7 @@ def _fan_out(args, workers: int, engine: str, scheduler: str | None):
 
 def text_portfolio(result: PortfolioResult) -> str:
     """The terminal table: per scenario and KR, P(met) now and a week ago, status."""
-    from .render import fmt_p
+    from ..engine.render import fmt_p
 
     lines = [
         f"Portfolio, week {result.week}"

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import cache, season
+from ..i18n import _, language, ngettext
+from ..io import cache, season
+from ..io.data import CountTable, event_rows
+from ..io.scenario import Scenario, Structure
 from .changes import ChangePlan
-from .data import CountTable, event_rows
-from .i18n import _, language, ngettext
 from .posterior import Fit, period_times
-from .scenario import Scenario, Structure
 from .values import SAVED as VALUE_SAVED
 from .values import value_stages
 

@@ -43,10 +43,10 @@ from typing import Any
 
 import numpy as np
 
+from ..io.data import check_values, read_count_table
+from ..io.scenario import InputError, Prior, Scenario, change_priors, did_you_mean
 from . import changes as ch
 from .changes import ChangePlan
-from .data import check_values, read_count_table
-from .scenario import InputError, Prior, Scenario, change_priors, did_you_mean
 
 LIKELIHOOD_VERSION = 1
 SHEPPARD = 1.0 / 12.0  # variance of rounding a continuous approximation to a whole count

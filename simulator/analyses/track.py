@@ -34,15 +34,16 @@ from typing import Any
 
 import numpy as np
 
-from . import decision, forecast, model
-from .cache import versions
-from .changes import ChangePlan
-from .data import CountTable, read_actuals, read_history
-from .i18n import _, fmt_g, fmt_interval, fmt_num, fmt_pct, fmt_signed, language, period_noun
-from .pipeline import decide
-from .posterior import diagnostic_warnings
-from .scenario import InputError, KeyResult, Scenario, Tracking, did_you_mean
-from .version import __version__
+from ..engine import decision, forecast
+from ..engine.pipeline import decide
+from ..i18n import _, fmt_g, fmt_interval, fmt_num, fmt_pct, fmt_signed, language, period_noun
+from ..io.cache import versions
+from ..io.data import CountTable, read_actuals, read_history
+from ..io.scenario import InputError, KeyResult, Scenario, Tracking, did_you_mean
+from ..model import build as model
+from ..model.changes import ChangePlan
+from ..model.posterior import diagnostic_warnings
+from ..version import __version__
 
 SURPRISE_LOW, SURPRISE_HIGH = 0.05, 0.95  # percentiles of the forecast before the quarter
 
@@ -529,7 +530,7 @@ def switch_sentence(
 
 def _last_periods(scenario: Scenario, left: int) -> str:
     """'the last week', 'the last 4 weeks' (day, week, month; anything else: period)."""
-    from .i18n import last_periods
+    from ..i18n import last_periods
 
     return last_periods(left, _period_word(scenario))
 
@@ -726,7 +727,7 @@ def _english_warnings(diag: dict, n_draws: int) -> list[str]:
 def _change_table(scenario: Scenario, option: str, fit: model.Fit) -> dict[str, dict[str, Any]]:
     """Prior and posterior (given history and actuals) of the launched option's change
     parameters: median and 90% interval."""
-    from .priors import quantiles
+    from ..model.priors import quantiles
 
     out = {}
     for name, prior in ChangePlan.of(scenario, option).params.items():
@@ -776,7 +777,7 @@ def what_now_sentence(result: TrackResult) -> str | None:
 
 def warnings_words(result: TrackResult) -> list[str]:
     """The sampler's warnings in the current language."""
-    from .i18n import get_language
+    from ..i18n import get_language
 
     d = result.diagnostics
     if not d.get("warnings") or get_language() == "en" or result.fit is None:
@@ -786,7 +787,7 @@ def warnings_words(result: TrackResult) -> list[str]:
 
 def surprise_sentence(result: TrackResult, kr_id: str) -> str | None:
     """Where the value to date fell in the forecast made before the quarter, when extreme."""
-    from .render import kr_label
+    from ..engine.render import kr_label
 
     kt = result.key_results[kr_id]
     if not kt.surprising:
@@ -826,7 +827,7 @@ def surprise_sentence(result: TrackResult, kr_id: str) -> str | None:
 
 def seventy_sentence(result: TrackResult, kr_id: str) -> str:
     """The 70% rule read both ways for one key result."""
-    from .render import fmt_p
+    from ..engine.render import fmt_p
 
     kt = result.key_results[kr_id]
     t = result.targets[kr_id]
@@ -864,7 +865,7 @@ def _columns(rows: list[list[str]]) -> list[str]:
 def what_now_rows(result: TrackResult) -> list[list[str]]:
     """The options table of "what now": a header, then per option (the launched one marked) its
     P(all met), expected grade and P(met) per key result for the quarter if it runs the rest."""
-    from .render import fmt_p
+    from ..engine.render import fmt_p
 
     s = result.scenario
     wn = result.what_now
@@ -899,7 +900,7 @@ def change_words(name: str, d: dict) -> tuple[str, str]:
 
 def text_track(result: TrackResult, *, from_cache: bool = False) -> str:
     """The terminal rendering of a tracking result."""
-    from .render import fmt_p, fmt_value, kr_label
+    from ..engine.render import fmt_p, fmt_value, kr_label
 
     s = result.scenario
     k, H = result.periods_done, s.horizon
@@ -1013,7 +1014,7 @@ def text_track(result: TrackResult, *, from_cache: bool = False) -> str:
 
 def _periods(n: int, unit: str) -> str:
     """'4 weeks', as the terminal line writes it (the unit plus 's', whatever the number)."""
-    from .i18n import get_language, periods
+    from ..i18n import get_language, periods
 
     if get_language() == "en":
         return f"{n} {unit}s"

@@ -45,7 +45,7 @@ class Fit:
             return None
         import datetime as dt
 
-        from . import season
+        from ..io import season
 
         dates = [dt.date.fromisoformat(d) for d in self.calendar["dates"]]
         return season.weekday(season.future_dates(dates, H))
@@ -56,7 +56,7 @@ class Fit:
             return None
         import datetime as dt
 
-        from . import season
+        from ..io import season
 
         dates = [dt.date.fromisoformat(d) for d in self.calendar["dates"]]
         return season.fourier(season.future_dates(dates, H), self.calendar["terms"])
@@ -92,13 +92,13 @@ def describe(scenario: Any, fit: Fit, history: Any = None) -> dict[str, Any]:
     """The forecast's season, drift and trend choices, as data and in one sentence (in the
     current language; with ``history``, the season's part is written again from its dates rather
     than taken from the fit, which keeps it in English)."""
-    from .i18n import _, fmt_pct, pgettext
+    from ..i18n import _, fmt_pct, pgettext
 
     mb = scenario.model
     cal = fit.calendar or {}
     drift = "ar1" if mb.period_effects == "ar1" else mb.drift
     if history is not None and cal:
-        from .season import seasonal
+        from ..io.season import seasonal
 
         note = seasonal(mb.seasonality, history.dates)[1]
         if cal.get("weekly"):
@@ -159,7 +159,7 @@ def describe(scenario: Any, fit: Fit, history: Any = None) -> dict[str, Any]:
 
 def diagnostic_warnings(d: dict[str, Any], n_draws: int) -> list[str]:
     """Sampler problems in plain words."""
-    from .i18n import _, fmt_num
+    from ..i18n import _, fmt_num
 
     out = []
     if d["divergences"]:

@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import CountTable, read_history
-from .i18n import (
+from ..i18n import (
     _,
     fmt_int,
     fmt_interval,
@@ -33,8 +32,9 @@ from .i18n import (
     period_noun,
     pgettext,
 )
-from .i18n import periods as periods_words
-from .scenario import InputError, Option, Scenario
+from ..i18n import periods as periods_words
+from ..io.data import CountTable, read_history
+from ..io.scenario import InputError, Option, Scenario
 
 LEVEL = 0.8  # the central interval whose coverage is checked
 MAX_DEFAULT_WINDOWS = 6
@@ -220,7 +220,8 @@ def backtest(
     log=None,
 ) -> BacktestResult:
     """Fit before each of the last windows, forecast it, and score the forecast against what happened."""
-    from . import decision, forecast, model
+    from ..engine import decision, forecast
+    from ..model import build as model
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
     history = history if history is not None else read_history(scenario)
@@ -324,7 +325,7 @@ def _english(fn, *args):
 
 def _window_warnings(first: str, last: str, diag: dict, n_draws: int) -> list[str]:
     """The sampler's warnings of a window's fit, in the current language."""
-    from .posterior import diagnostic_warnings
+    from ..model.posterior import diagnostic_warnings
 
     return [
         _("window {first}..{last}: {warning}").format(
@@ -514,7 +515,7 @@ def calibration_words(kind: str) -> str:
 
 def render_text(result: BacktestResult, scenario: Scenario) -> str:
     """The terminal table and the verdicts, in the current language."""
-    from .render import fmt_value, kr_label
+    from ..engine.render import fmt_value, kr_label
 
     unit = result.period
     en = get_language() == "en"

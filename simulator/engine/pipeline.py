@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from ..i18n import language
+from ..io.cache import versions
+from ..io.data import CountTable
+from ..io.scenario import Scenario
+from ..model.posterior import Fit, describe, diagnostic_warnings
+from ..version import __version__
 from . import decision, forecast
-from .cache import versions
-from .data import CountTable
-from .i18n import language
-from .posterior import Fit, describe, diagnostic_warnings
-from .scenario import Scenario
 from .sensitivity import sensitivity
-from .version import __version__
 
 
 @dataclass(frozen=True)

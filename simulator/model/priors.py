@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .scenario import Prior
+from ..io.scenario import Prior
 
 
 def _cache_file() -> Path | None:
-    from .cache import cache_dir
+    from ..io.cache import cache_dir
 
     d = cache_dir()
     return None if d is None else d / "elicited_priors.json"
@@ -121,8 +121,8 @@ def elicit(prior: Prior) -> tuple[str, tuple[float, ...]]:
     normal -> ("normal", (mu, sigma)); uniform -> ("uniform", (lo, hi)); fixed -> ("fixed", (x,));
     from_archive -> ("lognormal_mixture", (w1, m1, s1, w2, m2, s2, ...)): the log factor is a
     normal mixture, fitted to the archive's predictive draws of a new effect
-    (`simulator.archive.archive_prior`), times the team's `with` lognormal when given (the
-    normalised product of the densities, again a normal mixture: `simulator.archive.combine`).
+    (`simulator.model.archive.archive_prior`), times the team's `with` lognormal when given (the
+    normalised product of the densities, again a normal mixture: `simulator.model.archive.combine`).
     """
     kind, v = prior.kind, prior.value
     if kind == "from_archive":  # the archive's mixture, times the team's lognormal (`with`)

@@ -15,17 +15,15 @@ Four answers (docs/design.md §6):
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from . import forecast, model, priors
-from .changes import ChangePlan, apply_rates, simulate_counts
-from .data import CountTable, read_history
-from .experiment import ExperimentData
-from .i18n import (
+from ..engine import forecast
+from ..engine.pipeline import SimulationResult, decide
+from ..engine.render import fmt_p
+from ..i18n import (
     _,
     fmt_g,
     fmt_int,
@@ -37,19 +35,19 @@ from .i18n import (
     list_sep,
     periods,
 )
-from .pipeline import SimulationResult, decide
-from .posterior import Fit, period_times
-from .render import fmt_p
-from .scenario import Scenario, change_priors
+from ..io.data import CountTable, read_history
+from ..io.scenario import Scenario, change_priors
+from ..model import build as model
+from ..model import priors
+from ..model.changes import ChangePlan, apply_rates, simulate_counts
+from ..model.experiment import ExperimentData
+from ..model.posterior import Fit, period_times
+from ..model.streams import stream
 
 SRM_THRESHOLD = 0.001  # the standard engines' threshold for a sample-ratio mismatch
 CONFLICT_LEVEL = 0.05  # family-wise, per arm (Bonferroni over the arm's stages)
 LIFT_DRAWS = 200_000  # Monte Carlo error of P(better) at most 0.5 / sqrt(LIFT_DRAWS) ~ 0.0011
 CONFLICT_SIMS = 20_000  # prior-predictive simulations (resampling the history fit's draws)
-
-
-def _stream(seed: int, *key: str) -> np.random.Generator:
-    return np.random.default_rng([seed, *(zlib.crc32(k.encode()) for k in key)])
 
 
 # ----------------------------------------------------------------------------------- SRM
@@ -111,7 +109,7 @@ def lifts(scenario: Scenario, exp: ExperimentData, seed: int) -> dict[str, dict[
                 continue
             x_t, n_t = conversion_totals(scenario, exp, arm, stage)
             x_c, n_c = conversion_totals(scenario, exp, exp.control, stage)
-            out[arm][stage] = beta_lift(x_t, n_t, x_c, n_c, _stream(seed, "lift", arm, stage))
+            out[arm][stage] = beta_lift(x_t, n_t, x_c, n_c, stream(seed, "lift", arm, stage))
     return out
 
 
@@ -168,7 +166,7 @@ def conflict(
     experiment periods' rates (shared by the arms), the change parameters from their priors, and
     every arm's counts given its observed parent counts (`changes.simulate_counts`).
     """
-    rng = _stream(seed, "conflict")
+    rng = stream(seed, "conflict")
     idx = rng.integers(fit.n_draws, size=sims)
     nodes = fit.nodes
     mu = fit.flat("rate_mu")[idx]  # (sims, node)
@@ -177,7 +175,7 @@ def conflict(
     if "rate_walk_last" in fit.arrays:  # drifting levels: where they ended, in the draws where
         # the drift is on (each draw's probability of it, as the model weighs the experiment)
         on = (
-            _stream(seed, "conflict", "drift").uniform(size=sims)
+            stream(seed, "conflict", "drift").uniform(size=sims)
             < fit.flat("rate_drift_weight")[idx]
         )
         mu = mu + on[:, None] * fit.flat("rate_walk_last")[idx]
@@ -186,7 +184,7 @@ def conflict(
     effect_all = sigma[:, :, None] * rng.standard_normal((sims, len(nodes), K))
     eta_all = mu[:, :, None] + effect_all
     params = {
-        name: priors.sample(prior, sims, _stream(seed, "conflict-param", name))[:, None]
+        name: priors.sample(prior, sims, stream(seed, "conflict-param", name))[:, None]
         for name, prior in change_priors(scenario).items()
     }
 
@@ -198,7 +196,7 @@ def conflict(
         plan = ChangePlan.of(scenario, arm)
         rates = apply_rates(plan, base, eff, params, np)
         obs = {c: v[rows] for c, v in exp.counts.items()}
-        rng = _stream(seed, "conflict", arm)
+        rng = stream(seed, "conflict", arm)
         sim = simulate_counts(scenario, plan, rates, params, lambda *_: rng, given=obs)
         return sim, obs
 
@@ -321,7 +319,7 @@ def conflict_sentence(
 ) -> str:
     """Which belief the data contradict (or that they do not), in one or two sentences, in the
     current language."""
-    from .render import sep
+    from ..engine.render import sep
 
     label = scenario.options[arm].label or arm
     flagged = [r for r in rows if r.flag]
@@ -406,14 +404,14 @@ def compare(
     conflicts = conflict(scenario, exp, fit_before, scenario.seed)
     stage_lifts = lifts(scenario, exp, scenario.seed)
     if exp.values:  # the value per unit: lifts from the experiment alone, and prior-data conflict
-        from . import values
+        from ..model import values
 
         for arm, d in values.experiment_lifts(
-            scenario, exp, fit_before, _stream(scenario.seed, "value-lift")
+            scenario, exp, fit_before, stream(scenario.seed, "value-lift")
         ).items():
             stage_lifts[arm].update(d)
         extra = values.experiment_conflicts(
-            scenario, exp, fit_before, _stream(scenario.seed, "value-conflict")
+            scenario, exp, fit_before, stream(scenario.seed, "value-conflict")
         )
         for arm, rows in extra.items():
             merged = [
@@ -483,7 +481,7 @@ def belief_cell(d: dict[str, Any]) -> str:
 def text_comparison(result: ComparisonResult, *, from_cache: bool = False) -> str:
     """The terminal rendering: SRM, lifts, beliefs before/after, conflict, then the decision, in
     the current language."""
-    from .render import localized_summary, text_summary
+    from ..engine.render import localized_summary, text_summary
 
     s, exp = result.scenario, result.experiment
     lines = [_("Experiment: {path}").format(path=exp.path), ""]
@@ -596,6 +594,6 @@ def text_comparison(result: ComparisonResult, *, from_cache: bool = False) -> st
 
 def arms_words(n: int) -> str:
     """'2 arms' ('2 bras')."""
-    from .i18n import ngettext
+    from ..i18n import ngettext
 
     return ngettext("{n} arm", "{n} arms", n).format(n=n)

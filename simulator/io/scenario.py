@@ -59,7 +59,7 @@ PRIOR_KINDS = (
 
 
 class ArchiveRef(_Model):
-    """A prior learnt from the team's archive of past experiments (`simulator.archive`): the
+    """A prior learnt from the team's archive of past experiments (`simulator.model.archive`): the
     effect of a new experiment in ``category``, as the archive's fitted effect distribution
     predicts it (factor = 1 + effect)."""
 
@@ -1625,3 +1625,8 @@ class Structure:
             nodes.append(g)
             parents.append(seg.of)
         return cls(scenario.root, tuple(nodes), tuple(parents))
+
+
+def value_stages(scenario: Scenario) -> tuple[str, ...]:
+    """Stages that carry a value, in funnel order."""
+    return tuple(s for s, st in scenario.funnel.items() if st.value is not None)

@@ -1,0 +1,1 @@
+"""The analyses built on the engine: compare, backtest, track, plan."""

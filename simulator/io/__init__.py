@@ -1,0 +1,1 @@
+"""Input files: the scenario, count tables, the archive table, calendars, the cache."""

@@ -1,0 +1,1 @@
+"""The PyMC model of the funnel and its fit; priors, values and change semantics; the archive's model."""

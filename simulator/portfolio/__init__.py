@@ -1,0 +1,1 @@
+"""Many scenarios a week at a time: fan-out, the database, the overview page."""
