@@ -161,7 +161,7 @@ def build(name: str, T: int, K: int, prior: str | None = None):
                 beta = pm.Deterministic("season_beta", s * z / kk)
             log_mu = log_mu + pt.dot(X, beta)
         if name in ("ar1", "seasonal_ar1"):
-            from simulator.model.build import ar1_filter
+            from simulator.model import ar1_filter
 
             total = pm.HalfNormal("traffic_sd", 0.3)
             share = pm.Beta("traffic_share", 2.0, 2.0)
@@ -186,7 +186,7 @@ def build(name: str, T: int, K: int, prior: str | None = None):
             )
             log_mu = log_mu + u
         elif "klmix" in name:  # the walk or no walk, the indicator marginalised (model averaging)
-            from simulator.model.build import walk_basis
+            from simulator.model import walk_basis
 
             M = 32
             alpha = pm.Gamma("alpha", 2.0, 0.02)
@@ -210,7 +210,7 @@ def build(name: str, T: int, K: int, prior: str | None = None):
             pm.Deterministic("log_mu_last", log_mu[-1])
             return m
         elif name.startswith(("seasonal_kl", "kl")):  # krsim's random walk (`walk_basis`)
-            from simulator.model.build import walk_basis
+            from simulator.model import walk_basis
 
             M = int(name.rsplit("kl", 1)[1] or 16)
             alpha = pm.Gamma("alpha", 2.0, 0.02)

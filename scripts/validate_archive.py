@@ -67,7 +67,7 @@ def one_archive(truth: str, n: int, rng: np.random.Generator) -> dict:
     se = rng.uniform(0.005, 0.02, n)
     y = theta + se * rng.standard_normal(n)
     arc = archive_frame([f"e{i}" for i in range(n)], y, se)
-    res = A.analyse(arc, SETTINGS, log=lambda m: None)
+    res = A.analyse(arc, SETTINGS)
     s = res.summary
     lo, hi = s["new_effect"]["interval80"]
     post = res.fits[s["form"]].posterior

@@ -16,9 +16,8 @@ import sys
 
 import numpy as np
 
-from simulator import load_scenario
+from simulator import load_scenario, model
 from simulator.io.data import read_history
-from simulator.model import build as model
 from simulator.model import values
 
 

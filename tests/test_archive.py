@@ -142,16 +142,35 @@ def test_t_quadrature_matches_numerical_integration():
 
 
 @pytest.fixture(scope="module")
-def example_json(tmp_path_factory):
-    """`krsim archive --json` on the example archive (small draws); also fills the fit cache that
-    the scenario tests read through `PRIOR_SETTINGS`."""
+def example_run(tmp_path_factory):
+    """`krsim archive --json` on the example archive (small draws): its JSON and what it printed
+    on stderr; also fills the fit cache that the scenario tests read through `PRIOR_SETTINGS`."""
     import contextlib
     import io
 
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         assert main(["archive", str(EXAMPLE), "--json", "--draws", "250", "--rules"]) == 0
-    return json.loads(out.getvalue())
+    return json.loads(out.getvalue()), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def example_json(example_run):
+    return example_run[0]
+
+
+def test_progress_lines_and_the_cached_fit_with_verbose(example_run, capsys):
+    """Each form's fit is a progress line; run again, the fit comes from the cache, which
+    ``-v`` says."""
+    lines = [ln for ln in example_run[1].splitlines() if ln.startswith("fitting")]
+    assert lines == [
+        "fitting the normal form (1/3) ...",
+        "fitting the spike form (2/3) ...",
+        "fitting the student-t form (3/3) ...",
+    ]
+    assert main(["archive", str(EXAMPLE), "--json", "--draws", "250", "--rules", "-v"]) == 0
+    err = capsys.readouterr().err
+    assert "Archive fit read from the cache: " in err and "fitting" not in err
 
 
 def test_json_fields(example_json):

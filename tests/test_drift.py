@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from simulator import load_scenario
+from simulator import load_scenario, model
 from simulator.io.data import read_history
-from simulator.model import build as model
+from simulator.io.scenario import Structure
 
 
 def _point(m, seed: int) -> dict:
@@ -25,14 +25,15 @@ def test_the_indicator_is_summed_out_exactly(small_funnel, centred):
     the posterior probability of the drifting branch."""
     s = load_scenario(small_funnel("model: {seasonality: none, drift_prob: 0.3}\n"))
     h = read_history(s)
-    nodes = model.Structure.of(s).nodes
+    nodes = Structure.of(s).nodes
     m = model.build_model(s, h, centred=np.full(len(nodes), centred))
     pots = {p.name: p for p in m.potentials}
     names = ["level", "alpha", "drift_sd", "drift_z", "rate_mu", "rate_sigma"]
     names += ["rate_drift_sd", "rate_drift_z"]
     names += ["rate_eta_c"] if centred else ["rate_z"]
     outs = [pots["traffic_obs"], pots["rate_drift"], m["drift_weight"], m["rate_drift_weight"]]
-    fn = m.compile_fn(outs + [m[n] for n in names], inputs=m.value_vars, on_unused_input="ignore")
+    outs = m.replace_rvs_by_values(outs + [m[n] for n in names])
+    fn = m.compile_fn(outs, inputs=m.value_vars, on_unused_input="ignore")
     got = fn(_point(m, 1))
     tr_pot, rate_pot, w_tr, w_rate = (float(x) for x in got[:4])
     v = dict(zip(names, got[4:], strict=True))
@@ -41,7 +42,7 @@ def test_the_indicator_is_summed_out_exactly(small_funnel, centred):
     v["traffic_walk"] = v["drift_sd"] * B @ v["drift_z"]
     v["rate_walk"] = v["rate_drift_sd"][:, None] * v["rate_drift_z"] @ B.T
 
-    y = h.counts[model.Structure.of(s).root].astype(float)
+    y = h.counts[Structure.of(s).root].astype(float)
     a = float(v["alpha"])
 
     def nb(log_mu):

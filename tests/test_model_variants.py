@@ -1,22 +1,37 @@
-"""The optional model settings and decision rules run end to end on a small funnel."""
+"""The optional model settings on a small funnel (the model's variables and their shapes), and
+the decision rules end to end."""
 
 from __future__ import annotations
 
 import numpy as np
+import pymc as pm
 import pytest
 
-from simulator import load_scenario, simulate
+from simulator import load_scenario, model, simulate
+from simulator.io.data import read_history
+from simulator.io.scenario import Structure
 
 SMALL = "model: {chains: 2, draws: 200, tune: 300%s}\n"
 
 
 def test_ar1_period_effects_and_rate_trends(small_funnel):
+    """AR(1) period effects and trends: a persistence per rate node and for the traffic, a trend
+    per node, and the period effects (saved whole, nodes x periods and periods) from which the
+    forecast continues; the walks are off."""
     extra = ", period_effects: ar1, trend: true, rate_trend: true"
-    r = simulate(load_scenario(small_funnel(SMALL % extra)))
-    f = r.fit
-    assert {"rate_rho", "rate_elast", "traffic_rho", "traffic_elast", "rate_trend"} <= set(f.arrays)
-    assert f.arrays["rate_elast"].shape == f.arrays["rate_mu"].shape
-    assert f.arrays["traffic_elast"].shape == f.arrays["level"].shape
+    s = load_scenario(small_funnel(SMALL % extra))
+    h = read_history(s)
+    N, T = len(Structure.of(s).nodes), len(h)
+    m = model.build_model(s, h, centred=np.zeros(N, dtype=bool))
+    shapes = {k: np.shape(v) for k, v in m.initial_point().items()}
+    assert shapes["rate_rho_logodds__"] == shapes["rate_trend"] == shapes["rate_mu"] == (N,)
+    assert shapes["traffic_rho_logodds__"] == shapes["trend"] == shapes["level"] == ()
+    assert shapes["rate_z"] == (N, T) and shapes["traffic_z"] == (T,)
+    assert not {"drift_sd", "rate_drift_sd"} & set(m.named_vars)
+    rate_e, traffic_e, alpha = pm.draw(
+        [m["rate_e"], m["traffic_e"], m["alpha"]], random_seed=1, mode="FAST_COMPILE"
+    )
+    assert rate_e.shape == (N, T) and traffic_e.shape == (T,) and alpha > 0
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from scipy import stats
 
 from simulator import load_scenario
 from simulator.io.data import read_history
-from simulator.model.build import fit
+from simulator.model import fit
 
 TRUTH = {
     "level": np.log(5000.0),

@@ -13,7 +13,7 @@ from simulator import load_scenario
 from simulator.io import season
 from simulator.io.data import CountTable, read_history
 from simulator.io.season import fourier, future_dates, seasonal
-from simulator.model.build import fit, walk_basis
+from simulator.model import fit, walk_basis
 
 FUNNEL = """
 title: season

@@ -228,7 +228,7 @@ def recovery_fit():
     import pymc as pm
 
     from simulator.io.scenario import ModelBlock
-    from simulator.model.build import add_value_likelihood
+    from simulator.model import add_value_likelihood
 
     rng = np.random.default_rng(2026)
     T, m0, sigma, cv = 80, 40.0, 0.15, 0.8
@@ -278,7 +278,7 @@ def test_value_likelihood_recovers_the_mean_and_its_variation_with_many_units():
     import pymc as pm
 
     from simulator.io.scenario import ModelBlock
-    from simulator.model.build import add_value_likelihood
+    from simulator.model import add_value_likelihood
 
     rng = np.random.default_rng(2027)
     T, m0, sigma, cv = 52, 62.0, 0.04, 0.9
@@ -403,7 +403,7 @@ def test_future_value_effects_continue_an_ar1_and_a_trend():
 
 @pytest.mark.parametrize("variant", ["ar1", "rate_trend"])
 def test_value_model_builds_with_each_period_effect_variant(variant):
-    from simulator.model.build import build_model
+    from simulator.model import build_model
 
     s = load_scenario(ECOMMERCE)
     mb = s.model.model_copy(

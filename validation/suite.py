@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from simulator import model
 from simulator.engine import decision, forecast
 from simulator.io.data import CountTable
 from simulator.io.scenario import ModelBlock, Scenario, Structure, parse_scenario
-from simulator.model import build as model
 from simulator.model import priors
 from simulator.model.changes import expit, lift_rate
 from simulator.model.posterior import Fit, period_times

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sys
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,9 @@ import numpy as np
 from ..io.archive_data import Archive, category_problem, read_archive
 from ..io.scenario import InputError
 from .archive_rules import mcse as _mcse
+from .quiet import quiet_warnings
+
+logger = logging.getLogger(__name__)
 
 ARCHIVE_MODEL_VERSION = 1
 FORMS = ("normal", "spike", "student_t")  # in order of simplicity: the first adequate one is kept
@@ -162,13 +165,10 @@ def _sample(form: str, archive: Archive, settings: Settings, salt: int, tau: flo
     """NUTS draws of ``form``'s hyperparameters given the archive (a DataTree). With nutpie, the
     model is compiled once per process for its form and number of categories and takes each
     archive's data through ``with_data``."""
-    import warnings
-
     import pymc as pm
 
     seed = int(settings.seed + 1000 * salt)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         if _sampler(settings) == "nutpie":
             import nutpie
 
@@ -441,10 +441,7 @@ def fit_form(
     names = ["mu"] + (["tau"] if tau is None else []) + (["cat_sd"] if K > 1 else [])
     names += {"spike": ["pi"], "student_t": ["nu"]}.get(form, [])
     diag = _diagnostics(dtree, names)
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         loo = az.loo(_loglik_tree(dtree, post.loglik, h.chains), pointwise=True)
     return FormFit(form, h, post, loo, diag, time.perf_counter() - t0)
 
@@ -581,17 +578,10 @@ class ArchiveResult:
         return self.summary
 
 
-def _progress(log):
-    if log is not None:
-        return log
-    if sys.stderr.isatty():
-        return lambda msg: print(msg, file=sys.stderr, flush=True)
-    return lambda msg: None
-
-
-def analyse(archive: Archive, settings: Settings | None = None, *, log=None) -> ArchiveResult:
+def analyse(archive: Archive, settings: Settings | None = None) -> ArchiveResult:
     """Fit every form, select one by LOO, and summarise (see the module docstring); the summary
-    is cached on disk."""
+    is cached on disk. Progress goes to the module's logger."""
+    from ..i18n import _
     from ..io import cache
 
     settings = settings or Settings()
@@ -599,13 +589,15 @@ def analyse(archive: Archive, settings: Settings | None = None, *, log=None) -> 
     hit = cache.entry(key)
     if hit is not None:
         try:
-            return ArchiveResult(json.loads((hit / "archive.json").read_text()), True)
+            summary = json.loads((hit / "archive.json").read_text())
         except (OSError, ValueError):
             cache.discard(key)
-    say = _progress(log)
+        else:
+            logger.debug(_("Archive fit read from the cache: {path}").format(path=hit))
+            return ArchiveResult(summary, True)
     fits = {}
     for i, form in enumerate(FORMS):
-        say(f"fitting the {form.replace('_', '-')} form ({i + 1}/{len(FORMS)}) ...")
+        logger.info("fitting the %s form (%d/%d) ...", form.replace("_", "-"), i + 1, len(FORMS))
         fits[form] = fit_form(form, archive, settings, salt=i)
     summary = summarise(archive, fits, settings)
     text = json.dumps(summary)
@@ -696,26 +688,65 @@ def _block(
 
 def summarise(archive: Archive, fits: dict[str, FormFit], settings: Settings) -> dict[str, Any]:
     """The JSON object of `krsim archive` (documented in docs/guides/archive.md)."""
-    import warnings
-
-    import arviz as az
-
-    from ..version import __version__
     from .archive_rules import rules_table
     from .posterior import diagnostic_warnings
 
     n = len(archive)
     form, why = select_form(fits)
     sel = fits[form]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        table = az.compare({f: fits[f].loo for f in fits}, round_to="none")
     cats = archive.categories
     weights = (
         np.array([archive.category.count(c) for c in cats], dtype=float) / n
         if len(cats) > 1
         else np.ones(1)
     )
+    d_t, s_t = _elpd_diff(fits["student_t"].loo, fits["normal"].loo)
+    d_s, s_s = _elpd_diff(fits["spike"].loo, fits["normal"].loo)
+    rng = np.random.default_rng([settings.seed, 11])
+    whole = _block(sel, archive, None, weights, settings, rng)
+    diag = sel.diagnostics
+    out: dict[str, Any] = {
+        "archive": str(archive.path),
+        "archive_sha256": archive.sha256,
+        "experiments": n,
+        "threshold": settings.threshold,
+        "form": form,
+        "form_words": FORM_WORDS[form],
+        "selection": why,
+        "forms": _forms_table(fits, settings, weights),
+        "heavy_tail": {"elpd_diff_t_vs_normal": d_t, "se": s_t},
+        "spike_vs_normal": {"elpd_diff": d_s, "se": s_s},
+        **{k: v for k, v in whole.items() if k != "experiments"},
+        "shrunk": _shrunk_table(archive, sel.posterior),
+        "diagnostics": {
+            "rhat_max": float(diag["rhat_max"]),
+            "ess_bulk_min": float(diag["ess_bulk_min"]),
+            "divergences": int(diag["divergences"]),
+            "warnings": diagnostic_warnings(diag, sel.hyper.n // sel.hyper.chains),
+        },
+    }
+    if len(cats) > 1:
+        out["categories"] = {
+            c: _block(sel, archive, j, weights, settings, rng) for j, c in enumerate(cats)
+        }
+        out["category_sd"] = _summ(sel.hyper.cat_sd, sel.hyper.chains)
+    out["rules"] = rules_table(archive, sel.posterior, settings, sel.hyper.chains)
+    out["sentences"] = sentences(out)
+    out["settings"] = dict(settings.__dict__)
+    out["provenance"] = _provenance()
+    return out
+
+
+def _forms_table(
+    fits: dict[str, FormFit], settings: Settings, weights: np.ndarray
+) -> dict[str, dict[str, Any]]:
+    """Per form: its PSIS-LOO (elpd, its difference from the best and stacking weight, by
+    `arviz.compare`), the experiments whose Pareto k is above 0.7, its time, its null share and
+    its sampler's diagnostics."""
+    import arviz as az
+
+    with quiet_warnings():
+        table = az.compare({f: fits[f].loo for f in fits}, round_to="none")
     forms = {}
     for f, fit in fits.items():
         k = np.asarray(fit.loo.pareto_k).ravel()
@@ -734,12 +765,12 @@ def summarise(archive: Archive, fits: dict[str, FormFit], settings: Settings) ->
                 for k2, v in fit.diagnostics.items()
             },
         }
-    d_t, s_t = _elpd_diff(fits["student_t"].loo, fits["normal"].loo)
-    d_s, s_s = _elpd_diff(fits["spike"].loo, fits["normal"].loo)
-    rng = np.random.default_rng([settings.seed, 11])
-    whole = _block(sel, archive, None, weights, settings, rng)
-    post = sel.posterior
-    ci, _ = _category_index(archive)
+    return forms
+
+
+def _shrunk_table(archive: Archive, post: Posterior) -> dict[str, dict[str, Any]]:
+    """Per experiment: its measured lift and standard error, the shrunk estimate with its 80%
+    interval and P(effect > 0), and what the archive says of it."""
     shrunk = {}
     for i, key in enumerate(archive.keys):
         lo, hi = np.quantile(post.draws[:, i], [0.1, 0.9])
@@ -753,42 +784,18 @@ def summarise(archive: Archive, fits: dict[str, FormFit], settings: Settings) ->
             "shipped": archive.shipped[i],
             "metric": archive.metric[i],
         }
-    diag = sel.diagnostics
-    out: dict[str, Any] = {
-        "archive": str(archive.path),
-        "archive_sha256": archive.sha256,
-        "experiments": n,
-        "threshold": settings.threshold,
-        "form": form,
-        "form_words": FORM_WORDS[form],
-        "selection": why,
-        "forms": forms,
-        "heavy_tail": {"elpd_diff_t_vs_normal": d_t, "se": s_t},
-        "spike_vs_normal": {"elpd_diff": d_s, "se": s_s},
-        **{k: v for k, v in whole.items() if k != "experiments"},
-        "shrunk": shrunk,
-        "diagnostics": {
-            "rhat_max": float(diag["rhat_max"]),
-            "ess_bulk_min": float(diag["ess_bulk_min"]),
-            "divergences": int(diag["divergences"]),
-            "warnings": diagnostic_warnings(diag, sel.hyper.n // sel.hyper.chains),
-        },
-    }
-    if len(cats) > 1:
-        out["categories"] = {
-            c: _block(sel, archive, j, weights, settings, rng) for j, c in enumerate(cats)
-        }
-        out["category_sd"] = _summ(sel.hyper.cat_sd, sel.hyper.chains)
-    out["rules"] = rules_table(archive, post, settings, sel.hyper.chains)
-    out["sentences"] = sentences(out)
-    out["settings"] = dict(settings.__dict__)
-    out["provenance"] = {
+    return shrunk
+
+
+def _provenance() -> dict[str, Any]:
+    from ..version import __version__
+
+    return {
         "krsim": __version__,
         "pymc": _versions()["pymc"],
         "arviz": _versions()["arviz"],
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    return out
 
 
 def _versions() -> dict[str, str]:

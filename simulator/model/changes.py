@@ -18,7 +18,7 @@ the stage's other users (the likelihood's rule; the forecast counted them as non
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -267,76 +267,100 @@ def simulate_counts(
     Segments are drawn where a gate or flow reads them (``all_segments``: every one).
     """
     order = stage_order(scenario) if order is None else order
-    root_name = scenario.root
-    seg_of = {g: s.of for g, s in scenario.segments.items()}
-    gates = {g.stage: g for g in plan.gates}
-    n: dict[str, Any] = {root_name: np.asarray(root if given is None else given[root_name])}
-    extra: dict[str, Any] = {}
-    members: dict[tuple[str, str], Any] = {}  # (segment, stage) -> its members there
+    run = _CountRun(scenario, plan, rates, params, stream, given, all_segments)
+    run.n[scenario.root] = np.asarray(root if given is None else given[scenario.root])
+    run.segments_at(scenario.root)
+    run.flows_from(scenario.root)
+    for s in order:
+        if s != scenario.root:
+            run.draw_stage(s)
+    return run.n
 
-    def count(name: str) -> Any:
-        return given[name] if given is not None else n[name]
 
-    # Members are carried down only along the paths the gates and flows read them on.
-    track: set[tuple[str, str]] = set()
-    wanted = [(g.exempt, g.parent) for g in plan.gates if g.exempt]
-    wanted += [(f.segment, f.source) for f in plan.flows if f.segment]
-    for g, at in wanted:
-        for a in scenario.ancestors(at):
-            track.add((g, a))
-            if a == seg_of[g]:
-                break
+@dataclass
+class _CountRun:
+    """The state of one `simulate_counts`: the counts drawn so far (``n``), the users that gates
+    and flows add to later stages (``extra``), and the members of each segment carried down to
+    the stages where a gate or a flow reads them (``members``)."""
 
-    def segments_at(stage: str) -> None:
-        for g, of in seg_of.items():
-            if (g, stage) in track and (g, stage) not in members:
-                if of == stage:
-                    if given is None:
-                        n[g] = stream("binomial", g).binomial(n[stage], rates[g])
-                    members[(g, stage)] = count(g)
-                elif plan.holds_all(scenario, g, stage):
-                    members[(g, stage)] = count(stage)
-                else:  # the users here are a random subset of the parent's
-                    parent = scenario.funnel[stage].from_
-                    good, total = members[(g, parent)], count(parent)
-                    size = np.minimum(count(stage), total)
-                    members[(g, stage)] = stream("segment", g, stage).hypergeometric(
-                        good, total - good, size
-                    )
-            elif all_segments and of == stage and given is None and g not in n:
-                n[g] = stream("binomial", g).binomial(n[stage], rates[g])
+    scenario: Scenario
+    plan: ChangePlan
+    rates: dict[str, Any]
+    params: dict[str, Any]
+    stream: Streams
+    given: dict[str, Any] | None
+    all_segments: bool
+    n: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    members: dict[tuple[str, str], Any] = field(default_factory=dict)
 
-    def flows_from(stage: str) -> None:
-        for f in plan.flows:
+    def __post_init__(self) -> None:
+        self.seg_of = {g: s.of for g, s in self.scenario.segments.items()}
+        self.gates = {g.stage: g for g in self.plan.gates}
+        # Members are carried down only along the paths the gates and flows read them on.
+        self.track: set[tuple[str, str]] = set()
+        wanted = [(g.exempt, g.parent) for g in self.plan.gates if g.exempt]
+        wanted += [(f.segment, f.source) for f in self.plan.flows if f.segment]
+        for g, at in wanted:
+            for a in self.scenario.ancestors(at):
+                self.track.add((g, a))
+                if a == self.seg_of[g]:
+                    break
+
+    def count(self, name: str) -> Any:
+        return self.given[name] if self.given is not None else self.n[name]
+
+    def segments_at(self, stage: str) -> None:
+        """The members of the tracked segments at ``stage`` (and, with ``all_segments``, every
+        segment recorded there)."""
+        for g, of in self.seg_of.items():
+            if (g, stage) in self.track and (g, stage) not in self.members:
+                self.members[(g, stage)] = self._members(g, of, stage)
+            elif self.all_segments and of == stage and self.given is None and g not in self.n:
+                self.n[g] = self.stream("binomial", g).binomial(self.n[stage], self.rates[g])
+
+    def _members(self, g: str, of: str, stage: str) -> Any:
+        if of == stage:
+            if self.given is None:
+                self.n[g] = self.stream("binomial", g).binomial(self.n[stage], self.rates[g])
+            return self.count(g)
+        if self.plan.holds_all(self.scenario, g, stage):
+            return self.count(stage)
+        # the users here are a random subset of the parent's
+        parent = self.scenario.funnel[stage].from_
+        good, total = self.members[(g, parent)], self.count(parent)
+        size = np.minimum(self.count(stage), total)
+        return self.stream("segment", g, stage).hypergeometric(good, total - good, size)
+
+    def flows_from(self, stage: str) -> None:
+        """The users each flow from ``stage`` adds to its target."""
+        for f in self.plan.flows:
             if f.source != stage:
                 continue
             if f.segment is None:
-                pool = count(stage)
+                pool = self.count(stage)
             else:
-                m = members[(f.segment, stage)]
-                pool = count(stage) - m if f.negated else m
-            add = stream("change", f.tag).binomial(pool, params[f.rate])
-            extra[f.target] = extra.get(f.target, 0) + add
+                m = self.members[(f.segment, stage)]
+                pool = self.count(stage) - m if f.negated else m
+            add = self.stream("change", f.tag).binomial(pool, self.params[f.rate])
+            self.extra[f.target] = self.extra.get(f.target, 0) + add
 
-    segments_at(root_name)
-    flows_from(root_name)
-    for s in order:
-        if s == root_name:
-            continue
-        parent = scenario.funnel[s].from_
-        rng = stream("binomial", s)
-        if s in gates:
-            g = gates[s]
-            exempt = members[(g.exempt, parent)] if g.exempt else 0
-            g_rng = stream("change", g.tag)
-            passers = g_rng.binomial(np.asarray(count(parent)) - exempt, params[g.pass_])
-            base = rng.binomial(exempt + passers, rates[s])
+    def draw_stage(self, s: str) -> None:
+        """Stage ``s``'s count from its parent's (through a gate when one stands before it),
+        plus what gates and flows added to it; then its segments and its flows."""
+        parent = self.scenario.funnel[s].from_
+        rng = self.stream("binomial", s)
+        if s in self.gates:
+            g = self.gates[s]
+            exempt = self.members[(g.exempt, parent)] if g.exempt else 0
+            g_rng = self.stream("change", g.tag)
+            passers = g_rng.binomial(np.asarray(self.count(parent)) - exempt, self.params[g.pass_])
+            base = rng.binomial(exempt + passers, self.rates[s])
             if g.counts_as:
-                add = g_rng.binomial(passers, 1 - np.asarray(params[g.overlap]))
-                extra[g.counts_as] = extra.get(g.counts_as, 0) + add
+                add = g_rng.binomial(passers, 1 - np.asarray(self.params[g.overlap]))
+                self.extra[g.counts_as] = self.extra.get(g.counts_as, 0) + add
         else:
-            base = rng.binomial(count(parent), rates[s])
-        n[s] = base + extra.get(s, 0)
-        segments_at(s)
-        flows_from(s)
-    return n
+            base = rng.binomial(self.count(parent), self.rates[s])
+        self.n[s] = base + self.extra.get(s, 0)
+        self.segments_at(s)
+        self.flows_from(s)

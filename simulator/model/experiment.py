@@ -117,78 +117,21 @@ def read_results(scenario: Scenario, path: str | Path) -> ExperimentData:
     table = read_count_table(
         path, scenario, "arm", optional_columns=("period",), with_values=True, values_optional=True
     )
-    problems: list[str] = check_values(table)
-    control = scenario.control_option
-    options = list(scenario.options)
-    seen_unknown: set[str] = set()
-    for r, label in enumerate(table.labels):
-        if label and label not in scenario.options and label not in seen_unknown:
-            seen_unknown.add(label)
-            problems.append(
-                f"{path}: row {r + 2}, column 'arm': unknown arm {label!r}"
-                f"{did_you_mean(label, options)}; arms are option ids ({', '.join(options)})"
-            )
-    periods_col = table.periods
-    if periods_col is not None:
-        for r, p in enumerate(periods_col):
-            if not p:
-                problems.append(f"{path}: row {r + 2}, column 'period': empty")
-    keys = [(a, periods_col[r] if periods_col else "") for r, a in enumerate(table.labels)]
-    for r, k in enumerate(keys):
-        if keys.index(k) != r:
-            where = f"period {k[1]!r}" if periods_col else "the table (add a `period` column)"
-            problems.append(
-                f"{path}: row {r + 2}, column 'arm': arm {k[0]!r} appears twice in {where}"
-            )
-    present = [o for o in options if o in table.labels]
-    if control not in present:
-        src = "experiment.control" if scenario.experiment and scenario.experiment.control else None
-        hint = f" (named by {src})" if src else " (the option without changes)"
-        problems.append(f"{path}: column 'arm': no rows for the control arm {control!r}{hint}")
-    elif len(present) < 2:
-        problems.append(
-            f"{path}: column 'arm': only the control arm {control!r}; an experiment compares it "
-            "with at least one option"
-        )
-    # Counts that cannot be. A stage that an arm's changes add users to (a gate's counts_as, a
-    # flow's target) may legitimately exceed its parent in that arm, never the traffic.
-    for r, arm in enumerate(table.labels):
-        if arm not in scenario.options:
-            continue
-        fed = fed_stages(scenario, arm)
-        for child, st in scenario.funnel.items():
-            if st.from_ is None:
-                continue
-            parent = scenario.root if child in fed else st.from_
-            c, p = table.counts[child][r], table.counts[parent][r]
-            if c > p:
-                problems.append(
-                    f"{path}: row {r + 2} (arm {arm}), column {child!r}: stage count {c} is "
-                    f"larger than {'the traffic' if child in fed else 'its parent stage'} "
-                    f"{parent!r} ({p})"
-                )
-        for g, seg in scenario.segments.items():
-            c, p = table.counts[g][r], table.counts[seg.of][r]
-            if c > p:
-                problems.append(
-                    f"{path}: row {r + 2} (arm {arm}), column {g!r}: segment count {c} is larger "
-                    f"than its stage {seg.of!r} ({p})"
-                )
+    present = [o for o in scenario.options if o in table.labels]
     planned = (scenario.experiment.allocation if scenario.experiment else None) or {}
-    for arm in present:
-        if planned and arm not in planned:
-            problems.append(
-                f"{path}: column 'arm': arm {arm!r} has rows but no share in experiment.allocation "
-                f"({', '.join(f'{k}: {v:g}' for k, v in planned.items())})"
-            )
-    for arm in planned:
-        if arm not in present:
-            problems.append(
-                f"{path}: column 'arm': experiment.allocation plans an arm {arm!r} that has no rows"
-            )
+    problems = [
+        *check_values(table),
+        *_arm_problems(scenario, path, table),
+        *_row_key_problems(path, table),
+        *_presence_problems(scenario, path, present),
+        *_count_problems(scenario, path, table),
+        *_allocation_problems(path, present, planned),
+    ]
     if problems:
         raise InputError(problems)
 
+    control = scenario.control_option
+    periods_col = table.periods
     arms = (control, *[a for a in present if a != control])
     period_labels = tuple(dict.fromkeys(periods_col)) if periods_col is not None else ("all",)
     arm_idx = np.array([arms.index(a) for a in table.labels])
@@ -209,6 +152,101 @@ def read_results(scenario: Scenario, path: str | Path) -> ExperimentData:
         allocation={a: v / total for a, v in shares.items()},
         values={c: v[order] for c, v in table.values.items()},
     )
+
+
+def _arm_problems(scenario: Scenario, path: Path, table: Any) -> list[str]:
+    """Arms that are not option ids (each named once)."""
+    options = list(scenario.options)
+    out: list[str] = []
+    seen_unknown: set[str] = set()
+    for r, label in enumerate(table.labels):
+        if label and label not in scenario.options and label not in seen_unknown:
+            seen_unknown.add(label)
+            out.append(
+                f"{path}: row {r + 2}, column 'arm': unknown arm {label!r}"
+                f"{did_you_mean(label, options)}; arms are option ids ({', '.join(options)})"
+            )
+    return out
+
+
+def _row_key_problems(path: Path, table: Any) -> list[str]:
+    """Empty periods, and an arm twice in one period (or twice in a table without periods)."""
+    out: list[str] = []
+    periods_col = table.periods
+    if periods_col is not None:
+        out += [
+            f"{path}: row {r + 2}, column 'period': empty"
+            for r, p in enumerate(periods_col)
+            if not p
+        ]
+    keys = [(a, periods_col[r] if periods_col else "") for r, a in enumerate(table.labels)]
+    for r, k in enumerate(keys):
+        if keys.index(k) != r:
+            where = f"period {k[1]!r}" if periods_col else "the table (add a `period` column)"
+            out.append(f"{path}: row {r + 2}, column 'arm': arm {k[0]!r} appears twice in {where}")
+    return out
+
+
+def _presence_problems(scenario: Scenario, path: Path, present: list[str]) -> list[str]:
+    """No rows for the control arm, or rows for the control arm only."""
+    control = scenario.control_option
+    if control not in present:
+        src = "experiment.control" if scenario.experiment and scenario.experiment.control else None
+        hint = f" (named by {src})" if src else " (the option without changes)"
+        return [f"{path}: column 'arm': no rows for the control arm {control!r}{hint}"]
+    if len(present) < 2:
+        return [
+            f"{path}: column 'arm': only the control arm {control!r}; an experiment compares it "
+            "with at least one option"
+        ]
+    return []
+
+
+def _count_problems(scenario: Scenario, path: Path, table: Any) -> list[str]:
+    """Counts that cannot be: a stage above its parent, a segment above its stage. A stage that
+    an arm's changes add users to (a gate's counts_as, a flow's target) may legitimately exceed
+    its parent in that arm, never the traffic."""
+    out: list[str] = []
+    for r, arm in enumerate(table.labels):
+        if arm not in scenario.options:
+            continue
+        fed = fed_stages(scenario, arm)
+        for child, st in scenario.funnel.items():
+            if st.from_ is None:
+                continue
+            parent = scenario.root if child in fed else st.from_
+            c, p = table.counts[child][r], table.counts[parent][r]
+            if c > p:
+                out.append(
+                    f"{path}: row {r + 2} (arm {arm}), column {child!r}: stage count {c} is "
+                    f"larger than {'the traffic' if child in fed else 'its parent stage'} "
+                    f"{parent!r} ({p})"
+                )
+        for g, seg in scenario.segments.items():
+            c, p = table.counts[g][r], table.counts[seg.of][r]
+            if c > p:
+                out.append(
+                    f"{path}: row {r + 2} (arm {arm}), column {g!r}: segment count {c} is larger "
+                    f"than its stage {seg.of!r} ({p})"
+                )
+    return out
+
+
+def _allocation_problems(path: Path, present: list[str], planned: dict[str, float]) -> list[str]:
+    """Arms with rows but no planned share, and planned arms without rows."""
+    shares = ", ".join(f"{k}: {v:g}" for k, v in planned.items())
+    out = [
+        f"{path}: column 'arm': arm {arm!r} has rows but no share in experiment.allocation "
+        f"({shares})"
+        for arm in present
+        if planned and arm not in planned
+    ]
+    out += [
+        f"{path}: column 'arm': experiment.allocation plans an arm {arm!r} that has no rows"
+        for arm in planned
+        if arm not in present
+    ]
+    return out
 
 
 def fed_stages(scenario: Scenario, arm: str) -> set[str]:
@@ -334,10 +372,19 @@ def mvn_logp(x: list[Any], mean: list[Any], cov: list[list[Any]], xp: Any) -> An
 
 
 def add_likelihood(
-    scenario: Scenario, exp: ExperimentData, nodes: tuple[str, ...], mean=None
-) -> None:
-    """Add the experiment's likelihood to the model in context (see the module docstring).
-    ``mean``: the nodes' mean logit rate in the experiment's periods (default ``rate_mu``)."""
+    scenario: Scenario,
+    exp: ExperimentData,
+    nodes: tuple[str, ...],
+    mean: Any,
+    sigma: Any,
+    value: Any = None,
+) -> Any:
+    """Add the experiment's likelihood to the model in context (see the module docstring), given
+    the nodes' mean logit rate in the experiment's periods (``mean``: ``rate_mu``, with rate
+    trends at the period after the history) and the sd of their period effects (``sigma``:
+    ``rate_sigma``); ``value``: the value terms (`value_terms.ValueTerms`, with ``mu`` at the
+    experiment's periods) when the table has value columns. Returns the experiment periods'
+    logit rates (nodes x experiment periods, ``exp_rate_eta``; None without rate nodes)."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -345,19 +392,18 @@ def add_likelihood(
 
     model = pm.modelcontext(None)
     if not nodes:
-        return
-    mu, sigma = (model["rate_mu"] if mean is None else mean), model["rate_sigma"]
+        return None
     model.add_coord("exp_period", list(exp.periods))
     # Centred like the history's rates: an experiment's periods hold thousands of users per arm, so
     # the data pin down each period's rate.
-    eta = pm.Normal("exp_rate_eta", mu[:, None], sigma[:, None], dims=("node", "exp_period"))
+    eta = pm.Normal("exp_rate_eta", mean[:, None], sigma[:, None], dims=("node", "exp_period"))
     params = {name: pymc_dist(name, prior) for name, prior in tested_priors(scenario, exp).items()}
     n_list, p_list, x_list = [], [], []
     for arm in exp.arms:
         rows = exp.rows(arm)
         per = exp.period_index[rows]
         logits = {nd: eta[j][per] for j, nd in enumerate(nodes)}
-        effects = {nd: logits[nd] - mu[j] for j, nd in enumerate(nodes)}
+        effects = {nd: logits[nd] - mean[j] for j, nd in enumerate(nodes)}
         counts = {c: exp.counts[c][rows] for c in exp.counts}
         n, p, x, mixed_logp = _arm_terms(scenario, arm, nodes, logits, effects, params, counts)
         if mixed_logp is not None:
@@ -372,25 +418,24 @@ def add_likelihood(
         observed=np.concatenate(x_list),
     )
     if exp.values:
-        add_value_likelihood(scenario, exp, params)
+        add_value_likelihood(scenario, exp, params, value.mu, value.sigma, value.k)
+    return eta
 
 
-def add_value_likelihood(scenario: Scenario, exp: Any, params: dict[str, Any]) -> None:
+def add_value_likelihood(
+    scenario: Scenario, exp: Any, params: dict[str, Any], mu: Any, sigma: Any, k: Any
+) -> None:
     """The experiment's value columns in the model in context: each arm's row total given its
-    count is the same Gamma sum, with ``log m = value_mu [+ trend at the next period] + e[period]``
-    (experiment periods' effects shared by the arms, like the rates') times the arm's value lifts
-    (``params``: the tested change parameters as PyMC variables)."""
+    count is the same Gamma sum (per-unit shape ``k``), with ``log m = mu + sigma z[period]``
+    (``mu``: ``value_mu`` with its trend at the period after the history; the experiment
+    periods' standard normal effects ``exp_value_z`` shared by the arms, like the rates') times
+    the arm's value lifts (``params``: the tested change parameters as PyMC variables)."""
     import pymc as pm
     import pytensor.tensor as pt
 
     from .values import value_lifts, value_stages
 
-    model = pm.modelcontext(None)
     stages = value_stages(scenario)
-    mu, sigma, k = model["value_mu"], model["value_sigma"], model["value_k"]
-    if "value_trend" in model.named_vars:
-        T = len(model.coords["period"])
-        mu = mu + model["value_trend"] * (T - (T - 1) / 2)
     K = len(exp.periods)
     z = pm.Normal("exp_value_z", 0.0, 1.0, shape=(len(stages), K))
     for i, stage in enumerate(stages):
@@ -467,7 +512,7 @@ def launched_params(scenario: Scenario, option: str) -> dict[str, Any]:
 def launched_logp(
     scenario: Scenario, launched: Any, nodes: tuple[str, ...], eta: Any, base: Any, params
 ) -> Any:
-    """The log likelihood of periods observed under a launched option (`model.Launched`): one arm
+    """The log likelihood of periods observed under a launched option (`design.Launched`): one arm
     of an experiment, without a control, in periods that continue the history's time line.
     ``eta`` holds their logit rates (node x period, from the history's hierarchical prior),
     ``base`` the nodes' mean logit rate in those periods; the traffic is in the model's traffic

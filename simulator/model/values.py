@@ -5,7 +5,7 @@ stage's units. Given the period's count ``n[t]``, the total is a sum of ``n[t]``
 values, each with mean ``m[t]`` and coefficient of variation ``1 / sqrt(k)``:
 
     V[t] ~ Gamma(shape = n[t] * k, rate = k / m[t])      (mean n[t] m[t], sd m[t] sqrt(n[t] / k))
-    log m[t] = value_mu [+ value_trend * t] + e[t]
+    log m[t] = value_mu [+ value_trend * t] [+ the calendar's profiles] + e[t]
 
 exactly a sum of ``n[t]`` independent Gamma(k, k / m[t]) unit values. The period effects ``e`` are
 those of a rate's logit: iid ``Normal(0, value_sigma)``, or a stationary AR(1) with
@@ -15,9 +15,9 @@ an empty value cell, or with no units, adds no value observation (its effect is 
 The forecast multiplies ``m`` by the option's value lifts (``lift: {stage, on: value}``) and draws
 each future period's total from the same Gamma given the simulated count, so value KRs come from
 the same joint draws as the count KRs. This module is numpy only: the likelihood is
-`model.add_value_likelihood` (the history) and `experiment.add_value_likelihood` (an experiment's
-value columns); the value data enter those models as constants, not as `pm.Data`: a model built for
-one history does not take another history's values through `pm.set_data`.
+`value_terms.add_value_likelihood` (the history) and `experiment.add_value_likelihood` (an
+experiment's value columns); the value data enter those models as constants, not as `pm.Data`: a
+model built for one history does not take another history's values through `pm.set_data`.
 """
 
 from __future__ import annotations

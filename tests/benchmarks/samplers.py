@@ -15,7 +15,7 @@ Configurations are ``SAMPLER/CHAINS/PARAMETERISATION``:
   (low-rank mass matrix adaptation; very slow here, not in the default list);
   PARAMETERISATION: ``centred`` (``rate_eta ~ Normal(mu, sigma)``), ``noncentred``
   (``rate_eta = mu + sigma * z``), ``mixed`` (centred only for the nodes whose data pin down each
-  period's rate: ``simulator.model.build.centred_nodes``, krsim's default).
+  period's rate: ``simulator.model.centred_nodes``, krsim's default).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def build_variant(scenario, history, param: str):
     mixed (krsim's ``centred_nodes`` rule), and the logit rates kept as ``rate_eta`` so that every
     variant is diagnosed on the same quantities."""
     from simulator.io.scenario import Structure
-    from simulator.model.build import centred_nodes
+    from simulator.model import centred_nodes
 
     if scenario.model.period_effects != "iid":
         raise SystemExit("the variants cover iid period effects only")

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import validation.suite as V
+from simulator import model
 from simulator.engine import decision
-from simulator.model import build as model
 
 
 @pytest.fixture(scope="module")
