@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from simulator.engine import decision
 from simulator.engine.render import answer_sentence, rule_sentence
+from simulator.engine.summary import RunSummary
 from simulator.io.data import CountTable
 from simulator.io.scenario import InputError, parse_scenario
 
@@ -72,10 +74,11 @@ def evaluation(s, per_option: dict[str, dict]):
 
 
 def summary_of(s, ev, tg):
-    return {
-        "options": decision.summarize_options(s, ev, tg, 1),
-        "recommendation": decision.recommend(s, ev, 1),
-    }
+    """What the answer reads of a summary: the options and the recommendation."""
+    return SimpleNamespace(
+        options=decision.summarize_options(s, ev, tg, 1),
+        recommendation=decision.recommend(s, ev, 1),
+    )
 
 
 def share(rng, p, hi, lo):
@@ -102,11 +105,11 @@ def test_going_backwards_costs_in_the_expected_grade(rng):
     assert np.all(g_book == -1.0)  # 500 is 10 times the 50 needed, clipped at -1
     assert ev.options["open"].grades["bookings"].mean() == 0.0  # standing still: 0
     rec = decision.recommend(s, ev, 1)
-    assert rec["option"] == "open"
+    assert rec.option == "open"
     # expected grades by hand: (accounts + bookings + conversion) / 3; conversion 0.5 -> 0.70
     # from 0.5: open 1000/2000 = 0.5 -> 0; gate 500/2000 = 0.25 -> (0.25-0.5)/0.2 = -1.25 -> -1
     acc = ev.options["gate"].grades["accounts"].mean()
-    assert rec["value"]["gate"] == pytest.approx((acc - 1 - 1) / 3)
+    assert rec.value["gate"] == pytest.approx((acc - 1 - 1) / 3)
 
 
 # ------------------------------------------------------------------------------- guardrails
@@ -126,16 +129,16 @@ def test_guardrail_broken_option_is_not_recommended(rng):
     )
     assert tg["bookings"].guard == pytest.approx(980.0)
     rec = decision.recommend(s, ev, 1)
-    p_broken = rec["guardrails"]["p_broken"]
+    p_broken = rec.guardrails.p_broken
     assert p_broken["gate"]["bookings"] == pytest.approx(
         (ev.options["gate"].values["bookings"] < 980).mean()
     )
     assert 0.5 < p_broken["gate"]["bookings"] < 0.7
     assert p_broken["open"]["bookings"] == 0.0
-    assert rec["guardrails"]["breaks"] == {"gate": ["bookings"]}
+    assert rec.guardrails.breaks == {"gate": ("bookings",)}
     # the gate has the highest rule value, yet it is not the pick
-    assert rec["value"]["gate"] > max(rec["value"]["open"], rec["value"]["nudge"])
-    assert rec["option"] == "open"
+    assert rec.value["gate"] > max(rec.value["open"], rec.value["nudge"])
+    assert rec.option == "open"
     text = answer_sentence(s, summary_of(s, ev, tg))
     assert text.startswith("Among the options that keep every guardrail, “Keep booking open” gives")
     assert (
@@ -181,15 +184,15 @@ def booking_case(rng):
 def test_out_of_reach_kr_is_named_and_all_met_decides_on_the_rest(rng):
     s, ev, tg = booking_case(rng)
     rec = decision.recommend(s, ev, 1)
-    assert rec["out_of_reach"] == ["conversion"]
-    assert rec["rule_used"] == "all_met" and rec["key_results_used"] == ["accounts", "bookings"]
+    assert rec.out_of_reach == ("conversion",)
+    assert rec.rule_used == "all_met" and rec.key_results_used == ("accounts", "bookings")
     # P(accounts and bookings met) under "open": the two draws are independent here
     both = ev.options["open"].met["accounts"] & ev.options["open"].met["bookings"]
-    assert rec["value"]["open"] == pytest.approx(both.mean())
-    assert rec["option"] == "open"  # the option that does not lose bookings
+    assert rec.value["open"] == pytest.approx(both.mean())
+    assert rec.option == "open"  # the option that does not lose bookings
     assert ev.options["gate"].values["bookings"].mean() < tg["bookings"].baseline
     # non-degenerate: P(best) and expected loss are of the rule used, not of the zero P(all met)
-    assert 0 < rec["p_best"]["open"] < 1 and rec["expected_loss"]["gate"] > 0.1
+    assert 0 < rec.p_best["open"] < 1 and rec.expected_loss["gate"] > 0.1
     text = answer_sentence(s, summary_of(s, ev, tg))
     assert text.startswith(
         "No option can reach ‘Appointments booked / Booking form completed >= 0.7’ (P < 0.01 "
@@ -210,15 +213,15 @@ def test_nothing_within_reach_falls_back_to_expected_grade_and_says_so(rng):
         },
     )
     rec = decision.recommend(s, ev, 1)
-    assert rec["rule"] == "all_met" and rec["rule_used"] == "expected_grade"
-    assert rec["out_of_reach"] == ["accounts", "bookings", "conversion"]
+    assert rec.rule == "all_met" and rec.rule_used == "expected_grade"
+    assert rec.out_of_reach == ("accounts", "bookings", "conversion")
     grades = {o: ev.options[o].grade.mean() for o in ev.options}
-    assert rec["value"] == pytest.approx(grades)
+    assert rec.value == pytest.approx(grades)
     # by hand, (accounts + bookings + conversion) / 3 with the form at 2,000:
     # open (0.5 + 0.4 + (0.51 - 0.5) / 0.2) / 3; gate (0.75 - 1 + (0.4 - 0.5) / 0.2) / 3
     assert grades["open"] == pytest.approx((0.5 + 0.4 + 0.05) / 3)
     assert grades["gate"] == pytest.approx((0.75 - 1 - 0.5) / 3)
-    assert rec["option"] == "open"
+    assert rec.option == "open"
     text = answer_sentence(s, summary_of(s, ev, tg))
     assert "ranked by expected OKR grade: “Keep booking open” gets 0.32" in text
     assert "the scenario asks for the chance of meeting every key result" in rule_sentence(rec)
@@ -261,18 +264,18 @@ def test_primary_kr_takes_a_near_tie_and_trade_offs_are_listed(rng):
         },
     )
     rec = decision.recommend(s, ev, 1)
-    assert rec["primary"] == "accounts"
-    assert rec["value"]["open"] == 0.4 and rec["value"]["nudge"] == 0.395
-    assert rec["option"] == "nudge"
+    assert rec.primary == "accounts"
+    assert rec.value["open"] == 0.4 and rec.value["nudge"] == 0.395
+    assert rec.option == "nudge"
     # without a primary key result the higher P(all met) wins, however near
     plain = s.model_copy(
         update={"key_results": [k.model_copy(update={"priority": None}) for k in s.key_results]}
     )
-    assert decision.recommend(plain, ev, 1)["option"] == "open"
-    offs = {(t["option"], t["measure"]): t for t in rec["trade_offs"]}
+    assert decision.recommend(plain, ev, 1).option == "open"
+    offs = {(t.option, t.measure): t for t in rec.trade_offs}
     t = offs[("gate", "p_met")]
-    assert t["kr"] == "accounts" and t["other"] == 1.0
-    assert t["pick"] == pytest.approx(ev.options["nudge"].met["accounts"].mean())
+    assert t.kr == "accounts" and t.other == 1.0
+    assert t.pick == pytest.approx(ev.options["nudge"].met["accounts"].mean())
     text = answer_sentence(s, summary_of(s, ev, tg))
     assert (
         "“Account required” is more likely to meet the primary key result ‘Accounts created’"
@@ -303,17 +306,18 @@ def test_committed_booking_example_answer():
     those of the rule used (not a third each and 0.000)."""
     root = Path(__file__).resolve().parent.parent
     d = json.loads((root / "reports" / "booking_q1" / "summary.json").read_text())
-    rec, opts = d["recommendation"], d["options"]
-    assert rec["out_of_reach"] == ["booking_conversion"]
-    assert rec["rule_used"] == "all_met"
-    assert rec["key_results_used"] == ["accounts", "bookings"]
-    pick = rec["option"]
-    b = opts[pick]["key_results"]["bookings"]
-    assert b["median"] >= b["baseline"]  # the pick does not lose bookings
-    assert rec["guardrails"]["breaks"] == {"mandatory_account": ["bookings"]}
-    assert max(rec["p_best"].values()) < 1 and min(rec["p_best"].values()) > 0
-    assert len({round(v, 2) for v in rec["p_best"].values()}) > 1
-    others = [v for o, v in rec["expected_loss"].items() if o != pick]
-    assert rec["expected_loss"][pick] < min(others)
-    assert d["baselines"]["bookings"]["kind"] == "same_period_last_year"
-    assert d["baselines"]["bookings"]["first"] == "2025-01-06"
+    summary = RunSummary.from_dict(d)
+    rec, opts = summary.recommendation, summary.options
+    assert rec.out_of_reach == ("booking_conversion",)
+    assert rec.rule_used == "all_met"
+    assert rec.key_results_used == ("accounts", "bookings")
+    pick = rec.option
+    b = opts[pick].key_results["bookings"]
+    assert b.median >= b.baseline  # the pick does not lose bookings
+    assert rec.guardrails.breaks == {"mandatory_account": ("bookings",)}
+    assert max(rec.p_best.values()) < 1 and min(rec.p_best.values()) > 0
+    assert len({round(v, 2) for v in rec.p_best.values()}) > 1
+    others = [v for o, v in rec.expected_loss.items() if o != pick]
+    assert rec.expected_loss[pick] < min(others)
+    assert summary.baselines["bookings"].kind == "same_period_last_year"
+    assert summary.baselines["bookings"].first == "2025-01-06"

@@ -146,14 +146,14 @@ def test_p_met_matches_closed_form(target):
     )
     tg = decision.targets(s, history)
     ev = decision.evaluate(s, fc, tg)
-    summary = decision.summarize_options(s, ev, tg, fc.chains)["keep"]["key_results"]["sales"]
+    summary = decision.summarize_options(s, ev, tg, fc.chains)["keep"].key_results["sales"]
     exact = stats.poisson.sf(target - 1, H * lam * r)
-    assert abs(summary["p_met"] - exact) < 4 * summary["p_met_se"], (
-        summary["p_met"],
+    assert abs(summary.p_met - exact) < 4 * summary.p_met_se, (
+        summary.p_met,
         exact,
-        summary["p_met_se"],
+        summary.p_met_se,
     )
-    assert summary["baseline"] == 800 and summary["target"] == target
+    assert summary.baseline == 800 and summary.target == target
 
 
 def _ev(values: dict[str, list[float]], grades: dict[str, list[float]] | None = None):
@@ -182,16 +182,16 @@ def test_p_best_splits_ties_and_expected_loss():
     ev = _ev({"keep": [1, 0, 0, 1], "change": [1, 1, 0, 0]})
     rec = decision.recommend(s, ev)
     # draws: tie(1,1) -> .5/.5; change best; tie(0,0) -> .5/.5; keep best
-    assert rec["p_best"] == {"keep": 0.5, "change": 0.5}
-    assert rec["expected_loss"] == {"keep": 0.25, "change": 0.25}
+    assert rec.p_best == {"keep": 0.5, "change": 0.5}
+    assert rec.expected_loss == {"keep": 0.25, "change": 0.25}
     # equal expected value and grade: the option without changes wins the tie
-    assert rec["option"] == "keep"
+    assert rec.option == "keep"
 
 
 def test_recommendation_tie_goes_to_higher_grade():
     s = scenario_from(TWO)
     ev = _ev({"keep": [0, 0], "change": [0, 0]}, {"keep": [0.2, 0.2], "change": [0.5, 0.4]})
-    assert decision.recommend(s, ev)["option"] == "change"
+    assert decision.recommend(s, ev).option == "change"
 
 
 def test_grades():

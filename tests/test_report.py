@@ -3,7 +3,6 @@ loaded in a real browser (headless Chromium)."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import re
@@ -16,6 +15,7 @@ import pytest
 from conftest import ROOT, SEED_SCENARIO
 
 from simulator.engine.render import answer_sentence, fmt_p, kr_label
+from simulator.engine.summary import RunSummary
 from simulator.report import plots, summary_json, write_report
 
 FIGURES = {
@@ -53,10 +53,10 @@ def _hostile(result):
         update={"title": HOSTILE_TITLE, "funnel": funnel, "options": options, "description": "# x"}
     )
     s2._source, s2._text = s._source, s._text
-    summary = copy.deepcopy(result.summary)
-    summary["title"] = HOSTILE_TITLE
-    summary["options"]["status_quo"]["label"] = HOSTILE_OPTION
-    return dataclasses.replace(result, scenario=s2, summary=summary)
+    run = result.run
+    quo = dataclasses.replace(run.options["status_quo"], label=HOSTILE_OPTION)
+    run = dataclasses.replace(run, title=HOSTILE_TITLE, options={**run.options, "status_quo": quo})
+    return dataclasses.replace(result, scenario=s2, run=run)
 
 
 # ------------------------------------------------------------------------------------- files
@@ -86,9 +86,62 @@ def test_summary_json_is_the_run_json_object(report_dir: Path, seed_result) -> N
     assert set(data["options"]) == {"status_quo", "mandatory_account", "account_after_booking"}
 
 
+# --------------------------------------------------------------------------- the typed summary
+
+
+def test_to_dict_is_a_fresh_copy_and_the_result_stays_frozen(seed_result) -> None:
+    before = json.dumps(seed_result.to_dict())
+    d = seed_result.to_dict()
+    d["title"] = "changed"
+    d["options"]["status_quo"]["key_results"]["accounts"]["p_met"] = -1.0
+    d["recommendation"]["out_of_reach"].append("accounts")
+    assert seed_result.to_dict() is not d
+    assert json.dumps(seed_result.to_dict()) == before
+    run = seed_result.run
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.title = "changed"
+    with pytest.raises(TypeError):
+        run.options["status_quo"] = run.options["mandatory_account"]
+    with pytest.raises(TypeError):
+        run.recommendation.value["status_quo"] = 1.0
+    assert isinstance(run.recommendation.out_of_reach, tuple)
+
+
+def test_summary_mapping_is_read_only_and_equals_to_dict(seed_result) -> None:
+    summary = seed_result.summary
+    assert summary == seed_result.to_dict()
+    assert list(summary) == list(seed_result.to_dict())
+    pick = summary["recommendation"]["option"]
+    assert pick == seed_result.run.recommendation.option
+    assert summary["options"][pick]["label"] == seed_result.run.options[pick].label
+    with pytest.raises(TypeError):
+        summary["title"] = "changed"
+
+
+COMMITTED = sorted((ROOT / "reports").rglob("summary.json"))
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[str(p.parent.name) for p in COMMITTED])
+def test_committed_summary_reads_back_to_the_same_json(path: Path) -> None:
+    """Every key, its order and its value survive `RunSummary.from_dict` and `to_dict`."""
+    text = path.read_text()
+    summary = RunSummary.from_dict(json.loads(text))
+    assert json.dumps(summary.to_dict(), indent=2) + "\n" == text
+
+
+def test_to_frame_has_one_row_per_option_and_key_result(seed_result) -> None:
+    frame = seed_result.to_frame()
+    run = seed_result.run
+    assert len(frame) == len(run.options) * len(seed_result.scenario.key_results)
+    kr = run.options["status_quo"].key_results["accounts"]
+    row = frame.loc[("status_quo", "accounts")]
+    assert row["p_met"] == kr.p_met and row["low80"] == kr.interval80[0]
+    assert row["high80"] == kr.interval80[1] and row["target"] == kr.target
+
+
 def test_markdown_answers_first_then_table(report_dir: Path, seed_result) -> None:
     md = (report_dir / "report.md").read_text()
-    s, summary = seed_result.scenario, seed_result.summary
+    s, summary = seed_result.scenario, seed_result.run
     lines = md.splitlines()
     assert lines[0] == "# Require an account before booking an appointment?"
     answer = next(i for i, line in enumerate(lines) if line.startswith("**"))
@@ -102,17 +155,16 @@ def test_markdown_answers_first_then_table(report_dir: Path, seed_result) -> Non
         assert kr_label(s, kr.id) in header
     assert "All met" in header
     rows = [line for line in lines[table + 2 : figures] if line.startswith("| ")]
-    assert len(rows) == len(summary["options"])
-    for row, od in zip(rows, summary["options"].values(), strict=True):
+    assert len(rows) == len(summary.options)
+    for row, od in zip(rows, summary.options.values(), strict=True):
         cells = [c.strip() for c in row.strip("|").split("|")]
-        assert cells[0].startswith(od["label"])
+        assert cells[0].startswith(od.label)
         expected = [
-            fmt_p(od["key_results"][k.id]["p_met"], od["key_results"][k.id]["p_met_se"])
-            for k in s.key_results
+            fmt_p(od.key_results[k.id].p_met, od.key_results[k.id].p_met_se) for k in s.key_results
         ]
         assert cells[1 : 1 + len(expected)] == expected
-        assert cells[1 + len(expected)] == fmt_p(od["p_all_met"], od["p_all_met_se"])
-    rec = summary["options"][summary["recommendation"]["option"]]["label"]
+        assert cells[1 + len(expected)] == fmt_p(od.p_all_met, od.p_all_met_se)
+    rec = summary.options[summary.recommendation.option].label
     assert sum("(recommended)" in r for r in rows) == 1
     assert next(r for r in rows if "(recommended)" in r).startswith(f"| {rec}")
 
@@ -130,10 +182,10 @@ def test_markdown_figures_assumptions_diagnostics_provenance(report_dir: Path, s
     assert "We believe 3–15% of “Appointments booked” not in “Already had an account”" in md
     # the gate assumption of the model
     assert "then convert at the same rate as those in “Already had an account”" in md
-    diag = seed_result.summary["diagnostics"]
-    assert f"{diag['rhat_max']:.3f}" in md
-    prov = seed_result.summary["provenance"]
-    for v in (prov["scenario_sha256"], prov["krsim"], prov["pymc"], prov["created"]):
+    diag = seed_result.run.diagnostics
+    assert f"{diag.rhat_max:.3f}" in md
+    prov = seed_result.run.provenance
+    for v in (prov.scenario_sha256, prov.krsim, prov.pymc, prov.created):
         assert v in md
 
 
@@ -275,8 +327,8 @@ def test_page_loads_in_a_browser_with_figures_and_no_errors(
     assert check["errors"] == []
     assert len(check["imgs"]) == len(FIGURES)
     assert all(i["data"] and i["ok"] and i["w"] > 500 and i["shown"] > 300 for i in check["imgs"])
-    assert check["title"] == seed_result.summary["title"]
-    assert check["answer"] == answer_sentence(seed_result.scenario, seed_result.summary)
+    assert check["title"] == seed_result.run.title
+    assert check["answer"] == answer_sentence(seed_result.scenario, seed_result.run)
 
     # The page as shipped: a screenshot, and no console message about errors or blocked loads.
     shot = tmp_path / "screenshot.png"

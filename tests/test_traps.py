@@ -9,32 +9,48 @@ what it reads from the plain file.
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from conftest import FIXTURES
 
 from simulator import InputError, __version__, load_scenario
+from simulator.cli import main
 from simulator.engine import decision
 from simulator.engine.render import answer_sentence, target_warnings
+from simulator.engine.summary import Guardrails, OptionSummary, Recommendation
 from simulator.io.data import CountTable, read_count_table, read_history
 
 TRAPS = FIXTURES / "traps"
 WEEKLY = TRAPS / "weekly.yaml"
 
 
-def krsim(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "simulator", *args],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=600,
-    )
+@dataclass(frozen=True)
+class Ran:
+    """A command's exit code and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def krsim(capsys):
+    """Run the command line in this process: ``krsim("check", path)`` -> `Ran`."""
+
+    def run(*args: str) -> Ran:
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as stop:  # --version and --help exit through argparse
+            code = stop.code
+        out = capsys.readouterr()
+        return Ran(code, out.out, out.err)
+
+    return run
 
 
 def scenario_file(tmp_path: Path, csv: str = "weekly.csv", **replace: str) -> Path:
@@ -76,7 +92,7 @@ def test_dated_history_is_a_calendar(plain):
     assert plain.notes == ()
 
 
-def test_newest_first_rows_are_sorted_and_said(tmp_path, plain):
+def test_newest_first_rows_are_sorted_and_said(tmp_path, plain, krsim):
     s = load_scenario(scenario_file(tmp_path, "newest_first.csv"))
     h = read_history(s)
     assert same_counts(h, plain) and h.dates == plain.dates
@@ -99,7 +115,7 @@ def test_newest_first_rows_are_sorted_and_said(tmp_path, plain):
     )
 
 
-def test_missing_week_is_named(tmp_path):
+def test_missing_week_is_named(tmp_path, krsim):
     csv = TRAPS / "missing_week.csv"
     assert problems(tmp_path, "missing_week.csv") == [
         f"{csv}: column 'period': 2025-03-03 is missing between 2025-02-24 and 2025-03-10 (week steps); "
@@ -145,7 +161,7 @@ def test_ordinal_labels_keep_file_order(tmp_path):
 # --------------------------------------------------------------------- empty cells
 
 
-def test_empty_cells_are_missing_data(tmp_path, plain):
+def test_empty_cells_are_missing_data(tmp_path, plain, krsim):
     path = scenario_file(tmp_path, "empty_cells.csv")
     h = read_history(load_scenario(path))
     assert h.n_missing == 7
@@ -196,7 +212,7 @@ def test_count_cells_as_spreadsheets_write_them():
     assert _parse_count(" ") is None
 
 
-def test_extra_columns_ignored_with_one_note(tmp_path, plain):
+def test_extra_columns_ignored_with_one_note(tmp_path, plain, krsim):
     h = read_history(load_scenario(scenario_file(tmp_path, "extra_columns.csv")))
     assert same_counts(h, plain)
     assert h.notes == (
@@ -280,7 +296,7 @@ def test_period_typo_with_dates(tmp_path):
 # ----------------------------------------------------------------------------- targets
 
 
-def test_relative_target_on_a_ratio_keeps_its_meaning_and_warns(tmp_path):
+def test_relative_target_on_a_ratio_keeps_its_meaning_and_warns(tmp_path, krsim):
     path = scenario_file(tmp_path, conv=('target: ">= 0.4"', "target: 70%"))
     s = load_scenario(path)
     tg = decision.targets(s, read_history(s))
@@ -342,20 +358,28 @@ def test_aspirational_met_at_is_the_threshold_used():
 # ------------------------------------------------------------------------ the answer
 
 
-def _tie_summary(p: dict[str, float], grade: dict[str, float], pick: str) -> dict:
-    return {
-        "options": {
-            o: {"label": lab, "expected_grade": grade[o], "key_results": {}}
-            for o, lab in (("status_quo", "Keep"), ("gate", "Redesign"))
-        },
-        "recommendation": {
-            "option": pick,
-            "rule": "all_met",
-            "value": p,
-            "p_best": {"status_quo": 0.5, "gate": 0.5},
-            "expected_loss": {"status_quo": 0.0, "gate": 0.0},
-        },
+def _tie_summary(p: dict[str, float], grade: dict[str, float], pick: str, **rec) -> SimpleNamespace:
+    """What the answer reads of a summary: two options with these expected grades, and the
+    recommendation of ``pick`` with these values of the rule (all_met unless ``rec`` says)."""
+    options = {
+        o: OptionSummary(lab, 0.0, 0.0, grade[o], 0.0, {})
+        for o, lab in (("status_quo", "Keep"), ("gate", "Redesign"))
     }
+    fields = {
+        "option": pick,
+        "rule": "all_met",
+        "rule_used": "all_met",
+        "key_results_used": None,
+        "out_of_reach": (),
+        "primary": None,
+        "value": p,
+        "value_se": {o: 0.0 for o in p},
+        "p_best": {"status_quo": 0.5, "gate": 0.5},
+        "expected_loss": {"status_quo": 0.0, "gate": 0.0},
+        "guardrails": Guardrails({}, {}),
+        "trade_offs": (),
+    }
+    return SimpleNamespace(options=options, recommendation=Recommendation(**(fields | rec)))
 
 
 def test_tie_answer_names_the_tie_rule_and_its_reason():
@@ -380,13 +404,13 @@ def test_near_zero_answer_is_decided_by_the_grades():
     so and compares grades (not P = 0.00 against 0.00)."""
     s = load_scenario(WEEKLY)
     summary = _tie_summary(
-        {"status_quo": 0.01, "gate": 0.73}, {"status_quo": 0.01, "gate": 0.73}, "gate"
+        {"status_quo": 0.01, "gate": 0.73},
+        {"status_quo": 0.01, "gate": 0.73},
+        "gate",
+        rule_used="expected_grade",
+        out_of_reach=[kr.id for kr in s.key_results],
+        p_best={"status_quo": 0.1, "gate": 0.9},
     )
-    summary["recommendation"] |= {
-        "rule_used": "expected_grade",
-        "out_of_reach": [kr.id for kr in s.key_results],
-        "p_best": {"status_quo": 0.1, "gate": 0.9},
-    }
     text = answer_sentence(s, summary)
     assert text.startswith("No option can reach ‘")
     assert text.endswith(
@@ -414,19 +438,19 @@ def test_unquoted_target_in_block_style():
 # ----------------------------------------------------------------------- command line
 
 
-def test_version():
+def test_version(krsim):
     r = krsim("--version")
     assert r.returncode == 0 and r.stdout.strip() == f"krsim {__version__}"
 
 
-def test_check_counts_are_singular_when_one():
+def test_check_counts_are_singular_when_one(krsim):
     r = krsim("check", str(WEEKLY))
     assert r.returncode == 0, r.stderr
     assert "4 stages, 1 segment, 2 options (1 change), 3 key results, 12 periods" in r.stdout
     assert "(2025-01-06 to 2025-03-24, one row per week)" in r.stdout
 
 
-def test_unquoted_target_cli_one_line():
+def test_unquoted_target_cli_one_line(krsim):
     bad = FIXTURES / "invalid" / "unquoted_target.yaml"
     r = krsim("check", str(bad))
     assert r.returncode == 2
@@ -464,21 +488,19 @@ def test_aspirational_report_shows_met_at_and_one_probability(aspirational):
     from simulator.report import plots
 
     result, out = aspirational
-    s, summary, tg = result.scenario, result.summary, result.targets
+    s, summary, tg = result.scenario, result.run, result.targets
     kr = next(k for k in s.key_results if not k.is_ratio and tg[k.id].ambitious)
     t = tg[kr.id]
     assert t.met_at == pytest.approx(t.baseline + 0.7 * (t.target - t.baseline))
-    for o, od in summary["options"].items():
-        d = od["key_results"][kr.id]
-        assert d["met_at"] == pytest.approx(t.met_at)
+    for o, od in summary.options.items():
+        d = od.key_results[kr.id]
+        assert d.met_at == pytest.approx(t.met_at)
         values = result.evaluation.options[o].values[kr.id]
-        assert d["p_met"] == pytest.approx(np.mean(values >= t.met_at))
+        assert d.p_met == pytest.approx(np.mean(values >= t.met_at))
     # the figure writes the same P(met) as the table
     fig, ax = plots.kr_distribution(s, result.evaluation, tg, kr.id)
     written = sorted(x.get_text() for x in ax.texts if x.get_text().startswith("P(met)"))
-    table = sorted(
-        f"P(met) {od['key_results'][kr.id]['p_met']:.2f}" for od in summary["options"].values()
-    )
+    table = sorted(f"P(met) {od.key_results[kr.id].p_met:.2f}" for od in summary.options.values())
     assert written == table
     md = (out / "report.md").read_text()
     assert "Probability that the key result counts as met (aspirational grading" in md

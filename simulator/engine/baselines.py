@@ -144,45 +144,63 @@ def _span(a: str, b: str) -> str:
 
 def _window(spec: BaselineSpec, scenario: Scenario, history: CountTable) -> _Window | str:
     """The history rows of a window form, or the reason it cannot be computed."""
-    H, n, dates, labels = scenario.horizon, len(history), history.dates, history.labels
     if spec.kind == "last_periods":
-        return _Window(max(0, n - H), n - 1)
+        n = len(history)
+        return _Window(max(0, n - scenario.horizon), n - 1)
     if spec.kind in ("same_period_last_year", "previous_quarter"):
-        if dates is None:
-            return f"{spec.kind} needs dates in the history's period column"
-        at = _grid(dates)
-        ahead = future_dates(dates, H)
-        if spec.kind == "same_period_last_year":
-            start = _index_near(dates, add_months(ahead[0], -12))
-            end = start + H - 1
-        else:
-            end = _last_before(dates, _quarter_start(ahead[0]))
-            start = end - H + 1
-        span = _span(at(start).isoformat(), at(end).isoformat())
-        what = f"the window {span} ({KIND_WORDS[spec.kind]})"
-        if start < 0:
-            return f"{what} starts before the history (first period {labels[0]})"
-        if end > n - 1:
-            return f"{what} ends after the history (last period {labels[-1]})"
-        return _Window(start, end)
-    a, b = spec.from_ or "", spec.to or ""
+        return _calendar_window(spec.kind, scenario.horizon, history)
+    if history.dates is not None:
+        return _dated_window(spec.from_ or "", spec.to or "", history)
+    return _labelled_window(spec.from_ or "", spec.to or "", history)
+
+
+def _calendar_window(kind: str, H: int, history: CountTable) -> _Window | str:
+    """The ``H`` periods a year before the horizon's (``same_period_last_year``), or the last
+    ``H`` periods of the quarter before it starts (``previous_quarter``)."""
+    dates, labels, n = history.dates, history.labels, len(history)
+    if dates is None:
+        return f"{kind} needs dates in the history's period column"
+    at = _grid(dates)
+    ahead = future_dates(dates, H)
+    if kind == "same_period_last_year":
+        start = _index_near(dates, add_months(ahead[0], -12))
+        end = start + H - 1
+    else:
+        end = _last_before(dates, _quarter_start(ahead[0]))
+        start = end - H + 1
+    span = _span(at(start).isoformat(), at(end).isoformat())
+    what = f"the window {span} ({KIND_WORDS[kind]})"
+    if start < 0:
+        return f"{what} starts before the history (first period {labels[0]})"
+    if end > n - 1:
+        return f"{what} ends after the history (last period {labels[-1]})"
+    return _Window(start, end)
+
+
+def _dated_window(a: str, b: str, history: CountTable) -> _Window | str:
+    """The window ``from: a``, ``to: b`` (ISO dates) on a history with dates."""
+    dates, labels = history.dates, history.labels
     what = f"the window {a} to {b}"
-    if dates is not None:
-        try:
-            da, db = dt.date.fromisoformat(a), dt.date.fromisoformat(b)
-        except ValueError:
-            bad = [x for x in (a, b) if not _is_iso(x)]
-            return f"{bad[0]!r} is not a date (YYYY-MM-DD), as the history's periods are"
-        if da > db:
-            return f"the window's from ({a}) comes after its to ({b})"
-        if da < dates[0]:
-            return f"{what} starts before the history (first period {labels[0]})"
-        if db >= _grid(dates)(n):
-            return f"{what} ends after the history (last period {labels[-1]})"
-        rows = [i for i, d in enumerate(dates) if da <= d <= db]
-        if not rows:
-            return f"{what} holds no period of the history"
-        return _Window(rows[0], rows[-1])
+    try:
+        da, db = dt.date.fromisoformat(a), dt.date.fromisoformat(b)
+    except ValueError:
+        bad = [x for x in (a, b) if not _is_iso(x)]
+        return f"{bad[0]!r} is not a date (YYYY-MM-DD), as the history's periods are"
+    if da > db:
+        return f"the window's from ({a}) comes after its to ({b})"
+    if da < dates[0]:
+        return f"{what} starts before the history (first period {labels[0]})"
+    if db >= _grid(dates)(len(history)):
+        return f"{what} ends after the history (last period {labels[-1]})"
+    rows = [i for i, d in enumerate(dates) if da <= d <= db]
+    if not rows:
+        return f"{what} holds no period of the history"
+    return _Window(rows[0], rows[-1])
+
+
+def _labelled_window(a: str, b: str, history: CountTable) -> _Window | str:
+    """The window ``from: a``, ``to: b`` (period labels) on a history without dates."""
+    labels = history.labels
     pos = {lab: i for i, lab in enumerate(labels)}
     for x in (a, b):
         if x not in pos:

@@ -11,6 +11,14 @@ from ..io.data import CountTable
 from ..io.scenario import KeyResult, Scenario
 from .baselines import Baseline, resolve
 from .forecast import Forecast
+from .summary import (
+    BaselineSummary,
+    Guardrails,
+    KeyResultSummary,
+    OptionSummary,
+    Recommendation,
+    TradeOff,
+)
 
 
 def mc_se(x: np.ndarray, chains: int) -> float:
@@ -309,9 +317,9 @@ def choose_option(scenario: Scenario, options: dict[str, OptionEval], chains: in
     return control if control in cands else cands[0]
 
 
-def trade_offs(scenario: Scenario, ev: Evaluation, pick: str) -> list[dict]:
+def trade_offs(scenario: Scenario, ev: Evaluation, pick: str) -> tuple[TradeOff, ...]:
     """Options that beat the pick by at least `TRADE_OFF`: on the primary key result's P(met),
-    or on the expected grade."""
+    or on the expected grade; the largest gain first."""
     primary = primary_kr(scenario)
     po = ev.options[pick]
     out = []
@@ -321,17 +329,15 @@ def trade_offs(scenario: Scenario, ev: Evaluation, pick: str) -> list[dict]:
         if primary is not None:
             a, b = float(po.met[primary].mean()), float(oe.met[primary].mean())
             if b - a >= TRADE_OFF:
-                out.append({"option": o, "kr": primary, "measure": "p_met", "pick": a, "other": b})
+                out.append(TradeOff(o, primary, "p_met", a, b))
         a, b = float(po.grade.mean()), float(oe.grade.mean())
         if b - a >= TRADE_OFF:
-            out.append(
-                {"option": o, "kr": None, "measure": "expected_grade", "pick": a, "other": b}
-            )
-    out.sort(key=lambda d: -(d["other"] - d["pick"]))
-    return out
+            out.append(TradeOff(o, None, "expected_grade", a, b))
+    out.sort(key=lambda t: -(t.other - t.pick))
+    return tuple(out)
 
 
-def recommend(scenario: Scenario, ev: Evaluation, chains: int = 1) -> dict:
+def recommend(scenario: Scenario, ev: Evaluation, chains: int = 1) -> Recommendation:
     """The pick and the figures behind it, all under the rule actually used."""
     rule = ev.rule or Rule.of(scenario)
     opts = list(ev.options)
@@ -344,75 +350,69 @@ def recommend(scenario: Scenario, ev: Evaluation, chains: int = 1) -> dict:
     pick = choose_option(scenario, ev.options, chains)
     risks = guardrail_risks(ev)
     breaks = {o: [k for k, p in r.items() if p > GUARDRAIL_RISK] for o, r in risks.items()}
+    return Recommendation(
+        option=pick,
+        rule=scenario.decision.rule,
+        rule_used=rule.name,
+        key_results_used=rule.krs if rule.name == "all_met" else None,
+        out_of_reach=tuple(out_of_reach(scenario, ev)),
+        primary=primary_kr(scenario),
+        value={o: float(ev_mean[i]) for i, o in enumerate(opts)},
+        value_se={o: mc_se(V[i], chains) for i, o in enumerate(opts)},
+        p_best={o: float(p_best[i]) for i, o in enumerate(opts)},
+        expected_loss={o: float(loss[i]) for i, o in enumerate(opts)},
+        guardrails=Guardrails(p_broken=risks, breaks={o: b for o, b in breaks.items() if b}),
+        trade_offs=trade_offs(scenario, ev, pick),
+    )
+
+
+def baseline_sources(tg: dict[str, KRTarget]) -> dict[str, BaselineSummary]:
+    """Where each KR's baseline comes from, for the summary: its value, how it was set, the
+    window's first and last periods, and the words the output uses."""
     return {
-        "option": pick,
-        "rule": scenario.decision.rule,
-        "rule_used": rule.name,
-        "key_results_used": list(rule.krs) if rule.name == "all_met" else None,
-        "out_of_reach": out_of_reach(scenario, ev),
-        "primary": primary_kr(scenario),
-        "value": {o: float(ev_mean[i]) for i, o in enumerate(opts)},
-        "value_se": {o: mc_se(V[i], chains) for i, o in enumerate(opts)},
-        "p_best": {o: float(p_best[i]) for i, o in enumerate(opts)},
-        "expected_loss": {o: float(loss[i]) for i, o in enumerate(opts)},
-        "guardrails": {
-            "p_broken": risks,
-            "breaks": {o: b for o, b in breaks.items() if b},
-        },
-        "trade_offs": trade_offs(scenario, ev, pick),
+        k: BaselineSummary(b.value, b.kind, b.first, b.last, b.periods, b.describe(), b.note)
+        for k, t in tg.items()
+        if (b := t.source) is not None
     }
 
 
-def baseline_sources(tg: dict[str, KRTarget]) -> dict[str, dict]:
-    """Where each KR's baseline comes from, for the summary: its value, how it was set, the
-    window's first and last periods, and the words the output uses."""
-    out = {}
-    for k, t in tg.items():
-        b = t.source
-        if b is None:
-            continue
-        out[k] = {
-            "value": b.value,
-            "kind": b.kind,
-            "first": b.first,
-            "last": b.last,
-            "periods": b.periods,
-            "describe": b.describe(),
-            "note": b.note,
-        }
-    return out
+def _kr_summary(
+    v: np.ndarray, met: np.ndarray, g: np.ndarray, t: KRTarget, chains: int
+) -> KeyResultSummary:
+    """One key result under one option, from its per-draw values, met indicators and grades."""
+    lo, med, hi = np.quantile(v, [0.1, 0.5, 0.9])
+    prog = (g >= 0.7).astype(float)
+    return KeyResultSummary(
+        baseline=t.baseline,
+        target=t.target,
+        met_at=t.met_at,
+        median=float(med),
+        interval80=(float(lo), float(hi)),
+        p_met=float(met.mean()),
+        p_met_se=mc_se(met.astype(float), chains),
+        p_progress70=float(prog.mean()),
+        p_progress70_se=mc_se(prog, chains),
+        expected_grade=float(g.mean()),
+        expected_grade_se=mc_se(g, chains),
+    )
 
 
 def summarize_options(
     scenario: Scenario, ev: Evaluation, tg: dict[str, KRTarget], chains: int
-) -> dict:
+) -> dict[str, OptionSummary]:
+    """Each option's P(all met), expected grade and key results, with Monte Carlo errors."""
     out = {}
     for o, oe in ev.options.items():
-        krs = {}
-        for kr in scenario.key_results:
-            v, m, g = oe.values[kr.id], oe.met[kr.id], oe.grades[kr.id]
-            lo, med, hi = np.quantile(v, [0.1, 0.5, 0.9])
-            prog = (g >= 0.7).astype(float)
-            krs[kr.id] = {
-                "baseline": tg[kr.id].baseline,
-                "target": tg[kr.id].target,
-                "met_at": tg[kr.id].met_at,
-                "median": float(med),
-                "interval80": [float(lo), float(hi)],
-                "p_met": float(m.mean()),
-                "p_met_se": mc_se(m.astype(float), chains),
-                "p_progress70": float(prog.mean()),
-                "p_progress70_se": mc_se(prog, chains),
-                "expected_grade": float(g.mean()),
-                "expected_grade_se": mc_se(g, chains),
-            }
-        opt = scenario.options[o]
-        out[o] = {
-            "label": opt.label or o,
-            "p_all_met": float(oe.all_met.mean()),
-            "p_all_met_se": mc_se(oe.all_met, chains),
-            "expected_grade": float(oe.grade.mean()),
-            "expected_grade_se": mc_se(oe.grade, chains),
-            "key_results": krs,
+        krs = {
+            kr.id: _kr_summary(oe.values[kr.id], oe.met[kr.id], oe.grades[kr.id], tg[kr.id], chains)
+            for kr in scenario.key_results
         }
+        out[o] = OptionSummary(
+            label=scenario.options[o].label or o,
+            p_all_met=float(oe.all_met.mean()),
+            p_all_met_se=mc_se(oe.all_met, chains),
+            expected_grade=float(oe.grade.mean()),
+            expected_grade_se=mc_se(oe.grade, chains),
+            key_results=krs,
+        )
     return out

@@ -8,7 +8,9 @@ See docs/design.md §2.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -21,44 +23,50 @@ from ..model.posterior import Fit, describe, diagnostic_warnings
 from ..version import __version__
 from . import decision, forecast
 from .sensitivity import sensitivity
+from .summary import Diagnostics, ModelSummary, Provenance, RunSummary
 
 
 @dataclass(frozen=True)
 class SimulationResult:
-    """What `krsim run` computes: the summary object plus the arrays behind it."""
+    """What `krsim run` computes: the typed summary (``run``) plus the arrays behind it."""
 
     scenario: Scenario
     history: CountTable
-    summary: dict[str, Any]
+    run: RunSummary
     fit: Fit
     forecast: forecast.Forecast
     evaluation: decision.Evaluation
     targets: dict[str, decision.KRTarget]
 
     def to_dict(self) -> dict[str, Any]:
-        return self.summary
+        """The summary object (the JSON of `krsim run`), written afresh from ``run``."""
+        return self.run.to_dict()
+
+    @property
+    def summary(self) -> Mapping[str, Any]:
+        """The summary object as a read-only mapping (`to_dict`'s keys and values)."""
+        return MappingProxyType(self.to_dict())
 
     def to_frame(self):
         """Options x key results: P(met) and its Monte Carlo error, median and interval."""
         import pandas as pd
 
-        rows = []
-        for o, od in self.summary["options"].items():
-            for k, kd in od["key_results"].items():
-                rows.append(
-                    {
-                        "option": o,
-                        "key_result": k,
-                        "p_met": kd["p_met"],
-                        "p_met_se": kd["p_met_se"],
-                        "median": kd["median"],
-                        "low80": kd["interval80"][0],
-                        "high80": kd["interval80"][1],
-                        "baseline": kd["baseline"],
-                        "target": kd["target"],
-                        "expected_grade": kd["expected_grade"],
-                    }
-                )
+        rows = [
+            {
+                "option": o,
+                "key_result": k,
+                "p_met": kd.p_met,
+                "p_met_se": kd.p_met_se,
+                "median": kd.median,
+                "low80": kd.interval80[0],
+                "high80": kd.interval80[1],
+                "baseline": kd.baseline,
+                "target": kd.target,
+                "expected_grade": kd.expected_grade,
+            }
+            for o, od in self.run.options.items()
+            for k, kd in od.key_results.items()
+        ]
         return pd.DataFrame(rows).set_index(["option", "key_result"])
 
     @property
@@ -84,36 +92,36 @@ def decide(
     return SimulationResult(scenario, history, summary, fit, fc, ev, tg)
 
 
-def build_summary(scenario, fit, fc, ev, tg, *, created: str | None = None) -> dict[str, Any]:
-    """The summary object (the JSON of `krsim run`): English whatever the current language;
+def build_summary(scenario, fit, fc, ev, tg, *, created: str | None = None) -> RunSummary:
+    """The summary (its JSON form is that of `krsim run`): English whatever the current language;
     the text renderings write its sentences again in theirs (`render.localized_summary`)."""
     with language("en"):
         return _summary(scenario, fit, fc, ev, tg, created)
 
 
-def _summary(scenario, fit, fc, ev, tg, created: str | None) -> dict[str, Any]:
+def _summary(scenario, fit, fc, ev, tg, created: str | None) -> RunSummary:
     diag = dict(fit.diagnostics)
-    return {
-        "scenario": scenario.id,
-        "title": scenario.title,
-        "seed": scenario.seed,
-        "draws": fc.n_draws,
-        "options": decision.summarize_options(scenario, ev, tg, fc.chains),
-        "baselines": decision.baseline_sources(tg),
-        "recommendation": decision.recommend(scenario, ev, fc.chains),
-        "model": describe(scenario, fit),
-        "sensitivity": sensitivity(scenario, fit, fc, ev, tg),
-        "diagnostics": {
-            "rhat_max": diag["rhat_max"],
-            "ess_bulk_min": diag["ess_bulk_min"],
-            "ess_tail_min": diag.get("ess_tail_min"),
-            "divergences": diag["divergences"],
-            "warnings": diagnostic_warnings(diag, fit.n_draws),
-        },
-        "provenance": {
-            "scenario_sha256": scenario.sha256,
-            "krsim": __version__,
-            "pymc": versions("pymc")["pymc"],
-            "created": created or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        },
-    }
+    return RunSummary(
+        scenario=scenario.id,
+        title=scenario.title,
+        seed=scenario.seed,
+        draws=fc.n_draws,
+        options=decision.summarize_options(scenario, ev, tg, fc.chains),
+        baselines=decision.baseline_sources(tg),
+        recommendation=decision.recommend(scenario, ev, fc.chains),
+        model=ModelSummary.from_dict(describe(scenario, fit)),
+        sensitivity=sensitivity(scenario, fit, fc, ev, tg),
+        diagnostics=Diagnostics(
+            rhat_max=diag["rhat_max"],
+            ess_bulk_min=diag["ess_bulk_min"],
+            ess_tail_min=diag.get("ess_tail_min"),
+            divergences=diag["divergences"],
+            warnings=diagnostic_warnings(diag, fit.n_draws),
+        ),
+        provenance=Provenance(
+            scenario_sha256=scenario.sha256,
+            krsim=__version__,
+            pymc=versions("pymc")["pymc"],
+            created=created or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        ),
+    )

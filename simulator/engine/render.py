@@ -5,9 +5,13 @@ locale-aware formatters, so the same functions write English or French."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ..i18n import _, fmt_g, fmt_int, fmt_interval, fmt_num, fmt_pct, ngettext, pgettext
 from ..i18n import fmt_p as _fmt_p
-from ..io.scenario import Scenario
+from ..io.scenario import KeyResult, Scenario
+from .summary import Recommendation, RunSummary
 
 
 def sep(kind: str = ";") -> str:
@@ -165,38 +169,30 @@ def rule_words(rule: str, within_reach: bool = False) -> str:
     }[rule]
 
 
-def rule_of(rec: dict) -> str:
-    """The rule actually used by a recommendation (summaries before it was recorded: the rule)."""
-    return rec.get("rule_used", rec["rule"])
-
-
-def rule_axis(rec: dict) -> str:
+def rule_axis(rec: Recommendation) -> str:
     """The rule's value as an axis or column label."""
-    rule = rule_of(rec)
+    rule = rec.rule_used
     if rule == "all_met":
-        if rec.get("out_of_reach"):
+        if rec.out_of_reach:
             return _("P(every key result within reach met)")
         return _("P(all met)")
     return {"expected_grade": _("expected OKR grade"), "weighted": _("weighted share met")}[rule]
 
 
-def rule_sentence(rec: dict) -> str:
+def rule_sentence(rec: Recommendation) -> str:
     """How the recommendation was made, for the report's notes: the rule used and why."""
-    rule = rule_of(rec)
-    gone = rec.get("out_of_reach") or []
+    rule = rec.rule_used
     lead = _("The recommendation maximises {what}").format(
-        what=rule_words(rule, bool(gone) and rule == "all_met")
+        what=rule_words(rule, bool(rec.out_of_reach) and rule == "all_met")
     )
-    if rule != rec["rule"]:
+    if rule != rec.rule:
         lead += _(
             " (the scenario asks for {what}, but no option gives that a chance, so the options "
             "are ranked by how far they get)"
-        ).format(what=rule_words(rec["rule"]))
-    if rec.get("primary"):
+        ).format(what=rule_words(rec.rule))
+    if rec.primary:
         lead += _("; near-ties go to the option best on the primary key result")
-    if (rec.get("guardrails") or {}).get("p_broken") and any(
-        rec["guardrails"]["p_broken"].values()
-    ):
+    if any(rec.guardrails.p_broken.values()):
         lead += _(
             "; an option that breaks a guardrail with probability above 0.2 is not recommended "
             "while another keeps every guardrail"
@@ -217,10 +213,10 @@ def p_words(p: float) -> str:
     return _("almost impossible")
 
 
-def _tradeoff(scenario: Scenario, summary: dict, best: str) -> str:
+def _tradeoff(scenario: Scenario, summary: RunSummary, best: str) -> str:
     """The clearest trade-off of another option: one target likely, another unlikely."""
-    opts = summary["options"]
-    gone = summary["recommendation"].get("out_of_reach") or []
+    opts = summary.options
+    gone = summary.recommendation.out_of_reach
     krs = [k.id for k in scenario.key_results if k.id not in gone]
     if len(krs) < 2:
         return ""
@@ -228,7 +224,7 @@ def _tradeoff(scenario: Scenario, summary: dict, best: str) -> str:
     for o, od in opts.items():
         if o == best:
             continue
-        p = {k: od["key_results"][k]["p_met"] for k in krs}
+        p = {k: od.key_results[k].p_met for k in krs}
         # as printed (two decimals); ties go to the key result listed first
         hi = max(krs, key=lambda k: (round(p[k], 2), -krs.index(k)))
         lo = min(krs, key=lambda k: (round(p[k], 2), krs.index(k)))
@@ -241,7 +237,7 @@ def _tradeoff(scenario: Scenario, summary: dict, best: str) -> str:
         "; “{option}” makes the “{high}” target {high_words} (P = {high_p}) but the “{low}” "
         "target {low_words} (P = {low_p})"
     ).format(
-        option=opts[o]["label"],
+        option=opts[o].label,
         high=kr_label(scenario, hi),
         high_words=p_words(p[hi]),
         high_p=fmt_num(p[hi]),
@@ -258,8 +254,8 @@ def _kr_phrase(scenario: Scenario, kr_id: str) -> str:
     )
 
 
-def _out_of_reach_lead(scenario: Scenario, rec: dict) -> str:
-    gone = rec.get("out_of_reach") or []
+def _out_of_reach_lead(scenario: Scenario, rec: Recommendation) -> str:
+    gone = rec.out_of_reach
     if not gone:
         return ""
     names = ", ".join(_kr_phrase(scenario, k) for k in gone)
@@ -270,54 +266,53 @@ def _out_of_reach_lead(scenario: Scenario, rec: dict) -> str:
     ).format(names=names)
 
 
-def _guardrail_words(scenario: Scenario, summary: dict) -> str:
-    rec, opts = summary["recommendation"], summary["options"]
-    g = rec.get("guardrails") or {}
-    breaks = g.get("breaks") or {}
-    if not breaks:
+def _guardrail_words(scenario: Scenario, summary: RunSummary) -> str:
+    rec, opts = summary.recommendation, summary.options
+    g = rec.guardrails
+    if not g.breaks:
         return ""
     parts = []
-    for o, krs in breaks.items():
+    for o, krs in g.breaks.items():
         ps = ", ".join(
-            _("‘{kr}’ (P = {p})").format(kr=kr_label(scenario, k), p=fmt_num(g["p_broken"][o][k]))
+            _("‘{kr}’ (P = {p})").format(kr=kr_label(scenario, k), p=fmt_num(g.p_broken[o][k]))
             for k in krs
         )
         parts.append(
             _("“{option}” ({axis} {value}) breaks the guardrail {guardrails}").format(
-                option=opts[o]["label"],
+                option=opts[o].label,
                 axis=rule_axis(rec),
-                value=fmt_num(rec["value"][o]),
+                value=fmt_num(rec.value[o]),
                 guardrails=ps,
             )
         )
-    if len(breaks) == len(opts):
+    if len(g.breaks) == len(opts):
         return _(
             " Every option risks breaking a guardrail: {parts}; the pick is made among all of them."
         ).format(parts=sep().join(parts))
     return _(" {parts}, so it is not recommended.").format(parts=sep().join(parts))
 
 
-def _trade_off_words(scenario: Scenario, summary: dict) -> str:
-    rec, opts = summary["recommendation"], summary["options"]
+def _trade_off_words(scenario: Scenario, summary: RunSummary) -> str:
+    opts = summary.options
     out = []
-    for t in rec.get("trade_offs") or []:
-        other = opts[t["option"]]["label"]
-        if t["measure"] == "p_met":
+    for t in summary.recommendation.trade_offs:
+        other = opts[t.option].label
+        if t.measure == "p_met":
             out.append(
                 _(
                     "“{other}” is more likely to meet the primary key result ‘{kr}’ (P = {p} "
                     "against {pick})"
                 ).format(
                     other=other,
-                    kr=kr_label(scenario, t["kr"]),
-                    p=fmt_num(t["other"]),
-                    pick=fmt_num(t["pick"]),
+                    kr=kr_label(scenario, t.kr),
+                    p=fmt_num(t.other),
+                    pick=fmt_num(t.pick),
                 )
             )
         else:
             out.append(
                 _("“{other}” has a higher expected OKR grade ({grade} against {pick})").format(
-                    other=other, grade=fmt_num(t["other"]), pick=fmt_num(t["pick"])
+                    other=other, grade=fmt_num(t.other), pick=fmt_num(t.pick)
                 )
             )
     if not out:
@@ -362,49 +357,24 @@ def _no_chance_words(rule: str, within: bool) -> str:
     )
 
 
-def answer_sentence(scenario: Scenario, summary: dict) -> str:
+def answer_sentence(scenario: Scenario, summary: RunSummary) -> str:
     """The answer at the top of reports and the terminal summary: key results out of reach, the
     pick under the rule actually used with its value against the runner-up and how often it comes
     out on top, guardrails broken, and runners-up that beat it on the primary KR or the grade."""
-    rec = summary["recommendation"]
-    opts = summary["options"]
-    best = rec["option"]
-    label = opts[best]["label"]
-    value = rec["value"][best]
-    rule = rule_of(rec)
-    gone = rec.get("out_of_reach") or []
-    breaks = (rec.get("guardrails") or {}).get("breaks") or {}
+    rec, opts = summary.recommendation, summary.options
+    best, rule, gone = rec.option, rec.rule_used, rec.out_of_reach
+    breaks = rec.guardrails.breaks
     kept = [o for o in opts if o not in breaks] if len(breaks) < len(opts) else list(opts)
-    others = sorted((o for o in kept if o != best), key=lambda o: -rec["value"][o])
-    lead = _out_of_reach_lead(scenario, rec)
-    other_krs = bool(gone) and len(gone) < len(scenario.key_results)
-    guarded = len(kept) < len(opts)
-    if other_krs and guarded:
-        lead += _("Among the other key results and the options that keep every guardrail, ")
-    elif other_krs:
-        lead += _("Among the other key results, ")
-    elif guarded:
-        lead += _("Among the options that keep every guardrail, ")
-    number = f"P = {fmt_num(value)}" if rule == "all_met" else fmt_num(value)
-    vs = (
-        _(", against {value} for “{option}”").format(
-            value=fmt_num(rec["value"][others[0]]), option=opts[others[0]]["label"]
-        )
-        if others
-        else ""
-    )
-    sure = (
-        _("; best in {share} of simulated quarters").format(share=fmt_pct(rec["p_best"][best], 0))
-        if others
-        else ""
-    )
+    others = sorted((o for o in kept if o != best), key=lambda o: -rec.value[o])
+    lead = _out_of_reach_lead(scenario, rec) + _among(scenario, rec, len(kept) < len(opts))
     tail = _guardrail_words(scenario, summary) + _trade_off_words(scenario, summary)
-    tied = [o for o in others if abs(rec["value"][o] - value) < 1e-12]
+    tied = [o for o in others if abs(rec.value[o] - rec.value[best]) < 1e-12]
     if tied:
         return _cap(lead + _tie_sentence(scenario, summary, best, tied)) + tail
-    if rule != rec["rule"]:
+    details = _pick_details(summary, others)
+    if rule != rec.rule:
         ranked = _("ranked by expected OKR grade: “{option}” gets {details}").format(
-            option=label, details=f"{number}{vs}{sure}"
+            option=opts[best].label, details=details
         )
         if len(gone) == len(scenario.key_results):
             return (
@@ -414,23 +384,54 @@ def answer_sentence(scenario: Scenario, summary: dict) -> str:
                 + "."
                 + tail
             )
-        main = _no_chance_words(rec["rule"], bool(gone)).format(ranked=ranked)
+        main = _no_chance_words(rec.rule, bool(gone)).format(ranked=ranked)
     else:
-        main = _best_words(rule, bool(gone)).format(option=label, details=f"{number}{vs}{sure}")
+        main = _best_words(rule, bool(gone)).format(option=opts[best].label, details=details)
     return _cap(lead + main) + _tradeoff(scenario, summary, best) + "." + tail
+
+
+def _among(scenario: Scenario, rec: Recommendation, guarded: bool) -> str:
+    """What the pick is made among: the key results within reach, the options that keep every
+    guardrail (``guarded``: some option breaks one)."""
+    gone = rec.out_of_reach
+    other_krs = bool(gone) and len(gone) < len(scenario.key_results)
+    if other_krs and guarded:
+        return _("Among the other key results and the options that keep every guardrail, ")
+    if other_krs:
+        return _("Among the other key results, ")
+    if guarded:
+        return _("Among the options that keep every guardrail, ")
+    return ""
+
+
+def _pick_details(summary: RunSummary, others: list[str]) -> str:
+    """The pick's value under the rule, against the best of ``others`` (the options it was
+    chosen among, best first), and how often it comes out on top."""
+    rec, opts = summary.recommendation, summary.options
+    value = rec.value[rec.option]
+    number = f"P = {fmt_num(value)}" if rec.rule_used == "all_met" else fmt_num(value)
+    if not others:
+        return number
+    vs = _(", against {value} for “{option}”").format(
+        value=fmt_num(rec.value[others[0]]), option=opts[others[0]].label
+    )
+    sure = _("; best in {share} of simulated quarters").format(
+        share=fmt_pct(rec.p_best[rec.option], 0)
+    )
+    return f"{number}{vs}{sure}"
 
 
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _tie_sentence(scenario: Scenario, summary: dict, best: str, tied: list[str]) -> str:
+def _tie_sentence(scenario: Scenario, summary: RunSummary, best: str, tied: list[str]) -> str:
     """The rule cannot separate the best options: say so, and how the tie rule picked."""
-    rec, opts = summary["recommendation"], summary["options"]
-    value = rec["value"][best]
+    rec, opts = summary.recommendation, summary.options
+    value = rec.value[best]
     n = len(scenario.key_results)
     every = len(tied) + 1 == len(opts)
-    rule = rule_of(rec)
+    rule = rec.rule_used
     if rule == "all_met" and value <= 0.05:
         if n == 1:
             krs = _("the key result")
@@ -452,7 +453,7 @@ def _tie_sentence(scenario: Scenario, summary: dict, best: str, tied: list[str])
             if every
             else _("{n} options tie under the rule ({rule}: {value} for each of them)")
         ).format(n=len(tied) + 1, rule=rule_words(rule), value=fmt_num(value))
-    g = {o: opts[o]["expected_grade"] for o in [best, *tied]}
+    g = {o: opts[o].expected_grade for o in [best, *tied]}
     runner = max(tied, key=lambda o: g[o])
     gap = g[best] - g[runner]
     if gap > 1e-12:
@@ -473,10 +474,10 @@ def _tie_sentence(scenario: Scenario, summary: dict, best: str, tied: list[str])
             )
         return msg.format(
             lead=lead,
-            option=opts[best]["label"],
+            option=opts[best].label,
             grade=fmt_num(g[best]),
             other_grade=fmt_num(g[runner]),
-            other=opts[runner]["label"],
+            other=opts[runner].label,
         )
     msg = (
         _(
@@ -489,49 +490,69 @@ def _tie_sentence(scenario: Scenario, summary: dict, best: str, tied: list[str])
             "first listed."
         )
     )
-    return msg.format(lead=lead, grade=fmt_num(g[best]), option=opts[best]["label"])
+    return msg.format(lead=lead, grade=fmt_num(g[best]), option=opts[best].label)
 
 
-def localized_summary(result) -> dict:
+def localized_summary(result) -> RunSummary:
     """The summary of a ``SimulationResult`` with its sentences (the model's, the baselines',
     the sampler's warnings) written again in the current language; in English, the summary as it
     is (its JSON form is always English)."""
     from ..i18n import get_language
 
-    summary = result.to_dict()
+    summary = result.run
     if get_language() == "en":
         return summary
-    import copy
+    from dataclasses import replace
 
     from ..model.posterior import describe, diagnostic_warnings
 
-    out = copy.deepcopy(summary)
-    if "model" in out:
-        out["model"]["sentence"] = describe(result.scenario, result.fit, result.history)["sentence"]
-    for k, b in (out.get("baselines") or {}).items():
-        src = result.targets[k].source
-        if src is not None:
-            b["describe"] = src.describe()
-    d = out["diagnostics"]
-    d["warnings"] = diagnostic_warnings(dict(result.fit.diagnostics), result.fit.n_draws)
-    return out
-
-
-def text_summary(scenario: Scenario, summary: dict, *, from_cache: bool = False) -> str:
-    krs = [k.id for k in scenario.key_results]
-    opts = summary["options"]
-    lines = [summary["title"], ""]
-    src = _("fit from cache") if from_cache else _("fitted now")
-    lines.append(
-        _("{horizon} ahead · {draws} draws · seed {seed} · {source}").format(
-            horizon=_periods_ahead(scenario),
-            draws=summary["draws"],
-            seed=summary["seed"],
-            source=src,
-        )
+    sentence = describe(result.scenario, result.fit, result.history)["sentence"]
+    baselines = {
+        k: b if (src := result.targets[k].source) is None else replace(b, describe=src.describe())
+        for k, b in summary.baselines.items()
+    }
+    warnings = diagnostic_warnings(dict(result.fit.diagnostics), result.fit.n_draws)
+    return replace(
+        summary,
+        model=replace(summary.model, sentence=sentence),
+        baselines=baselines,
+        diagnostics=replace(summary.diagnostics, warnings=warnings),
     )
-    lines.append("")
-    name_w = max(len(o["label"]) for o in opts.values()) + 2
+
+
+def text_summary(
+    scenario: Scenario, summary: RunSummary | Mapping[str, Any], *, from_cache: bool = False
+) -> str:
+    """The terminal summary of a run: the probability table, the predicted values, the answer and
+    how sure it is, what drives it, the model and the sampler. ``summary``: a `RunSummary`, or
+    its JSON object (a `summary.json` read back)."""
+    if not isinstance(summary, RunSummary):
+        summary = RunSummary.from_dict(summary)
+    name_w = max(len(o.label) for o in summary.options.values()) + 2
+    lines = [summary.title, "", _setting_line(scenario, summary, from_cache), ""]
+    lines += _probability_table(scenario, summary, name_w)
+    lines += ["", _("Predicted value over the horizon: median [80% interval]")]
+    for kr in scenario.key_results:
+        lines += _predicted_values(scenario, summary, kr, name_w)
+    lines += ["", *_answer_lines(scenario, summary)]
+    lines += _sensitivity_lines(summary)
+    lines += ["", *_sampler_lines(summary)]
+    return "\n".join(lines)
+
+
+def _setting_line(scenario: Scenario, summary: RunSummary, from_cache: bool) -> str:
+    """'13 weeks ahead · 4000 draws · seed 2024 · fit from cache'."""
+    return _("{horizon} ahead · {draws} draws · seed {seed} · {source}").format(
+        horizon=_periods_ahead(scenario),
+        draws=summary.draws,
+        seed=summary.seed,
+        source=_("fit from cache") if from_cache else _("fitted now"),
+    )
+
+
+def _probability_table(scenario: Scenario, summary: RunSummary, name_w: int) -> list[str]:
+    """P(met) of each key result, P(all met) and the expected grade, one row per option."""
+    krs = [k.id for k in scenario.key_results]
     all_met, grade = _("all met"), _("grade")
     col_w = max(14, *(len(k) + 2 for k in krs), len(all_met) + 2)
     head = " " * name_w + "".join(f"{k:<{col_w}}" for k in krs) + f"{all_met:<{col_w}}{grade}"
@@ -540,114 +561,125 @@ def text_summary(scenario: Scenario, summary: dict, *, from_cache: bool = False)
         what = _("P(counted as met: aspirational grading, 70% of the way to the target)")
     else:
         what = _("P(target met)")
-    lines += [_("{what} ± Monte Carlo error").format(what=what), head, tgt]
-    for o in opts.values():
+    lines = [_("{what} ± Monte Carlo error").format(what=what), head, tgt]
+    for o in summary.options.values():
         cells = "".join(
-            f"{fmt_p(o['key_results'][k]['p_met'], o['key_results'][k]['p_met_se']):<{col_w}}"
-            for k in krs
+            f"{fmt_p(o.key_results[k].p_met, o.key_results[k].p_met_se):<{col_w}}" for k in krs
         )
         lines.append(
-            f"{o['label']:<{name_w}}{cells}{fmt_p(o['p_all_met'], o['p_all_met_se']):<{col_w}}"
-            f"{fmt_num(o['expected_grade'])}"
+            f"{o.label:<{name_w}}{cells}{fmt_p(o.p_all_met, o.p_all_met_se):<{col_w}}"
+            f"{fmt_num(o.expected_grade)}"
         )
-    lines.append("")
-    lines.append(_("Predicted value over the horizon: median [80% interval]"))
-    for k in krs:
-        kr = next(x for x in scenario.key_results if x.id == k)
-        first = next(iter(opts.values()))["key_results"][k]
-        num = kr.stages[0]
-        val = scenario.funnel[num.removesuffix(".value")].value if num.endswith(".value") else None
-        unit = f", {val.unit}" if val is not None and val.unit else ""
-        if unit and kr.is_ratio:
-            unit += _(" per {stage}").format(
-                stage=scenario.stage_label(kr.stages[1].removesuffix(".value"))
-            )
-        line = _("  {id} ({label}{unit}): baseline {baseline}, target {target}").format(
-            id=k,
-            label=kr_label(scenario, k),
-            unit=unit,
-            baseline=fmt_value(first["baseline"], kr.is_rate),
-            target=fmt_value(first["target"], kr.is_rate),
+    return lines
+
+
+def _predicted_values(
+    scenario: Scenario, summary: RunSummary, kr: KeyResult, name_w: int
+) -> list[str]:
+    """A key result's baseline, target and threshold, then each option's median and 80%
+    interval."""
+    k = kr.id
+    first = next(iter(summary.options.values())).key_results[k]
+    num = kr.stages[0]
+    val = scenario.funnel[num.removesuffix(".value")].value if num.endswith(".value") else None
+    unit = f", {val.unit}" if val is not None and val.unit else ""
+    if unit and kr.is_ratio:
+        unit += _(" per {stage}").format(
+            stage=scenario.stage_label(kr.stages[1].removesuffix(".value"))
         )
-        if first.get("met_at", first["target"]) != first["target"]:
-            line += _(", counted as met at {value}").format(
-                value=fmt_value(first["met_at"], kr.is_rate)
+    line = _("  {id} ({label}{unit}): baseline {baseline}, target {target}").format(
+        id=k,
+        label=kr_label(scenario, k),
+        unit=unit,
+        baseline=fmt_value(first.baseline, kr.is_rate),
+        target=fmt_value(first.target, kr.is_rate),
+    )
+    if first.met_at != first.target:
+        line += _(", counted as met at {value}").format(value=fmt_value(first.met_at, kr.is_rate))
+    lines = [line]
+    for o in summary.options.values():
+        d = o.key_results[k]
+        lines.append(
+            f"    {o.label:<{name_w}}{fmt_value(d.median, kr.is_rate)} "
+            + fmt_interval(
+                fmt_value(d.interval80[0], kr.is_rate), fmt_value(d.interval80[1], kr.is_rate)
             )
-        lines.append(line)
-        for o in opts.values():
-            d = o["key_results"][k]
-            lines.append(
-                f"    {o['label']:<{name_w}}{fmt_value(d['median'], kr.is_rate)} "
-                + fmt_interval(
-                    fmt_value(d["interval80"][0], kr.is_rate),
-                    fmt_value(d["interval80"][1], kr.is_rate),
-                )
-            )
-    lines.append("")
-    rec = summary["recommendation"]
-    lines.append(_("Answer: {answer}").format(answer=answer_sentence(scenario, summary)))
-    lines.append(
+        )
+    return lines
+
+
+def _answer_lines(scenario: Scenario, summary: RunSummary) -> list[str]:
+    """The answer, each option's chance of being best and expected loss, the rule, and where
+    the baselines come from."""
+    rec = summary.recommendation
+    lines = [
+        _("Answer: {answer}").format(answer=answer_sentence(scenario, summary)),
         _(
             "Under {axis}, each option's chance of being best and expected loss ({what} given "
             "up): {values}"
         ).format(
             axis=rule_axis(rec),
-            what=rule_words(rule_of(rec), bool(rec.get("out_of_reach"))),
+            what=rule_words(rec.rule_used, bool(rec.out_of_reach)),
             values=", ".join(
-                f"{o}: {fmt_pct(rec['p_best'][o], 0)}, {fmt_num(v, 3)}"
-                for o, v in rec["expected_loss"].items()
+                f"{o}: {fmt_pct(rec.p_best[o], 0)}, {fmt_num(v, 3)}"
+                for o, v in rec.expected_loss.items()
             ),
-        )
-    )
-    lines.append(rule_sentence(rec))
-    if summary.get("baselines"):
+        ),
+        rule_sentence(rec),
+    ]
+    if summary.baselines:
         lines.append(
             _("Baselines: {baselines}.").format(
-                baselines=sep().join(
-                    f"{k} {b['describe']}" for k, b in summary["baselines"].items()
-                )
+                baselines=sep().join(f"{k} {b.describe}" for k, b in summary.baselines.items())
             )
         )
-    if summary.get("sensitivity"):
-        lines.append("")
+    return lines
+
+
+def _sensitivity_lines(summary: RunSummary) -> list[str]:
+    """The five beliefs that move the rule's value most, and where the pick flips."""
+    if not summary.sensitivity:
+        return []
+    lines = [
+        "",
+        _("What drives it ({axis} of the belief's option at its 10th → 90th percentile):").format(
+            axis=rule_axis(summary.recommendation)
+        ),
+    ]
+    for s in summary.sensitivity[:5]:
+        be = s.break_even
+        flip = (
+            _("; the pick flips from {below} to {above} at {value}").format(
+                below=be.below, above=be.above, value=fmt_g(be.value, ".3g")
+            )
+            if be
+            else _("; the pick does not flip within the belief's range")
+        )
         lines.append(
-            _(
-                "What drives it ({axis} of the belief's option at its 10th → 90th percentile):"
-            ).format(axis=rule_axis(rec))
+            f"  {s.parameter} {fmt_g(s.low, '.3g')} → {fmt_g(s.high, '.3g')}: "
+            f"{fmt_num(s.value_low)} → {fmt_num(s.value_high)}{flip}"
         )
-        for s in summary["sensitivity"][:5]:
-            be = s["break_even"]
-            flip = (
-                _("; the pick flips from {below} to {above} at {value}").format(
-                    below=be["below"], above=be["above"], value=fmt_g(be["value"], ".3g")
-                )
-                if be
-                else _("; the pick does not flip within the belief's range")
-            )
-            lines.append(
-                f"  {s['parameter']} {fmt_g(s['low'], '.3g')} → {fmt_g(s['high'], '.3g')}: "
-                f"{fmt_num(s['value_low'])} → {fmt_num(s['value_high'])}{flip}"
-            )
-    d = summary["diagnostics"]
-    lines.append("")
-    if "model" in summary:
-        lines.append(_("Model: {sentence}.").format(sentence=summary["model"]["sentence"]))
-    verdict = _("no problems found.") if not d["warnings"] else _("see warnings.")
-    lines.append(
+    return lines
+
+
+def _sampler_lines(summary: RunSummary) -> list[str]:
+    """The model's choices in a sentence, the sampler's checks and its warnings."""
+    d = summary.diagnostics
+    verdict = _("no problems found.") if not d.warnings else _("see warnings.")
+    return [
+        _("Model: {sentence}.").format(sentence=summary.model.sentence),
         ngettext(
             "Sampler: R-hat max {rhat}, ESS min {ess}, {n} divergences — {verdict}",
             "Sampler: R-hat max {rhat}, ESS min {ess}, {n} divergences — {verdict}",
-            d["divergences"],
+            d.divergences,
         ).format(
-            rhat=fmt_num(d["rhat_max"], 3),
-            ess=fmt_num(d["ess_bulk_min"], 0),
-            n=d["divergences"],
+            rhat=fmt_num(d.rhat_max, 3),
+            ess=fmt_num(d.ess_bulk_min, 0),
+            n=d.divergences,
             verdict=verdict,
-        )
-    )
-    for w in d["warnings"]:
-        lines.append(_("warning: {warning}").format(warning=w))
-    return "\n".join(lines)
+        ),
+        *(_("warning: {warning}").format(warning=w) for w in d.warnings),
+    ]
 
 
 def _periods_ahead(scenario: Scenario) -> str:

@@ -83,23 +83,23 @@ def belief_variants(result) -> list[dict[str, Any]]:
                 for label, b in beliefs:
                     q = priors.quantiles(b, [0.05, 0.5, 0.95])
                     if b is prior:
-                        od = result.summary["options"][oid]
+                        od = result.run.options[oid]
                     else:
                         params = dict(result.forecast.params)
                         n = len(params[name])
                         params[name] = priors.sample(b, n, stream(s.seed, "param", name))
                         other = decide(s, result.history, result.fit, params=params)
-                        od = other.summary["options"][oid]
+                        od = other.run.options[oid]
                     rows.append(
                         {
                             "label": label,
                             "describe": b.describe(),
                             "median": float(q[1]),
                             "interval90": [float(q[0]), float(q[2])],
-                            "p_met": {k: v["p_met"] for k, v in od["key_results"].items()},
-                            "p_met_se": {k: v["p_met_se"] for k, v in od["key_results"].items()},
-                            "p_all_met": od["p_all_met"],
-                            "p_all_met_se": od["p_all_met_se"],
+                            "p_met": {k: v.p_met for k, v in od.key_results.items()},
+                            "p_met_se": {k: v.p_met_se for k, v in od.key_results.items()},
+                            "p_all_met": od.p_all_met,
+                            "p_all_met_se": od.p_all_met_se,
                         }
                     )
                 out.append(

@@ -28,6 +28,35 @@ def render_markdown(ctx: dict[str, Any], figure_dir: str = "figures") -> str:
     if ctx["description"]:
         out += [md(ctx["description"]), ""]
     out += [f"**{md(ctx['answer'])}**", ""]
+    out += _table(ctx)
+    out += [
+        "",
+        f"{md(ctx['setting'])}. "
+        + _("Each probability is followed by its Monte Carlo error.")
+        + f" {md(ctx['rule_note'])} {md(ctx['grade_note'])}",
+        "",
+    ]
+    out += _figures(ctx["figures"], figure_dir)
+    out += _details(ctx["details"])
+    out += _how_sure(ctx)
+    out += _optimism(ctx.get("optimism"))
+    out += _assumptions(ctx)
+    out += _diagnostics(ctx["diagnostics"])
+    out += ["", "## " + _("Provenance"), ""]
+    out += [f"- {md(n)}: {md(v)}" for n, v in ctx["provenance"]]
+    if ctx["input_notes"]:
+        out += ["", "### " + _("Notes on the input"), ""]
+        out += [f"- {md(n)}" for n in ctx["input_notes"]]
+    out += ["", md(ctx["reproducible"]), ""]
+    return "\n".join(out)
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _table(ctx: dict[str, Any]) -> list[str]:
+    """The answer's table: P(met) of each key result per option, P(all met), the grade."""
     head = [ctx["p_heading"]]
     head += [f"{md(c['label'])} ({md(c['target'])})" for c in ctx["columns"]]
     head += (
@@ -35,23 +64,18 @@ def render_markdown(ctx: dict[str, Any], figure_dir: str = "figures") -> str:
         + ([_("All within reach met")] if ctx["within_reach"] else [])
         + [_("Expected grade")]
     )
-    out.append("| " + " | ".join(head) + " |")
-    out.append("|" + "|".join([":---"] + ["---:"] * (len(head) - 1)) + "|")
+    out = [_row(head), "|" + "|".join([":---"] + ["---:"] * (len(head) - 1)) + "|"]
     for r in ctx["rows"]:
         name = md(r["label"]) + (" **({})**".format(_("recommended")) if r["recommended"] else "")
         reach = [r["within_reach"]["text"]] if ctx["within_reach"] else []
         cells = [c["text"] for c in r["cells"]] + [r["all_met"]["text"], *reach, r["grade"]]
-        out.append("| " + " | ".join([name, *cells]) + " |")
-    out += [
-        "",
-        f"{md(ctx['setting'])}. "
-        + _("Each probability is followed by its Monte Carlo error.")
-        + f" {md(ctx['rule_note'])} {md(ctx['grade_note'])}",
-        "",
-        "## " + _("Figures"),
-        "",
-    ]
-    for f in ctx["figures"]:
+        out.append(_row([name, *cells]))
+    return out
+
+
+def _figures(figures: list, figure_dir: str) -> list[str]:
+    out = ["## " + _("Figures"), ""]
+    for f in figures:
         out += [
             f"### {md(f.title)}",
             "",
@@ -60,7 +84,13 @@ def render_markdown(ctx: dict[str, Any], figure_dir: str = "figures") -> str:
             md(f.caption),
             "",
         ]
-    out += ["## " + _("Predicted values"), ""]
+    return out
+
+
+def _details(details: list[dict[str, Any]]) -> list[str]:
+    """Per key result: baseline and target, then each option's median, interval, P(70%) and
+    grade."""
+    out = ["## " + _("Predicted values"), ""]
     out.append(
         _(
             "Median and 80% interval of each key result over the quarter; P(70%) is the chance of "
@@ -68,7 +98,14 @@ def render_markdown(ctx: dict[str, Any], figure_dir: str = "figures") -> str:
         )
     )
     out.append("")
-    for d in ctx["details"]:
+    head = [
+        _("Option"),
+        _("Median"),
+        _("80% interval"),
+        _("P(70% of the way)"),
+        _("Expected grade"),
+    ]
+    for d in details:
         out += [
             f"### {md(d['label'])}",
             "",
@@ -80,38 +117,28 @@ def render_markdown(ctx: dict[str, Any], figure_dir: str = "figures") -> str:
             ),
             "",
         ]
-        out.append(
-            "| "
-            + " | ".join(
-                [
-                    _("Option"),
-                    _("Median"),
-                    _("80% interval"),
-                    _("P(70% of the way)"),
-                    _("Expected grade"),
-                ]
-            )
-            + " |"
-        )
-        out.append("|:---|---:|---:|---:|---:|")
+        out += [_row(head), "|:---|---:|---:|---:|---:|"]
         for o in d["options"]:
             out.append(
                 f"| {md(o['label'])} | {md(o['median'])} | {md(o['low'])} – {md(o['high'])} "
                 f"| {o['p70']} | {o['grade']} |"
             )
         out.append("")
-    out += ["### " + _("How sure is the pick?"), ""]
+    return out
+
+
+def _how_sure(ctx: dict[str, Any]) -> list[str]:
+    """P(best), the expected loss and (with guardrails) P(a guardrail broken) per option."""
     guard = ctx["guarded"]
+    out = ["### " + _("How sure is the pick?"), ""]
     out.append(
-        "| "
-        + " | ".join(
+        _row(
             [
                 _("Option"),
                 _("Best in (share of simulated quarters)"),
                 _("Expected loss of choosing it"),
             ]
         )
-        + " |"
         + (" {} |".format(_("P(a guardrail broken)")) if guard else "")
     )
     out.append("|:---|---:|---:|" + ("---:|" if guard else ""))
@@ -127,38 +154,40 @@ def render_markdown(ctx: dict[str, Any], figure_dir: str = "figures") -> str:
             "option rather than the best one in each simulated quarter."
         ).format(axis=md(ctx["rule_axis"]), rule=md(ctx["rule"])),
     ]
-    opt = ctx.get("optimism")
-    if opt:
-        out += ["", "## How much does our optimism matter?", ""]
-        out += [f"**{md(x)}**\n" for x in opt["sentences"]]
-        out.append("| " + " | ".join(md(h) for h in opt["head"]) + " |")
-        out.append("|:---|:---|" + "---:|" * (len(opt["head"]) - 2))
-        out += ["| " + " | ".join(md(c) for c in r) + " |" for r in opt["rows"]]
-        out += ["", md(opt["note"])]
-    out += [
-        "",
-        "## " + _("Assumptions"),
-        "",
-        "### " + _("What we believe about each option"),
-        "",
-    ]
+    return out
+
+
+def _optimism(opt: dict[str, Any] | None) -> list[str]:
+    """The team's beliefs against the archive's, when some prior comes from the archive."""
+    if not opt:
+        return []
+    out = ["", "## How much does our optimism matter?", ""]
+    out += [f"**{md(x)}**\n" for x in opt["sentences"]]
+    out.append(_row([md(h) for h in opt["head"]]))
+    out.append("|:---|:---|" + "---:|" * (len(opt["head"]) - 2))
+    out += [_row([md(c) for c in r]) for r in opt["rows"]]
+    out += ["", md(opt["note"])]
+    return out
+
+
+def _assumptions(ctx: dict[str, Any]) -> list[str]:
+    """Each option's beliefs, then what the model assumes."""
+    out = ["", "## " + _("Assumptions"), "", "### " + _("What we believe about each option"), ""]
     for b in ctx["beliefs"]:
         desc = f" — {md(b['description'])}" if b["description"] else ""
         out.append(f"- **{md(b['label'])}**{desc}")
         out += [f"  - {md(s)}" for s in b["sentences"]]
     out += ["", "### " + _("What the model assumes"), ""]
     out += [f"- {md(a)}" for a in ctx["assumptions"]]
-    d = ctx["diagnostics"]
-    out += ["", "## " + _("Sampler diagnostics"), "", md(d["verdict"]), ""]
+    return out
+
+
+def _diagnostics(d: dict[str, Any]) -> list[str]:
+    """The sampler's verdict, its warnings and its numbers."""
+    out = ["", "## " + _("Sampler diagnostics"), "", md(d["verdict"]), ""]
     out += ["- **" + _("warning:") + f"** {md(w)}" for w in d["warnings"]]
     if d["warnings"]:
         out.append("")
     out += ["| " + _("Check") + " | " + _("Value") + " |", "|:---|---:|"]
     out += [f"| {md(n)} | {v} |" for n, v in d["numbers"]]
-    out += ["", "## " + _("Provenance"), ""]
-    out += [f"- {md(n)}: {md(v)}" for n, v in ctx["provenance"]]
-    if ctx["input_notes"]:
-        out += ["", "### " + _("Notes on the input"), ""]
-        out += [f"- {md(n)}" for n in ctx["input_notes"]]
-    out += ["", md(ctx["reproducible"]), ""]
-    return "\n".join(out)
+    return out

@@ -21,9 +21,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import FuncFormatter
 
-from ..engine.decision import Evaluation, KRTarget
+from ..engine.decision import Evaluation, KRTarget, OptionEval
 from ..engine.forecast import Forecast
 from ..engine.render import kr_label, rule_axis
+from ..engine.summary import RunSummary
 from ..i18n import _, fmt_g, fmt_int, fmt_label, fmt_num, fmt_pct, get_language, pct_sign
 from ..io.data import CountTable
 from ..io.scenario import Scenario
@@ -155,63 +156,91 @@ def funnel(
         vol = float(history.counts[node][-H:].mean())
         ax_vol.barh(yi, vol, color="#b9c7de" if is_seg else "#4C72B0", height=0.6)
         ax_vol.text(vol, yi, f" {fmt_int(vol)}", va="center", ha="left", fontsize=9)
-        if node == scenario.root:
-            ax_rate.text(
-                0.01,
-                yi,
-                _("traffic entering the funnel"),
-                va="center",
-                fontsize=9,
-                color="#666666",
-            )
-            continue
-        parent = scenario.segments[node].of if is_seg else scenario.parent(node)
-        r = expit(fit.node("rate_mu", node), np)
-        lo, med, hi = np.quantile(r, q)
-        obs = history.counts[node].sum() / max(history.counts[parent].sum(), 1)
-        color = "#8ea3c9" if is_seg else "#4C72B0"
-        ax_rate.plot([lo, hi], [yi, yi], color=color, lw=4, solid_capstyle="butt")
-        ax_rate.plot([med], [yi], "o", color=color, ms=6)
-        ax_rate.plot([obs], [yi], "|", color="black", ms=12, mew=1.5)
-        ax_rate.text(
-            1.02,
-            yi,
-            _("{share} of {stage}").format(
-                share=fmt_pct(med, 1), stage=text(scenario.stage_label(parent), 28)
-            )
-            + f"\n[{fmt_num(100 * lo, 1)}–{pct_sign(fmt_num(100 * hi, 1))}]",
-            va="center",
-            ha="left",
-            fontsize=8.5,
-            linespacing=1.3,
-            transform=ax_rate.get_yaxis_transform(),
-        )
-    ax_vol.set_yticks(y, labels)
-    ax_vol.tick_params(axis="y", length=0)
+        _rate_row(ax_rate, scenario, fit, history, node, is_seg, yi, q)
     vmax = max(float(history.counts[node][-H:].mean()) for node, _, _ in rows)
-    ax_vol.set_xlim(0, vmax * 1.25)
-    ax_vol.xaxis.set_visible(False)
-    ax_vol.spines["bottom"].set_visible(False)
-    ax_vol.grid(visible=False)
-    ax_vol.set_title(
+    _volume_axis(ax_vol, scenario, y, labels, vmax)
+    _rate_axis(ax_rate, scenario, interval)
+    return fig, np.array([ax_vol, ax_rate])
+
+
+def _rate_row(
+    ax: Axes,
+    scenario: Scenario,
+    fit: Fit,
+    history: CountTable,
+    node: str,
+    is_seg: bool,
+    yi: float,
+    q: list[float],
+) -> None:
+    """One stage's row of the rate panel: the estimated rate from its parent (interval ``q``'s
+    ends and median) and the rate observed over the history; the traffic stage gets a note."""
+    if node == scenario.root:
+        ax.text(
+            0.01,
+            yi,
+            _("traffic entering the funnel"),
+            va="center",
+            fontsize=9,
+            color="#666666",
+        )
+        return
+    parent = scenario.segments[node].of if is_seg else scenario.parent(node)
+    r = expit(fit.node("rate_mu", node), np)
+    lo, med, hi = np.quantile(r, q)
+    obs = history.counts[node].sum() / max(history.counts[parent].sum(), 1)
+    color = "#8ea3c9" if is_seg else "#4C72B0"
+    ax.plot([lo, hi], [yi, yi], color=color, lw=4, solid_capstyle="butt")
+    ax.plot([med], [yi], "o", color=color, ms=6)
+    ax.plot([obs], [yi], "|", color="black", ms=12, mew=1.5)
+    ax.text(
+        1.02,
+        yi,
+        _("{share} of {stage}").format(
+            share=fmt_pct(med, 1), stage=text(scenario.stage_label(parent), 28)
+        )
+        + f"\n[{fmt_num(100 * lo, 1)}–{pct_sign(fmt_num(100 * hi, 1))}]",
+        va="center",
+        ha="left",
+        fontsize=8.5,
+        linespacing=1.3,
+        transform=ax.get_yaxis_transform(),
+    )
+
+
+def _volume_axis(
+    ax: Axes, scenario: Scenario, y: np.ndarray, labels: list[str], vmax: float
+) -> None:
+    """The volume panel's stage labels, range and title (no x axis: the bars carry numbers)."""
+    ax.set_yticks(y, labels)
+    ax.tick_params(axis="y", length=0)
+    ax.set_xlim(0, vmax * 1.25)
+    ax.xaxis.set_visible(False)
+    ax.spines["bottom"].set_visible(False)
+    ax.grid(visible=False)
+    ax.set_title(
         _("Users per {period} (last {horizon})").format(
             period=words.period_word(scenario), horizon=words.horizon_words(scenario)
         ),
         loc="left",
         fontsize=10,
     )
-    ax_rate.set_xlim(0, 1)
-    ax_rate.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: fmt_pct(x, 0)))
-    ax_rate.set_title(
+
+
+def _rate_axis(ax: Axes, scenario: Scenario, interval: float) -> None:
+    """The rate panel's percentage axis, title and legend."""
+    ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: fmt_pct(x, 0)))
+    ax.set_title(
         _("Conversion from the stage above, typical {period}").format(
             period=words.period_word(scenario)
         ),
         loc="left",
         fontsize=10,
     )
-    ax_rate.grid(axis="y", visible=False)
-    ax_rate.tick_params(axis="y", length=0)
-    ax_rate.legend(
+    ax.grid(axis="y", visible=False)
+    ax.tick_params(axis="y", length=0)
+    ax.legend(
         handles=[
             Line2D(
                 [],
@@ -236,7 +265,6 @@ def funnel(
         bbox_to_anchor=(0.5, -0.08),
         ncol=2,
     )
-    return fig, np.array([ax_vol, ax_rate])
 
 
 # --------------------------------------------------------------------- predictive distributions
@@ -276,37 +304,9 @@ def kr_distribution(
     ratio = words.is_ratio(scenario, kr_id)
     colors = option_colors(scenario)
     vals = {o: evaluation.options[o].values[kr_id] for o in opts}
-    allv = np.concatenate(list(vals.values()))
-    lo, hi = np.quantile(allv, [0.001, 0.999])
-    lo, hi = min(lo, t.baseline, t.target), max(hi, t.baseline, t.target)
-    pad = 0.04 * (hi - lo or 1.0)
-    lo, hi = lo - pad, hi + pad
-    edges = np.linspace(lo, hi, bins + 1)
-    if lo < t.met_at < hi:
-        edges = np.unique(np.append(edges, t.met_at))
+    lo, hi, edges = _bin_edges(np.concatenate(list(vals.values())), t, bins)
     for i, o in enumerate(opts):
-        y0 = len(opts) - 1 - i
-        h, _edges = np.histogram(np.clip(vals[o], lo, hi), edges)
-        dens = h / np.diff(edges)
-        dens = 0.85 * dens / dens.max() if dens.max() > 0 else dens
-        xs = np.repeat(edges, 2)[1:-1]
-        ys = np.repeat(dens, 2)
-        ax.fill_between(xs, y0, y0 + ys, color=colors[o], alpha=0.35, lw=0, step=None)
-        mids = np.repeat((edges[:-1] + edges[1:]) / 2, 2)
-        good = _met(mids, t)
-        ax.fill_between(xs, y0, y0 + ys, where=good, color=colors[o], alpha=0.85, lw=0)
-        ax.plot(xs, y0 + ys, color=colors[o], lw=1)
-        p = float(_met(vals[o], t).mean())
-        ax.text(
-            1.01,
-            y0 + 0.3,
-            _("P(met) {p}").format(p=fmt_num(p)),
-            transform=ax.get_yaxis_transform(),
-            va="center",
-            ha="left",
-            fontsize=9.5,
-            fontweight="bold",
-        )
+        _distribution_row(ax, vals[o], t, (lo, hi, edges), len(opts) - 1 - i, colors[o])
     _ref_lines(ax, t)
     ax.set_yticks(
         np.arange(len(opts))[::-1] + 0.3, [text(_option_label(scenario, o), 26) for o in opts]
@@ -323,46 +323,100 @@ def kr_distribution(
             loc="left",
         )
     ax.legend(
-        handles=[
-            Line2D(
-                [],
-                [],
-                color=BASELINE,
-                ls=":",
-                lw=1.5,
-                label=_("baseline {value}").format(value=words.kr_value(t.baseline, ratio)),
-            ),
-            Line2D(
-                [],
-                [],
-                color=TARGET,
-                ls="--",
-                lw=1.5,
-                label=_("target {value}").format(value=words.target_words(scenario, kr_id, t)),
-            ),
-            *(
-                [
-                    Line2D(
-                        [],
-                        [],
-                        color=TARGET,
-                        ls="-.",
-                        lw=1.2,
-                        label=_("counts as met at {value}").format(
-                            value=words.met_at_words(scenario, kr_id, t)
-                        ),
-                    )
-                ]
-                if t.met_at != t.target
-                else []
-            ),
-            Patch(color="#777777", alpha=0.85, label=_("simulated quarters counted as met")),
-        ],
+        handles=_distribution_handles(scenario, kr_id, t, ratio),
         loc="upper center",
         bbox_to_anchor=(0.5, -0.22),
         ncol=3,
     )
     return fig, ax
+
+
+def _bin_edges(allv: np.ndarray, t: KRTarget, bins: int) -> tuple[float, float, np.ndarray]:
+    """The x range over the options' draws (central 99.8%), the baseline and the target, padded
+    by 4%, and the histogram's edges over it, with the met threshold as an edge so the met part
+    is filled exactly."""
+    lo, hi = np.quantile(allv, [0.001, 0.999])
+    lo, hi = min(lo, t.baseline, t.target), max(hi, t.baseline, t.target)
+    pad = 0.04 * (hi - lo or 1.0)
+    lo, hi = lo - pad, hi + pad
+    edges = np.linspace(lo, hi, bins + 1)
+    if lo < t.met_at < hi:
+        edges = np.unique(np.append(edges, t.met_at))
+    return lo, hi, edges
+
+
+def _distribution_row(
+    ax: Axes,
+    values: np.ndarray,
+    t: KRTarget,
+    bins: tuple[float, float, np.ndarray],
+    y0: float,
+    color: str,
+) -> None:
+    """One option's histogram at height ``y0`` over ``bins`` (`_bin_edges`), its met part
+    darker, and its P(met) beside it."""
+    lo, hi, edges = bins
+    h, _edges = np.histogram(np.clip(values, lo, hi), edges)
+    dens = h / np.diff(edges)
+    dens = 0.85 * dens / dens.max() if dens.max() > 0 else dens
+    xs = np.repeat(edges, 2)[1:-1]
+    ys = np.repeat(dens, 2)
+    ax.fill_between(xs, y0, y0 + ys, color=color, alpha=0.35, lw=0, step=None)
+    mids = np.repeat((edges[:-1] + edges[1:]) / 2, 2)
+    good = _met(mids, t)
+    ax.fill_between(xs, y0, y0 + ys, where=good, color=color, alpha=0.85, lw=0)
+    ax.plot(xs, y0 + ys, color=color, lw=1)
+    p = float(_met(values, t).mean())
+    ax.text(
+        1.01,
+        y0 + 0.3,
+        _("P(met) {p}").format(p=fmt_num(p)),
+        transform=ax.get_yaxis_transform(),
+        va="center",
+        ha="left",
+        fontsize=9.5,
+        fontweight="bold",
+    )
+
+
+def _distribution_handles(scenario: Scenario, kr_id: str, t: KRTarget, ratio: bool) -> list:
+    """The legend: baseline, target, the threshold under aspirational grading, the met part."""
+    met_at = (
+        [
+            Line2D(
+                [],
+                [],
+                color=TARGET,
+                ls="-.",
+                lw=1.2,
+                label=_("counts as met at {value}").format(
+                    value=words.met_at_words(scenario, kr_id, t)
+                ),
+            )
+        ]
+        if t.met_at != t.target
+        else []
+    )
+    return [
+        Line2D(
+            [],
+            [],
+            color=BASELINE,
+            ls=":",
+            lw=1.5,
+            label=_("baseline {value}").format(value=words.kr_value(t.baseline, ratio)),
+        ),
+        Line2D(
+            [],
+            [],
+            color=TARGET,
+            ls="--",
+            lw=1.5,
+            label=_("target {value}").format(value=words.target_words(scenario, kr_id, t)),
+        ),
+        *met_at,
+        Patch(color="#777777", alpha=0.85, label=_("simulated quarters counted as met")),
+    ]
 
 
 # ------------------------------------------------------------------------ joint distribution
@@ -435,14 +489,13 @@ def kr_joint(
         ax.yaxis.set_major_formatter(_value_formatter(ry))
         ax.tick_params(axis="x", labelrotation=0)
         ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(4))
-    for ax in axs.flat[len(opts) :]:
-        ax.set_visible(False)
-    for col in range(axs.shape[1]):  # the lowest visible panel of each column carries the x axis
-        ax = [a for a in axs[:, col] if a.get_visible()][-1]
-        ax.xaxis.set_tick_params(labelbottom=True)
-        ax.set_xlabel(text(f"{kr_label(scenario, kx)} ({words.horizon_words(scenario)})", 40))
-    for ax in axs[:, 0]:
-        ax.set_ylabel(text(f"{kr_label(scenario, ky)} ({words.horizon_words(scenario)})", 40))
+    hw = words.horizon_words(scenario)
+    _label_grid(
+        axs,
+        len(opts),
+        text(f"{kr_label(scenario, kx)} ({hw})", 40),
+        text(f"{kr_label(scenario, ky)} ({hw})", 40),
+    )
     fig.legend(
         handles=[
             Patch(color="#55A868", alpha=0.3, label=_("both targets met")),
@@ -456,6 +509,19 @@ def kr_joint(
 
 
 # ------------------------------------------------------------------- a total as count x per unit
+
+
+def _label_grid(axs: np.ndarray, n: int, xlabel: str, ylabel: str) -> None:
+    """A grid of ``n`` option panels: the unused panels hidden, the lowest visible panel of each
+    column carrying the x axis and its label, the first column the y label."""
+    for ax in axs.flat[n:]:
+        ax.set_visible(False)
+    for col in range(axs.shape[1]):
+        ax = [a for a in axs[:, col] if a.get_visible()][-1]
+        ax.xaxis.set_tick_params(labelbottom=True)
+        ax.set_xlabel(xlabel)
+    for ax in axs[:, 0]:
+        ax.set_ylabel(ylabel)
 
 
 @_styled
@@ -475,37 +541,14 @@ def kr_product(
     nrows = -(-len(opts) // ncols)
     fig, axs = _new(nrows, ncols, (3.6 * ncols + 0.6, 3.4 * nrows + 1.0), sharex=True, sharey=True)
     colors = option_colors(scenario)
-    tt, tc, tu = targets[total], targets[count], targets[per_unit]
-
-    xl = _limits(evaluation, opts, count, tc)
-    yl = _limits(evaluation, opts, per_unit, tu)
-    xs = np.linspace(*xl, 200)
+    krs = (total, count, per_unit)
+    xl = _limits(evaluation, opts, count, targets[count])
+    yl = _limits(evaluation, opts, per_unit, targets[per_unit])
     for i, o in enumerate(opts):
         ax = axs.flat[i]
-        ex = evaluation.options[o]
-        x, y = ex.values[count], ex.values[per_unit]
-        ax.fill_between(
-            xs, tt.target / xs, yl[1], color="#55A868", alpha=0.15, lw=0, zorder=0
-        ) if tt.op == ">=" else ax.fill_between(
-            xs, yl[0], tt.target / xs, color="#55A868", alpha=0.15, lw=0, zorder=0
-        )
-        ax.scatter(x, y, s=3, alpha=0.25, color=colors[o], lw=0, rasterized=True)
-        ax.plot(xs, tt.target / xs, color=TARGET, lw=1.8)
-        ax.axvline(tc.target, color=TARGET, ls="--", lw=1.0)
-        ax.axhline(tu.target, color=TARGET, ls="--", lw=1.0)
-        ax.plot([tc.baseline], [tu.baseline], marker="x", color=BASELINE, ms=7, mew=2)
-        p_total = float(ex.met[total].mean())
-        p_both = float((ex.met[count] & ex.met[per_unit]).mean())
+        _product_panel(ax, evaluation.options[o], targets, krs, (xl, yl), colors[o])
         ax.set_title(
-            text(_option_label(scenario, o), 40)
-            + "\n"
-            + _("P({total}) {p_total} · P({count} and {per_unit}) {p_both}").format(
-                total=total,
-                p_total=fmt_num(p_total),
-                count=count,
-                per_unit=per_unit,
-                p_both=fmt_num(p_both),
-            ),
+            text(_option_label(scenario, o), 40) + "\n" + _product_title(evaluation, o, krs),
             fontsize=9,
         )
         ax.set_xlim(*xl)
@@ -513,14 +556,12 @@ def kr_product(
         ax.xaxis.set_major_formatter(_value_formatter(False))
         ax.yaxis.set_major_formatter(_value_formatter(False))
         ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(4))
-    for ax in axs.flat[len(opts) :]:
-        ax.set_visible(False)
-    for col in range(axs.shape[1]):
-        ax = [a for a in axs[:, col] if a.get_visible()][-1]
-        ax.xaxis.set_tick_params(labelbottom=True)
-        ax.set_xlabel(text(f"{kr_label(scenario, count)} ({words.horizon_words(scenario)})", 40))
-    for ax in axs[:, 0]:
-        ax.set_ylabel(text(kr_label(scenario, per_unit), 40))
+    _label_grid(
+        axs,
+        len(opts),
+        text(f"{kr_label(scenario, count)} ({words.horizon_words(scenario)})", 40),
+        text(kr_label(scenario, per_unit), 40),
+    )
     fig.legend(
         handles=[
             Line2D(
@@ -540,6 +581,48 @@ def kr_product(
         ncol=4,
     )
     return fig, axs
+
+
+def _product_panel(
+    ax: Axes,
+    ex: OptionEval,
+    targets: dict[str, KRTarget],
+    krs: tuple[str, str, str],
+    limits: tuple[tuple[float, float], tuple[float, float]],
+    color: str,
+) -> None:
+    """One option's draws of (count, per unit), the side of the total's target curve that meets
+    it shaded, the contributing targets dashed and the baselines' point marked."""
+    total, count, per_unit = krs
+    tt, tc, tu = targets[total], targets[count], targets[per_unit]
+    xl, yl = limits
+    xs = np.linspace(*xl, 200)
+    if tt.op == ">=":
+        ax.fill_between(xs, tt.target / xs, yl[1], color="#55A868", alpha=0.15, lw=0, zorder=0)
+    else:
+        ax.fill_between(xs, yl[0], tt.target / xs, color="#55A868", alpha=0.15, lw=0, zorder=0)
+    ax.scatter(
+        ex.values[count], ex.values[per_unit], s=3, alpha=0.25, color=color, lw=0, rasterized=True
+    )
+    ax.plot(xs, tt.target / xs, color=TARGET, lw=1.8)
+    ax.axvline(tc.target, color=TARGET, ls="--", lw=1.0)
+    ax.axhline(tu.target, color=TARGET, ls="--", lw=1.0)
+    ax.plot([tc.baseline], [tu.baseline], marker="x", color=BASELINE, ms=7, mew=2)
+
+
+def _product_title(evaluation: Evaluation, o: str, krs: tuple[str, str, str]) -> str:
+    """P(total met) and P(both contributing targets met) in the same joint draws."""
+    total, count, per_unit = krs
+    ex = evaluation.options[o]
+    p_total = float(ex.met[total].mean())
+    p_both = float((ex.met[count] & ex.met[per_unit]).mean())
+    return _("P({total}) {p_total} · P({count} and {per_unit}) {p_both}").format(
+        total=total,
+        p_total=fmt_num(p_total),
+        count=count,
+        per_unit=per_unit,
+        p_both=fmt_num(p_both),
+    )
 
 
 # -------------------------------------------------------------------- the value model's check
@@ -664,13 +747,13 @@ def kr_progress(
 
 @_styled
 def sensitivity(
-    scenario: Scenario, summary: dict, *, ax: Axes | None = None
+    scenario: Scenario, summary: RunSummary, *, ax: Axes | None = None
 ) -> tuple[Figure, Axes]:
-    """Tornado chart from ``summary["sensitivity"]``: for each uncertain belief, the rule's value of
+    """Tornado chart from ``summary.sensitivity``: for each uncertain belief, the rule's value of
     its option with the belief at its 10th and at its 90th percentile, against the option's value now
     and the best other option's; where the pick flips, at which value."""
-    sens = summary.get("sensitivity") or []
-    rec = summary["recommendation"]
+    sens = summary.sensitivity
+    rec = summary.recommendation
     n = max(len(sens), 1)
     if ax is None:
         fig, a = _new(1, 1, (10, 0.85 * n + 1.9))
@@ -681,28 +764,28 @@ def sensitivity(
     axis_label = rule_axis(rec)
     for i, s in enumerate(sens):
         y = n - 1 - i
-        o = s["option"]
-        v0, v1 = s["value_low"], s["value_high"]
+        o = s.option
+        v0, v1 = s.value_low, s.value_high
         ax.plot([v0, v1], [y, y], color=colors[o], lw=9, alpha=0.45, solid_capstyle="butt")
         ax.plot([v0], [y], "o", mfc="white", mec=colors[o], mew=2, ms=8)
         ax.plot([v1], [y], "o", color=colors[o], ms=8)
-        ax.plot([rec["value"][o]], [y], "|", color="black", ms=18, mew=2)
-        others = [v for k, v in rec["value"].items() if k != o]
+        ax.plot([rec.value[o]], [y], "|", color="black", ms=18, mew=2)
+        others = [v for k, v in rec.value.items() if k != o]
         if others:
             ax.plot([max(others)], [y], "D", color="#999999", ms=6)
-        name = words.parameter_label(scenario, s["parameter"])
+        name = words.parameter_label(scenario, s.parameter)
         span = (
-            f"{words.parameter_value(scenario, s['parameter'], s['low'])} → "
-            f"{words.parameter_value(scenario, s['parameter'], s['high'])}"
+            f"{words.parameter_value(scenario, s.parameter, s.low)} → "
+            f"{words.parameter_value(scenario, s.parameter, s.high)}"
         )
         labels.append(text(name, 44) + "\n" + _("(10th → 90th pct: {span})").format(span=span))
-        be = s["break_even"]
+        be = s.break_even
         if be:
-            lab = {k: _option_label(scenario, k) for k in (be["below"], be["above"])}
+            lab = {k: _option_label(scenario, k) for k in (be.below, be.above)}
             flip = _("pick flips at {value}:\n{below} below,\n{above} above").format(
-                value=words.parameter_value(scenario, s["parameter"], be["value"]),
-                below=text(lab[be["below"]], 30),
-                above=text(lab[be["above"]], 30),
+                value=words.parameter_value(scenario, s.parameter, be.value),
+                below=text(lab[be.below], 30),
+                above=text(lab[be.above], 30),
             )
         else:
             flip = _("pick does not flip\nwithin this range")
@@ -715,30 +798,33 @@ def sensitivity(
     ax.set_yticks(np.arange(n)[::-1], labels)
     ax.tick_params(axis="y", length=0)
     ax.set_ylim(-0.7, n - 0.3)
-    lows = [min(s["value_low"], s["value_high"]) for s in sens] + list(rec["value"].values())
+    lows = [min(s.value_low, s.value_high) for s in sens] + list(rec.value.values())
     ax.set_xlim(-1.02 if min(lows, default=0) < 0 else -0.02, 1.02)  # grades go down to -1
     ax.grid(axis="y", visible=False)
     ax.set_xlabel(_("{axis} of the belief's option").format(axis=axis_label))
     ax.legend(
-        handles=[
-            Line2D(
-                [],
-                [],
-                marker="o",
-                mfc="white",
-                mec="#444444",
-                mew=2,
-                ls="",
-                label=_("belief at its 10th percentile"),
-            ),
-            Line2D([], [], marker="o", color="#444444", ls="", label=_("at its 90th percentile")),
-            Line2D(
-                [], [], marker="|", color="black", ms=12, mew=2, ls="", label=_("that option now")
-            ),
-            Line2D([], [], marker="D", color="#999999", ls="", label=_("best other option now")),
-        ],
+        handles=_sensitivity_handles(),
         loc="upper center",
         bbox_to_anchor=(0.5, -0.16 if n > 2 else -0.3),
         ncol=4 if get_language() == "en" else 2,  # longer labels in other languages
     )
     return fig, ax
+
+
+def _sensitivity_handles() -> list[Line2D]:
+    """The tornado chart's legend: the belief's two ends, the option now, the best other."""
+    return [
+        Line2D(
+            [],
+            [],
+            marker="o",
+            mfc="white",
+            mec="#444444",
+            mew=2,
+            ls="",
+            label=_("belief at its 10th percentile"),
+        ),
+        Line2D([], [], marker="o", color="#444444", ls="", label=_("at its 90th percentile")),
+        Line2D([], [], marker="|", color="black", ms=12, mew=2, ls="", label=_("that option now")),
+        Line2D([], [], marker="D", color="#999999", ls="", label=_("best other option now")),
+    ]

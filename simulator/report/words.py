@@ -7,9 +7,11 @@ them, each for its own format.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..engine.decision import KRTarget
+from ..engine.summary import BaselineSummary, Diagnostics, ModelSummary, RunSummary
 from ..i18n import _, fmt_g, fmt_int, fmt_num, fmt_pct, pct_sign, periods
 from ..io.scenario import Flow, Gate, Lift, Prior, Scenario, SetRate, change_param_names
 from ..model import priors
@@ -144,144 +146,159 @@ class Belief:
 
 def beliefs(scenario: Scenario) -> list[Belief]:
     """Every change parameter of every option, in the scenario's words (fixed ones included)."""
+    said = {Gate: _gate_beliefs, Flow: _flow_beliefs, Lift: _lift_beliefs, SetRate: _set_beliefs}
     out: list[Belief] = []
-    lab = scenario.stage_label
     for oid, opt in scenario.options.items():
         for change, names in zip(opt.changes, change_param_names(oid, opt), strict=True):
-            sp = change.spec
-            by_field = dict(names)
-            if isinstance(sp, Gate):
-                parent = scenario.parent(sp.before) or ""
-                others = (
-                    _("those not in {segment}").format(segment=_q(lab(sp.exempt)))
-                    if sp.exempt
-                    else _("those reaching it")
-                )
-                rng, sure = _range(sp.pass_, True)
-                free = (
-                    _("; those in {segment} pass freely").format(segment=_q(lab(sp.exempt)))
-                    if sp.exempt
-                    else ""
-                )
-                out.append(
-                    Belief(
-                        oid,
-                        by_field["pass"],
-                        _("share passing the new step before {stage}").format(
-                            stage=_q(lab(sp.before))
-                        ),
-                        _(
-                            "A new required step between {parent} and {stage}{free}. We believe "
-                            "{range} of {others} would pass it rather than leave ({sure})."
-                        ).format(
-                            parent=_q(lab(parent)),
-                            stage=_q(lab(sp.before)),
-                            free=free,
-                            range=rng,
-                            others=others,
-                            sure=sure,
-                        ),
-                    )
-                )
-                if sp.counts_as:
-                    rng, sure = _range(sp.overlap, True)
-                    tail = (
-                        _("none of them would have been counted there anyway.")
-                        if sp.overlap.kind == "fixed" and sp.overlap.value == 0
-                        else _(
-                            "we believe {range} of them would have been counted there anyway "
-                            "({sure})."
-                        ).format(range=rng, sure=sure)
-                    )
-                    out.append(
-                        Belief(
-                            oid,
-                            by_field["overlap"],
-                            _("share of those passing already counted in {stage}").format(
-                                stage=_q(lab(sp.counts_as))
-                            ),
-                            _("Those who pass it add to {stage}; {tail}").format(
-                                stage=_q(lab(sp.counts_as)), tail=tail
-                            ),
-                        )
-                    )
-            elif isinstance(sp, Flow):
-                seg, negated = sp.among_segment
-                who = (
-                    ""
-                    if seg is None
-                    else _(" not in {segment}").format(segment=_q(lab(seg)))
-                    if negated
-                    else _(" in {segment}").format(segment=_q(lab(seg)))
-                )
-                rng, sure = _range(sp.rate, True)
-                out.append(
-                    Belief(
-                        oid,
-                        by_field["rate"],
-                        _("share of {source} who also add to {target}").format(
-                            source=_q(lab(sp.from_)), target=_q(lab(sp.to))
-                        ),
-                        _(
-                            "We believe {range} of {source}{who} would also add to {target} "
-                            "({sure})."
-                        ).format(
-                            range=rng,
-                            source=_q(lab(sp.from_)),
-                            who=who,
-                            target=_q(lab(sp.to)),
-                            sure=sure,
-                        ),
-                    )
-                )
-            elif isinstance(sp, Lift):
-                rng, sure = _range(sp.factor, False)
-                if sp.on == "value":
-                    v = scenario.funnel[sp.stage].value
-                    what = _("the average {value} per {stage}").format(
-                        value=v.label if v and v.label else _("value"), stage=_q(lab(sp.stage))
-                    )
-                    tail = ""
-                elif sp.stage == scenario.root:
-                    what = _("traffic ({stage})").format(stage=_q(lab(sp.stage)))
-                    tail = ""
-                else:
-                    what = _("the conversion from {parent} to {stage}").format(
-                        parent=_q(lab(scenario.parent(sp.stage) or "")), stage=_q(lab(sp.stage))
-                    )
-                    tail = _(", capped at 100%")
-                out.append(
-                    Belief(
-                        oid,
-                        by_field["factor"],
-                        _("factor on {stage}").format(stage=_q(lab(sp.stage))),
-                        _(
-                            "We believe {what} would be multiplied by {range} ({sure}){tail}."
-                        ).format(what=what, range=rng, sure=sure, tail=tail),
-                    )
-                )
-            elif isinstance(sp, SetRate):
-                rng, sure = _range(sp.rate, True)
-                parent = lab(scenario.parent(sp.stage) or "")
-                out.append(
-                    Belief(
-                        oid,
-                        by_field["rate"],
-                        _("new rate into {stage}").format(stage=_q(lab(sp.stage))),
-                        _(
-                            "We believe the typical conversion from {parent} to {stage} would "
-                            "become {range} ({sure}); its {period}-to-{period} variation stays as "
-                            "observed."
-                        ).format(
-                            parent=_q(parent),
-                            stage=_q(lab(sp.stage)),
-                            range=rng,
-                            sure=sure,
-                            period=period_word(scenario),
-                        ),
-                    )
-                )
+            words_of = said.get(type(change.spec))
+            if words_of is not None:
+                out += words_of(scenario, oid, change.spec, dict(names))
     return out
+
+
+def _gate_beliefs(scenario: Scenario, oid: str, sp: Gate, by_field: dict) -> list[Belief]:
+    """A new required step: the share that passes it, and the share of those passing who were
+    already counted in the stage it adds to."""
+    lab = scenario.stage_label
+    parent = scenario.parent(sp.before) or ""
+    others = (
+        _("those not in {segment}").format(segment=_q(lab(sp.exempt)))
+        if sp.exempt
+        else _("those reaching it")
+    )
+    rng, sure = _range(sp.pass_, True)
+    free = (
+        _("; those in {segment} pass freely").format(segment=_q(lab(sp.exempt)))
+        if sp.exempt
+        else ""
+    )
+    out = [
+        Belief(
+            oid,
+            by_field["pass"],
+            _("share passing the new step before {stage}").format(stage=_q(lab(sp.before))),
+            _(
+                "A new required step between {parent} and {stage}{free}. We believe "
+                "{range} of {others} would pass it rather than leave ({sure})."
+            ).format(
+                parent=_q(lab(parent)),
+                stage=_q(lab(sp.before)),
+                free=free,
+                range=rng,
+                others=others,
+                sure=sure,
+            ),
+        )
+    ]
+    if sp.counts_as:
+        out.append(_overlap_belief(scenario, oid, sp, by_field))
+    return out
+
+
+def _overlap_belief(scenario: Scenario, oid: str, sp: Gate, by_field: dict) -> Belief:
+    """Those who pass a gate and add to ``counts_as``: how many were counted there anyway."""
+    lab = scenario.stage_label
+    rng, sure = _range(sp.overlap, True)
+    tail = (
+        _("none of them would have been counted there anyway.")
+        if sp.overlap.kind == "fixed" and sp.overlap.value == 0
+        else _("we believe {range} of them would have been counted there anyway ({sure}).").format(
+            range=rng, sure=sure
+        )
+    )
+    return Belief(
+        oid,
+        by_field["overlap"],
+        _("share of those passing already counted in {stage}").format(stage=_q(lab(sp.counts_as))),
+        _("Those who pass it add to {stage}; {tail}").format(
+            stage=_q(lab(sp.counts_as)), tail=tail
+        ),
+    )
+
+
+def _flow_beliefs(scenario: Scenario, oid: str, sp: Flow, by_field: dict) -> list[Belief]:
+    """A share of one stage's users who also add to another."""
+    lab = scenario.stage_label
+    seg, negated = sp.among_segment
+    who = (
+        ""
+        if seg is None
+        else _(" not in {segment}").format(segment=_q(lab(seg)))
+        if negated
+        else _(" in {segment}").format(segment=_q(lab(seg)))
+    )
+    rng, sure = _range(sp.rate, True)
+    return [
+        Belief(
+            oid,
+            by_field["rate"],
+            _("share of {source} who also add to {target}").format(
+                source=_q(lab(sp.from_)), target=_q(lab(sp.to))
+            ),
+            _("We believe {range} of {source}{who} would also add to {target} ({sure}).").format(
+                range=rng,
+                source=_q(lab(sp.from_)),
+                who=who,
+                target=_q(lab(sp.to)),
+                sure=sure,
+            ),
+        )
+    ]
+
+
+def _lift_beliefs(scenario: Scenario, oid: str, sp: Lift, by_field: dict) -> list[Belief]:
+    """A factor on a stage's average value, on the traffic, or on a conversion."""
+    lab = scenario.stage_label
+    rng, sure = _range(sp.factor, False)
+    if sp.on == "value":
+        v = scenario.funnel[sp.stage].value
+        what = _("the average {value} per {stage}").format(
+            value=v.label if v and v.label else _("value"), stage=_q(lab(sp.stage))
+        )
+        tail = ""
+    elif sp.stage == scenario.root:
+        what = _("traffic ({stage})").format(stage=_q(lab(sp.stage)))
+        tail = ""
+    else:
+        what = _("the conversion from {parent} to {stage}").format(
+            parent=_q(lab(scenario.parent(sp.stage) or "")), stage=_q(lab(sp.stage))
+        )
+        tail = _(", capped at 100%")
+    return [
+        Belief(
+            oid,
+            by_field["factor"],
+            _("factor on {stage}").format(stage=_q(lab(sp.stage))),
+            _("We believe {what} would be multiplied by {range} ({sure}){tail}.").format(
+                what=what, range=rng, sure=sure, tail=tail
+            ),
+        )
+    ]
+
+
+def _set_beliefs(scenario: Scenario, oid: str, sp: SetRate, by_field: dict) -> list[Belief]:
+    """A new typical conversion into a stage."""
+    lab = scenario.stage_label
+    rng, sure = _range(sp.rate, True)
+    parent = lab(scenario.parent(sp.stage) or "")
+    return [
+        Belief(
+            oid,
+            by_field["rate"],
+            _("new rate into {stage}").format(stage=_q(lab(sp.stage))),
+            _(
+                "We believe the typical conversion from {parent} to {stage} would "
+                "become {range} ({sure}); its {period}-to-{period} variation stays as "
+                "observed."
+            ).format(
+                parent=_q(parent),
+                stage=_q(lab(sp.stage)),
+                range=rng,
+                sure=sure,
+                period=period_word(scenario),
+            ),
+        )
+    ]
 
 
 def period_word(scenario: Scenario) -> str:
@@ -306,152 +323,35 @@ def parameter_value(scenario: Scenario, name: str, x: float) -> str:
 
 
 def model_assumptions(
-    scenario: Scenario, described: dict | None = None, baselines: dict | None = None
+    scenario: Scenario,
+    described: ModelSummary | None = None,
+    baselines: Mapping[str, BaselineSummary] | None = None,
 ) -> list[str]:
-    """What the model takes for granted, in words (docs/design.md §4); ``described`` is
-    `posterior.describe` of the fit (its season and drift choices)."""
-    lab = scenario.stage_label
+    """What the model takes for granted, in words (docs/design.md §4); ``described`` is the
+    summary's `ModelSummary` of the fit (its season and drift choices), ``baselines`` where each
+    key result's baseline comes from."""
     per = period_word(scenario)
     out = []
-    root = _q(lab(scenario.root))
     if described is not None:
-        out.append(_("Season, drift and trend: {sentence}.").format(sentence=described["sentence"]))
-    if described is not None and described["drift"] == "random_walk":
-        msg = (
-            _(
-                "Traffic ({root}) continues from the level it had reached at the end of the "
-                "history around its trend, which may keep wandering as it did (a random walk) if "
-                "the history shows it wandering, and otherwise stays steady, with the same "
-                "{period}-to-{period} ups and downs."
-            )
-            if scenario.model.trend
-            else _(
-                "Traffic ({root}) continues from the level it had reached at the end of the "
-                "history, which may keep wandering as it did (a random walk) if the history "
-                "shows it wandering, and otherwise stays steady, with the same "
-                "{period}-to-{period} ups and downs."
-            )
-        )
-        out.append(msg.format(root=root, period=per))
-    elif scenario.model.trend:
-        out.append(
-            _(
-                "Traffic ({root}) keeps the trend it had over the history, with the same "
-                "{period}-to-{period} ups and downs."
-            ).format(root=root, period=per)
-        )
-    else:
-        out.append(
-            _(
-                "Traffic ({root}) stays at its historical level, with the same "
-                "{period}-to-{period} ups and downs."
-            ).format(root=root, period=per)
-        )
-    mb = scenario.model
-    if mb.period_effects == "ar1":
-        out.append(
-            _(
-                "Traffic and each conversion rate vary from {period} to {period} as in the "
-                "history, a good {period} tending to be followed by another (AR(1)); the forecast "
-                "starts from where the last {periods} of history left them."
-            ).format(period=per, periods=_plural_word(scenario))
-        )
-    elif described is not None and described["drift"] == "random_walk":
-        msg = (
-            _(
-                "Each conversion rate varies from {period} to {period} around its trend as in the "
-                "history, each {period} independently of the others; if the history shows the "
-                "rates' levels wandering, they may keep wandering (a random walk each), continued "
-                "from where the history left them."
-            )
-            if mb.rate_trend
-            else _(
-                "Each conversion rate varies from {period} to {period} around its average as in "
-                "the history, each {period} independently of the others; if the history shows "
-                "the rates' levels wandering, they may keep wandering (a random walk each), "
-                "continued from where the history left them."
-            )
-        )
-        out.append(msg.format(period=per))
-    else:
-        msg = (
-            _(
-                "Each conversion rate varies from {period} to {period} around its trend as in the "
-                "history, each {period} independently of the others."
-            )
-            if mb.rate_trend
-            else _(
-                "Each conversion rate varies from {period} to {period} around its average as in "
-                "the history, each {period} independently of the others."
-            )
-        )
-        out.append(msg.format(period=per))
-    if mb.rate_trend:
+        out.append(_("Season, drift and trend: {sentence}.").format(sentence=described.sentence))
+    walk = described is not None and described.drift == "random_walk"
+    out.append(_traffic_sentence(scenario, walk))
+    out.append(_rates_sentence(scenario, walk))
+    if scenario.model.rate_trend:
         out.append(
             _(
                 "Each conversion rate keeps the linear trend (on the log-odds scale) it had over "
                 "the history."
             )
         )
-    for st, stage in scenario.funnel.items():
-        if stage.value is None:
-            continue
-        v = stage.value.label or _("value")
-        unit = f" ({stage.value.unit})" if stage.value.unit else ""
-        msg = (
-            _(
-                "{stage}: each unit carries a positive {value}{unit}; the {period}'s total is the "
-                "sum of its units' values, whose average varies from {period} to {period} around "
-                "its trend as in the history, independently of the conversion rates, and which a "
-                "value lift multiplies."
-            )
-            if mb.rate_trend
-            else _(
-                "{stage}: each unit carries a positive {value}{unit}; the {period}'s total is the "
-                "sum of its units' values, whose average varies from {period} to {period} as in "
-                "the history, independently of the conversion rates, and which a value lift "
-                "multiplies."
-            )
-        )
-        out.append(msg.format(stage=_q(lab(st)), value=v, unit=unit, period=per))
-    for oid, opt in scenario.options.items():
-        for c in opt.changes:
-            if isinstance(c.spec, Gate):
-                g = c.spec
-                msg = (
-                    _(
-                        "{option}: users who pass the new step before {stage} then convert at the "
-                        "same rate as those in {segment}."
-                    )
-                    if g.exempt
-                    else _(
-                        "{option}: users who pass the new step before {stage} then convert at the "
-                        "same rate as users do today."
-                    )
-                )
-                out.append(
-                    msg.format(
-                        option=_q(opt.label or oid),
-                        stage=_q(lab(g.before)),
-                        segment=_q(lab(g.exempt)) if g.exempt else "",
-                    )
-                )
+    out += _value_sentences(scenario)
+    out += _gate_sentences(scenario)
     out.append(
         _(
             "Each option's changes apply to every user from the first {period} of the {horizon}."
         ).format(period=per, horizon=horizon_words(scenario))
     )
-    out.append(
-        _("Each key result's baseline: {baselines}.").format(
-            baselines=_sep().join(
-                _("{kr}, {source}").format(kr=k, source=b["describe"]) for k, b in baselines.items()
-            )
-        )
-        if baselines
-        else _(
-            "Each key result's baseline is its value over the last {horizon} of history."
-        ).format(horizon=horizon_words(scenario))
-    )
+    out.append(_baselines_sentence(scenario, baselines))
     grading = (
         _("A key result counts as met at 70% of the way from baseline to target (aspirational)")
         if scenario.decision.grading == "aspirational"
@@ -472,6 +372,151 @@ def model_assumptions(
         )
     )
     return out
+
+
+def _traffic_sentence(scenario: Scenario, walk: bool) -> str:
+    """How traffic continues: from where it ended, wandering as it did (``walk``: the fit keeps
+    the random walk), along its trend, or at its level."""
+    root, per = _q(scenario.stage_label(scenario.root)), period_word(scenario)
+    if walk:
+        msg = (
+            _(
+                "Traffic ({root}) continues from the level it had reached at the end of the "
+                "history around its trend, which may keep wandering as it did (a random walk) if "
+                "the history shows it wandering, and otherwise stays steady, with the same "
+                "{period}-to-{period} ups and downs."
+            )
+            if scenario.model.trend
+            else _(
+                "Traffic ({root}) continues from the level it had reached at the end of the "
+                "history, which may keep wandering as it did (a random walk) if the history "
+                "shows it wandering, and otherwise stays steady, with the same "
+                "{period}-to-{period} ups and downs."
+            )
+        )
+    elif scenario.model.trend:
+        msg = _(
+            "Traffic ({root}) keeps the trend it had over the history, with the same "
+            "{period}-to-{period} ups and downs."
+        )
+    else:
+        msg = _(
+            "Traffic ({root}) stays at its historical level, with the same "
+            "{period}-to-{period} ups and downs."
+        )
+    return msg.format(root=root, period=per)
+
+
+def _rates_sentence(scenario: Scenario, walk: bool) -> str:
+    """How the conversion rates vary from period to period: AR(1), independently around a
+    level that may wander (``walk``), or independently around their average or trend."""
+    mb, per = scenario.model, period_word(scenario)
+    if mb.period_effects == "ar1":
+        return _(
+            "Traffic and each conversion rate vary from {period} to {period} as in the "
+            "history, a good {period} tending to be followed by another (AR(1)); the forecast "
+            "starts from where the last {periods} of history left them."
+        ).format(period=per, periods=_plural_word(scenario))
+    if walk:
+        msg = (
+            _(
+                "Each conversion rate varies from {period} to {period} around its trend as in the "
+                "history, each {period} independently of the others; if the history shows the "
+                "rates' levels wandering, they may keep wandering (a random walk each), continued "
+                "from where the history left them."
+            )
+            if mb.rate_trend
+            else _(
+                "Each conversion rate varies from {period} to {period} around its average as in "
+                "the history, each {period} independently of the others; if the history shows "
+                "the rates' levels wandering, they may keep wandering (a random walk each), "
+                "continued from where the history left them."
+            )
+        )
+    else:
+        msg = (
+            _(
+                "Each conversion rate varies from {period} to {period} around its trend as in the "
+                "history, each {period} independently of the others."
+            )
+            if mb.rate_trend
+            else _(
+                "Each conversion rate varies from {period} to {period} around its average as in "
+                "the history, each {period} independently of the others."
+            )
+        )
+    return msg.format(period=per)
+
+
+def _value_sentences(scenario: Scenario) -> list[str]:
+    """Per stage that carries a value: how its total is made."""
+    out = []
+    for st, stage in scenario.funnel.items():
+        if stage.value is None:
+            continue
+        v = stage.value.label or _("value")
+        unit = f" ({stage.value.unit})" if stage.value.unit else ""
+        msg = (
+            _(
+                "{stage}: each unit carries a positive {value}{unit}; the {period}'s total is the "
+                "sum of its units' values, whose average varies from {period} to {period} around "
+                "its trend as in the history, independently of the conversion rates, and which a "
+                "value lift multiplies."
+            )
+            if scenario.model.rate_trend
+            else _(
+                "{stage}: each unit carries a positive {value}{unit}; the {period}'s total is the "
+                "sum of its units' values, whose average varies from {period} to {period} as in "
+                "the history, independently of the conversion rates, and which a value lift "
+                "multiplies."
+            )
+        )
+        out.append(
+            msg.format(
+                stage=_q(scenario.stage_label(st)), value=v, unit=unit, period=period_word(scenario)
+            )
+        )
+    return out
+
+
+def _gate_sentences(scenario: Scenario) -> list[str]:
+    """Per gate: how those who pass the new step convert afterwards."""
+    lab = scenario.stage_label
+    out = []
+    for oid, opt in scenario.options.items():
+        for g in (c.spec for c in opt.changes if isinstance(c.spec, Gate)):
+            msg = (
+                _(
+                    "{option}: users who pass the new step before {stage} then convert at the "
+                    "same rate as those in {segment}."
+                )
+                if g.exempt
+                else _(
+                    "{option}: users who pass the new step before {stage} then convert at the "
+                    "same rate as users do today."
+                )
+            )
+            out.append(
+                msg.format(
+                    option=_q(opt.label or oid),
+                    stage=_q(lab(g.before)),
+                    segment=_q(lab(g.exempt)) if g.exempt else "",
+                )
+            )
+    return out
+
+
+def _baselines_sentence(scenario: Scenario, baselines: Mapping[str, BaselineSummary] | None) -> str:
+    """Where each key result's baseline comes from."""
+    if baselines:
+        return _("Each key result's baseline: {baselines}.").format(
+            baselines=_sep().join(
+                _("{kr}, {source}").format(kr=k, source=b.describe) for k, b in baselines.items()
+            )
+        )
+    return _("Each key result's baseline is its value over the last {horizon} of history.").format(
+        horizon=horizon_words(scenario)
+    )
 
 
 def _sep() -> str:
@@ -503,14 +548,14 @@ def grade_note() -> str:
     )
 
 
-def diagnostics_verdict(diag: dict) -> str:
+def diagnostics_verdict(diag: Diagnostics) -> str:
     """One sentence: can the numbers be trusted as far as the sampler goes?"""
-    if not diag["warnings"]:
+    if not diag.warnings:
         return _(
             "The sampler shows no problems: the chains agree (R-hat {rhat}, below 1.01), there "
             "are enough effective draws (at least {ess}) and no divergences, so the fit can be "
             "relied on as far as the model goes."
-        ).format(rhat=fmt_num(diag["rhat_max"], 3), ess=fmt_num(diag["ess_bulk_min"], 0))
+        ).format(rhat=fmt_num(diag.rhat_max, 3), ess=fmt_num(diag.ess_bulk_min, 0))
     return _(
         "The sampler reports problems (below): treat the probabilities as rough until they are "
         "fixed."
@@ -519,7 +564,7 @@ def diagnostics_verdict(diag: dict) -> str:
 
 def product_caption(
     scenario: Scenario,
-    summary: dict,
+    summary: RunSummary,
     targets: dict[str, KRTarget],
     total: str,
     count: str,
@@ -541,11 +586,11 @@ def product_caption(
             "{total} target: at least one of them must be beaten."
         ).format(both=kr_value(both, False), total=lt)
     parts = []
-    for od in summary["options"].values():
-        k = od["key_results"]
+    for od in summary.options.values():
+        k = od.key_results
         parts.append(
-            f"{od['label']}: P({lc}) {fmt_num(k[count]['p_met'])}, "
-            f"P({lu}) {fmt_num(k[per_unit]['p_met'])}, P({lt}) {fmt_num(k[total]['p_met'])}"
+            f"{od.label}: P({lc}) {fmt_num(k[count].p_met)}, "
+            f"P({lu}) {fmt_num(k[per_unit].p_met)}, P({lt}) {fmt_num(k[total].p_met)}"
         )
     return (
         _(
