@@ -1,18 +1,15 @@
-"""`krsim backtest`: window planning, percentiles, verdicts, and the command through a subprocess."""
+"""`krsim backtest`: window planning, percentiles, verdicts, the result, and the command."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from simulator.analyses.backtest import KRCheck, _tally, percentile, plan_windows
+from simulator.analyses.backtest import KRCheck, percentile, plan_windows, tally
 from simulator.io.scenario import InputError
 
 SCENARIO = """
@@ -49,14 +46,13 @@ def write_funnel(d: Path, periods: int, seed: int = 1) -> Path:
     return p
 
 
-def krsim(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "simulator", *args],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=900,
-    )
+def krsim(capsys, *args: str) -> tuple[int, str, str]:
+    """`krsim ARGS` in this process: its exit code, stdout and stderr."""
+    from simulator.cli import main
+
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
 # ------------------------------------------------------------------------------ pure functions
@@ -103,16 +99,16 @@ def _checks(inside: list[bool]) -> list[KRCheck]:
 def test_verdicts_follow_the_binomial_tails():
     q = [np.array([0.8, 0.2])]
     # 3 of 3 outside: P = 0.2^3 = 0.008 if the model were right
-    t = _tally(_checks([False] * 3), q * 3, "week", one_kr=True)
+    t = tally(_checks([False] * 3), q * 3, "week", one_kr=True)
     assert t.calibration == "overconfident"
     assert t.p_too_many == pytest.approx(0.008)
     assert t.verdict.startswith("the model was overconfident: 3 of 3 actual quarters fell outside")
     # 1 of 3: about what chance gives
-    t = _tally(_checks([False, True, True]), q * 3, "week", one_kr=True)
+    t = tally(_checks([False, True, True]), q * 3, "week", one_kr=True)
     assert t.calibration == "consistent"
     assert "only large errors would show" in t.verdict
     # 0 of 20: P = 0.8^20 = 0.0115: intervals wider than needed
-    t = _tally(_checks([True] * 20), q * 20, "week", one_kr=True)
+    t = tally(_checks([True] * 20), q * 20, "week", one_kr=True)
     assert t.calibration == "cautious"
     assert t.p_too_few == pytest.approx(0.8**20)
     assert t.expected_outside80 == pytest.approx(4.0)
@@ -123,8 +119,8 @@ def test_an_overconfident_backtest_says_what_to_change():
     from simulator.io.scenario import ModelBlock
 
     q = [np.array([0.8, 0.2])]
-    over = _tally(_checks([False] * 3), q * 3, "week", one_kr=True)
-    fine = _tally(_checks([False, True, True]), q * 3, "week", one_kr=True)
+    over = tally(_checks([False] * 3), q * 3, "week", one_kr=True)
+    fine = tally(_checks([False, True, True]), q * 3, "week", one_kr=True)
 
     def with_model(**kw):
         return SimpleNamespace(model=ModelBlock(**kw))
@@ -138,7 +134,7 @@ def test_an_overconfident_backtest_says_what_to_change():
 def test_pooled_verdict_uses_the_joint_forecast_of_the_key_results():
     # two key results that always miss together: 2 misses in one window is one event of prob 0.2
     joint = [np.array([0.8, 0.0, 0.2])]
-    t = _tally(_checks([False, False, True, True]), joint * 2, "week", one_kr=False)
+    t = tally(_checks([False, False, True, True]), joint * 2, "week", one_kr=False)
     assert t.p_too_many == pytest.approx(1 - 0.8**2)
     assert t.calibration == "consistent"
 
@@ -146,11 +142,11 @@ def test_pooled_verdict_uses_the_joint_forecast_of_the_key_results():
 # ------------------------------------------------------------------------------- the command
 
 
-def test_backtest_json_and_text(tmp_path):
+def test_backtest_json_and_text(tmp_path, capsys):
     scenario = write_funnel(tmp_path, periods=16)
-    r = krsim("backtest", str(scenario), "--json", "--windows", "1")
-    assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
+    code, out, err = krsim(capsys, "backtest", str(scenario), "--json", "--windows", "1")
+    assert code == 0, err
+    out = json.loads(out)
     assert set(out) >= {
         "scenario",
         "option",
@@ -174,35 +170,73 @@ def test_backtest_json_and_text(tmp_path):
     assert out["overall"]["calibration"] in {"overconfident", "cautious", "consistent"}
 
     # the same fit again, from the cache: the terminal table and a verdict in words
-    r = krsim("backtest", str(scenario), "--windows", "1")
-    assert r.returncode == 0, r.stderr
-    assert "w12..w15" in r.stdout
-    assert "Verdict:" in r.stdout and "80% interval" in r.stdout and "Mean CRPS" in r.stdout
+    code, text, err = krsim(capsys, "backtest", str(scenario), "--windows", "1")
+    assert code == 0, err
+    assert "w12..w15" in text
+    assert "Verdict:" in text and "80% interval" in text and "Mean CRPS" in text
+
+    # the result in Python: its JSON object is the command's, its table a row per window and
+    # key result
+    from simulator import backtest, load_scenario
+
+    result = backtest(load_scenario(scenario), windows=1)
+    assert result.scenario.id == out["scenario"] and result.title == "Backtest funnel"
+    assert result.to_dict() == out
+    frame = result.to_frame()
+    assert len(frame) == 2 and set(frame.index.get_level_values("key_result")) == {
+        "signups",
+        "paid_share",
+    }
+    assert frame.loc[("w12", "signups"), "actual"] == w["key_results"]["signups"]["actual"]
 
     # candidate model settings ranked on the same window; the scenario's own fit is cached
-    r = krsim("backtest", str(scenario), "--windows", "1", "--models", "scenario,steady", "--json")
-    assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
+    code, out, err = krsim(
+        capsys, "backtest", str(scenario), "--windows", "1", "--models", "scenario,steady", "--json"
+    )
+    assert code == 0, err
+    assert "Backtesting the model 'steady'..." in err  # progress on stderr, through the logger
+    out = json.loads(out)
     assert {m["name"] for m in out["models"]} == {"scenario", "steady"}
     scores = [m["crps_relative"] for m in out["models"]]
     assert scores == sorted(scores) and out["best"] == out["models"][0]["name"]
     steady = next(m for m in out["models"] if m["name"] == "steady")
     assert steady["settings"] == {"seasonality": "none", "drift": "none"}
-    r = krsim("backtest", str(scenario), "--models", "nope")
-    assert r.returncode == 2 and r.stderr.startswith("error: --models: unknown candidate 'nope'")
+    code, _out, err = krsim(capsys, "backtest", str(scenario), "--models", "nope")
+    assert code == 2 and err.startswith("error: --models: unknown candidate 'nope'")
 
 
-def test_backtest_refuses_short_history_and_bad_windows(tmp_path):
+def test_draws_and_seed_override_the_scenario(tmp_path, monkeypatch):
+    """``seed=`` and ``draws=`` fit the scenario with those settings (the fit replaced by a point
+    mass: no sampling)."""
+    from known_fits import known_fit
+
+    from simulator import backtest, load_scenario, model
+
+    scenario = load_scenario(write_funnel(tmp_path, periods=16))
+    asked = []
+
+    def fit(s, history, **kw):
+        asked.append((s.seed, s.model.draws, len(history)))
+        return known_fit(s, {"signup": 0.12, "paid": 0.3}, 3000.0, shape=(2, 50))
+
+    monkeypatch.setattr(model, "fit", fit)
+    result = backtest(scenario, windows=2, seed=11, draws=50)
+    assert asked == [(11, 50, 8), (11, 50, 12)]
+    assert result.seed == 11 and result.draws == 100
+    assert result.to_dict()["seed"] == 11 and len(result.windows) == 2
+
+
+def test_backtest_refuses_short_history_and_bad_windows(tmp_path, capsys):
     scenario = write_funnel(tmp_path, periods=10)
-    r = krsim("backtest", str(scenario))
-    assert r.returncode == 2
-    assert "too short to backtest" in r.stderr and "at least 12 periods" in r.stderr
-    assert "Traceback" not in r.stderr
+    code, _out, err = krsim(capsys, "backtest", str(scenario))
+    assert code == 2
+    assert "too short to backtest" in err and "at least 12 periods" in err
+    assert "Traceback" not in err
     scenario = write_funnel(tmp_path, periods=16)
     for bad in ("0", "3"):
-        r = krsim("backtest", str(scenario), "--windows", bad)
-        assert r.returncode == 2, r.stderr
-        assert r.stderr.startswith("error: --windows:")
+        code, _out, err = krsim(capsys, "backtest", str(scenario), "--windows", bad)
+        assert code == 2, err
+        assert err.startswith("error: --windows:")
 
 
 def _at(percentiles: list[float], inside: list[bool] | None = None) -> list[KRCheck]:
@@ -224,17 +258,17 @@ def test_values_far_in_the_tails_make_the_verdict_overconfident():
     q = [np.array([0.8, 0.2])]
     # two of three beyond the 98th percentile: the miss count alone (2 of 3, P = 0.104) would
     # pass, but each such value has chance 0.04 under the model: P(>= 2 of 3) = 0.0048
-    t = _tally(_at([0.985, 0.99, 0.5]), q * 3, "week", one_kr=True)
+    t = tally(_at([0.985, 0.99, 0.5]), q * 3, "week", one_kr=True)
     assert t.p_too_many == pytest.approx(1 - 0.8**3 - 3 * 0.2 * 0.8**2)
     assert t.extreme == 2
     assert t.p_extreme == pytest.approx(3 * 0.04**2 * 0.96 + 0.04**3)
     assert t.calibration == "overconfident"
     assert "beyond the forecast's 2%-98% percentiles" in t.verdict
     # the same misses just inside the tails are consistent
-    t = _tally(_at([0.95, 0.93, 0.5]), q * 3, "week", one_kr=True)
+    t = tally(_at([0.95, 0.93, 0.5]), q * 3, "week", one_kr=True)
     assert t.extreme == 0 and t.calibration == "consistent"
     # one extreme value in three windows is what chance gives now and then (P = 0.115)
-    t = _tally(_at([0.99, 0.5, 0.5]), q * 3, "week", one_kr=True)
+    t = tally(_at([0.99, 0.5, 0.5]), q * 3, "week", one_kr=True)
     assert t.calibration == "consistent"
 
 
@@ -242,7 +276,7 @@ def test_pooled_tail_count_counts_windows_not_key_results():
     # two key results per window that move together: one window with both in the tail is one
     # extreme window, judged against the Bonferroni bound 2 * 0.04 per window
     joint = [np.array([0.8, 0.0, 0.2])]
-    t = _tally(_at([0.99, 0.995, 0.5, 0.5]), joint * 2, "week", one_kr=False)
+    t = tally(_at([0.99, 0.995, 0.5, 0.5]), joint * 2, "week", one_kr=False)
     assert t.extreme == 1
     assert t.p_extreme == pytest.approx(1 - (1 - 0.08) ** 2)
     assert t.calibration == "consistent"

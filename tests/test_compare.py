@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +18,10 @@ import pytest
 from scipy import integrate, stats
 from scipy.special import logsumexp
 
+from simulator import model
 from simulator.analyses import compare as cp
 from simulator.io.data import read_history
 from simulator.io.scenario import InputError, Structure, parse_scenario, read_scenario
-from simulator.model import build as model
 from simulator.model import experiment as ex
 from simulator.model.changes import ChangePlan, simulate_counts
 
@@ -74,7 +71,7 @@ def _expit(x):
     return 1 / (1 + np.exp(-x))
 
 
-def _period_rates(rng: np.random.Generator, k: int) -> dict[str, np.ndarray]:
+def period_rates(rng: np.random.Generator, k: int) -> dict[str, np.ndarray]:
     nodes = {**{s: p for s, (_, p) in RATES.items()}, SEGMENT[0]: SEGMENT[2]}
     return {n: _expit(np.log(p / (1 - p)) + SD * rng.standard_normal(k)) for n, p in nodes.items()}
 
@@ -113,7 +110,7 @@ def make_case(d: Path) -> dict:
     and week), simulated with fixed seeds."""
     rng = np.random.default_rng(20261126)
     T = 16
-    r = _period_rates(rng, T)
+    r = period_rates(rng, T)
     visits = rng.negative_binomial(100, 100 / (100 + VISITS), T)
     hist = simulate_arm_by_hand("status_quo", visits, r, rng)
     with (d / "history.csv").open("w", newline="") as fh:
@@ -122,7 +119,7 @@ def make_case(d: Path) -> dict:
         for t in range(T):
             w.writerow([f"w{t:02d}", *(int(hist[k][t]) for k in COLUMNS)])
     K = 3
-    r = _period_rates(rng, K)
+    r = period_rates(rng, K)
     rows = []
     for arm in ("status_quo", "gate", "offer"):
         c = simulate_arm_by_hand(arm, np.full(K, VISITS), r, rng)
@@ -206,17 +203,17 @@ def test_p_better_matches_exact_beta_posterior(case, tmp_path):
             x_t, n_t = cp.conversion_totals(s, exp, arm, stage)
             x_c, n_c = cp.conversion_totals(s, exp, "status_quo", stage)
             exact = exact_p_better(x_t, n_t, x_c, n_c)
-            engine = got[arm][stage]["p_better"]
+            engine = got[arm][stage].p_better
             mc_se = np.sqrt(max(exact * (1 - exact), 1e-6) / cp.LIFT_DRAWS)
             checked.append((arm, stage, engine, exact))
             assert abs(engine - exact) < min(0.01, 4 * mc_se + 1e-4), (arm, stage, engine, exact)
-            lo, hi = got[arm][stage]["interval95"]
-            assert lo <= got[arm][stage]["median"] <= hi
+            lo, hi = got[arm][stage].interval95
+            assert lo <= got[arm][stage].median <= hi
     print(
         "P(better) engine vs exact:", [(a, st, round(e, 4), round(x, 4)) for a, st, e, x in checked]
     )
     # the relative lift's median matches the ratio of the posterior means to first order
-    assert got["gate"]["signup"]["median"] == pytest.approx(
+    assert got["gate"]["signup"].median == pytest.approx(
         (2401 / 20002) / (601 / 20002) - 1, rel=0.01
     )
 
@@ -227,7 +224,7 @@ def test_p_better_matches_exact_beta_posterior(case, tmp_path):
 def test_srm_flags_a_skewed_split_and_not_a_fair_one(case, tmp_path):
     s = load(case["scenario"])
 
-    def srm(visits: dict[str, int], scenario=s) -> dict:
+    def srm(visits: dict[str, int], scenario=s) -> cp.SampleRatio:
         rows = [
             (
                 arm,
@@ -250,11 +247,13 @@ def test_srm_flags_a_skewed_split_and_not_a_fair_one(case, tmp_path):
     # hand computation: chi-square with 2 degrees of freedom, p = exp(-chi2 / 2)
     obs = np.array([10000, 10500, 10000])
     chi2 = ((obs - obs.mean()) ** 2 / obs.mean()).sum()
-    assert skewed["p_value"] == pytest.approx(np.exp(-chi2 / 2), rel=1e-9)
-    assert skewed["p_value"] == pytest.approx(stats.chisquare(obs).pvalue, rel=1e-9)
-    assert skewed["flag"] and skewed["p_value"] < 0.001
-    assert not fair["flag"] and fair["p_value"] > 0.1
-    print(f"SRM p-values: skewed {skewed['p_value']:.2g}, fair {fair['p_value']:.3g}")
+    assert skewed.p_value == pytest.approx(np.exp(-chi2 / 2), rel=1e-9)
+    assert skewed.p_value == pytest.approx(stats.chisquare(obs).pvalue, rel=1e-9)
+    assert skewed.chi2 == pytest.approx(chi2, rel=1e-12)
+    assert skewed.observed == {"status_quo": 10000, "gate": 10500, "offer": 10000}
+    assert skewed.flag and skewed.p_value < 0.001
+    assert not fair.flag and fair.p_value > 0.1
+    print(f"SRM p-values: skewed {skewed.p_value:.2g}, fair {fair.p_value:.3g}")
     # a planned unequal allocation is honoured
     planned = load(
         scenario_variant(
@@ -263,8 +262,8 @@ def test_srm_flags_a_skewed_split_and_not_a_fair_one(case, tmp_path):
             extra="experiment: {data: results.csv, allocation: {status_quo: 2, gate: 1, offer: 1}}\n",
         )
     )
-    assert not srm({"status_quo": 20000, "gate": 10030, "offer": 9990}, planned)["flag"]
-    assert srm({"status_quo": 10000, "gate": 10000, "offer": 10000}, planned)["flag"]
+    assert not srm({"status_quo": 20000, "gate": 10030, "offer": 9990}, planned).flag
+    assert srm({"status_quo": 10000, "gate": 10000, "offer": 10000}, planned).flag
 
 
 # ------------------------------------------------------------------- validation of the table
@@ -456,34 +455,31 @@ def test_conflict_flagged_when_prior_excludes_truth_not_when_it_covers(case, his
 # ------------------------------------------------------------------------------------ CLI
 
 
-def krsim(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "simulator", *args],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=900,
-    )
+def krsim(capsys, *args: str) -> tuple[int, str, str]:
+    """`krsim ARGS` in this process: its exit code, stdout and stderr."""
+    from simulator.cli import main
+
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
-def test_cli_broken_results_exit_2(case, tmp_path):
+def test_cli_broken_results_exit_2(case, tmp_path, capsys):
     bad = tmp_path / "broken.csv"
     bad.write_text(HEADER + CONTROL + "gaet,1000,300,350,30,90\n")
-    r = krsim("compare", str(case["scenario"]), str(bad), "--json")
-    assert r.returncode == 2, r.stderr
-    assert r.stdout == "" and "Traceback" not in r.stderr
-    assert (
-        f"error: {bad}: row 3, column 'arm': unknown arm 'gaet' (did you mean 'gate'?)" in r.stderr
-    )
-    r = krsim("compare", str(case["scenario"]))  # no results file and no experiment block
-    assert r.returncode == 2 and "experiment: no results file given" in r.stderr
+    code, out, err = krsim(capsys, "compare", str(case["scenario"]), str(bad), "--json")
+    assert code == 2, err
+    assert out == "" and "Traceback" not in err
+    assert f"error: {bad}: row 3, column 'arm': unknown arm 'gaet' (did you mean 'gate'?)" in err
+    code, _out, err = krsim(capsys, "compare", str(case["scenario"]))  # no results file
+    assert code == 2 and "experiment: no results file given" in err
 
 
-def test_cli_json_is_the_design_object(case, history_fit, joint_fit):
+def test_cli_json_is_the_design_object(case, history_fit, joint_fit, capsys):
     """Both fits are in the session cache, so the command only forecasts and decides."""
-    r = krsim("compare", str(case["scenario"]), str(case["results"]), "--json")
-    assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
+    code, out, err = krsim(capsys, "compare", str(case["scenario"]), str(case["results"]), "--json")
+    assert code == 0, err
+    out = json.loads(out)
     assert set(out) == {"srm", "lifts", "changes", "conflict", "updated"}
     assert set(out["srm"]) == {"p_value", "flag"}
     assert set(out["lifts"]) == {"gate", "offer"}
@@ -501,21 +497,80 @@ def test_cli_json_is_the_design_object(case, history_fit, joint_fit):
     assert post["median"] == pytest.approx(np.median(joint_fit.flat("gate.gate.pass")))
 
 
-def test_cli_text_and_report(case, history_fit, joint_fit, tmp_path):
-    r = krsim(
-        "compare", str(case["scenario"]), str(case["results"]), "--report", "--out", str(tmp_path)
+@pytest.fixture(scope="module")
+def comparison(case, history_fit, joint_fit):
+    """The comparison with the decision before the experiment (both fits from the cache)."""
+    s = load(case["scenario"])
+    exp = ex.read_results(s, case["results"])
+    return cp.compare(s, exp, before=True, created="2026-01-01T00:00:00+00:00")
+
+
+def test_result_is_frozen_and_its_json_is_written_afresh(comparison):
+    """The result cannot be changed by whoever holds it; its JSON object is derived from its
+    fields on each call (changing one copy leaves the next as it was)."""
+    import dataclasses
+
+    r = comparison
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.srm = None
+    with pytest.raises(TypeError):
+        r.lifts["gate"]["booking"] = None
+    with pytest.raises(TypeError):
+        r.changes["gate.gate.pass"] = None
+    first = r.to_dict()
+    first["lifts"]["gate"]["booking"]["median"] = 99.0
+    second = r.to_dict()
+    assert second["lifts"]["gate"]["booking"]["median"] == r.lifts["gate"]["booking"].median
+    assert second["changes"]["gate.gate.pass"] == r.changes["gate.gate.pass"].to_dict()
+    assert json.loads(json.dumps(second)) == second
+
+
+def test_to_frame_has_a_row_per_option_and_key_result(comparison):
+    r = comparison
+    frame = r.to_frame()
+    options = r.updated.to_dict()["options"]
+    assert len(frame) == len(r.scenario.options) * len(r.scenario.key_results)
+    for (o, kr), row in frame.iterrows():
+        assert row["p_met"] == options[o]["key_results"][kr]["p_met"]
+        before = r.before.to_dict()["options"][o]["key_results"][kr]
+        assert (row["p_met_before"], row["p_met_before_se"]) == (
+            before["p_met"],
+            before["p_met_se"],
+        )
+
+
+def test_cli_text_and_report(case, history_fit, joint_fit, tmp_path, capsys):
+    """The text says the four answers; the report is the updated decision page with the section
+    at its end, written once: no temporary directory left, one page."""
+    code, out, err = krsim(
+        capsys,
+        "compare",
+        str(case["scenario"]),
+        str(case["results"]),
+        "--report",
+        "--out",
+        str(tmp_path),
     )
-    assert r.returncode == 0, r.stderr
+    assert code == 0, err
     for words in (
         "Sample ratio",
         "What the experiment alone says",
         "Beliefs before → after",
         "Prior–data conflict",
     ):
-        assert words in r.stdout
-    md = list(tmp_path.glob("*/report.md")) + list(tmp_path.glob("*/comparison.md"))
-    assert md and "Experiment vs beliefs" in md[0].read_text()
-    assert (md[0].parent / "figures" / "compare_lifts.png").exists()
+        assert words in out
+    (d,) = tmp_path.iterdir()
+    md = (d / "report.md").read_text()
+    assert md.count("## Experiment vs beliefs") == 1
+    assert md.index("## Experiment vs beliefs") > md.index("\n## Provenance")  # at the end
+    page = (d / "index.html").read_text()
+    assert page.count('<section id="experiment">') == 1
+    assert page.index('<section id="provenance">') < page.index('<section id="experiment">')
+    assert page.index('<section id="experiment">') < page.index("</main>")
+    for name in ("compare_beliefs", "compare_lifts", "compare_key_results"):
+        assert (d / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert f"](figures/{name}.png)" in md
+    assert json.loads((d / "summary.json").read_text())["scenario"] == "s"
 
 
 def test_mixed_moments_match_the_change_semantics_by_simulation():
@@ -664,7 +719,7 @@ def test_seed_scenario_example_experiment_end_to_end():
             f"{name}: truth {truth}, posterior median {med:.3f}, 94% interval [{lo:.3f}, {hi:.3f}]"
         )
         assert lo < truth < hi
-    assert not result.srm["flag"]
+    assert not result.srm.flag
     # a failed fit (a stuck chain gives R-hat near 2), not the 1.01 warning line: at this ESS
     # R-hat's own sampling variation reaches about 1.01
     print("diagnostics:", fit.diagnostics)

@@ -15,8 +15,8 @@ from scipy import integrate, stats
 
 from simulator.analyses.plan import (
     WORTH_NOTHING,
-    _coherent_evsi,
     advice,
+    coherent_evsi,
     p_change_text,
     recommendation_sentence,
     text_plan,
@@ -147,7 +147,7 @@ def test_evpi_matches_quadrature(conjugate_plan):
     assert r.evpi > 10 * r.evpi_se
     assert abs(r.evpi - exact) < 3 * r.evpi_se + 0.002, (r.evpi, exact, r.evpi_se)
     assert abs(r.evpi - exact) < 0.05 * exact  # within 5% of EVPI
-    assert r.partial_evpi["new.set.rate"]["value"] == pytest.approx(r.evpi, abs=1e-9)
+    assert r.partial_evpi["new.set.rate"].value == pytest.approx(r.evpi, abs=1e-9)
 
 
 def test_evsi_matches_quadrature_and_rises_with_size(conjugate_plan):
@@ -155,21 +155,21 @@ def test_evsi_matches_quadrature_and_rises_with_size(conjugate_plan):
     evpi = exact_evpi()
     prev = None
     for d in r.designs:
-        exact = exact_evsi(d["per_arm"] * N_VISITS / r.mean_traffic)
-        err = abs(d["evsi"] - exact)
-        assert err < 3 * d["evsi_se"] + 0.002, (d["per_arm"], d["evsi"], exact, d["evsi_se"])
-        assert err < 0.05 * evpi, (d["per_arm"], d["evsi"], exact)
-        assert -2 * d["evsi_se"] <= d["evsi"] <= r.evpi + 3 * r.evpi_se
+        exact = exact_evsi(d.per_arm * N_VISITS / r.mean_traffic)
+        err = abs(d.evsi - exact)
+        assert err < 3 * d.evsi_se + 0.002, (d.per_arm, d.evsi, exact, d.evsi_se)
+        assert err < 0.05 * evpi, (d.per_arm, d.evsi, exact)
+        assert -2 * d.evsi_se <= d.evsi <= r.evpi + 3 * r.evpi_se
         exact_net = exact_net_value(
-            d["per_arm"] * N_VISITS / r.mean_traffic, d["periods"], d["share_of_traffic"]
+            d.per_arm * N_VISITS / r.mean_traffic, d.periods, d.share_of_traffic
         )
-        err = abs(d["net_value"] - exact_net)
-        assert err < 3 * d["net_value_se"] + 0.002, (d["per_arm"], d["net_value"], exact_net)
-        assert err < 0.05 * evpi, (d["per_arm"], d["net_value"], exact_net)
+        err = abs(d.net_value - exact_net)
+        assert err < 3 * d.net_value_se + 0.002, (d.per_arm, d.net_value, exact_net)
+        assert err < 0.05 * evpi, (d.per_arm, d.net_value, exact_net)
         if prev is not None:
-            assert d["evsi"] > prev["evsi"] - 2 * np.hypot(d["evsi_se"], prev["evsi_se"])
+            assert d.evsi > prev.evsi - 2 * np.hypot(d.evsi_se, prev.evsi_se)
         prev = d
-    assert r.designs[-1]["evsi"] > r.designs[0]["evsi"] + 3 * r.designs[-1]["evsi_se"]
+    assert r.designs[-1].evsi > r.designs[0].evsi + 3 * r.designs[-1].evsi_se
 
 
 @pytest.fixture(scope="module")
@@ -183,8 +183,8 @@ def test_evpi_is_zero_without_uncertain_changes(certain_plan):
     r = certain_plan
     assert r.evpi == 0.0
     assert r.partial_evpi == {}
-    assert r.designs[0]["evsi"] == 0.0
-    assert r.designs[0]["p_decision_changes"] == 0.0
+    assert r.designs[0].evsi == 0.0
+    assert r.designs[0].p_decision_changes == 0.0
 
 
 def test_evpi_zero_sentence_says_why_and_explains_decision_changes(certain_plan):
@@ -198,13 +198,14 @@ def test_evpi_zero_sentence_says_why_and_explains_decision_changes(certain_plan)
     assert "0.000 ± 0.000" in r.sentence and "P(all KRs met)" in r.sentence
     assert "Recommended" not in r.sentence
     # a pick that still changes after a simulated test is explained as noise, worth nothing
-    d = r.designs[0] | {"p_decision_changes": 0.37, "p_decision_changes_se": 0.01}
+    d = replace(r.designs[0], p_decision_changes=0.37, p_decision_changes_se=0.01)
     noisy = replace(r, designs=[d])
     text = recommendation_sentence(noisy, d)
+    assert text == noisy.sentence  # the result's own sentence is written from its fields
     assert "P(decision changes) = 0.37 ± 0.01" in text
     assert "only because of noise in the test's data" in text
     assert "worth nothing" in text
-    assert d["decision_changes_worth_nothing"]
+    assert d.decision_changes_worth_nothing
     assert p_change_text(d) == "0.37 ± 0.01 *"
     assert WORTH_NOTHING in text_plan(noisy)
 
@@ -212,23 +213,25 @@ def test_evpi_zero_sentence_says_why_and_explains_decision_changes(certain_plan)
 def test_exposure_only_design_is_a_roll_out(certain_plan):
     """Learning value 0 within its errors, exposure value above 0: no test, a roll-out."""
     r = certain_plan
-    d = r.designs[0] | {
-        "exposure_value": 0.010,
-        "exposure_value_se": 0.002,
-        "learning_value": -0.001,
-        "learning_value_se": 0.002,
-        "net_value": 0.009,
-        "net_value_se": 0.002,
-        "exposure_then": "new",
-    }
+    d = replace(
+        r.designs[0],
+        exposure_value=0.010,
+        exposure_value_se=0.002,
+        learning_value=-0.001,
+        learning_value_se=0.002,
+        net_value=0.009,
+        net_value_se=0.002,
+        exposure_then="new",
+    )
     assert advice(d, r.evpi, r.evpi_se) == "roll_out"
-    assert advice(d | {"exposure_value": 0.003}, r.evpi, r.evpi_se) == "decide_now"
-    assert advice(d | {"learning_value": 0.02}, 0.05, 0.002) == "test"
-    assert advice(d | {"learning_value": 0.02}, r.evpi, r.evpi_se) == "decide_now"  # EVPI 0
+    assert advice(replace(d, exposure_value=0.003), r.evpi, r.evpi_se) == "decide_now"
+    assert advice(replace(d, learning_value=0.02), 0.05, 0.002) == "test"
+    assert advice(replace(d, learning_value=0.02), r.evpi, r.evpi_se) == "decide_now"  # EVPI 0
     rolled = replace(r, designs=[d], recommended=None, roll_out="new")
     text = recommendation_sentence(rolled, d)
+    assert text == rolled.sentence
     assert "No test needed: roll out ‘new’ to a share of traffic." in text
-    share = f"{d['share_per_arm']:.0%}"
+    share = f"{d.share_per_arm:.0%}"
     assert f"Running ‘new’ on {share} of the visitors for the first 1 week(s)" in text
     assert "+0.010 ± 0.002 in P(all KRs met)" in text and "-0.001 ± 0.002" in text
     assert "Recommended" not in text and "for exposure" not in text
@@ -237,10 +240,10 @@ def test_exposure_only_design_is_a_roll_out(certain_plan):
 
 
 def test_evsi_is_clipped_to_evpi_only_within_errors():
-    assert _coherent_evsi(0.105, 0.003, 0.100, 0.002) == 0.100  # 0.005 < 2 * 0.0036
-    assert _coherent_evsi(0.110, 0.003, 0.100, 0.002) == 0.110  # 0.010 > 2 * 0.0036: kept
-    assert _coherent_evsi(-0.001, 0.003, 0.100, 0.002) == 0.0
-    assert _coherent_evsi(0.090, 0.003, 0.100, 0.002) == 0.090
+    assert coherent_evsi(0.105, 0.003, 0.100, 0.002) == 0.100  # 0.005 < 2 * 0.0036
+    assert coherent_evsi(0.110, 0.003, 0.100, 0.002) == 0.110  # 0.010 > 2 * 0.0036: kept
+    assert coherent_evsi(-0.001, 0.003, 0.100, 0.002) == 0.0
+    assert coherent_evsi(0.090, 0.003, 0.100, 0.002) == 0.090
 
 
 def test_evsi_does_not_exceed_evpi_on_the_conjugate_case(conjugate_plan):
@@ -248,8 +251,8 @@ def test_evsi_does_not_exceed_evpi_on_the_conjugate_case(conjugate_plan):
     combined Monte Carlo errors of it, the reported one at most it."""
     r = conjugate_plan
     for d in r.designs:
-        assert d["evsi_raw"] <= r.evpi + 2 * np.hypot(d["evsi_se"], r.evpi_se), d
-        assert d["evsi"] <= r.evpi
+        assert d.evsi_raw <= r.evpi + 2 * np.hypot(d.evsi_se, r.evpi_se), d
+        assert d.evsi <= r.evpi
     assert not r.notes
 
 
@@ -266,14 +269,55 @@ def test_json_object_has_the_design_fields(conjugate_plan):
             "assurance",
         } <= set(x)
     rec = d["recommended"]
-    best = max(d["designs"], key=lambda x: x["net_value"])
+    best = conjugate_plan.best
+    assert best.net_value == max(x["net_value"] for x in d["designs"])
     what = advice(best, d["evpi"], d["evpi_se"])
     if what == "test":
-        assert rec == {"per_arm": best["per_arm"], "periods": best["periods"]}
+        assert rec == {"per_arm": best.per_arm, "periods": best.periods}
     else:
         assert rec is None
     assert (d["roll_out"] is not None) == (what == "roll_out")
     assert d["arms"] == ["keep", "new"] and d["untested"] == []
+
+
+def test_result_is_frozen_and_its_json_is_written_afresh(conjugate_plan):
+    import dataclasses
+
+    r = conjugate_plan
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.evpi = 0.0
+    with pytest.raises(TypeError):
+        r.partial_evpi["new.set.rate"] = None
+    first = r.to_dict()
+    first["designs"][0]["evsi"] = -1.0
+    first["notes"].append("changed")
+    second = r.to_dict()
+    assert second["designs"][0]["evsi"] == r.designs[0].evsi
+    assert second["notes"] == list(r.notes) and second["recommendation"] == r.sentence
+    assert json.loads(json.dumps(second)) == second
+
+
+def test_to_frame_has_a_row_per_design(conjugate_plan):
+    r = conjugate_plan
+    frame = r.to_frame()
+    assert len(frame) == len(r.designs)
+    for d in r.designs:
+        row = frame.loc[(d.periods, d.per_arm)]
+        assert row["evsi"] == d.evsi and row["net_value"] == d.net_value
+        assert row["assurance"] == d.assurance
+
+
+def test_draws_and_seed_override_the_scenario():
+    """``seed=`` and ``draws=`` plan as the scenario with those settings would."""
+    s, fit, h = conjugate()
+    kw = {"fit": fit, "history": h, "per_arm": [200], "periods": [1], "replicates": 1}
+    by_keyword = make_plan(s, seed=8, draws=250, bootstrap=2, **kw)
+    assert by_keyword.scenario.seed == 8 and by_keyword.scenario.model.draws == 250
+    assert (
+        by_keyword.to_dict()
+        == make_plan(s.with_overrides(seed=8, draws=250), bootstrap=2, **kw).to_dict()
+    )
+    assert by_keyword.to_dict() != make_plan(s, bootstrap=2, **kw).to_dict()
 
 
 def test_designs_that_need_more_than_the_traffic_are_refused():
@@ -308,30 +352,13 @@ key_results: [{{id: buys, metric: buy, target: ">= {TARGET}"}}]
 """
 
 
-def test_arms_test_a_subset_of_the_options(monkeypatch):
+def test_arms_test_a_subset_of_the_options():
     """With arms [new]: the control is added first (with a note), the untested option `other`
-    gets no visitors and no summaries, and the share of traffic is that of two arms."""
-    import importlib
-
-    plan_module = importlib.import_module("simulator.analyses.plan")
+    gets no visitors (the share of traffic is that of two arms, and the arm `new` gets all of
+    its half) and no summaries, and it can still be chosen."""
     s = parse_scenario(THREE.encode(), "three.yaml")
     rates = {"buy": R0}
     fit, h = known_fit(s, rates, N_VISITS), history(s, rates, N_VISITS)
-    seen = {"test": set(), "summaries": set()}
-    test_periods, summaries = plan_module._test_periods, plan_module._summaries
-
-    def spy_test_periods(scenario, rep, design, share, arms):
-        arm_totals, all_totals = test_periods(scenario, rep, design, share, arms)
-        seen["test"] |= set(arm_totals)
-        return arm_totals, all_totals
-
-    def spy_summaries(*args):
-        out = summaries(*args)
-        seen["summaries"] |= set(out)
-        return out
-
-    monkeypatch.setattr(plan_module, "_test_periods", spy_test_periods)
-    monkeypatch.setattr(plan_module, "_summaries", spy_summaries)
     per_arm, k = 200, 2
     r = make_plan(
         s, fit=fit, history=h, arms=["new"], per_arm=[per_arm], periods=[k], replicates=1,
@@ -339,7 +366,6 @@ def test_arms_test_a_subset_of_the_options(monkeypatch):
     )  # fmt: skip
     assert r.arms == ("keep", "new")
     assert any("added the control option 'keep'" in n for n in r.notes)
-    assert seen == {"test": {"keep", "new"}, "summaries": {"new"}}
     js = r.to_dict()
     assert js["arms"] == ["keep", "new"] and js["untested"] == ["other"]
     d = js["designs"][0]
@@ -396,6 +422,20 @@ def test_plan_section_sits_before_the_diagnostics(certain_plan, tmp_path):
     assert "(figures/plan_value.png)" in md
     assert json.loads((d / "plan.json").read_text())["evpi_is_zero"] is True
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no leftovers
+
+
+def test_plan_section_sits_before_the_diagnostics_in_french_too(certain_plan, tmp_path):
+    """The Markdown page finds the sampler diagnostics' heading in the page's language."""
+    from simulator.i18n import _, language
+    from simulator.report.markdown import md
+    from simulator.report.plan_plots import write_plan_report
+
+    d = write_plan_report(certain_plan, tmp_path, lang="fr")
+    with language("fr"):
+        plan, diagnostics = md(_("Is a test worth it?")), _("Sampler diagnostics")
+    md = (d / "report.md").read_text(encoding="utf-8")
+    assert diagnostics != "Sampler diagnostics"
+    assert md.index(f"\n## {plan}\n") < md.index(f"\n## {diagnostics}\n")
 
 
 # ------------------------------------------------------------- nested Monte Carlo (a gate, a flow)
@@ -492,4 +532,4 @@ def test_evpi_agrees_with_nested_monte_carlo():
     ]:
         assert abs(got - want) < 0.05 * evpi
     for d in r.designs:
-        assert -2 * d["evsi_se"] <= d["evsi"] <= r.evpi + 2 * r.evpi_se
+        assert -2 * d.evsi_se <= d.evsi <= r.evpi + 2 * r.evpi_se

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +21,8 @@ from test_compare import (
     SCENARIO,
     TRUTH,
     VISITS,
-    _period_rates,
     make_case,
+    period_rates,
     simulate_arm_by_hand,
 )
 
@@ -34,6 +31,7 @@ from simulator.analyses.track import (
     Paths,
     assess,
     mid_rank,
+    quarter_paths,
     read_launched_actuals,
     status_of,
     text_track,
@@ -105,36 +103,35 @@ def test_labels_continue_the_history():
     assert next_labels(("launch", "growth"), "phase", 1) is None
 
 
-def test_cli_bad_actuals_exit_2(tmp_path):
-    env = dict(os.environ)
-    cmd = [sys.executable, "-m", "simulator", "track", str(FIXTURES / "base.yaml")]
-    p = subprocess.run(
-        [*cmd, str(FIXTURES / "actuals" / "above_parent.csv")],
-        capture_output=True,
-        text=True,
-        env=env,
+def krsim(capsys, *args: str) -> tuple[int, str, str]:
+    """`krsim ARGS` in this process: its exit code, stdout and stderr."""
+    from simulator.cli import main
+
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_bad_actuals_exit_2(capsys):
+    cmd = ["track", str(FIXTURES / "base.yaml")]
+    code, out, err = krsim(capsys, *cmd, str(FIXTURES / "actuals" / "above_parent.csv"))
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and all(x.startswith("error: ") for x in lines), err
+    assert "Traceback" not in err
+    code, out, err = krsim(
+        capsys,
+        *cmd,
+        str(FIXTURES / "actuals" / "good.csv"),
+        "--option",
+        "gatee",
+        "--at-risk-below",
+        "0.2",
+        "--off-track-below",
+        "0.5",
     )
-    assert p.returncode == 2 and p.stdout == ""
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 2 and all(x.startswith("error: ") for x in lines), p.stderr
-    assert "Traceback" not in p.stderr
-    p = subprocess.run(
-        [
-            *cmd,
-            str(FIXTURES / "actuals" / "good.csv"),
-            "--option",
-            "gatee",
-            "--at-risk-below",
-            "0.2",
-            "--off-track-below",
-            "0.5",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    lines = p.stderr.strip().splitlines()
-    assert p.returncode == 2 and len(lines) == 2, p.stderr
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 2, err
     assert "--option: unknown option 'gatee' (did you mean 'gate'?)" in lines[0]
     assert lines[1].startswith("error: --off-track-below: 0.5 is above the at-risk threshold")
 
@@ -169,8 +166,6 @@ def test_assess_to_date_pace_and_surprise_by_hand():
     rest = {c: rng.poisson(1000, (D, s.horizon - k)).astype(float) for c in s.funnel}
     rest.update(form=rng.poisson(300, (D, 2)).astype(float), booking=rng.poisson(150, (D, 2)))
     rest.update(signup=rng.poisson(55, (D, 2)).astype(float), visits=rng.poisson(1000, (D, 2)))
-    from simulator.analyses.track import quarter_paths
-
     now = quarter_paths(actual, rest, D, chains=1)
     before = Paths({c: rng.poisson(v[:, :1].mean(), (D, 4)) for c, v in now.counts.items()}, 1)
     krs, ev, _ = assess(s, tg, actual, now, before, s.tracking)
@@ -187,6 +182,27 @@ def test_assess_to_date_pace_and_surprise_by_hand():
     assert conv.to_date == pytest.approx(290 / 610)
     B = np.median(rest["form"].sum(axis=1))
     assert conv.needed_pace == pytest.approx((0.4 * (610 + B) - 290) / B)
+
+
+def test_met_at_is_the_target_s_under_both_gradings():
+    """The value at which a key result counts as met is the target's own (`KRTarget.met_at`):
+    the target when graded as committed, 70% of the way from the baseline when aspirational."""
+    s = _base()
+    aspirational = s.model_copy(
+        update={"decision": s.decision.model_copy(update={"grading": "aspirational"})}
+    )
+    h = read_history(s)
+    D = 50
+    actual = {c: np.array([1000.0]) for c in s.funnel}
+    rest = {c: np.full((D, s.horizon - 1), 1000.0) for c in s.funnel}
+    now = quarter_paths(actual, rest, D, chains=1)
+    for scenario in (s, aspirational):
+        tg = decision.targets(scenario, h)
+        krs, _, _ = assess(scenario, tg, actual, now, now, scenario.tracking)
+        for kr in scenario.key_results:
+            t = tg[kr.id]
+            share = 0.7 if scenario is aspirational and t.ambitious else 1.0
+            assert krs[kr.id].met_at == pytest.approx(t.baseline + share * (t.target - t.baseline))
 
 
 # ----------------------------------------------------------------- the model on the actuals
@@ -210,7 +226,7 @@ def tcase(tmp_path_factory) -> dict:
     text = SCENARIO.replace("PASS_PRIOR", PASS_PRIOR).replace("horizon: 4", f"horizon: {H}")
     (d / "s.yaml").write_text(text)
     rng = np.random.default_rng(20261201)
-    r = _period_rates(rng, H)
+    r = period_rates(rng, H)
     visits = rng.negative_binomial(100, 100 / (100 + VISITS), H)
     labels = [f"w{16 + i:02d}" for i in range(H)]
     gate = simulate_arm_by_hand("gate", visits, r, rng)
@@ -291,13 +307,13 @@ def test_gate_pass_rate_moves_toward_the_truth(full_quarter):
     _, r = full_quarter
     d = r.changes["gate.gate.pass"]
     truth = TRUTH["gate.gate.pass"]
-    prior, post = d["prior"], d["posterior"]
+    prior, post = d.prior, d.posterior
     print(f"gate.gate.pass: truth {truth}; prior {prior}; posterior given 6 weeks {post}")
-    assert abs(post["median"] - truth) < abs(prior["median"] - truth)
-    lo, hi = post["interval90"]
+    assert abs(post.median - truth) < abs(prior.median - truth)
+    lo, hi = post.interval90
     assert lo <= truth <= hi
-    assert hi - lo < 0.5 * (prior["interval90"][1] - prior["interval90"][0])
-    assert r.diagnostics["divergences"] == 0
+    assert hi - lo < 0.5 * (prior.interval90[1] - prior.interval90[0])
+    assert r.diagnostics.divergences == 0
 
 
 def test_slow_start_lowers_and_fast_start_raises_p_met(tcase):
@@ -318,26 +334,18 @@ def test_slow_start_lowers_and_fast_start_raises_p_met(tcase):
     assert p[0][2] < p[1][2] < p[2][2]
 
 
-def test_cli_json_is_the_design_object(tcase, full_quarter):
-    env = dict(os.environ)
-    p = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "simulator",
-            "track",
-            str(tcase["scenario"]),
-            str(tcase["gate_all"]),
-            "--option",
-            "gate",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
+def test_cli_json_is_the_design_object(tcase, full_quarter, capsys):
+    code, out, err = krsim(
+        capsys,
+        "track",
+        str(tcase["scenario"]),
+        str(tcase["gate_all"]),
+        "--option",
+        "gate",
+        "--json",
     )
-    assert p.returncode == 0, p.stderr
-    obj = json.loads(p.stdout)
+    assert code == 0, err
+    obj = json.loads(out)
     top = {
         "option",
         "periods_done",
@@ -370,6 +378,37 @@ def test_cli_json_is_the_design_object(tcase, full_quarter):
         assert kd["status"] in ("on_track", "at_risk", "off_track")
     assert {"rhat_max", "ess_bulk_min", "divergences", "warnings"} <= set(obj["diagnostics"])
     assert {"scenario_sha256", "krsim", "pymc", "created"} <= set(obj["provenance"])
+
+
+def test_result_is_frozen_and_its_json_is_written_afresh(full_quarter):
+    import dataclasses
+
+    _s, r = full_quarter
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.p_all_met = 1.0
+    with pytest.raises(TypeError):
+        r.key_results["accounts"] = None
+    first = r.to_dict()
+    first["key_results"]["accounts"]["p_met"] = -1.0
+    first["diagnostics"]["warnings"].append("changed")
+    second = r.to_dict()
+    assert second["key_results"]["accounts"]["p_met"] == r.key_results["accounts"].p_met
+    assert second["diagnostics"]["warnings"] == list(r.diagnostics.warnings)
+    assert r.to_dict()["diagnostics"]["divergences"] == r.diagnostics.divergences
+
+
+def test_to_frame_is_the_burn_up_per_period_and_key_result(tcase, full_quarter):
+    """The whole quarter observed: every period done, the running value the actuals' (a total's
+    cumulative sum), and the forecast's median the actual value."""
+    s, r = full_quarter
+    frame = r.to_frame()
+    assert len(frame) == H * len(s.key_results)
+    assert frame["done"].all()
+    rows = np.array(_rows(tcase["gate_all"]))
+    for kr in s.key_results:
+        cumulative = np.cumsum(rows[:, COLUMNS.index(kr.stages[0])])
+        assert frame.xs(kr.id, level="key_result")["actual"].tolist() == cumulative.tolist()
+        assert frame.loc[(H, kr.id), "median"] == r.key_results[kr.id].median
 
 
 def test_tracking_page(tcase, full_quarter, tmp_path):
@@ -407,8 +446,8 @@ def test_launched_periods_continue_the_time_line(tcase):
     model's periods are the history's and the actuals', the option's changes get their own
     likelihood terms (binomial and, for the gate's stages, the Gaussian one), and the model's
     log density is finite at its initial point."""
+    from simulator import model
     from simulator.io.data import CountTable
-    from simulator.model import build as model
 
     text = (
         tcase["scenario"]
@@ -453,7 +492,7 @@ def test_gate_pass_rate_recovered_on_both_sides_of_the_prior(tcase, truth):
     import test_compare
 
     rng = np.random.default_rng(int(truth * 1000))
-    r = _period_rates(rng, H)
+    r = period_rates(rng, H)
     visits = rng.negative_binomial(100, 100 / (100 + VISITS), H)
     old = dict(test_compare.TRUTH)
     test_compare.TRUTH["gate.gate.pass"] = truth
@@ -464,10 +503,10 @@ def test_gate_pass_rate_recovered_on_both_sides_of_the_prior(tcase, truth):
     path = _write(tcase["dir"] / f"gate_{truth}.csv", tcase["labels"], c)
     s = _load(tcase["scenario"])
     d = track(s, path, option="gate").changes["gate.gate.pass"]
-    prior, post = d["prior"], d["posterior"]
+    prior, post = d.prior, d.posterior
     print(f"truth {truth}: prior {prior}; posterior {post}")
-    assert abs(post["median"] - truth) < abs(prior["median"] - truth)
-    assert post["interval90"][0] <= truth <= post["interval90"][1]
+    assert abs(post.median - truth) < abs(prior.median - truth)
+    assert post.interval90[0] <= truth <= post.interval90[1]
 
 
 # ------------------------------------------------------------------------- what now
@@ -501,7 +540,7 @@ def harmful(tcase):
     path.write_text(text)
     rng = np.random.default_rng(20261203)
     k = H // 2
-    r = _period_rates(rng, k)
+    r = period_rates(rng, k)
     visits = rng.negative_binomial(100, 100 / (100 + VISITS), k)
     old = dict(test_compare.TRUTH)
     test_compare.TRUTH["gate.gate.pass"] = HARMFUL_PASS

@@ -13,7 +13,8 @@ so a second backtest of the same history is fast.
 from __future__ import annotations
 
 import dataclasses
-import sys
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,11 +36,14 @@ from ..i18n import (
 from ..i18n import periods as periods_words
 from ..io.data import CountTable, read_history
 from ..io.scenario import InputError, Option, Scenario
+from .records import freeze_fields
 
 LEVEL = 0.8  # the central interval whose coverage is checked
 MAX_DEFAULT_WINDOWS = 6
 ALARM = 0.05  # a verdict other than "consistent" needs a tail probability below this
 EXTREME = 0.02  # a value below this predictive percentile (or above 1 - it) is far in a tail
+
+logger = logging.getLogger(__name__)
 
 
 def min_train_periods(horizon: int) -> int:
@@ -84,6 +88,9 @@ def percentile(draws: np.ndarray, actual: float) -> float:
 
 @dataclass(frozen=True, kw_only=True)
 class KRCheck:
+    """A key result in one window: its actual value, the forecast's median and 80% interval,
+    where the actual value fell in the forecast, and its CRPS."""
+
     actual: float
     median: float
     interval80: tuple[float, float]
@@ -92,17 +99,47 @@ class KRCheck:
     p_outside: float  # the forecast's own chance of falling outside its interval (about 0.2)
     crps: float = float("nan")  # continuous ranked probability score, in the key result's unit
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "actual": self.actual,
+            "median": self.median,
+            "interval80": list(self.interval80),
+            "percentile": self.percentile,
+            "inside80": self.inside80,
+            "crps": self.crps,
+        }
+
 
 @dataclass(frozen=True, kw_only=True)
 class WindowCheck:
-    start: str  # first period label of the window
-    end: str  # last period label of the window
+    """One window: its first and last period labels, the periods fitted before it, each scored
+    key result, the forecast's own chance that k = 0..K of the key results fall outside their
+    intervals, the fit's diagnostics and its number of draws."""
+
+    start: str
+    end: str
     train_periods: int
-    key_results: dict[str, KRCheck]
-    diagnostics: dict[str, Any]
-    # the forecast's own chance that k = 0..K of the key results fall outside their intervals
+    key_results: Mapping[str, KRCheck]
     miss_distribution: np.ndarray = field(repr=False)
-    sampler: dict[str, Any] = field(default_factory=dict, repr=False)  # the fit's diagnostics
+    diagnostics: Mapping[str, Any] = field(repr=False)
+    draws: int
+
+    def __post_init__(self) -> None:
+        freeze_fields(self, "key_results", "diagnostics")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.diagnostics
+        return {
+            "start": self.start,
+            "end": self.end,
+            "train_periods": self.train_periods,
+            "key_results": {k: c.to_dict() for k, c in self.key_results.items()},
+            "diagnostics": {
+                "rhat_max": d["rhat_max"],
+                "ess_bulk_min": d["ess_bulk_min"],
+                "divergences": d["divergences"],
+            },
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,42 +167,61 @@ class Tally:
     def coverage80(self) -> float:
         return 1 - self.outside80 / self.checks if self.checks else float("nan")
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checks": self.checks,
+            "outside80": self.outside80,
+            "expected_outside80": self.expected_outside80,
+            "coverage80": self.coverage80,
+            "above_median": self.above_median,
+            "p_too_many_outside": self.p_too_many,
+            "p_too_few_outside": self.p_too_few,
+            "calibration": self.calibration,
+            "verdict": self.verdict,
+            "beyond_2_98_percentiles": self.extreme,
+            "p_that_many_beyond": self.p_extreme,
+            "crps": self.crps,
+            "crps_relative": self.crps_relative,
+        }
+
 
 @dataclass(frozen=True, kw_only=True)
 class BacktestResult:
-    scenario: str
-    title: str
+    """What `krsim backtest` computes; ``to_dict()`` is the `--json` object, ``to_frame()`` one
+    row per window and key result. ``scenario``: the scenario backtested (with an option
+    without changes added when it had none: ``option``)."""
+
+    scenario: Scenario
     option: str
-    period: str
-    horizon: int
-    seed: int
     draws: int
-    windows: list[WindowCheck]
-    key_results: dict[str, Tally]
+    windows: tuple[WindowCheck, ...]
+    key_results: Mapping[str, Tally]
     overall: Tally
     advice: str | None
-    warnings: list[str]
+    warnings: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        freeze_fields(self, "windows", "key_results", "warnings")
+
+    @property
+    def title(self) -> str:
+        return self.scenario.title
+
+    @property
+    def period(self) -> str:
+        return self.scenario.period
+
+    @property
+    def horizon(self) -> int:
+        return self.scenario.horizon
+
+    @property
+    def seed(self) -> int:
+        return self.scenario.seed
 
     def to_dict(self) -> dict[str, Any]:
-        def tally(t: Tally) -> dict[str, Any]:
-            return {
-                "checks": t.checks,
-                "outside80": t.outside80,
-                "expected_outside80": t.expected_outside80,
-                "coverage80": t.coverage80,
-                "above_median": t.above_median,
-                "p_too_many_outside": t.p_too_many,
-                "p_too_few_outside": t.p_too_few,
-                "calibration": t.calibration,
-                "verdict": t.verdict,
-                "beyond_2_98_percentiles": t.extreme,
-                "p_that_many_beyond": t.p_extreme,
-                "crps": t.crps,
-                "crps_relative": t.crps_relative,
-            }
-
         return {
-            "scenario": self.scenario,
+            "scenario": self.scenario.id,
             "title": self.title,
             "option": self.option,
             "period": self.period,
@@ -173,32 +229,37 @@ class BacktestResult:
             "seed": self.seed,
             "draws": self.draws,
             "level": LEVEL,
-            "windows": [
-                {
-                    "start": w.start,
-                    "end": w.end,
-                    "train_periods": w.train_periods,
-                    "key_results": {
-                        k: {
-                            "actual": c.actual,
-                            "median": c.median,
-                            "interval80": list(c.interval80),
-                            "percentile": c.percentile,
-                            "inside80": c.inside80,
-                            "crps": c.crps,
-                        }
-                        for k, c in w.key_results.items()
-                    },
-                    "diagnostics": w.diagnostics,
-                }
-                for w in self.windows
-            ],
-            "key_results": {k: tally(t) for k, t in self.key_results.items()},
-            "overall": tally(self.overall),
+            "windows": [w.to_dict() for w in self.windows],
+            "key_results": {k: t.to_dict() for k, t in self.key_results.items()},
+            "overall": self.overall.to_dict(),
             "verdict": self.overall.verdict,
             "advice": self.advice,
-            "warnings": self.warnings,
+            "warnings": list(self.warnings),
         }
+
+    def to_frame(self):
+        """One row per window and scored key result: the actual value, the forecast's median
+        and 80% interval, the actual value's percentile, whether it lay inside, and the CRPS."""
+        import pandas as pd
+
+        rows = [
+            {
+                "start": w.start,
+                "end": w.end,
+                "key_result": k,
+                "train_periods": w.train_periods,
+                "actual": c.actual,
+                "median": c.median,
+                "low80": c.interval80[0],
+                "high80": c.interval80[1],
+                "percentile": c.percentile,
+                "inside80": c.inside80,
+                "crps": c.crps,
+            }
+            for w in self.windows
+            for k, c in w.key_results.items()
+        ]
+        return pd.DataFrame(rows).set_index(["start", "key_result"])
 
 
 def _no_change_option(scenario: Scenario) -> tuple[Scenario, str]:
@@ -212,110 +273,111 @@ def _no_change_option(scenario: Scenario) -> tuple[Scenario, str]:
     return new, "status_quo"
 
 
+def _kr_check(pred: np.ndarray, actual: float) -> tuple[KRCheck, np.ndarray]:
+    """A key result's forecast (its draws) against its actual value, and per draw whether the
+    forecast itself falls outside its 80% interval."""
+    lo, med, hi = np.quantile(pred, [(1 - LEVEL) / 2, 0.5, (1 + LEVEL) / 2])
+    outside = (pred < lo) | (pred > hi)
+    check = KRCheck(
+        actual=actual,
+        median=float(med),
+        interval80=(float(lo), float(hi)),
+        percentile=percentile(pred, actual),
+        inside80=bool(lo <= actual <= hi),
+        p_outside=float(np.mean(outside)),
+        crps=crps(pred, actual),
+    )
+    return check, outside
+
+
+def _actual_totals(scenario: Scenario, history: CountTable, start: int, end: int) -> dict:
+    """The window's totals of each stage and each value (a total value with an empty cell in
+    the window is unknown: NaN, and its key result is not scored)."""
+    out = {s: np.asarray(history.counts[s][start:end].sum()) for s in scenario.funnel}
+    return out | {f"{s}.value": np.asarray(v[start:end].sum()) for s, v in history.values.items()}
+
+
+def _window(
+    scenario: Scenario, history: CountTable, option: str, start: int, end: int
+) -> WindowCheck:
+    """Fit the periods before the window, forecast it under ``option``, and score each key
+    result's forecast against what happened."""
+    from .. import model
+    from ..engine import decision, forecast
+
+    krs = scenario.key_results
+    fit = model.fit(scenario, truncate(history, 0, start))
+    shared = forecast.prepare(scenario, fit, scenario.horizon)
+    counts = forecast.simulate_option(scenario, shared, option, {})
+    totals = {s: c.sum(axis=1) for s, c in counts.items()}
+    actual = _actual_totals(scenario, history, start, end)
+    per_kr: dict[str, KRCheck] = {}
+    outside = []
+    for kr in krs:
+        if any(np.isnan(actual[t]) for t in kr.stages):
+            continue
+        value = float(decision.kr_value(kr, actual))
+        per_kr[kr.id], out = _kr_check(decision.kr_value(kr, totals), value)
+        outside.append(out)
+    # The model's own view of how often its forecast leaves the interval, jointly over the key
+    # results (they move together: one traffic, shared stages).
+    n_out = np.array(outside, dtype=bool).reshape(len(outside), fit.n_draws).sum(axis=0)
+    return WindowCheck(
+        start=history.labels[start],
+        end=history.labels[end - 1],
+        train_periods=start,
+        key_results=per_kr,
+        miss_distribution=np.bincount(n_out, minlength=len(krs) + 1) / n_out.size,
+        diagnostics=dict(fit.diagnostics),
+        draws=fit.n_draws,
+    )
+
+
+def _kr_tally(checks: list[WindowCheck], kr: str, period: str) -> Tally:
+    """One key result's tally over the windows that scored it."""
+    scored = [w.key_results[kr] for w in checks if kr in w.key_results]
+    dists = [np.array([1 - c.p_outside, c.p_outside]) for c in scored]
+    return tally(scored, dists, period, one_kr=True)
+
+
 def backtest(
     scenario: Scenario,
     history: CountTable | None = None,
     *,
     windows: int | None = None,
-    log=None,
+    draws: int | None = None,
+    seed: int | None = None,
 ) -> BacktestResult:
-    """Fit before each of the last windows, forecast it, and score the forecast against what happened."""
-    from ..engine import decision, forecast
-    from ..model import build as model
-
-    log = log or (lambda msg: print(msg, file=sys.stderr))
+    """Fit before each of the last windows, forecast it, and score the forecast against what
+    happened. ``draws``, ``seed``: the scenario's model settings overridden
+    (`Scenario.with_overrides`)."""
     history = history if history is not None else read_history(scenario)
-    H = scenario.horizon
-    plan = plan_windows(len(history), H, windows)
+    if draws is not None or seed is not None:
+        scenario = scenario.with_overrides(seed=seed, draws=draws)
+    plan = plan_windows(len(history), scenario.horizon, windows)
     scenario, option = _no_change_option(scenario)
     krs = scenario.key_results
-    checks: list[WindowCheck] = []
-    warnings: list[str] = []
-    draws = 0
-    for start, end in plan:
-        train = truncate(history, 0, start)
-        fit = model.fit(scenario, train, log=log)
-        shared = forecast.prepare(scenario, fit, H)
-        counts = forecast.simulate_option(scenario, shared, option, {})
-        draws = fit.n_draws
-        totals = {s: c.sum(axis=1) for s, c in counts.items()}
-        actual_totals = {s: np.asarray(history.counts[s][start:end].sum()) for s in scenario.funnel}
-        # a total value with an empty cell in the window is unknown (NaN): that KR is not scored
-        actual_totals |= {
-            f"{s}.value": np.asarray(v[start:end].sum()) for s, v in history.values.items()
-        }
-        per_kr: dict[str, KRCheck] = {}
-        outside_draws = np.zeros((len(krs), fit.n_draws), dtype=bool)
-        for i, kr in enumerate(krs):
-            if any(np.isnan(actual_totals[t]) for t in kr.stages):
-                continue
-            pred = decision.kr_value(kr, totals)
-            actual = float(decision.kr_value(kr, actual_totals))
-            lo, med, hi = np.quantile(pred, [(1 - LEVEL) / 2, 0.5, (1 + LEVEL) / 2])
-            per_kr[kr.id] = KRCheck(
-                actual=actual,
-                median=float(med),
-                interval80=(float(lo), float(hi)),
-                percentile=percentile(pred, actual),
-                inside80=bool(lo <= actual <= hi),
-                p_outside=float(np.mean((pred < lo) | (pred > hi))),
-                crps=crps(pred, actual),
-            )
-            # The model's own view of how often its forecast leaves the interval, jointly over the
-            # key results (they move together: one traffic, shared stages).
-            outside_draws[i] = (pred < lo) | (pred > hi)
-        outside_draws = outside_draws[[i for i, kr in enumerate(krs) if kr.id in per_kr]]
-        n_out = outside_draws.sum(axis=0)
-        misses = np.bincount(n_out, minlength=len(krs) + 1) / n_out.size
-        diag = dict(fit.diagnostics)
-        with language("en"):  # the result's own words, as its JSON
-            warnings += _window_warnings(
-                history.labels[start], history.labels[end - 1], diag, fit.n_draws
-            )
-        checks.append(
-            WindowCheck(
-                start=history.labels[start],
-                end=history.labels[end - 1],
-                train_periods=start,
-                key_results=per_kr,
-                diagnostics={
-                    "rhat_max": diag["rhat_max"],
-                    "ess_bulk_min": diag["ess_bulk_min"],
-                    "divergences": diag["divergences"],
-                },
-                miss_distribution=misses,
-                sampler=diag,
-            )
-        )
-
-    per_kr_tally = {}
-    for kr in krs:
-        scored = [w for w in checks if kr.id in w.key_results]
-        q = [w.key_results[kr.id].p_outside for w in scored]
-        dists = [np.array([1 - x, x]) for x in q]
-        per_kr_tally[kr.id] = _tally(
-            [w.key_results[kr.id] for w in scored], dists, scenario.period, one_kr=True
-        )
-    overall = _tally(
+    checks = [_window(scenario, history, option, start, end) for start, end in plan]
+    overall = tally(
         [c for w in checks for c in w.key_results.values()],
         [w.miss_distribution for w in checks],
         scenario.period,
         one_kr=len(krs) == 1,
     )
-    return BacktestResult(
-        scenario=scenario.id,
-        title=scenario.title,
-        option=option,
-        period=scenario.period,
-        horizon=H,
-        seed=scenario.seed,
-        draws=draws,
-        windows=checks,
-        key_results=per_kr_tally,
-        overall=overall,
-        advice=_english(advice, scenario, overall),
-        warnings=warnings,
-    )
+    with language("en"):  # the result's own words, as its JSON
+        warnings = [
+            x for w in checks for x in _window_warnings(w.start, w.end, w.diagnostics, w.draws)
+        ]
+        return BacktestResult(
+            scenario=scenario,
+            option=option,
+            draws=checks[-1].draws,
+            windows=checks,
+            key_results={kr.id: _kr_tally(checks, kr.id, scenario.period) for kr in krs},
+            overall=overall,
+            advice=advice(scenario, overall),
+            warnings=warnings,
+        )
 
 
 def _english(fn, *args):
@@ -375,7 +437,7 @@ def advice(scenario: Scenario, overall: Tally) -> str | None:
     return None
 
 
-def _tally(checks: list[KRCheck], dists: list[np.ndarray], period: str, *, one_kr: bool) -> Tally:
+def tally(checks: list[KRCheck], dists: list[np.ndarray], period: str, *, one_kr: bool) -> Tally:
     """Count misses of the 80% interval and judge them against the model's own expectation."""
     n = len(checks)
     k = sum(not c.inside80 for c in checks)
@@ -404,7 +466,7 @@ def _tally(checks: list[KRCheck], dists: list[np.ndarray], period: str, *, one_k
         kind = "cautious"
     else:
         kind = "consistent"
-    tally = Tally(
+    counted = Tally(
         checks=n,
         outside80=k,
         expected_outside80=expected,
@@ -420,7 +482,7 @@ def _tally(checks: list[KRCheck], dists: list[np.ndarray], period: str, *, one_k
         windows=len(windows),
         per_window=per_window,
     )
-    return dataclasses.replace(tally, verdict=_english(verdict_words, tally))
+    return dataclasses.replace(counted, verdict=_english(verdict_words, counted))
 
 
 def verdict_words(t: Tally) -> str:
@@ -513,10 +575,12 @@ def calibration_words(kind: str) -> str:
     return CALIBRATION[kind]() if kind in CALIBRATION else kind
 
 
-def render_text(result: BacktestResult, scenario: Scenario) -> str:
-    """The terminal table and the verdicts, in the current language."""
+def render_text(result: BacktestResult, scenario: Scenario | None = None) -> str:
+    """The terminal table and the verdicts, in the current language (``scenario``: the one
+    backtested, by default the result's)."""
     from ..engine.render import fmt_value, kr_label
 
+    scenario = scenario if scenario is not None else result.scenario
     unit = result.period
     en = get_language() == "en"
     lines = [
@@ -578,11 +642,11 @@ def render_text(result: BacktestResult, scenario: Scenario) -> str:
 def warnings_words(result: BacktestResult) -> list[str]:
     """The sampler's warnings of the windows' fits in the current language (the result's own are
     English)."""
-    if get_language() == "en" or not all(w.sampler for w in result.windows):
+    if get_language() == "en":
         return list(result.warnings)
     out = []
     for w in result.windows:
-        out += _window_warnings(w.start, w.end, w.sampler, result.draws)
+        out += _window_warnings(w.start, w.end, w.diagnostics, w.draws)
     return out
 
 
@@ -604,9 +668,14 @@ CANDIDATES: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True, kw_only=True)
 class ModelRank:
+    """A candidate `model:` setting and its backtest."""
+
     name: str
-    settings: dict[str, Any]  # the `model:` keys that differ from the scenario's
+    settings: Mapping[str, Any]  # the `model:` keys that differ from the scenario's
     result: BacktestResult
+
+    def __post_init__(self) -> None:
+        freeze_fields(self, "settings")
 
     @property
     def score(self) -> float:
@@ -637,27 +706,25 @@ def rank_models(
     names: list[str],
     *,
     windows: int | None = None,
-    log=None,
+    draws: int | None = None,
+    seed: int | None = None,
 ) -> list[ModelRank]:
     """Backtest each candidate `model:` setting on the same windows; best (lowest mean relative
-    CRPS, a proper score: sharp and calibrated forecasts both lower it) first."""
+    CRPS, a proper score: sharp and calibrated forecasts both lower it) first. ``draws``,
+    ``seed``: the scenario's model settings overridden (`Scenario.with_overrides`)."""
+    if draws is not None or seed is not None:
+        scenario = scenario.with_overrides(seed=seed, draws=draws)
     out = []
     for name in names:
         upd = {k: v for k, v in CANDIDATES[name].items() if getattr(scenario.model, k) != v}
         s = scenario.model_copy(update={"model": scenario.model.model_copy(update=upd)})
         s._source, s._text = scenario._source, scenario._text
-        (log or (lambda m: print(m, file=sys.stderr)))(
-            _("Backtesting the model {name}...").format(name=repr(name))
-        )
-        out.append(
-            ModelRank(
-                name=name, settings=upd, result=backtest(s, history, windows=windows, log=log)
-            )
-        )
+        logger.info(_("Backtesting the model {name}...").format(name=repr(name)))
+        out.append(ModelRank(name=name, settings=upd, result=backtest(s, history, windows=windows)))
     return sorted(out, key=lambda r: (np.nan_to_num(r.score, nan=np.inf), r.name))
 
 
-def model_block(settings: dict[str, Any]) -> str:
+def model_block(settings: Mapping[str, Any]) -> str:
     """The `model:` block to paste for a candidate's settings."""
     if not settings:
         return _("(keep the scenario's `model:` block as it is)")
@@ -719,7 +786,7 @@ def ranking_dict(ranks: list[ModelRank]) -> dict[str, Any]:
         "models": [
             {
                 "name": r.name,
-                "settings": r.settings,
+                "settings": dict(r.settings),
                 "crps_relative": r.score,
                 "coverage80": r.result.overall.coverage80,
                 "calibration": r.result.overall.calibration,

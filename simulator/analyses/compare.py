@@ -15,11 +15,13 @@ Four answers (docs/design.md §6):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .. import model
 from ..engine import forecast
 from ..engine.pipeline import SimulationResult, decide
 from ..engine.render import fmt_p
@@ -37,12 +39,12 @@ from ..i18n import (
 )
 from ..io.data import CountTable, read_history
 from ..io.scenario import Scenario, change_priors
-from ..model import build as model
 from ..model import priors
 from ..model.changes import ChangePlan, apply_rates, simulate_counts
 from ..model.experiment import ExperimentData
 from ..model.posterior import Fit, period_times
 from ..model.streams import stream
+from .records import Belief, ChangeBelief, change_beliefs, freeze_fields
 
 SRM_THRESHOLD = 0.001  # the standard engines' threshold for a sample-ratio mismatch
 CONFLICT_LEVEL = 0.05  # family-wise, per arm (Bonferroni over the arm's stages)
@@ -53,7 +55,23 @@ CONFLICT_SIMS = 20_000  # prior-predictive simulations (resampling the history f
 # ----------------------------------------------------------------------------------- SRM
 
 
-def sample_ratio(scenario: Scenario, exp: ExperimentData) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SampleRatio:
+    """The chi-square test of the arms' traffic against the planned allocation: its p-value,
+    whether it flags a mismatch, the statistic, and each arm's observed traffic and planned
+    share."""
+
+    p_value: float
+    flag: bool
+    chi2: float
+    observed: Mapping[str, int]
+    planned: Mapping[str, float]
+
+    def __post_init__(self) -> None:
+        freeze_fields(self, "observed", "planned")
+
+
+def sample_ratio(scenario: Scenario, exp: ExperimentData) -> SampleRatio:
     """Chi-square goodness-of-fit of each arm's total traffic against the planned allocation
     (Pearson's statistic; scipy.special rather than scipy.stats, whose import costs seconds)."""
     from scipy import special
@@ -63,16 +81,42 @@ def sample_ratio(scenario: Scenario, exp: ExperimentData) -> dict[str, Any]:
     expected = observed.sum() * shares
     stat = float(((observed - expected) ** 2 / expected).sum())
     p = float(special.chdtrc(len(observed) - 1, stat))
-    return {
-        "p_value": float(p),
-        "flag": bool(p < SRM_THRESHOLD),
-        "chi2": float(stat),
-        "observed": {a: int(v) for a, v in zip(exp.arms, observed, strict=True)},
-        "planned": {a: float(s) for a, s in zip(exp.arms, shares, strict=True)},
-    }
+    return SampleRatio(
+        p_value=p,
+        flag=bool(p < SRM_THRESHOLD),
+        chi2=stat,
+        observed={a: int(v) for a, v in zip(exp.arms, observed, strict=True)},
+        planned={a: float(s) for a, s in zip(exp.arms, shares, strict=True)},
+    )
 
 
 # ---------------------------------------------------------------------------------- lifts
+
+
+@dataclass(frozen=True)
+class Lift:
+    """An arm's relative lift over control under weak priors: median and 95% interval, and
+    P(better), with its Monte Carlo error where the lift is reported with it (a value's)."""
+
+    median: float
+    interval95: tuple[float, float]
+    p_better: float
+    p_better_se: float | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Lift:
+        lo, hi = d["interval95"]
+        return cls(d["median"], (lo, hi), d["p_better"], d.get("p_better_se"))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "median": self.median,
+            "interval95": list(self.interval95),
+            "p_better": self.p_better,
+        }
+        if self.p_better_se is not None:
+            out["p_better_se"] = self.p_better_se
+        return out
 
 
 def conversion_totals(scenario: Scenario, exp: ExperimentData, arm: str, stage: str):
@@ -84,7 +128,7 @@ def conversion_totals(scenario: Scenario, exp: ExperimentData, arm: str, stage: 
 
 def beta_lift(
     x_t: int, n_t: int, x_c: int, n_c: int, rng: np.random.Generator, draws: int = LIFT_DRAWS
-) -> dict[str, Any]:
+) -> Lift:
     """Relative lift of a treatment's rate over control's under independent Beta(1, 1) priors:
     median and 95% interval of p_t / p_c - 1, and P(p_t > p_c), by Monte Carlo."""
     x_t, x_c = min(x_t, n_t), min(x_c, n_c)  # a stage fed from elsewhere may exceed its parent
@@ -92,16 +136,12 @@ def beta_lift(
     p_t = rng.beta(1 + x_t, 1 + n_t - x_t, draws)
     lift = p_t / p_c - 1
     lo, med, hi = np.quantile(lift, [0.025, 0.5, 0.975])
-    return {
-        "median": float(med),
-        "interval95": [float(lo), float(hi)],
-        "p_better": float(np.mean(p_t > p_c)),
-    }
+    return Lift(float(med), (float(lo), float(hi)), float(np.mean(p_t > p_c)))
 
 
-def lifts(scenario: Scenario, exp: ExperimentData, seed: int) -> dict[str, dict[str, Any]]:
+def lifts(scenario: Scenario, exp: ExperimentData, seed: int) -> dict[str, dict[str, Lift]]:
     """Per non-control arm and non-root stage: the weak-prior lift over control."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, dict[str, Lift]] = {}
     for arm in exp.treatments:
         out[arm] = {}
         for stage, st in scenario.funnel.items():
@@ -116,19 +156,10 @@ def lifts(scenario: Scenario, exp: ExperimentData, seed: int) -> dict[str, dict[
 # --------------------------------------------------------------------- prior vs posterior
 
 
-def _summary(q: np.ndarray) -> dict[str, Any]:
-    return {"median": float(q[1]), "interval90": [float(q[0]), float(q[2])]}
-
-
-def change_table(scenario: Scenario, fit: Fit) -> dict[str, dict[str, Any]]:
+def change_table(scenario: Scenario, fit: Fit) -> dict[str, ChangeBelief]:
     """Prior and posterior median and 90% interval of every change parameter; a parameter of an
     option the experiment did not test keeps its prior."""
-    out = {}
-    for name, prior in change_priors(scenario).items():
-        q_prior = priors.quantiles(prior, [0.05, 0.5, 0.95])
-        q_post = np.quantile(fit.flat(name), [0.05, 0.5, 0.95]) if name in fit.arrays else q_prior
-        out[name] = {"prior": _summary(q_prior), "posterior": _summary(q_post)}
-    return out
+    return change_beliefs(change_priors(scenario), fit)
 
 
 # ----------------------------------------------------------------------- prior-data conflict
@@ -152,6 +183,84 @@ def _log_ratio(x_t, n_t, x_c, n_c):
     return np.log((x_t + 0.5) / (n_t + 1.0)) - np.log((x_c + 0.5) / (n_c + 1.0))
 
 
+def _two_sided(t_sim: np.ndarray, t_obs: float) -> float:
+    """The two-sided Monte Carlo p-value of ``t_obs`` among the simulated ``t_sim``."""
+    lower = (np.sum(t_sim <= t_obs) + 1) / (t_sim.size + 1)
+    upper = (np.sum(t_sim >= t_obs) + 1) / (t_sim.size + 1)
+    return float(min(1.0, 2 * min(lower, upper)))
+
+
+def _predictive_rates(
+    exp: ExperimentData, fit: Fit, seed: int, sims: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The experiment periods' period effects and logit rates per simulation, node and period
+    (shared by the arms), from resampled draws of the history fit."""
+    rng = stream(seed, "conflict")
+    idx = rng.integers(fit.n_draws, size=sims)
+    mu = fit.flat("rate_mu")[idx]  # (sims, node)
+    if "rate_trend" in fit.arrays:  # the experiment runs after the history
+        mu = mu + fit.flat("rate_trend")[idx] * period_times(fit.n_periods, fit.n_periods, 1)[0]
+    if "rate_walk_last" in fit.arrays:  # drifting levels: where they ended, in the draws where
+        # the drift is on (each draw's probability of it, as the model weighs the experiment)
+        on = (
+            stream(seed, "conflict", "drift").uniform(size=sims)
+            < fit.flat("rate_drift_weight")[idx]
+        )
+        mu = mu + on[:, None] * fit.flat("rate_walk_last")[idx]
+    sigma = fit.flat("rate_sigma")[idx]
+    effect = sigma[:, :, None] * rng.standard_normal((sims, len(fit.nodes), len(exp.periods)))
+    return effect, mu[:, :, None] + effect
+
+
+def _simulate_arm(
+    scenario: Scenario,
+    exp: ExperimentData,
+    nodes: Sequence[str],
+    rates: tuple[np.ndarray, np.ndarray],
+    params: dict[str, np.ndarray],
+    seed: int,
+    arm: str,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """An arm's simulated counts given its observed parent counts (`changes.simulate_counts`),
+    and its observed counts."""
+    effect_all, eta_all = rates
+    rows = exp.rows(arm)
+    per = exp.period_index[rows]
+    eff = {nd: effect_all[:, j, per] for j, nd in enumerate(nodes)}
+    base = {nd: 1 / (1 + np.exp(-eta_all[:, j, per])) for j, nd in enumerate(nodes)}
+    plan = ChangePlan.of(scenario, arm)
+    arm_rates = apply_rates(plan, base, eff, params, np)
+    obs = {c: v[rows] for c, v in exp.counts.items()}
+    rng = stream(seed, "conflict", arm)
+    sim = simulate_counts(scenario, plan, arm_rates, params, lambda *_: rng, given=obs)
+    return sim, obs
+
+
+def _stage_conflict(
+    scenario: Scenario,
+    arm: str,
+    stage: str,
+    counts: tuple[dict, dict, dict, dict],
+    n_stages: int,
+    params: tuple[str, ...],
+) -> StageConflict:
+    """One stage of a treatment arm: the observed treatment/control ratio of its conversion rate
+    against its prior-predictive distribution. ``counts``: the arm's and control's observed and
+    simulated counts."""
+    obs_t, obs_c, sim_t, sim_c = counts
+    parent = scenario.funnel[stage].from_
+    n_t, n_c = obs_t[parent].sum(), obs_c[parent].sum()
+    t_obs = _log_ratio(obs_t[stage].sum(), n_t, obs_c[stage].sum(), n_c)
+    t_sim = _log_ratio(sim_t[stage].sum(axis=1), n_t, sim_c[stage].sum(axis=1), n_c)
+    p = _two_sided(t_sim, t_obs)
+    adj = min(1.0, p * n_stages)
+    lo, hi = np.exp(np.quantile(t_sim, [0.025, 0.975]))
+    ratio = float(np.exp(t_obs))
+    return StageConflict(
+        arm, stage, p, adj, adj < CONFLICT_LEVEL, ratio, (float(lo), float(hi)), params
+    )
+
+
 def conflict(
     scenario: Scenario,
     exp: ExperimentData,
@@ -166,74 +275,62 @@ def conflict(
     experiment periods' rates (shared by the arms), the change parameters from their priors, and
     every arm's counts given its observed parent counts (`changes.simulate_counts`).
     """
-    rng = stream(seed, "conflict")
-    idx = rng.integers(fit.n_draws, size=sims)
-    nodes = fit.nodes
-    mu = fit.flat("rate_mu")[idx]  # (sims, node)
-    if "rate_trend" in fit.arrays:  # the experiment runs after the history
-        mu = mu + fit.flat("rate_trend")[idx] * period_times(fit.n_periods, fit.n_periods, 1)[0]
-    if "rate_walk_last" in fit.arrays:  # drifting levels: where they ended, in the draws where
-        # the drift is on (each draw's probability of it, as the model weighs the experiment)
-        on = (
-            stream(seed, "conflict", "drift").uniform(size=sims)
-            < fit.flat("rate_drift_weight")[idx]
-        )
-        mu = mu + on[:, None] * fit.flat("rate_walk_last")[idx]
-    sigma = fit.flat("rate_sigma")[idx]
-    K = len(exp.periods)
-    effect_all = sigma[:, :, None] * rng.standard_normal((sims, len(nodes), K))
-    eta_all = mu[:, :, None] + effect_all
+    rates = _predictive_rates(exp, fit, seed, sims)
     params = {
         name: priors.sample(prior, sims, stream(seed, "conflict-param", name))[:, None]
         for name, prior in change_priors(scenario).items()
     }
-
-    def arm_sim(arm: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        rows = exp.rows(arm)
-        per = exp.period_index[rows]
-        eff = {nd: effect_all[:, j, per] for j, nd in enumerate(nodes)}
-        base = {nd: 1 / (1 + np.exp(-eta_all[:, j, per])) for j, nd in enumerate(nodes)}
-        plan = ChangePlan.of(scenario, arm)
-        rates = apply_rates(plan, base, eff, params, np)
-        obs = {c: v[rows] for c, v in exp.counts.items()}
-        rng = stream(seed, "conflict", arm)
-        sim = simulate_counts(scenario, plan, rates, params, lambda *_: rng, given=obs)
-        return sim, obs
-
-    sim_c, obs_c = arm_sim(exp.control)
+    sim_c, obs_c = _simulate_arm(scenario, exp, fit.nodes, rates, params, seed, exp.control)
     out: dict[str, list[StageConflict]] = {}
     for arm in exp.treatments:
         plan = ChangePlan.of(scenario, arm)
         stages = plan.acts_on(scenario)
+        out[arm] = []
         if not stages:
-            out[arm] = []
             continue
-        sim_t, obs_t = arm_sim(arm)
-        rows = []
+        sim_t, obs_t = _simulate_arm(scenario, exp, fit.nodes, rates, params, seed, arm)
         for stage in stages:
-            parent = scenario.funnel[stage].from_
-            n_t, n_c = obs_t[parent].sum(), obs_c[parent].sum()
-            t_obs = _log_ratio(obs_t[stage].sum(), n_t, obs_c[stage].sum(), n_c)
-            t_sim = _log_ratio(sim_t[stage].sum(axis=1), n_t, sim_c[stage].sum(axis=1), n_c)
-            lower = (np.sum(t_sim <= t_obs) + 1) / (sims + 1)
-            upper = (np.sum(t_sim >= t_obs) + 1) / (sims + 1)
-            p = float(min(1.0, 2 * min(lower, upper)))
-            adj = min(1.0, p * len(stages))
-            lo, hi = np.exp(np.quantile(t_sim, [0.025, 0.975]))
-            rows.append(
-                StageConflict(
-                    arm,
-                    stage,
-                    p,
-                    adj,
-                    adj < CONFLICT_LEVEL,
-                    float(np.exp(t_obs)),
-                    (float(lo), float(hi)),
-                    tuple(plan.params_behind(scenario, stage)),
-                )
-            )
-        out[arm] = rows
+            behind = tuple(plan.params_behind(scenario, stage))
+            counts = (obs_t, obs_c, sim_t, sim_c)
+            out[arm].append(_stage_conflict(scenario, arm, stage, counts, len(stages), behind))
     return out
+
+
+def _with_value_checks(
+    scenario: Scenario,
+    exp: ExperimentData,
+    fit_before: Fit,
+    stage_lifts: dict[str, dict[str, Lift]],
+    conflicts: dict[str, list[StageConflict]],
+) -> None:
+    """Add the value per unit's lifts from the experiment alone and its prior-data checks to an
+    experiment with values; each arm's Bonferroni correction then runs over its stages and
+    values."""
+    from ..model import values
+
+    for arm, d in values.experiment_lifts(
+        scenario, exp, fit_before, stream(scenario.seed, "value-lift")
+    ).items():
+        stage_lifts[arm].update({k: Lift.from_dict(v) for k, v in d.items()})
+    extra = values.experiment_conflicts(
+        scenario, exp, fit_before, stream(scenario.seed, "value-conflict")
+    )
+    for arm, rows in extra.items():
+        merged = [
+            (r.stage, r.p_value, r.observed_ratio, r.predicted95, r.params)
+            for r in conflicts.get(arm, [])
+        ]
+        merged += [
+            (r["stage"], r["p_value"], r["observed_ratio"], r["predicted95"], r["params"])
+            for r in rows
+        ]
+        m = len(merged)
+        conflicts[arm] = [
+            StageConflict(
+                arm, st, p, min(1.0, p * m), min(1.0, p * m) < CONFLICT_LEVEL, ratio, band, params
+            )
+            for st, p, ratio, band, params in merged
+        ]
 
 
 def g3(x: float) -> str:
@@ -315,7 +412,10 @@ def _conflict_part(scenario: Scenario, r: StageConflict) -> str:
 
 
 def conflict_sentence(
-    scenario: Scenario, arm: str, rows: list[StageConflict], changes: dict[str, Any]
+    scenario: Scenario,
+    arm: str,
+    rows: Sequence[StageConflict],
+    changes: Mapping[str, ChangeBelief],
 ) -> str:
     """Which belief the data contradict (or that they do not), in one or two sentences, in the
     current language."""
@@ -340,9 +440,9 @@ def conflict_sentence(
         _("{parameter} ({belief}; the experiment puts it at {median} [{low}, {high}])").format(
             parameter=p,
             belief=prior_words(prs[p]),
-            median=g3(changes[p]["posterior"]["median"]),
-            low=g3(changes[p]["posterior"]["interval90"][0]),
-            high=g3(changes[p]["posterior"]["interval90"][1]),
+            median=g3(changes[p].posterior.median),
+            low=g3(changes[p].posterior.interval90[0]),
+            high=g3(changes[p].posterior.interval90[1]),
         )
         for p in params
     )
@@ -356,30 +456,73 @@ def conflict_sentence(
 
 @dataclass(frozen=True)
 class ComparisonResult:
-    """What `krsim compare` computes; ``to_dict()`` is the `--json` object of `krsim compare` (docs/design.md §6)."""
+    """What `krsim compare` computes; ``to_dict()`` is the `--json` object of `krsim compare`
+    (docs/design.md §6), ``to_frame()`` P(met) per option and key result before and after the
+    experiment."""
 
     scenario: Scenario
     experiment: ExperimentData
-    srm: dict[str, Any]
-    lifts: dict[str, dict[str, Any]]
-    changes: dict[str, dict[str, Any]]
-    conflicts: dict[str, list[StageConflict]]
-    sentences: dict[str, str]
+    srm: SampleRatio
+    lifts: Mapping[str, Mapping[str, Lift]]
+    changes: Mapping[str, ChangeBelief]
+    conflicts: Mapping[str, tuple[StageConflict, ...]]
+    sentences: Mapping[str, str]
     updated: SimulationResult
     before: SimulationResult | None = None
     tested: tuple[str, ...] = field(default=())
 
+    def __post_init__(self) -> None:
+        freeze_fields(self, "lifts", "changes", "conflicts", "sentences", "tested")
+
     def to_dict(self) -> dict[str, Any]:
         return {
-            "srm": {"p_value": self.srm["p_value"], "flag": self.srm["flag"]},
-            "lifts": self.lifts,
-            "changes": self.changes,
+            "srm": {"p_value": self.srm.p_value, "flag": self.srm.flag},
+            "lifts": {
+                arm: {stage: d.to_dict() for stage, d in by_stage.items()}
+                for arm, by_stage in self.lifts.items()
+            },
+            "changes": {name: d.to_dict() for name, d in self.changes.items()},
             "conflict": {
                 arm: {r.stage: {"p_value": r.p_value, "flag": r.flag} for r in rows}
                 for arm, rows in self.conflicts.items()
             },
             "updated": self.updated.to_dict(),
         }
+
+    def p_met(
+        self, option: str, kr: str | None = None, *, before: bool = False
+    ) -> tuple[float, float]:
+        """P(met) of a key result under an option (``kr`` None: P(all met)) with its Monte Carlo
+        error, after the experiment (``before``: before it; NaN when that was not computed)."""
+        result = self.before if before else self.updated
+        if result is None:
+            return float("nan"), float("nan")
+        od = result.summary["options"][option]
+        if kr is None:
+            return od["p_all_met"], od["p_all_met_se"]
+        return od["key_results"][kr]["p_met"], od["key_results"][kr]["p_met_se"]
+
+    def to_frame(self):
+        """One row per option and key result: P(met) and its Monte Carlo error before the
+        experiment (NaN when the decision before was not computed) and after it."""
+        import pandas as pd
+
+        rows = []
+        for o in self.scenario.options:
+            for kr in self.scenario.key_results:
+                before = self.p_met(o, kr.id, before=True)
+                after = self.p_met(o, kr.id)
+                rows.append(
+                    {
+                        "option": o,
+                        "key_result": kr.id,
+                        "p_met_before": before[0],
+                        "p_met_before_se": before[1],
+                        "p_met": after[0],
+                        "p_met_se": after[1],
+                    }
+                )
+        return pd.DataFrame(rows).set_index(["option", "key_result"])
 
 
 def compare(
@@ -389,53 +532,22 @@ def compare(
     draws: int | None = None,
     seed: int | None = None,
     history: CountTable | None = None,
-    log=None,
     created: str | None = None,
     before: bool = False,
 ) -> ComparisonResult:
     """Fit the history alone (the beliefs before) and with the experiment (one model), then
-    compare; ``before`` also computes the decision before the experiment (for text and report)."""
+    compare; ``before`` also computes the decision before the experiment (for text and report).
+    ``draws``, ``seed``: the scenario's model settings overridden (`Scenario.with_overrides`)."""
     history = history if history is not None else read_history(scenario)
     if draws is not None or seed is not None:
         scenario = scenario.with_overrides(seed=seed, draws=draws)
-    fit_before = model.fit(scenario, history, log=log)
-    fit_after = model.fit(scenario, history, log=log, experiment=exp)
+    fit_before = model.fit(scenario, history)
+    fit_after = model.fit(scenario, history, experiment=exp)
     changes = change_table(scenario, fit_after)
     conflicts = conflict(scenario, exp, fit_before, scenario.seed)
     stage_lifts = lifts(scenario, exp, scenario.seed)
     if exp.values:  # the value per unit: lifts from the experiment alone, and prior-data conflict
-        from ..model import values
-
-        for arm, d in values.experiment_lifts(
-            scenario, exp, fit_before, stream(scenario.seed, "value-lift")
-        ).items():
-            stage_lifts[arm].update(d)
-        extra = values.experiment_conflicts(
-            scenario, exp, fit_before, stream(scenario.seed, "value-conflict")
-        )
-        for arm, rows in extra.items():
-            merged = [
-                (r.stage, r.p_value, r.observed_ratio, r.predicted95, r.params)
-                for r in conflicts.get(arm, [])
-            ]
-            merged += [
-                (r["stage"], r["p_value"], r["observed_ratio"], r["predicted95"], r["params"])
-                for r in rows
-            ]
-            m = len(merged)  # Bonferroni over the arm's stages and values
-            conflicts[arm] = [
-                StageConflict(
-                    arm,
-                    st,
-                    p,
-                    min(1.0, p * m),
-                    min(1.0, p * m) < CONFLICT_LEVEL,
-                    ratio,
-                    band,
-                    params,
-                )
-                for st, p, ratio, band, params in merged
-            ]
+        _with_value_checks(scenario, exp, fit_before, stage_lifts, conflicts)
     with language("en"):  # the result's own sentences; text and pages write them again in theirs
         sentences = {
             arm: conflict_sentence(scenario, arm, rows, changes) for arm, rows in conflicts.items()
@@ -473,27 +585,21 @@ def sentences_words(result: ComparisonResult) -> dict[str, str]:
     }
 
 
-def belief_cell(d: dict[str, Any]) -> str:
+def belief_cell(d: Belief) -> str:
     """'0.42 [0.31, 0.55]': a median and its 90% interval."""
-    return f"{g3(d['median'])} {fmt_interval(g3(d['interval90'][0]), g3(d['interval90'][1]))}"
+    return f"{g3(d.median)} {fmt_interval(g3(d.interval90[0]), g3(d.interval90[1]))}"
 
 
-def text_comparison(result: ComparisonResult, *, from_cache: bool = False) -> str:
-    """The terminal rendering: SRM, lifts, beliefs before/after, conflict, then the decision, in
-    the current language."""
-    from ..engine.render import localized_summary, text_summary
-
-    s, exp = result.scenario, result.experiment
-    lines = [_("Experiment: {path}").format(path=exp.path), ""]
+def _experiment_lines(result: ComparisonResult) -> list[str]:
+    """The experiment: its file, arms, planned split and traffic, and the sample-ratio test."""
+    s, exp, srm = result.scenario, result.experiment, result.srm
     arms = ", ".join(
         _("{arm} ({share} planned, {n} {stage})").format(
-            arm=a,
-            share=fmt_pct(exp.allocation[a], 0),
-            n=fmt_int(result.srm["observed"][a]),
-            stage=s.root,
+            arm=a, share=fmt_pct(exp.allocation[a], 0), n=fmt_int(srm.observed[a]), stage=s.root
         )
         for a in exp.arms
     )
+    lines = [_("Experiment: {path}").format(path=exp.path), ""]
     lines.append(
         _("{arms}, control {control}, {periods}: {each}").format(
             arms=arms_words(len(exp.arms)),
@@ -502,21 +608,27 @@ def text_comparison(result: ComparisonResult, *, from_cache: bool = False) -> st
             each=arms,
         )
     )
-    if result.srm["flag"]:
+    if srm.flag:
         lines.append(
             _(
                 "warning: sample-ratio mismatch (chi-square p = {p} < {threshold}): the traffic "
                 "split differs from the plan, so assignment may be broken; treat every result "
                 "below with caution."
-            ).format(p=g2(result.srm["p_value"]), threshold=fmt_g(SRM_THRESHOLD, "g"))
+            ).format(p=g2(srm.p_value), threshold=fmt_g(SRM_THRESHOLD, "g"))
         )
     else:
         lines.append(
             _("Sample ratio: chi-square p = {p} against the planned split; no mismatch.").format(
-                p=g3(result.srm["p_value"])
+                p=g3(srm.p_value)
             )
         )
-    lines += [
+    return lines
+
+
+def _lift_lines(result: ComparisonResult) -> list[str]:
+    """What the experiment alone says: each arm's lift per stage (and value)."""
+    s, exp = result.scenario, result.experiment
+    lines = [
         "",
         _("What the experiment alone says (weak priors): lift of each stage's conversion"),
         _(
@@ -529,19 +641,28 @@ def text_comparison(result: ComparisonResult, *, from_cache: bool = False) -> st
     for arm, by_stage in result.lifts.items():
         lines.append(f"  {s.options[arm].label or arm}")
         for stage, d in by_stage.items():
-            lo, hi = d["interval95"]
+            lo, hi = d.interval95
             lines.append(
-                f"    {stage:<{width}}{signed_pct(d['median']):>8} "
-                f"{fmt_interval(signed_pct(lo), signed_pct(hi))}   {better} {fmt_num(d['p_better'])}"
+                f"    {stage:<{width}}{signed_pct(d.median):>8} "
+                f"{fmt_interval(signed_pct(lo), signed_pct(hi))}   {better} {fmt_num(d.p_better)}"
             )
-    lines += ["", _("Beliefs before → after the experiment: median [90% interval]")]
+    return lines
+
+
+def _belief_lines(result: ComparisonResult) -> list[str]:
+    """Each change parameter before → after the experiment."""
+    lines = ["", _("Beliefs before → after the experiment: median [90% interval]")]
     name_w = max((len(n) for n in result.changes), default=0) + 2
     for name, d in result.changes.items():
         tag = "" if name in result.tested else _("   (not tested: unchanged)")
-        lines.append(
-            f"  {name:<{name_w}}{belief_cell(d['prior'])} → {belief_cell(d['posterior'])}{tag}"
-        )
-    lines += [
+        lines.append(f"  {name:<{name_w}}{belief_cell(d.prior)} → {belief_cell(d.posterior)}{tag}")
+    return lines
+
+
+def _conflict_lines(result: ComparisonResult) -> list[str]:
+    """Prior–data conflict: each checked stage's ratio against the beliefs, then each arm's
+    sentence."""
+    lines = [
         "",
         _("Prior–data conflict: two-sided prior-predictive p-value of the treatment/control ratio"),
         _("of each stage's conversion rate (flag: Bonferroni-adjusted p < 0.05)"),
@@ -549,46 +670,53 @@ def text_comparison(result: ComparisonResult, *, from_cache: bool = False) -> st
     sentences = sentences_words(result)
     for arm, rows in result.conflicts.items():
         for r in rows:
-            lines.append(
-                "  "
-                + _(
-                    "{arm} · {stage}: observed {ratio}× (beliefs: {low}× to {high}×), p = {p}, "
-                    "adjusted {adjusted}"
-                ).format(
-                    arm=arm,
-                    stage=r.stage,
-                    ratio=g3(r.observed_ratio),
-                    low=g3(r.predicted95[0]),
-                    high=g3(r.predicted95[1]),
-                    p=g2(r.p_value),
-                    adjusted=g2(r.p_adjusted),
-                )
-                + (_("  CONFLICT") if r.flag else "")
+            line = _(
+                "{arm} · {stage}: observed {ratio}× (beliefs: {low}× to {high}×), p = {p}, "
+                "adjusted {adjusted}"
+            ).format(
+                arm=arm,
+                stage=r.stage,
+                ratio=g3(r.observed_ratio),
+                low=g3(r.predicted95[0]),
+                high=g3(r.predicted95[1]),
+                p=g2(r.p_value),
+                adjusted=g2(r.p_adjusted),
             )
+            lines.append("  " + line + (_("  CONFLICT") if r.flag else ""))
         lines.append("  " + sentences[arm])
-    if result.before is not None:
-        lines += ["", _("The quarter before → after the experiment: P(all key results met)")]
-        b, a = result.before.summary, result.updated.summary
-        for o, od in a["options"].items():
-            bd = b["options"][o]
-            lines.append(
-                f"  {od['label']:<{max(len(x['label']) for x in a['options'].values()) + 2}}"
-                f"{fmt_p(bd['p_all_met'], bd['p_all_met_se'])} → "
-                f"{fmt_p(od['p_all_met'], od['p_all_met_se'])}"
-            )
-        rb, ra = b["recommendation"]["option"], a["recommendation"]["option"]
+    return lines
+
+
+def _before_after_lines(result: ComparisonResult) -> list[str]:
+    """P(all met) per option before → after the experiment, and whether the pick changes."""
+    if result.before is None:
+        return []
+    lines = ["", _("The quarter before → after the experiment: P(all key results met)")]
+    labels = {o: opt.label or o for o, opt in result.scenario.options.items()}
+    width = max(len(x) for x in labels.values()) + 2
+    for o, label in labels.items():
         lines.append(
-            "  "
-            + (
-                _("Pick before: {before}; after: {after} (unchanged).")
-                if rb == ra
-                else _("Pick before: {before}; after: {after} — it changes.")
-            ).format(before=rb, after=ra)
+            f"  {label:<{width}}{fmt_p(*result.p_met(o, before=True))} → {fmt_p(*result.p_met(o))}"
         )
+    rb = result.before.summary["recommendation"]["option"]
+    ra = result.updated.summary["recommendation"]["option"]
+    same = _("Pick before: {before}; after: {after} (unchanged).")
+    changed = _("Pick before: {before}; after: {after} — it changes.")
+    lines.append("  " + (same if rb == ra else changed).format(before=rb, after=ra))
+    return lines
+
+
+def text_comparison(result: ComparisonResult, *, from_cache: bool = False) -> str:
+    """The terminal rendering: SRM, lifts, beliefs before/after, conflict, then the decision, in
+    the current language."""
+    from ..engine.render import localized_summary, text_summary
+
+    lines = _experiment_lines(result) + _lift_lines(result) + _belief_lines(result)
+    lines += _conflict_lines(result) + _before_after_lines(result)
     title = _("After the experiment")
     lines += ["", title, "-" * len(title)]
     summary = localized_summary(result.updated)
-    lines.append(text_summary(s, summary, from_cache=from_cache))
+    lines.append(text_summary(result.scenario, summary, from_cache=from_cache))
     return "\n".join(lines)
 
 

@@ -57,7 +57,9 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -75,6 +77,7 @@ from ..i18n import (
     ngettext,
     periods,
 )
+from ..io.data import CountTable
 from ..io.scenario import (
     Flow,
     Gate,
@@ -85,9 +88,11 @@ from ..io.scenario import (
     change_param_names,
     did_you_mean,
 )
+from ..model.posterior import Fit
 from ..model.streams import seed_of
 from ..model.values import column, value_stages
 from . import smooth
+from .records import freeze_fields
 
 UNITS = {
     "all_met": N_("P(all KRs met)"),
@@ -106,12 +111,12 @@ def units_of(scenario: Scenario, rule) -> str:
 
 def unit_words(result: PlanResult) -> str:
     """The unit of the plan's figures in the current language (the result's own is English)."""
-    return _(result.units or UNITS[result.rule])
+    return _(result.units)
 
 
 def _the_unit(result: PlanResult) -> str:
     """The unit as the subject of a sentence: 'P(all KRs met)', 'the expected OKR grade'."""
-    unit = result.units or UNITS[result.rule]
+    unit = result.units
     if unit.startswith("P("):
         return _(unit)
     if unit == UNITS["expected_grade"]:
@@ -125,32 +130,103 @@ PERIOD_FRACTIONS = (1 / 6, 1 / 3, 1 / 2)
 
 @dataclass(frozen=True)
 class Design:
+    """A test design: visitors per arm, and its length in periods."""
+
     per_arm: int
     periods: int
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"per_arm": self.per_arm, "periods": self.periods}
 
-@dataclass
+
+@dataclass(frozen=True)
+class PartialEVPI:
+    """The value of knowing one change parameter exactly, with its Monte Carlo error."""
+
+    value: float
+    se: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "se": self.se}
+
+
+@dataclass(frozen=True)
+class DesignValue:
+    """What one test design is worth (see the module docstring), each estimate with its Monte
+    Carlo error; ``exposure_then``: the option run after the test when nothing is learnt from it,
+    ``users_reaching_per_arm``: per tested option and stage it acts on, the mean number of the
+    arm's users reaching the stage's parent during the test."""
+
+    per_arm: int
+    periods: int
+    share_of_traffic: float
+    share_per_arm: float
+    evsi: float
+    evsi_se: float
+    evsi_raw: float
+    net_value: float
+    net_value_se: float
+    exposure_value: float
+    exposure_value_se: float
+    exposure_then: str
+    learning_value: float
+    learning_value_se: float
+    p_decision_changes: float
+    p_decision_changes_se: float
+    decision_changes_worth_nothing: bool
+    assurance: float
+    assurance_se: float
+    users_reaching_per_arm: Mapping[str, Mapping[str, float]]
+
+    def __post_init__(self) -> None:
+        freeze_fields(self, "users_reaching_per_arm")
+
+    @property
+    def design(self) -> Design:
+        return Design(self.per_arm, self.periods)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["users_reaching_per_arm"] = {
+            a: dict(by_stage) for a, by_stage in self.users_reaching_per_arm.items()
+        }
+        return out
+
+
+@dataclass(frozen=True)
 class PlanResult:
-    """What `krsim plan` computes; ``to_dict()`` is the `--json` object."""
+    """What `krsim plan` computes; ``to_dict()`` is the `--json` object, ``to_frame()`` one row
+    per test design. ``sentence``, the recommendation in English (the JSON's), is written from
+    the other fields when the result is made."""
 
     scenario: Scenario
     rule: str
+    units: str  # the rule's value in words, e.g. "P(all KRs met)"
     option_now: str
     value_now: float
     evpi: float
     evpi_se: float
-    partial_evpi: dict[str, dict[str, float]]
-    designs: list[dict[str, Any]]
-    recommended: dict[str, int] | None
-    sentence: str
+    partial_evpi: Mapping[str, PartialEVPI]
+    designs: tuple[DesignValue, ...]
+    recommended: Design | None
     samples: int
     arms: tuple[str, ...]
     mean_traffic: float
-    units: str = ""  # the rule's value in words, e.g. "P(all KRs met)"
     roll_out: str | None = None  # the option to roll out to a share of traffic, without a test
-    notes: list[str] = field(default_factory=list)  # what the user should know (also on stderr)
-    history: Any = field(default=None, repr=False)  # the history table the plan was made from
-    fit: Any = field(default=None, repr=False)  # the posterior draws it was made from
+    notes: tuple[str, ...] = ()  # what the user should know (also on stderr)
+    history: CountTable | None = field(default=None, repr=False)  # the plan's history table
+    fit: Fit | None = field(default=None, repr=False)  # the posterior draws it was made from
+    sentence: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        freeze_fields(self, "partial_evpi", "designs", "arms", "notes")
+        with language("en"):
+            object.__setattr__(self, "sentence", recommendation_sentence(self, self.best))
+
+    @property
+    def best(self) -> DesignValue | None:
+        """The design with the highest net value (None without designs)."""
+        return max(self.designs, key=lambda d: d.net_value, default=None)
 
     @property
     def evpi_is_zero(self) -> bool:
@@ -162,22 +238,33 @@ class PlanResult:
         return {
             "scenario": self.scenario.id,
             "rule": self.rule,
-            "units": self.units or UNITS[self.rule],
+            "units": self.units,
             "decide_now": {"option": self.option_now, "value": self.value_now},
             "evpi": self.evpi,
             "evpi_se": self.evpi_se,
             "evpi_is_zero": self.evpi_is_zero,
-            "partial_evpi": self.partial_evpi,
+            "partial_evpi": {name: p.to_dict() for name, p in self.partial_evpi.items()},
             "arms": list(self.arms),
             "untested": [o for o in self.scenario.options if o not in self.arms],
             "mean_traffic": self.mean_traffic,
-            "designs": self.designs,
-            "recommended": self.recommended,
+            "designs": [d.to_dict() for d in self.designs],
+            "recommended": None if self.recommended is None else self.recommended.to_dict(),
             "roll_out": self.roll_out,
             "recommendation": self.sentence,
             "notes": list(self.notes),
             "samples": self.samples,
         }
+
+    def to_frame(self):
+        """One row per test design (indexed by its length and visitors per arm): its share of
+        the traffic and every value of it with its Monte Carlo error."""
+        import pandas as pd
+
+        rows = [
+            {k: v for k, v in d.to_dict().items() if k != "users_reaching_per_arm"}
+            for d in self.designs
+        ]
+        return pd.DataFrame(rows).set_index(["periods", "per_arm"])
 
 
 def evpi_is_zero(evpi: float, se: float) -> bool:
@@ -337,8 +424,12 @@ def _rate(counts: dict[str, np.ndarray], scenario: Scenario, stage: str) -> np.n
     return np.log((x + 0.5) / (n + 1.0))
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Replicate:
+    """One replicate of the simulated quarters: per option the rule's value and the grade per
+    draw, the change parameters' draws, the shared draws, the replicate's scenario (its seed) and
+    the totals of the periods after each test length."""
+
     values: dict[str, np.ndarray]  # option -> rule value per draw (full quarter)
     grades: dict[str, np.ndarray]
     params: dict[str, np.ndarray]
@@ -479,6 +570,239 @@ def _estimate(bases: _Bases, V, boot_w, stat):
     return est, _se(reps), fitted, reps
 
 
+@dataclass(frozen=True)
+class _Quarters:
+    """The simulated quarters every estimate of a plan is made from: the options, the rule, the
+    replicates, the rule's value per quarter and option ``V`` (N, options) and its difference to
+    today's pick ``Vd``, the change parameters' draws (and per option the uncertain ones), the
+    mean traffic per period, today's pick (its column) and the bootstrap's case weights."""
+
+    scenario: Scenario
+    targets: dict[str, decision.KRTarget]
+    rule: decision.Rule
+    opts: list[str]
+    reps: list[_Replicate]
+    V: np.ndarray
+    Vd: np.ndarray
+    means: np.ndarray
+    params: dict[str, np.ndarray]
+    uncertain: dict[str, list[str]]
+    traffic: float
+    now: int
+    boot_w: list[np.ndarray]
+
+    @property
+    def N(self) -> int:
+        return self.V.shape[0]
+
+
+def _today(scenario: Scenario, ev0: decision.Evaluation, chains: int, V, G) -> int:
+    """Today's pick (its column): `krsim run`'s (guardrails and the primary KR included);
+    without either, the same as the best mean over every replicate up to Monte Carlo noise."""
+    opts = list(scenario.options)
+    if decision.primary_kr(scenario) or any(kr.guardrail for kr in scenario.key_results):
+        return opts.index(decision.choose_option(scenario, ev0.options, chains))
+    return _pick(opts, V.mean(axis=0), G.mean(axis=0), scenario.control_option)
+
+
+def _uncertain(scenario: Scenario, params: dict[str, np.ndarray]) -> dict[str, list[str]]:
+    """Per option, its change parameters that vary across the draws."""
+    out: dict[str, list[str]] = {o: [] for o in scenario.options}
+    for o, opt in scenario.options.items():
+        for names in change_param_names(o, opt):
+            out[o] += [name for _field, name in names if np.ptp(params[name]) > 0]
+    return out
+
+
+def _simulate_quarters(
+    scenario: Scenario,
+    fit: Fit,
+    history: CountTable,
+    ks: list[int],
+    replicates: int,
+    bootstrap: int,
+) -> _Quarters:
+    """``replicates`` sets of simulated quarters under every option (the first is `krsim run`'s
+    forecast), the rule's value of each, today's pick and ``bootstrap`` resamples' weights."""
+    tg = decision.targets(scenario, history)
+    opts = list(scenario.options)
+    # the rule the decision is made under (`krsim run`'s: out-of-reach KRs left out, expected
+    # grade when nothing is within reach), from the same forecast as replicate 0
+    ev0 = decision.evaluate(scenario, forecast.simulate(scenario, fit), tg)
+    reps = [_replicate(scenario, fit, tg, r, ks, ev0.rule) for r in range(replicates)]
+    N = sum(rp.values[opts[0]].shape[0] for rp in reps)
+    V = np.column_stack([np.concatenate([rp.values[o] for rp in reps]) for o in opts])
+    G = np.column_stack([np.concatenate([rp.grades[o] for rp in reps]) for o in opts])
+    params = {n: np.concatenate([rp.params[n] for rp in reps]) for n in reps[0].params}
+    traffic = float(np.concatenate([rp.shared.traffic_mean.mean(axis=1) for rp in reps]).mean())
+    rng = np.random.default_rng(seed_of(scenario.seed, "bootstrap"))
+    boot_w = [rng.multinomial(N, np.full(N, 1.0 / N)).astype(float) for _b in range(bootstrap)]
+    now = _today(scenario, ev0, fit.chains, V, G)
+    # Regressions are of each option's value minus today's pick's, draw by draw (the incremental
+    # net benefit of Strong et al.): the same value of information, with much less noise, since
+    # options share the quarter's randomness (common random numbers).
+    Vd = V - V[:, [now]]
+    return _Quarters(
+        scenario=scenario,
+        targets=tg,
+        rule=ev0.rule,
+        opts=opts,
+        reps=reps,
+        V=V,
+        Vd=Vd,
+        means=V.mean(axis=0),
+        params=params,
+        uncertain=_uncertain(scenario, params),
+        traffic=traffic,
+        now=now,
+        boot_w=boot_w,
+    )
+
+
+def _evpi(q: _Quarters) -> tuple[float, float, dict[str, PartialEVPI]]:
+    """EVPI and partial EVPI: regressions of V_a on option a's parameters (all of them; each
+    alone)."""
+    own = {
+        o: np.column_stack([q.params[n] for n in q.uncertain[o]]) for o in q.opts if q.uncertain[o]
+    }
+    if own:
+        blocks = _difference_blocks(q.opts, q.now, own)
+        evpi, evpi_se = _estimate(_Bases(blocks, q.N), q.Vd, q.boot_w, _voi)[:2]
+    else:
+        evpi, evpi_se = 0.0, 0.0
+    evpi = max(evpi, 0.0)  # E[max] >= max E: below 0 only by Monte Carlo error
+    partial = {}
+    for o in q.opts:
+        for name in q.uncertain[o]:
+            bl = _difference_blocks(q.opts, q.now, {o: q.params[name][:, None]})
+            val, se = _estimate(_Bases(bl, q.N), q.Vd, q.boot_w, _voi)[:2]
+            partial[name] = PartialEVPI(max(val, 0.0), se)
+    return evpi, evpi_se, partial
+
+
+def _test_totals(q: _Quarters, d: Design, share: float, arms: tuple[str, ...]):
+    """Over every replicate: per arm the totals of the test periods, and the totals of
+    everything the funnel saw in them (the arms and the untested traffic)."""
+    keys = _totals_keys(q.scenario)
+    per_rep = [_test_periods(rp.scenario, rp, d, share, arms) for rp in q.reps]
+    arm_totals = {
+        a: {st: np.concatenate([at[a][st] for at, _tt in per_rep]) for st in keys} for a in arms
+    }
+    test_totals = {st: np.concatenate([tt[st] for _at, tt in per_rep]) for st in keys}
+    return arm_totals, test_totals
+
+
+def _with_test(q: _Quarters, d: Design, test_totals: dict[str, np.ndarray]) -> np.ndarray:
+    """W (N, options): the rule's value of the quarter made of the test periods and then each
+    option for the rest."""
+    keys = _totals_keys(q.scenario)
+    W = []
+    for o in q.opts:
+        tail = {
+            st: np.concatenate([rp.tail_totals[o][d.periods][st] for rp in q.reps]) for st in keys
+        }
+        quarter = {st: (test_totals[st] + tail[st])[:, None] for st in keys}
+        W.append(decision.evaluate_option(q.scenario, quarter, q.targets, q.rule).value)
+    return np.column_stack(W)
+
+
+def _net(
+    f: np.ndarray, w: np.ndarray, *, W_now: np.ndarray, Wd: np.ndarray, V: np.ndarray
+) -> float:
+    """The realised value of following the rule "pick the best fitted option", not the fitted
+    maximum: an additive regression can misstate E[W | data] where it matters for the pick,
+    and this estimate cannot profit from that (it is at most the value of the best rule)."""
+    n = w.sum()
+    d = f.argmax(axis=1)
+    gain = Wd[np.arange(len(d)), d]
+    return float((w @ gain + w @ W_now) / n - ((w @ V) / n).max())
+
+
+def _exposure(w: np.ndarray, W: np.ndarray, V: np.ndarray) -> float:
+    """The test periods alone, learning nothing (then today's best guess for the rest)."""
+    n = w.sum()
+    return float(((w @ W) / n).max() - ((w @ V) / n).max())
+
+
+def _design_value(
+    q: _Quarters,
+    d: Design,
+    arms: tuple[str, ...],
+    stages: dict[str, list[str]],
+    evpi: tuple[float, float],
+) -> DesignValue:
+    """What a design is worth: EVSI, net value, exposure and learning values, P(decision
+    changes), assurance."""
+    share = len(arms) * d.per_arm / (d.periods * q.traffic)
+    arm_totals, test_totals = _test_totals(q, d, share, arms)
+    summ = _summaries(q.scenario, arm_totals, arms, stages)
+    informative = {a: summ[a] for a in arms[1:] if summ[a].shape[1] and q.uncertain[a]}
+    W = _with_test(q, d, test_totals)
+    own = _Bases(_difference_blocks(q.opts, q.now, informative), q.N)
+    evsi_raw, evsi_se = _estimate(own, q.Vd, q.boot_w, _voi)[:2]
+    # After the test the team also knows how far each KR got during it: one term per KR
+    so_far = [decision.kr_value(kr, test_totals)[:, None] for kr in q.scenario.key_results]
+    every = list(informative.values()) + (so_far if informative else [])
+    net = partial(_net, W_now=W[:, q.now], Wd=W - W[:, [q.now]], V=q.V)
+    net_value, net_se, fW, net_reps = _estimate(
+        _Bases([every for _o in q.opts], q.N), W - W[:, [q.now]], q.boot_w, net
+    )
+    exposure = _exposure(np.ones(q.N), W, q.V)
+    exposure_reps = np.array([_exposure(w, W, q.V) for w in q.boot_w])
+    learning_se = _se(net_reps - exposure_reps)  # paired: the same resamples
+    after = fW.argmax(axis=1)
+    after[fW[:, q.now] >= fW.max(axis=1) - 1e-12] = q.now  # ties keep today's pick
+    changes = (after != q.now).astype(float)
+    adopt = (np.array(q.opts)[after] != q.scenario.control_option).astype(float)
+    learning = net_value - exposure
+    return DesignValue(
+        per_arm=d.per_arm,
+        periods=d.periods,
+        share_of_traffic=share,
+        share_per_arm=share / len(arms),
+        evsi=coherent_evsi(evsi_raw, evsi_se, *evpi),
+        evsi_se=evsi_se,
+        evsi_raw=evsi_raw,
+        net_value=net_value,
+        net_value_se=net_se,
+        exposure_value=exposure,
+        exposure_value_se=_se(exposure_reps),
+        exposure_then=q.opts[int(np.argmax(W.mean(axis=0)))],
+        learning_value=learning,
+        learning_value_se=learning_se,
+        p_decision_changes=float(changes.mean()),
+        p_decision_changes_se=decision.mc_se(changes, 1),
+        decision_changes_worth_nothing=bool(
+            evpi_is_zero(*evpi) or not _above_zero(learning, learning_se)
+        ),
+        assurance=float(adopt.mean()),
+        assurance_se=decision.mc_se(adopt, 1),
+        users_reaching_per_arm={
+            a: {st: float(np.mean(arm_totals[a][q.scenario.funnel[st].from_])) for st in stages[a]}
+            for a in arms[1:]
+            if stages[a]
+        },
+    )
+
+
+def _what_to_do(
+    q: _Quarters, arms: tuple[str, ...], best: DesignValue | None, evpi: float, evpi_se: float
+) -> tuple[Design | None, str | None]:
+    """The design to run (`advice` says test), or the option to roll out (it says roll out)."""
+    what = advice(best, evpi, evpi_se)
+    if what == "test":
+        assert best is not None
+        return best.design, None
+    if what == "roll_out":
+        # the best tested option other than the control (today's pick if it is one), by its
+        # value today
+        if q.opts[q.now] in arms[1:]:
+            return None, q.opts[q.now]
+        tested = [q.opts.index(a) for a in arms[1:]]
+        return None, q.opts[max(tested, key=q.means.__getitem__)]
+    return None, None
+
+
 def plan(
     scenario: Scenario,
     *,
@@ -486,17 +810,22 @@ def plan(
     periods: list[int] | None = None,
     replicates: int = 4,
     bootstrap: int = 8,
-    fit=None,
-    history=None,
-    progress=None,
+    fit: Fit | None = None,
+    history: CountTable | None = None,
+    progress: Callable[[int, int], None] | None = None,
     arms: list[str] | None = None,
+    draws: int | None = None,
+    seed: int | None = None,
 ) -> PlanResult:
     """Value of information of the decision and of each candidate test design.
 
     ``history`` defaults to the scenario's table, ``fit`` to its (cached) fit;
     ``progress(done, total)`` is called as designs are evaluated; ``arms``: the options every
-    test design runs (default all; see `check_arms`, whose notes go to ``PlanResult.notes``).
+    test design runs (default all; see `check_arms`, whose notes go to ``PlanResult.notes``);
+    ``draws``, ``seed``: the scenario's model settings overridden (`Scenario.with_overrides`).
     """
+    if draws is not None or seed is not None:
+        scenario = scenario.with_overrides(seed=seed, draws=draws)
     with _single_threaded_blas():
         return _plan(
             scenario, per_arm, periods, replicates, bootstrap, fit, history, progress, arms
@@ -515,9 +844,18 @@ def _single_threaded_blas():
     return threadpool_limits(1, user_api="blas")
 
 
-def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progress, arms):
+def _inputs(
+    scenario: Scenario,
+    arms: list[str] | None,
+    per_arm: list[int] | None,
+    periods: list[int] | None,
+    history: CountTable | None,
+    fit: Fit | None,
+) -> tuple[tuple[str, ...], list[str], CountTable, Fit]:
+    """The arms and the notes on them (the input's problems raised, one line each), the history
+    and the fit (the scenario's table and its cached fit unless given)."""
     with language("en"):  # the result's notes and sentence are English, as its JSON
-        arms, notes, arm_problems = check_arms(scenario, arms)
+        chosen, notes, arm_problems = check_arms(scenario, arms)
     problems = check_designs(scenario, per_arm, periods) + arm_problems
     if problems:
         raise InputError(problems)
@@ -526,218 +864,63 @@ def _plan(scenario, per_arm, periods, replicates, bootstrap, fit, history, progr
 
         history = read_history(scenario)
     if fit is None:
-        from ..model import build as model
+        from .. import model
 
         fit = model.fit(scenario, history)
-    tg = decision.targets(scenario, history)
-    opts = list(scenario.options)
-    control = scenario.control_option
+    return chosen, notes, history, fit
+
+
+def _plan(
+    scenario: Scenario,
+    per_arm: list[int] | None,
+    periods: list[int] | None,
+    replicates: int,
+    bootstrap: int,
+    fit: Fit | None,
+    history: CountTable | None,
+    progress: Callable[[int, int], None] | None,
+    asked: list[str] | None,
+) -> PlanResult:
+    arms, notes, history, fit = _inputs(scenario, asked, per_arm, periods, history, fit)
     ks = list(periods) if periods else default_periods(scenario.horizon)
-
-    # the rule the decision is made under (`krsim run`'s: out-of-reach KRs left out, expected
-    # grade when nothing is within reach), from the same forecast as replicate 0
-    ev0 = decision.evaluate(scenario, forecast.simulate(scenario, fit), tg)
-    rule = ev0.rule
-    reps = [_replicate(scenario, fit, tg, r, ks, rule) for r in range(replicates)]
-    N = sum(rp.values[opts[0]].shape[0] for rp in reps)
-    V = np.column_stack([np.concatenate([rp.values[o] for rp in reps]) for o in opts])
-    G = np.column_stack([np.concatenate([rp.grades[o] for rp in reps]) for o in opts])
-    params = {n: np.concatenate([rp.params[n] for rp in reps]) for n in reps[0].params}
-    traffic = float(np.concatenate([rp.shared.traffic_mean.mean(axis=1) for rp in reps]).mean())
-    designs = design_grid(scenario, traffic, len(arms), per_arm, ks)
-
-    rng = np.random.default_rng(seed_of(scenario.seed, "bootstrap"))
-    boot_w = [rng.multinomial(N, np.full(N, 1.0 / N)).astype(float) for _b in range(bootstrap)]
-    means = V.mean(axis=0)
-    # today's pick is `krsim run`'s (guardrails and the primary KR included); without either,
-    # the same as the best mean over every replicate up to Monte Carlo noise
-    if decision.primary_kr(scenario) or any(kr.guardrail for kr in scenario.key_results):
-        now = opts.index(decision.choose_option(scenario, ev0.options, fit.chains))
-    else:
-        now = _pick(opts, means, G.mean(axis=0), control)
-    value_now = float(means[now])
-    # Regressions are of each option's value minus today's pick's, draw by draw (the incremental
-    # net benefit of Strong et al.): the same value of information, with much less noise, since
-    # options share the quarter's randomness (common random numbers).
-    Vd = V - V[:, [now]]
-
-    uncertain: dict[str, list[str]] = {o: [] for o in opts}
-    for o in opts:
-        for names in change_param_names(o, scenario.options[o]):
-            for _field, name in names:
-                if np.ptp(params[name]) > 0:
-                    uncertain[o].append(name)
-
-    total_steps = 1 + len(designs)
-    if progress:
-        progress(0, total_steps)
-    # EVPI and partial EVPI: regressions of V_a on option a's parameters
-    own_params = {
-        o: np.column_stack([params[n] for n in uncertain[o]]) for o in opts if uncertain[o]
-    }
-    if own_params:
-        blocks = _difference_blocks(opts, now, own_params)
-        evpi, evpi_se = _estimate(_Bases(blocks, N), Vd, boot_w, _voi)[:2]
-    else:
-        evpi, evpi_se = 0.0, 0.0
-    evpi = max(evpi, 0.0)  # E[max] >= max E: below 0 only by Monte Carlo error
-    partial = {}
-    for o in opts:
-        for name in uncertain[o]:
-            bl = _difference_blocks(opts, now, {o: params[name][:, None]})
-            val, se = _estimate(_Bases(bl, N), Vd, boot_w, _voi)[:2]
-            partial[name] = {"value": max(val, 0.0), "se": se}
-    if progress:
-        progress(1, total_steps)
-
+    q = _simulate_quarters(scenario, fit, history, ks, replicates, bootstrap)
+    designs = design_grid(scenario, q.traffic, len(arms), per_arm, ks)
+    total = 1 + len(designs)
+    tick = progress or (lambda done, total: None)
+    tick(0, total)
+    evpi, evpi_se, partial_evpi = _evpi(q)
+    tick(1, total)
+    units = units_of(scenario, q.rule)
     stages = {a: tested_stages(scenario, a) for a in arms}
-    out_designs = []
+    values = []
     for i, d in enumerate(designs):
-        share = len(arms) * d.per_arm / (d.periods * traffic)
-        arm_tot_r, all_tot_r = [], []
-        for rp in reps:
-            at, tt = _test_periods(rp.scenario, rp, d, share, arms)
-            arm_tot_r.append(at)
-            all_tot_r.append(tt)
-        arm_totals = {
-            a: {
-                st: np.concatenate([at[a][st] for at in arm_tot_r]) for st in _totals_keys(scenario)
-            }
-            for a in arms
-        }
-        test_totals = {
-            st: np.concatenate([tt[st] for tt in all_tot_r]) for st in _totals_keys(scenario)
-        }
-        summ = _summaries(scenario, arm_totals, arms, stages)
-        informative = {a: summ[a] for a in arms[1:] if summ[a].shape[1] and uncertain[a]}
-        # the quarter with the test in it, then option a
-        W = []
-        for o in opts:
-            tail = {
-                st: np.concatenate([rp.tail_totals[o][d.periods][st] for rp in reps])
-                for st in _totals_keys(scenario)
-            }
-            quarter = {st: (test_totals[st] + tail[st])[:, None] for st in _totals_keys(scenario)}
-            oe = decision.evaluate_option(scenario, quarter, tg, rule)
-            W.append(oe.value)
-        W = np.column_stack(W)
-        own = _Bases(_difference_blocks(opts, now, informative), N)
-        evsi_raw, evsi_se = _estimate(own, Vd, boot_w, _voi)[:2]
-        evsi = _coherent_evsi(evsi_raw, evsi_se, evpi, evpi_se)
-        if _evsi_too_high(evsi_raw, evsi_se, evpi, evpi_se):
+        v = _design_value(q, d, arms, stages, (evpi, evpi_se))
+        if _evsi_too_high(v.evsi_raw, v.evsi_se, evpi, evpi_se):
             with language("en"):
-                note = _evsi_note(
-                    scenario,
-                    {"periods": d.periods, "per_arm": d.per_arm},
-                    evsi_raw,
-                    evsi_se,
-                    evpi,
-                    evpi_se,
-                    units_of(scenario, rule),
-                )
-            notes.append(note)
-        # After the test the team also knows how far each KR got during it: one term per KR
-        progress_so_far = [
-            decision.kr_value(kr, test_totals)[:, None] for kr in scenario.key_results
-        ]
-        every = list(informative.values()) + (progress_so_far if informative else [])
-        allb = _Bases([every for _o in opts], N)
-
-        Wd = W - W[:, [now]]
-
-        def net(f, w, w_now=W[:, now], Wd=Wd):
-            # the realised value of following the rule "pick the best fitted option", not the
-            # fitted maximum: an additive regression can misstate E[W | data] where it matters
-            # for the pick, and this estimate cannot profit from that (it is at most the value
-            # of the best rule)
-            n = w.sum()
-            d = f.argmax(axis=1)
-            gain = Wd[np.arange(len(d)), d]
-            return float((w @ gain + w @ w_now) / n - ((w @ V) / n).max())
-
-        net_value, net_se, fW, net_reps = _estimate(allb, Wd, boot_w, net)
-
-        # the test periods alone, learning nothing (then today's best guess for the rest)
-        def exposure_of(w, W=W):
-            n = w.sum()
-            return float(((w @ W) / n).max() - ((w @ V) / n).max())
-
-        exposure = exposure_of(np.ones(N))
-        exposure_then = opts[int(np.argmax(W.mean(axis=0)))]
-        exposure_reps = np.array([exposure_of(w) for w in boot_w])
-        learning_se = _se(net_reps - exposure_reps)  # paired: the same resamples
-        after = fW.argmax(axis=1)
-        after[fW[:, now] >= fW.max(axis=1) - 1e-12] = now  # ties keep today's pick
-        changes = (after != now).astype(float)
-        adopt = (np.array(opts)[after] != control).astype(float)
-        reaching = {
-            a: {st: float(np.mean(arm_totals[a][scenario.funnel[st].from_])) for st in stages[a]}
-            for a in arms[1:]
-            if stages[a]
-        }
-        learning = net_value - exposure
-        out_designs.append(
-            {
-                "per_arm": d.per_arm,
-                "periods": d.periods,
-                "share_of_traffic": share,
-                "share_per_arm": share / len(arms),
-                "evsi": evsi,
-                "evsi_se": evsi_se,
-                "evsi_raw": evsi_raw,
-                "net_value": net_value,
-                "net_value_se": net_se,
-                "exposure_value": exposure,
-                "exposure_value_se": _se(exposure_reps),
-                "exposure_then": exposure_then,
-                "learning_value": learning,
-                "learning_value_se": learning_se,
-                "p_decision_changes": float(changes.mean()),
-                "p_decision_changes_se": decision.mc_se(changes, 1),
-                "decision_changes_worth_nothing": bool(
-                    evpi_is_zero(evpi, evpi_se) or not _above_zero(learning, learning_se)
-                ),
-                "assurance": float(adopt.mean()),
-                "assurance_se": decision.mc_se(adopt, 1),
-                "users_reaching_per_arm": reaching,
-            }
-        )
-        if progress:
-            progress(2 + i, total_steps)
-
-    best = max(out_designs, key=lambda x: x["net_value"], default=None)
-    recommended, roll_out = None, None
-    what = advice(best, evpi, evpi_se)
-    if what == "test":
-        recommended = {"per_arm": best["per_arm"], "periods": best["periods"]}
-    elif what == "roll_out":
-        # the best tested option other than the control (today's pick if it is one), by its
-        # value today
-        tested = [opts.index(a) for a in arms[1:]]
-        roll_out = opts[now] if opts[now] in arms[1:] else opts[max(tested, key=means.__getitem__)]
-    result = PlanResult(
+                notes.append(_evsi_note(scenario, d, v.evsi_raw, v.evsi_se, evpi, evpi_se, units))
+        values.append(v)
+        tick(2 + i, total)
+    best = max(values, key=lambda x: x.net_value, default=None)
+    recommended, roll_out = _what_to_do(q, arms, best, evpi, evpi_se)
+    return PlanResult(
         scenario=scenario,
-        rule=rule.name,
-        units=units_of(scenario, rule),
-        option_now=opts[now],
-        value_now=value_now,
+        rule=q.rule.name,
+        units=units,
+        option_now=q.opts[q.now],
+        value_now=float(q.means[q.now]),
         evpi=evpi,
         evpi_se=evpi_se,
-        partial_evpi=partial,
-        designs=out_designs,
+        partial_evpi=partial_evpi,
+        designs=values,
         recommended=recommended,
-        sentence="",
-        samples=N,
+        samples=q.N,
         arms=arms,
-        mean_traffic=traffic,
+        mean_traffic=q.traffic,
         roll_out=roll_out,
         notes=notes,
         history=history,
         fit=fit,
     )
-    with language("en"):
-        result.sentence = recommendation_sentence(result, best)
-    return result
 
 
 def _evsi_too_high(evsi_raw: float, evsi_se: float, evpi: float, evpi_se: float) -> bool:
@@ -745,14 +928,22 @@ def _evsi_too_high(evsi_raw: float, evsi_se: float, evpi: float, evpi_se: float)
     return evsi_raw > evpi + 2 * math.hypot(evsi_se, evpi_se)
 
 
-def _evsi_note(scenario, d, evsi_raw, evsi_se, evpi, evpi_se, units) -> str:
+def _evsi_note(
+    scenario: Scenario,
+    d: Design | DesignValue,
+    evsi_raw: float,
+    evsi_se: float,
+    evpi: float,
+    evpi_se: float,
+    units: str,
+) -> str:
     return _(
         "the EVSI of the {length} test with {n} visitors per arm, {evsi} ± {evsi_se} in {unit}, "
         "exceeds the EVPI, {evpi} ± {evpi_se}, by more than two Monte Carlo errors, which data "
         "cannot do: its regression is unreliable; more draws (--draws) narrow the errors"
     ).format(
-        length=_length(scenario, d["periods"]),
-        n=fmt_int(d["per_arm"]),
+        length=_length(scenario, d.periods),
+        n=fmt_int(d.per_arm),
         evsi=fmt_num(evsi_raw, 3),
         evsi_se=fmt_num(evsi_se, 3),
         unit=_(units),
@@ -768,18 +959,18 @@ def planning_notes(result: PlanResult) -> list[str]:
         _evsi_note(
             result.scenario,
             d,
-            d["evsi_raw"],
-            d["evsi_se"],
+            d.evsi_raw,
+            d.evsi_se,
             result.evpi,
             result.evpi_se,
-            result.units or UNITS[result.rule],
+            result.units,
         )
         for d in result.designs
-        if _evsi_too_high(d["evsi_raw"], d["evsi_se"], result.evpi, result.evpi_se)
+        if _evsi_too_high(d.evsi_raw, d.evsi_se, result.evpi, result.evpi_se)
     ]
 
 
-def advice(best: dict | None, evpi: float, evpi_se: float) -> str:
+def advice(best: DesignValue | None, evpi: float, evpi_se: float) -> str:
     """What to do, given the design with the highest net value: "test" when its net value is
     above 0 and its learning value above 0 by two Monte Carlo errors (and the EVPI is not 0
     within two: then no data can change the pick); "roll_out" when what it teaches is worth
@@ -787,11 +978,11 @@ def advice(best: dict | None, evpi: float, evpi_se: float) -> str:
     above 0 by two errors); else "decide_now"."""
     if best is None:
         return "decide_now"
-    learns = _above_zero(best["learning_value"], best["learning_value_se"])
+    learns = _above_zero(best.learning_value, best.learning_value_se)
     if learns:
-        test = best["net_value"] > 0 and not evpi_is_zero(evpi, evpi_se)
+        test = best.net_value > 0 and not evpi_is_zero(evpi, evpi_se)
         return "test" if test else "decide_now"
-    if _above_zero(best["exposure_value"], best["exposure_value_se"]):
+    if _above_zero(best.exposure_value, best.exposure_value_se):
         return "roll_out"
     return "decide_now"
 
@@ -801,7 +992,7 @@ def _above_zero(x: float, se: float) -> bool:
     return x > (2 * se if math.isfinite(se) else 0.0)
 
 
-def _coherent_evsi(evsi: float, evsi_se: float, evpi: float, evpi_se: float) -> float:
+def coherent_evsi(evsi: float, evsi_se: float, evpi: float, evpi_se: float) -> float:
     """The EVSI as reported: at least 0 (E[max] >= max E) and at most the EVPI (data about the
     changes are worth no more than knowing them) when the estimate exceeds the EVPI by less than
     two combined Monte Carlo errors, sqrt(se_EVSI^2 + se_EVPI^2); an estimate above by more is
@@ -849,28 +1040,25 @@ def _pm(x: float, se: float, digits: int = 3, signed: bool = False) -> str:
     return f"{value} ± {fmt_num(se, digits)}"
 
 
-def _design_words(result: PlanResult, d: dict) -> str:
+def _design_words(result: PlanResult, d: DesignValue) -> str:
     s = result.scenario
     arms = _and([_quote(s, a) for a in result.arms])
     return _("a {length} test of {arms} with {n} visitors per arm ({share} of the traffic)").format(
-        length=_length(s, d["periods"]),
+        length=_length(s, d.periods),
         arms=arms,
-        n=fmt_int(d["per_arm"]),
-        share=fmt_pct(d["share_of_traffic"], 0),
+        n=fmt_int(d.per_arm),
+        share=fmt_pct(d.share_of_traffic, 0),
     )
 
 
-def recommendation_sentence(result: PlanResult, best: dict | None) -> str:
-    """The plan in words: today's pick, the EVPI, and what to do — run the best design, roll an
-    option out to a share of the traffic without a test, or decide now. Every sentence names the
-    rule's unit and shows the figures it compares, each with its Monte Carlo error. In the
-    current language."""
+def _evpi_sentences(result: PlanResult) -> list[str]:
+    """Today's pick and what knowing the changes exactly would be worth."""
     s = result.scenario
-    unit = unit_words(result)
-    the_unit = _the_unit(result)
     out = [
         _("Deciding now picks {option}, with {unit} = {value}.").format(
-            option=_quote(s, result.option_now), unit=unit, value=fmt_num(result.value_now, 2)
+            option=_quote(s, result.option_now),
+            unit=unit_words(result),
+            value=fmt_num(result.value_now, 2),
         )
     ]
     evpi = _pm(result.evpi, result.evpi_se)
@@ -880,116 +1068,146 @@ def recommendation_sentence(result: PlanResult, best: dict | None) -> str:
                 "Knowing the changes exactly would raise {the_unit} by {evpi} (EVPI), 0 within its "
                 "Monte Carlo error: the pick is the same for every plausible value of the changes "
                 "— knowing them exactly would not change it, so no test can improve the decision."
-            ).format(the_unit=the_unit, evpi=evpi)
+            ).format(the_unit=_the_unit(result), evpi=evpi)
         )
     else:
         out.append(
             _(
                 "Knowing the changes exactly would raise {the_unit} by {evpi} (EVPI): the most "
                 "any test could be worth."
-            ).format(the_unit=the_unit, evpi=evpi)
+            ).format(the_unit=_the_unit(result), evpi=evpi)
         )
-    if best is None:
-        return " ".join(out)
-    design = _design_words(result, best)
-    figures = {
-        "design": design,
-        "unit": unit,
-        "evsi": _pm(best["evsi"], best["evsi_se"]),
-        "net": _pm(best["net_value"], best["net_value_se"], signed=True),
-        "exposure": _pm(best["exposure_value"], best["exposure_value_se"], signed=True),
-        "learning": _pm(best["learning_value"], best["learning_value_se"], signed=True),
-        "p_change": _pm(best["p_decision_changes"], best["p_decision_changes_se"], 2),
+    return out
+
+
+def _figures(result: PlanResult, best: DesignValue) -> dict[str, str]:
+    """The figures the advice quotes, as text."""
+    return {
+        "design": _design_words(result, best),
+        "unit": unit_words(result),
+        "evsi": _pm(best.evsi, best.evsi_se),
+        "net": _pm(best.net_value, best.net_value_se, signed=True),
+        "exposure": _pm(best.exposure_value, best.exposure_value_se, signed=True),
+        "learning": _pm(best.learning_value, best.learning_value_se, signed=True),
+        "p_change": _pm(best.p_decision_changes, best.p_decision_changes_se, 2),
         "evpi": fmt_num(result.evpi, 3),
     }
-    if result.evpi_is_zero and best["p_decision_changes"] > 0:
-        out.append(
+
+
+def _worthless_changes(result: PlanResult, best: DesignValue, figures: dict[str, str]) -> list[str]:
+    """Why the pick changing after a simulated test is no reason to test, when it does."""
+    if result.evpi_is_zero and best.p_decision_changes > 0:
+        return [
             _(
                 "Simulated tests still change the pick (P(decision changes) = {p_change} for "
                 "{design}), but only because of noise in the test's data: such a change is worth "
                 "nothing (EVSI {evsi} in {unit}, against the EVPI {evpi})."
             ).format(**figures)
-        )
-    elif best["decision_changes_worth_nothing"] and best["p_decision_changes"] > 0:
-        out.append(
+        ]
+    if best.decision_changes_worth_nothing and best.p_decision_changes > 0:
+        design = figures["design"]
+        return [
             _(
                 "{Design} changes the pick with probability {p_change}, but acting on its data is "
                 "worth {learning} in {unit} (learning value), nothing within two Monte Carlo "
                 "errors: those changes gain nothing."
             ).format(Design=design[0].upper() + design[1:], **figures)
-        )
-    if result.recommended:
+        ]
+    return []
+
+
+def _recommended(best: DesignValue, figures: dict[str, str]) -> list[str]:
+    """The recommended test: what it changes and what it is worth."""
+    out = [
+        _(
+            "Recommended: {design}. It changes the pick with probability {p_change} and is "
+            "worth {net} in {unit} against deciding now, net of its cost; its data alone "
+            "would be worth {evsi} (EVSI, at most the EVPI {evpi})."
+        ).format(**figures)
+    ]
+    if 0 < best.learning_value < best.exposure_value:
         out.append(
             _(
-                "Recommended: {design}. It changes the pick with probability {p_change} and is "
-                "worth {net} in {unit} against deciding now, net of its cost; its data alone "
-                "would be worth {evsi} (EVSI, at most the EVPI {evpi})."
+                "Of the net value, {exposure} in {unit} comes from running the arms side by "
+                "side during the test and {learning} from what it teaches."
             ).format(**figures)
         )
-        if 0 < best["learning_value"] < best["exposure_value"]:
-            out.append(
-                _(
-                    "Of the net value, {exposure} in {unit} comes from running the arms side by "
-                    "side during the test and {learning} from what it teaches."
-                ).format(**figures)
-            )
-    elif result.roll_out:
-        others = list(result.arms[1:])
-        then = _quote(s, best["exposure_then"])
-        share = fmt_pct(best["share_per_arm"], 0)
-        if len(others) == 1:
-            how = _("{option} on {share} of the visitors").format(
-                option=_quote(s, others[0]), share=share
-            )
-        else:
-            how = _(
-                "{options} on {share} of the visitors each (`--arms {control},{roll_out}` plans "
-                "{option} alone)"
-            ).format(
-                options=_and([_quote(s, a) for a in others]),
-                share=share,
-                control=result.arms[0],
-                roll_out=result.roll_out,
-                option=_quote(s, result.roll_out),
-            )
-        out.append(
-            _(
-                "No test needed: roll out {option} to a share of traffic. Running {how} for "
-                "{first}, then {then} for the rest of the quarter, is worth {exposure} in {unit} "
-                "against deciding now; acting on what such a test shows would add {learning} "
-                "(learning value), nothing within two Monte Carlo errors."
-            ).format(
-                option=_quote(s, result.roll_out),
-                how=how,
-                first=_first_periods(best["periods"], s.period),
-                then=then,
-                **figures,
-            )
-        )
-    elif best["learning_value"] > 0 and not best["decision_changes_worth_nothing"]:
-        out.append(
-            _(
-                "Decide now: no test design gains; the best, {design}, is worth {net} in {unit} "
-                "against deciding now, net of its cost (EVSI {evsi})."
-            ).format(**figures)
+    return out
+
+
+def _roll_out(result: PlanResult, best: DesignValue, figures: dict[str, str]) -> str:
+    """No test needed: the option to roll out, how, and what it is worth."""
+    s = result.scenario
+    assert result.roll_out is not None
+    others = list(result.arms[1:])
+    share = fmt_pct(best.share_per_arm, 0)
+    if len(others) == 1:
+        how = _("{option} on {share} of the visitors").format(
+            option=_quote(s, others[0]), share=share
         )
     else:
-        out.append(
-            _(
-                "Decide now: no test design gains; for the best, {design}, what it teaches is "
-                "worth {learning} in {unit} and running its arms {exposure}, neither above 0 by "
-                "two Monte Carlo errors."
-            ).format(**figures)
+        how = _(
+            "{options} on {share} of the visitors each (`--arms {control},{roll_out}` plans "
+            "{option} alone)"
+        ).format(
+            options=_and([_quote(s, a) for a in others]),
+            share=share,
+            control=result.arms[0],
+            roll_out=result.roll_out,
+            option=_quote(s, result.roll_out),
         )
+    return _(
+        "No test needed: roll out {option} to a share of traffic. Running {how} for "
+        "{first}, then {then} for the rest of the quarter, is worth {exposure} in {unit} "
+        "against deciding now; acting on what such a test shows would add {learning} "
+        "(learning value), nothing within two Monte Carlo errors."
+    ).format(
+        option=_quote(s, result.roll_out),
+        how=how,
+        first=_first_periods(best.periods, s.period),
+        then=_quote(s, best.exposure_then),
+        **figures,
+    )
+
+
+def _decide_now(best: DesignValue, figures: dict[str, str]) -> str:
+    """Decide now: why the best design is not worth running."""
+    if best.learning_value > 0 and not best.decision_changes_worth_nothing:
+        return _(
+            "Decide now: no test design gains; the best, {design}, is worth {net} in {unit} "
+            "against deciding now, net of its cost (EVSI {evsi})."
+        ).format(**figures)
+    return _(
+        "Decide now: no test design gains; for the best, {design}, what it teaches is "
+        "worth {learning} in {unit} and running its arms {exposure}, neither above 0 by "
+        "two Monte Carlo errors."
+    ).format(**figures)
+
+
+def recommendation_sentence(result: PlanResult, best: DesignValue | None) -> str:
+    """The plan in words: today's pick, the EVPI, and what to do — run the best design, roll an
+    option out to a share of the traffic without a test, or decide now. Every sentence names the
+    rule's unit and shows the figures it compares, each with its Monte Carlo error. In the
+    current language."""
+    out = _evpi_sentences(result)
+    if best is None:
+        return " ".join(out)
+    figures = _figures(result, best)
+    out += _worthless_changes(result, best, figures)
+    if result.recommended:
+        out += _recommended(best, figures)
+    elif result.roll_out:
+        out.append(_roll_out(result, best, figures))
+    else:
+        out.append(_decide_now(best, figures))
     return " ".join(out)
 
 
 def sentence_words(result: PlanResult) -> str:
     """The recommendation in the current language (the result's own is English)."""
-    if get_language() == "en" or not result.sentence:
+    if get_language() == "en":
         return result.sentence
-    best = max(result.designs, key=lambda x: x["net_value"], default=None)
-    return recommendation_sentence(result, best)
+    return recommendation_sentence(result, result.best)
 
 
 def progress_bar(label: str | None = None, after: float = 2.0, stream=None):
@@ -1025,11 +1243,11 @@ def progress_bar(label: str | None = None, after: float = 2.0, stream=None):
     return update
 
 
-def p_change_text(d: dict) -> str:
+def p_change_text(d: DesignValue) -> str:
     """P(decision changes) of a design as shown in tables: marked when the changes are worth
     nothing (see the module docstring), so that it does not read as a reason to test."""
-    text = _pm(d["p_decision_changes"], d["p_decision_changes_se"], 2)
-    return f"{text} *" if d["decision_changes_worth_nothing"] and d["p_decision_changes"] else text
+    text = _pm(d.p_decision_changes, d.p_decision_changes_se, 2)
+    return f"{text} *" if d.decision_changes_worth_nothing and d.p_decision_changes else text
 
 
 WORTH_NOTHING = N_(
@@ -1065,10 +1283,9 @@ def text_plan(result: PlanResult) -> str:
             evpi=_pm(result.evpi, result.evpi_se)
         ),
     ]
-    for name, d in sorted(result.partial_evpi.items(), key=lambda kv: -kv[1]["value"]):
+    for name, d in sorted(result.partial_evpi.items(), key=lambda kv: -kv[1].value):
         lines.append(
-            "  "
-            + _("partial EVPI {name}: {value}").format(name=name, value=_pm(d["value"], d["se"]))
+            "  " + _("partial EVPI {name}: {value}").format(name=name, value=_pm(d.value, d.se))
         )
     heads = [
         (_("periods"), 7),
@@ -1084,16 +1301,14 @@ def text_plan(result: PlanResult) -> str:
     lines += ["", " ".join(h.rjust(wi) for (h, _width), wi in zip(heads, w, strict=True))]
     for d in result.designs:
         cells = [
-            str(d["periods"]).rjust(w[0]),
-            fmt_int(d["per_arm"]).rjust(w[1]),
-            fmt_pct(d["share_of_traffic"], 0).rjust(w[2]),
-            fmt_num(d["evsi"], 3).rjust(7) + " ± " + fmt_num(d["evsi_se"], 3),
-            fmt_signed(d["net_value"], 3).rjust(8) + " ± " + fmt_num(d["net_value_se"], 3),
-            fmt_signed(d["exposure_value"], 3).rjust(8)
-            + " ± "
-            + fmt_num(d["exposure_value_se"], 3),
+            str(d.periods).rjust(w[0]),
+            fmt_int(d.per_arm).rjust(w[1]),
+            fmt_pct(d.share_of_traffic, 0).rjust(w[2]),
+            fmt_num(d.evsi, 3).rjust(7) + " ± " + fmt_num(d.evsi_se, 3),
+            fmt_signed(d.net_value, 3).rjust(8) + " ± " + fmt_num(d.net_value_se, 3),
+            fmt_signed(d.exposure_value, 3).rjust(8) + " ± " + fmt_num(d.exposure_value_se, 3),
             p_change_text(d).rjust(w[6]),
-            fmt_num(d["assurance"], 2).rjust(4) + " ± " + fmt_num(d["assurance_se"], 2),
+            fmt_num(d.assurance, 2).rjust(4) + " ± " + fmt_num(d.assurance_se, 2),
         ]
         lines.append(" ".join(cells))
     if any(p_change_text(d).endswith("*") for d in result.designs):

@@ -29,21 +29,23 @@ to staying. With k = 0 these are `run`'s forecasts of each option; with k = H no
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .. import model
 from ..engine import decision, forecast
-from ..engine.pipeline import decide
+from ..engine.pipeline import SimulationResult, decide
 from ..i18n import _, fmt_g, fmt_interval, fmt_num, fmt_pct, fmt_signed, language, period_noun
 from ..io.cache import versions
 from ..io.data import CountTable, read_actuals, read_history
 from ..io.scenario import InputError, KeyResult, Scenario, Tracking, did_you_mean
-from ..model import build as model
 from ..model.changes import ChangePlan
-from ..model.posterior import diagnostic_warnings
+from ..model.posterior import Fit, diagnostic_warnings
 from ..version import __version__
+from .records import Belief, ChangeBelief, FitDiagnostics, change_beliefs, freeze_fields
 
 SURPRISE_LOW, SURPRISE_HIGH = 0.05, 0.95  # percentiles of the forecast before the quarter
 
@@ -95,13 +97,6 @@ def read_launched_actuals(scenario: Scenario, history: CountTable, path, option:
 # ---------------------------------------------------------------------------- computation
 
 
-def met_at(scenario: Scenario, t: decision.KRTarget) -> float:
-    """The value at which a key result counts as met (DESIGN section 5)."""
-    if scenario.decision.grading == "aspirational" and t.ambitious:
-        return t.baseline + 0.7 * (t.target - t.baseline)
-    return t.target
-
-
 def status_of(p_met: float, th: Tracking) -> str:
     if p_met < th.off_track_below:
         return "off_track"
@@ -114,6 +109,15 @@ def mid_rank(x: float, sample: np.ndarray) -> float:
     """Where ``x`` falls in ``sample``: the share below it plus half the share equal to it."""
     sample = np.asarray(sample, dtype=float)
     return float((np.sum(sample < x) + 0.5 * np.sum(sample == x)) / sample.size)
+
+
+def running_value(kr: KeyResult, counts: Mapping[str, np.ndarray]) -> np.ndarray:
+    """A key result accumulated over the quarter per draw (shape draws x horizon): a total's
+    running sum, a ratio's running ratio of totals (NaN while its denominator is 0)."""
+    if kr.is_ratio:
+        a, b = (np.cumsum(counts[s], axis=1) for s in kr.stages)
+        return np.divide(a, b, out=np.full(a.shape, np.nan), where=b > 0)
+    return np.cumsum(counts[kr.stages[0]], axis=1).astype(float)
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -208,7 +212,7 @@ def assess(
     out = {}
     for kr in scenario.key_results:
         t = tg[kr.id]
-        m = met_at(scenario, t)
+        m = t.met_at
         to_date = _to_date(kr, done)
         pace = _needed_pace(kr, m, done, rest_total, H - k)
         v, met, g = ev_now.values[kr.id], ev_now.met[kr.id], ev_now.grades[kr.id]
@@ -281,12 +285,15 @@ class OptionNow:
     p_all_met_se: float
     expected_grade: float
     expected_grade_se: float
-    p_met: dict[str, float]
-    p_met_se: dict[str, float]
+    p_met: Mapping[str, float]
+    p_met_se: Mapping[str, float]
     p_all_met_gain: float
     p_all_met_gain_se: float
     expected_grade_gain: float
     expected_grade_gain_se: float
+
+    def __post_init__(self) -> None:
+        freeze_fields(self, "p_met", "p_met_se")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -312,12 +319,15 @@ class WhatNow:
     (``p_all_met``, or ``expected_grade`` when every P(all met) is below `SWITCH_FLOOR`) and the
     sentence that says it."""
 
-    options: dict[str, OptionNow]
+    options: Mapping[str, OptionNow]
     launched: str
     pick: str
     best_other: str | None  # None: the scenario has no other option
     compared_on: str
     sentence: str
+
+    def __post_init__(self) -> None:
+        freeze_fields(self, "options")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -416,9 +426,13 @@ def _gain(x: float, se: float) -> str:
     return f"{fmt_signed(x)} ±<{fmt_num(0.01)}".replace("<0.01", "<.01")
 
 
+def _quote(scenario: Scenario, option: str) -> str:
+    return _("‘{option}’").format(option=scenario.options[option].label or option)
+
+
 def switch_sentence(
     scenario: Scenario,
-    table: dict[str, OptionNow],
+    table: Mapping[str, OptionNow],
     launched: str,
     pick: str,
     best_other: str | None,
@@ -426,96 +440,110 @@ def switch_sentence(
     left: int,
 ) -> str:
     """What to do now, in one sentence, with the numbers the rule compared."""
-
-    def name(o: str) -> str:
-        return _("‘{option}’").format(option=scenario.options[o].label or o)
-
-    last = _last_periods(scenario, left)
-    x = table[launched]
     if best_other is None:
         return _("{option} is the only option: there is nothing to switch to.").format(
-            option=name(launched)
+            option=_quote(scenario, launched)
         )
     if compared_on == "expected_grade":
-        lead = _("P(all met) is below {floor} whatever is done, so on expected grade: ").format(
-            floor=fmt_g(SWITCH_FLOOR, "g")
-        )
-        if pick == launched:
-            y = table[best_other]
-            return lead + _(
-                "no switch helps: staying with {launched} keeps the best expected grade, "
-                "{grade}; the best alternative, {other}, gives {other_grade} ({gain})."
-            ).format(
-                launched=name(launched),
-                grade=fmt_num(x.expected_grade),
-                other=name(best_other),
-                other_grade=fmt_num(y.expected_grade),
-                gain=_gain(y.expected_grade_gain, y.expected_grade_gain_se),
-            )
-        y = table[pick]
-        return lead + _(
-            "switching to {option} for {last} would raise it from {grade} to {new_grade} ({gain})."
-        ).format(
-            option=name(pick),
-            last=last,
-            grade=fmt_num(x.expected_grade),
-            new_grade=fmt_num(y.expected_grade),
-            gain=_gain(y.expected_grade_gain, y.expected_grade_gain_se),
-        )
+        return _on_grade(scenario, table, launched, pick, best_other, left)
+    if pick == launched:
+        return _stay(scenario, table[launched], table[best_other])
+    return _switch(scenario, table[launched], table[pick], left)
+
+
+def _on_grade(
+    scenario: Scenario,
+    table: Mapping[str, OptionNow],
+    launched: str,
+    pick: str,
+    best_other: str,
+    left: int,
+) -> str:
+    """The sentence when every option's P(all met) is below `SWITCH_FLOOR`: on expected grade."""
+    x = table[launched]
+    lead = _("P(all met) is below {floor} whatever is done, so on expected grade: ").format(
+        floor=fmt_g(SWITCH_FLOOR, "g")
+    )
     if pick == launched:
         y = table[best_other]
-        diff = _gain(y.p_all_met_gain, y.p_all_met_gain_se)
-        if y.p_all_met <= x.p_all_met:
-            return _(
-                "No switch helps: staying with {launched} keeps the best P(all met), {p}; the "
-                "best alternative, {other}, gives {other_p} ({gain})."
-            ).format(
-                launched=name(launched),
-                p=fmt_num(x.p_all_met),
-                other=name(best_other),
-                other_p=fmt_num(y.p_all_met),
-                gain=diff,
-            )
-        msg = (
-            _(
-                "No switch helps: the best alternative, {other}, gives P(all met) {other_p} "
-                "against {p} for staying with {launched}, within Monte Carlo error ({gain}), and "
-                "a lower expected grade ({other_grade} against {grade})."
-            )
-            if y.expected_grade < x.expected_grade
-            else _(
-                "No switch helps: the best alternative, {other}, gives P(all met) {other_p} "
-                "against {p} for staying with {launched}, within Monte Carlo error ({gain}), and "
-                "the same expected grade ({other_grade} against {grade})."
-            )
-        )
-        return msg.format(
-            other=name(best_other),
-            other_p=fmt_num(y.p_all_met),
-            p=fmt_num(x.p_all_met),
-            launched=name(launched),
-            gain=diff,
-            other_grade=fmt_num(y.expected_grade),
+        return lead + _(
+            "no switch helps: staying with {launched} keeps the best expected grade, "
+            "{grade}; the best alternative, {other}, gives {other_grade} ({gain})."
+        ).format(
+            launched=_quote(scenario, launched),
             grade=fmt_num(x.expected_grade),
+            other=_quote(scenario, best_other),
+            other_grade=fmt_num(y.expected_grade),
+            gain=_gain(y.expected_grade_gain, y.expected_grade_gain_se),
         )
     y = table[pick]
+    return lead + _(
+        "switching to {option} for {last} would raise it from {grade} to {new_grade} ({gain})."
+    ).format(
+        option=_quote(scenario, pick),
+        last=_last_periods(scenario, left),
+        grade=fmt_num(x.expected_grade),
+        new_grade=fmt_num(y.expected_grade),
+        gain=_gain(y.expected_grade_gain, y.expected_grade_gain_se),
+    )
+
+
+def _stay(scenario: Scenario, x: OptionNow, y: OptionNow) -> str:
+    """Staying (``x``, the launched option) against the best alternative ``y``, on P(all met)."""
+    launched, other = _quote(scenario, x.option), _quote(scenario, y.option)
+    diff = _gain(y.p_all_met_gain, y.p_all_met_gain_se)
+    if y.p_all_met <= x.p_all_met:
+        return _(
+            "No switch helps: staying with {launched} keeps the best P(all met), {p}; the "
+            "best alternative, {other}, gives {other_p} ({gain})."
+        ).format(
+            launched=launched,
+            p=fmt_num(x.p_all_met),
+            other=other,
+            other_p=fmt_num(y.p_all_met),
+            gain=diff,
+        )
+    msg = (
+        _(
+            "No switch helps: the best alternative, {other}, gives P(all met) {other_p} "
+            "against {p} for staying with {launched}, within Monte Carlo error ({gain}), and "
+            "a lower expected grade ({other_grade} against {grade})."
+        )
+        if y.expected_grade < x.expected_grade
+        else _(
+            "No switch helps: the best alternative, {other}, gives P(all met) {other_p} "
+            "against {p} for staying with {launched}, within Monte Carlo error ({gain}), and "
+            "the same expected grade ({other_grade} against {grade})."
+        )
+    )
+    return msg.format(
+        other=other,
+        other_p=fmt_num(y.p_all_met),
+        p=fmt_num(x.p_all_met),
+        launched=launched,
+        gain=diff,
+        other_grade=fmt_num(y.expected_grade),
+        grade=fmt_num(x.expected_grade),
+    )
+
+
+def _switch(scenario: Scenario, x: OptionNow, y: OptionNow, left: int) -> str:
+    """Switching from the launched option ``x`` to the pick ``y`` for the last ``left``
+    periods, on P(all met) (and the expected grade when the gain is within Monte Carlo error)."""
+    option, last = _quote(scenario, y.option), _last_periods(scenario, left)
     diff = _gain(y.p_all_met_gain, y.p_all_met_gain_se)
     if y.p_all_met_gain > 2 * y.p_all_met_gain_se:
         return _(
             "Switching to {option} for {last} would raise P(all met) from {p} to {new_p} ({gain})."
         ).format(
-            option=name(pick),
-            last=last,
-            p=fmt_num(x.p_all_met),
-            new_p=fmt_num(y.p_all_met),
-            gain=diff,
+            option=option, last=last, p=fmt_num(x.p_all_met), new_p=fmt_num(y.p_all_met), gain=diff
         )
     return _(
         "Switching to {option} for {last} would {verb} P(all met) from {p} to {new_p} ({gain}, "
         "within Monte Carlo error) and {grade_verb} the expected grade from {grade} to "
         "{new_grade} ({grade_gain})."
     ).format(
-        option=name(pick),
+        option=option,
         last=last,
         verb=_verb(y.p_all_met_gain),
         p=fmt_num(x.p_all_met),
@@ -532,7 +560,7 @@ def _last_periods(scenario: Scenario, left: int) -> str:
     """'the last week', 'the last 4 weeks' (day, week, month; anything else: period)."""
     from ..i18n import last_periods
 
-    return last_periods(left, _period_word(scenario))
+    return last_periods(left, period_word(scenario))
 
 
 def _verb(gain: float) -> str:
@@ -543,14 +571,36 @@ def _verb(gain: float) -> str:
 
 
 @dataclass(frozen=True)
+class TrackProvenance:
+    """Where a tracking result comes from: the scenario's and the actuals' digests, the
+    versions, when it was made."""
+
+    scenario_sha256: str
+    actuals_sha256: str | None  # None: no actuals yet
+    krsim: str
+    pymc: str
+    created: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario_sha256": self.scenario_sha256,
+            "actuals_sha256": self.actuals_sha256,
+            "krsim": self.krsim,
+            "pymc": self.pymc,
+            "created": self.created,
+        }
+
+
+@dataclass(frozen=True)
 class TrackResult:
-    """What `krsim track` computes; ``to_dict()`` is the `--json` object of DESIGN section 6."""
+    """What `krsim track` computes; ``to_dict()`` is the `--json` object of DESIGN section 6,
+    ``to_frame()`` the burn-up per period and key result."""
 
     scenario: Scenario
     option: str
     actuals: CountTable | None
     periods_done: int
-    key_results: dict[str, KRTrack]
+    key_results: Mapping[str, KRTrack]
     p_all_met: float
     p_all_met_se: float
     expected_grade: float
@@ -559,14 +609,17 @@ class TrackResult:
     p_all_met_before_se: float
     expected_grade_before: float
     thresholds: Tracking
-    diagnostics: dict[str, Any]
-    provenance: dict[str, Any]
+    diagnostics: FitDiagnostics
+    provenance: TrackProvenance
     now: Paths = field(repr=False)
     before: Paths = field(repr=False)
-    targets: dict[str, decision.KRTarget] = field(repr=False)
-    changes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    fit: Any = field(default=None, repr=False)
+    targets: Mapping[str, decision.KRTarget] = field(repr=False)
+    changes: Mapping[str, ChangeBelief] = field(default_factory=dict)
+    fit: Fit | None = field(default=None, repr=False)
     what_now: WhatNow | None = None  # None: no period left
+
+    def __post_init__(self) -> None:
+        freeze_fields(self, "key_results", "targets", "changes")
 
     @property
     def periods_left(self) -> int:
@@ -581,8 +634,8 @@ class TrackResult:
             "p_all_met_se": self.p_all_met_se,
             "expected_grade": self.expected_grade,
             "key_results": {k: v.to_dict() for k, v in self.key_results.items()},
-            "diagnostics": self.diagnostics,
-            "provenance": self.provenance,
+            "diagnostics": self.diagnostics.to_dict(),
+            "provenance": self.provenance.to_dict(),
             # added fields
             "expected_grade_se": self.expected_grade_se,
             "before": {
@@ -594,16 +647,112 @@ class TrackResult:
                 "at_risk_below": self.thresholds.at_risk_below,
                 "off_track_below": self.thresholds.off_track_below,
             },
-            "changes": self.changes,
+            "changes": {name: d.to_dict() for name, d in self.changes.items()},
             "reconsider": {}
             if self.what_now is None
             else {o: v.to_dict() for o, v in self.what_now.options.items()},
             "what_now": None if self.what_now is None else self.what_now.to_dict(),
         }
 
+    def to_frame(self):
+        """One row per period of the quarter and key result: whether the period is done, the
+        value to date at its end (the actuals; NaN for a period to come), the median and 80%
+        interval of the running value now (given the actuals) and before the quarter."""
+        import pandas as pd
+
+        rows = []
+        for kr in self.scenario.key_results:
+            now = running_value(kr, self.now.counts)
+            q_now = np.nanquantile(now, [0.1, 0.5, 0.9], axis=0)
+            q_before = np.nanquantile(
+                running_value(kr, self.before.counts), [0.1, 0.5, 0.9], axis=0
+            )
+            for t in range(self.scenario.horizon):
+                done = t < self.periods_done
+                rows.append(
+                    {
+                        "period": t + 1,
+                        "key_result": kr.id,
+                        "done": done,
+                        "actual": float(now[0, t]) if done else float("nan"),
+                        "median": float(q_now[1, t]),
+                        "low80": float(q_now[0, t]),
+                        "high80": float(q_now[2, t]),
+                        "median_before": float(q_before[1, t]),
+                        "low80_before": float(q_before[0, t]),
+                        "high80_before": float(q_before[2, t]),
+                    }
+                )
+        return pd.DataFrame(rows).set_index(["period", "key_result"])
+
     @property
     def datatree(self):
         return self.fit.datatree if self.fit is not None else None
+
+
+@dataclass(frozen=True)
+class _Quarter:
+    """The quarter under the launched option: the fit the rest is forecast from, the actuals,
+    the paths now and before the quarter, each other option switched to now, and the launched
+    change's parameters before and after the actuals."""
+
+    fit: Fit
+    done: dict[str, np.ndarray]
+    now: Paths
+    before: Paths
+    switch: dict[str, Paths]
+    changes: dict[str, ChangeBelief]
+
+
+def _quarter(
+    scenario: Scenario,
+    history: CountTable,
+    option: str,
+    actuals: CountTable | None,
+    run: SimulationResult,
+) -> _Quarter:
+    """The quarter's paths. With no period done, `run`'s fit and forecast of every option;
+    else the fit conditioned on the actuals, the rest forecast from it under every option from
+    the same shared draws (common random numbers)."""
+    before = Paths(run.forecast.counts[option], run.fit.chains)
+    others = [o for o in scenario.options if o != option]
+    if actuals is None or len(actuals) == 0:
+        done = {s: np.zeros(0) for s in scenario.funnel}
+        switch = {o: Paths(run.forecast.counts[o], run.fit.chains) for o in others}
+        return _Quarter(run.fit, done, before, before, switch, {})
+    done = {s: actuals.counts[s].astype(float) for s in scenario.funnel}
+    fit = model.fit(scenario, history, launched=model.Launched(option, actuals))
+    launched = ChangePlan.of(scenario, option).params
+    params = forecast.draw_change_params(scenario, fit.n_draws)
+    params.update({name: fit.flat(name) for name in launched if name in fit.arrays})
+    changes = change_beliefs(launched, fit)
+    left = scenario.horizon - len(actuals)
+    switch = {}
+    if left:
+        shared = forecast.prepare(scenario, fit, left)  # shared by every option
+        rest = forecast.simulate_option(scenario, shared, option, params)
+        for o in others:
+            rest_o = forecast.simulate_option(scenario, shared, o, params)
+            switch[o] = quarter_paths(done, rest_o, fit.n_draws, fit.chains)
+    else:
+        rest = {s: np.zeros((fit.n_draws, 0)) for s in scenario.funnel}
+    now = quarter_paths(done, rest, fit.n_draws, fit.chains)
+    return _Quarter(fit, done, now, before, switch, changes)
+
+
+def _refuse_value_krs(scenario: Scenario) -> None:
+    """Key results on a value cannot be tracked: the actuals carry counts only."""
+    value_krs = [i for i, kr in enumerate(scenario.key_results) if kr.on_value]
+    if value_krs:
+        where = scenario.source or "<scenario>"
+        raise InputError(
+            [
+                f"{where}: key_results[{i}].metric: tracking a key result on a value "
+                f"({scenario.key_results[i].metric!r}) is not supported yet (actuals carry counts "
+                "only); `krsim run` and `krsim report` forecast it"
+                for i in value_krs
+            ]
+        )
 
 
 def track(
@@ -616,25 +765,15 @@ def track(
     off_track_below: float | None = None,
     draws: int | None = None,
     seed: int | None = None,
-    log=None,
     created: str | None = None,
 ) -> TrackResult:
     """Condition the model on the actuals (a table or a CSV path; None: none yet) and forecast the
     rest of the quarter under the launched ``option`` (default: the option without changes).
     ``history``: the scenario's history table (read from the file the scenario names when not
-    given)."""
+    given); ``draws``, ``seed``: the scenario's model settings overridden
+    (`Scenario.with_overrides`)."""
     history = history if history is not None else read_history(scenario)
-    value_krs = [i for i, kr in enumerate(scenario.key_results) if kr.on_value]
-    if value_krs:
-        where = scenario.source or "<scenario>"
-        raise InputError(
-            [
-                f"{where}: key_results[{i}].metric: tracking a key result on a value "
-                f"({scenario.key_results[i].metric!r}) is not supported yet (actuals carry counts "
-                "only); `krsim run` and `krsim report` forecast it"
-                for i in value_krs
-            ]
-        )
+    _refuse_value_krs(scenario)
     if draws is not None or seed is not None:
         scenario = scenario.with_overrides(seed=seed, draws=draws)
     option = launched_option(scenario, option)
@@ -642,44 +781,15 @@ def track(
     if actuals is not None and not isinstance(actuals, CountTable):
         actuals = read_launched_actuals(scenario, history, actuals, option)
     k = 0 if actuals is None else len(actuals)
-    H = scenario.horizon
     tg = decision.targets(scenario, history)
-
     # before the quarter: what `krsim run` computes, through the same pipeline
-    fit0 = model.fit(scenario, history, log=log)
-    run = decide(scenario, history, fit0, created=created)
-    before = Paths(run.forecast.counts[option], fit0.chains)
-
-    done = {s: np.zeros(0) for s in scenario.funnel}
-    if actuals is not None:
-        done = {s: actuals.counts[s].astype(float) for s in scenario.funnel}
-    changes: dict[str, dict[str, Any]] = {}
-    switch: dict[str, Paths] = {}  # each other option from now on: the quarter's paths
-    others = [o for o in scenario.options if o != option]
-    if k == 0:
-        fit, now = fit0, before
-        switch = {o: Paths(run.forecast.counts[o], fit0.chains) for o in others}
-    else:
-        launched = model.Launched(option, actuals)
-        fit = model.fit(scenario, history, log=log, launched=launched)
-        params = forecast.draw_change_params(scenario, fit.n_draws)
-        for name in ChangePlan.of(scenario, option).params:
-            if name in fit.arrays:
-                params[name] = fit.flat(name)
-        changes = _change_table(scenario, option, fit)
-        if k < H:
-            shared = forecast.prepare(scenario, fit, H - k)  # shared by every option
-            rest = forecast.simulate_option(scenario, shared, option, params)
-            for o in others:
-                rest_o = forecast.simulate_option(scenario, shared, o, params)
-                switch[o] = quarter_paths(done, rest_o, fit.n_draws, fit.chains)
-        else:
-            rest = {s: np.zeros((fit.n_draws, 0)) for s in scenario.funnel}
-        now = quarter_paths(done, rest, fit.n_draws, fit.chains)
-    krs, ev_now, ev_before = assess(scenario, tg, done, now, before, th)
-    evals = {o: decision.evaluate_option(scenario, p.counts, tg) for o, p in switch.items()}
-    now_what = what_now(scenario, {option: ev_now, **evals}, option, now.chains, H - k)
-    diag = dict(fit.diagnostics)
+    run = decide(scenario, history, model.fit(scenario, history), created=created)
+    q = _quarter(scenario, history, option, actuals, run)
+    krs, ev_now, ev_before = assess(scenario, tg, q.done, q.now, q.before, th)
+    evals = {o: decision.evaluate_option(scenario, p.counts, tg) for o, p in q.switch.items()}
+    left = scenario.horizon - k
+    now_what = what_now(scenario, {option: ev_now, **evals}, option, q.now.chains, left)
+    se = decision.mc_se
     return TrackResult(
         scenario=scenario,
         option=option,
@@ -687,67 +797,43 @@ def track(
         periods_done=k,
         key_results=krs,
         p_all_met=float(ev_now.all_met.mean()),
-        p_all_met_se=decision.mc_se(ev_now.all_met, now.chains),
+        p_all_met_se=se(ev_now.all_met, q.now.chains),
         expected_grade=float(ev_now.grade.mean()),
-        expected_grade_se=decision.mc_se(ev_now.grade, now.chains),
+        expected_grade_se=se(ev_now.grade, q.now.chains),
         p_all_met_before=float(ev_before.all_met.mean()),
-        p_all_met_before_se=decision.mc_se(ev_before.all_met, before.chains),
+        p_all_met_before_se=se(ev_before.all_met, q.before.chains),
         expected_grade_before=float(ev_before.grade.mean()),
         thresholds=th,
-        diagnostics={
-            "rhat_max": diag["rhat_max"],
-            "ess_bulk_min": diag["ess_bulk_min"],
-            "ess_tail_min": diag.get("ess_tail_min"),
-            "divergences": diag["divergences"],
-            "warnings": _english_warnings(diag, fit.n_draws),
-        },
-        provenance={
-            "scenario_sha256": scenario.sha256,
-            "actuals_sha256": actuals.digest() if actuals is not None else None,
-            "krsim": __version__,
-            "pymc": versions("pymc")["pymc"],
-            "created": created or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        },
-        now=now,
-        before=before,
+        diagnostics=FitDiagnostics.of(q.fit.diagnostics, _english_warnings(q.fit)),
+        provenance=TrackProvenance(
+            scenario_sha256=scenario.sha256,
+            actuals_sha256=actuals.digest() if actuals is not None else None,
+            krsim=__version__,
+            pymc=versions("pymc")["pymc"],
+            created=created or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        ),
+        now=q.now,
+        before=q.before,
         targets=tg,
-        changes=changes,
-        fit=fit,
+        changes=q.changes,
+        fit=q.fit,
         what_now=now_what,
     )
 
 
-def _english_warnings(diag: dict, n_draws: int) -> list[str]:
+def _english_warnings(fit: Fit) -> list[str]:
     """The sampler's warnings for the JSON object: English whatever the current language
     (`warnings_words` writes them in the output's)."""
     with language("en"):
-        return diagnostic_warnings(diag, n_draws)
-
-
-def _change_table(scenario: Scenario, option: str, fit: model.Fit) -> dict[str, dict[str, Any]]:
-    """Prior and posterior (given history and actuals) of the launched option's change
-    parameters: median and 90% interval."""
-    from ..model.priors import quantiles
-
-    out = {}
-    for name, prior in ChangePlan.of(scenario, option).params.items():
-        q0 = quantiles(prior, [0.05, 0.5, 0.95])
-        q1 = np.quantile(fit.flat(name), [0.05, 0.5, 0.95]) if name in fit.arrays else q0
-        out[name] = {
-            "prior": {"median": float(q0[1]), "interval90": [float(q0[0]), float(q0[2])]},
-            "posterior": {"median": float(q1[1]), "interval90": [float(q1[0]), float(q1[2])]},
-        }
-    return out
+        return diagnostic_warnings(dict(fit.diagnostics), fit.n_draws)
 
 
 # --------------------------------------------------------------------------------- words
 
 
-def _period_word(scenario: Scenario) -> str:
+def period_word(scenario: Scenario) -> str:
+    """The scenario's period as a word of the output: day, week or month, else 'period'."""
     return scenario.period if scenario.period in ("day", "week", "month") else "period"
-
-
-STATUS_WORDS = {"on_track": "on track", "at_risk": "at risk", "off_track": "off track"}
 
 
 def status_words(status: str) -> str:
@@ -779,9 +865,9 @@ def warnings_words(result: TrackResult) -> list[str]:
     """The sampler's warnings in the current language."""
     from ..i18n import get_language
 
-    d = result.diagnostics
-    if not d.get("warnings") or get_language() == "en" or result.fit is None:
-        return list(d.get("warnings") or [])
+    warnings = result.diagnostics.warnings
+    if not warnings or get_language() == "en" or result.fit is None:
+        return list(warnings)
     return diagnostic_warnings(dict(result.fit.diagnostics), result.fit.n_draws)
 
 
@@ -887,38 +973,35 @@ def what_now_rows(result: TrackResult) -> list[list[str]]:
     return rows
 
 
-def change_words(name: str, d: dict) -> tuple[str, str]:
+def change_words(d: ChangeBelief) -> tuple[str, str]:
     """A change parameter's belief before the quarter and now: 'median [low, high]' each."""
-    pr, po = d["prior"], d["posterior"]
 
-    def q(x: dict) -> str:
-        lo, hi = x["interval90"]
-        return f"{fmt_g(x['median'], '.3g')} {fmt_interval(fmt_g(lo, '.3g'), fmt_g(hi, '.3g'))}"
+    def q(x: Belief) -> str:
+        lo, hi = x.interval90
+        return f"{fmt_g(x.median, '.3g')} {fmt_interval(fmt_g(lo, '.3g'), fmt_g(hi, '.3g'))}"
 
-    return q(pr), q(po)
+    return q(d.prior), q(d.posterior)
 
 
-def text_track(result: TrackResult, *, from_cache: bool = False) -> str:
-    """The terminal rendering of a tracking result."""
-    from ..engine.render import fmt_p, fmt_value, kr_label
+def _headline(result: TrackResult) -> list[str]:
+    """The title, where the quarter stands and P(all met) now and before."""
+    from ..engine.render import fmt_p
 
     s = result.scenario
     k, H = result.periods_done, s.horizon
-    unit = _period_word(s)
     opt = s.options[result.option].label or result.option
-    lines = [s.title, ""]
-    lines.append(
+    return [
+        s.title,
+        "",
         _(
             "The quarter in flight under “{option}” ({id}): {done} of {periods} done, {left} left."
         ).format(
             option=opt,
             id=result.option,
             done=k,
-            periods=_periods(H, unit),
+            periods=period_count(H, period_word(s)),
             left=H - k,
-        )
-    )
-    lines.append(
+        ),
         _(
             "P(all key results met) {p} (before the quarter {p_before}); expected OKR grade "
             "{grade} (before {grade_before})."
@@ -927,24 +1010,29 @@ def text_track(result: TrackResult, *, from_cache: bool = False) -> str:
             p_before=fmt_p(result.p_all_met_before, result.p_all_met_before_se),
             grade=fmt_num(result.expected_grade),
             grade_before=fmt_num(result.expected_grade_before),
-        )
-    )
-    lines.append("")
-    head = [
-        _("Key result"),
-        _("To date"),
-        _("Met at"),
-        _("Needed /{period}").format(period=period_noun(unit)),
-        _("Quarter: median [80%]"),
-        _("P(met) now"),
-        _("Before"),
-        _("Status"),
+        ),
     ]
-    rows = [head]
-    for kr in s.key_results:
-        kt = result.key_results[kr.id]
-        r = kr.is_ratio
 
+
+def _kr_rows(result: TrackResult) -> list[list[str]]:
+    """The key results' table: a header, then a row per key result."""
+    from ..engine.render import fmt_p, fmt_value
+
+    s = result.scenario
+    rows = [
+        [
+            _("Key result"),
+            _("To date"),
+            _("Met at"),
+            _("Needed /{period}").format(period=period_noun(period_word(s))),
+            _("Quarter: median [80%]"),
+            _("P(met) now"),
+            _("Before"),
+            _("Status"),
+        ]
+    ]
+    for kr in s.key_results:
+        kt, r = result.key_results[kr.id], kr.is_ratio
         rows.append(
             [
                 kr.id,
@@ -958,52 +1046,69 @@ def text_track(result: TrackResult, *, from_cache: bool = False) -> str:
                 status_words(kt.status),
             ]
         )
-    lines += _columns(rows)
-    lines.append("")
-    lines.append(
-        _(
-            "Status from P(met): on track at {at_risk} or more, at risk below, off track below "
-            "{off_track}. Needed: the value per {period} (a ratio: the rate over the rest) that "
-            "would just reach `met at`."
-        ).format(
-            at_risk=fmt_g(result.thresholds.at_risk_below, "g"),
-            off_track=fmt_g(result.thresholds.off_track_below, "g"),
-            period=period_noun(unit),
-        )
+    return rows
+
+
+def _status_note(result: TrackResult) -> str:
+    return _(
+        "Status from P(met): on track at {at_risk} or more, at risk below, off track below "
+        "{off_track}. Needed: the value per {period} (a ratio: the rate over the rest) that "
+        "would just reach `met at`."
+    ).format(
+        at_risk=fmt_g(result.thresholds.at_risk_below, "g"),
+        off_track=fmt_g(result.thresholds.off_track_below, "g"),
+        period=period_noun(period_word(result.scenario)),
     )
+
+
+def _surprise_lines(result: TrackResult) -> list[str]:
+    """Where each value to date fell in the forecast before the quarter, and why when extreme."""
+    from ..engine.render import kr_label
+
+    s = result.scenario
+    if not result.periods_done:
+        return []
+    lines = [
+        "",
+        _("Against the forecast made before the quarter (percentile of the value to date):"),
+    ]
+    for kr in s.key_results:
+        kt = result.key_results[kr.id]
+        if kt.surprise_percentile is not None:
+            flag = "  " + _("SURPRISE") if kt.surprising else ""
+            lines.append(f"  {kr_label(s, kr.id)}: {fmt_pct(kt.surprise_percentile, 1)}{flag}")
+    sentences = (surprise_sentence(result, kr.id) for kr in s.key_results)
+    return lines + ["  " + x for x in sentences if x]
+
+
+def _change_lines(result: TrackResult) -> list[str]:
+    """What the actuals say of the launched option's change parameters."""
+    if not result.changes:
+        return []
+    done = period_count(result.periods_done, period_word(result.scenario))
+    lines = [
+        "",
+        _("What {done} under the option say of its changes: median [90% interval]").format(
+            done=done
+        ),
+    ]
+    for name, d in result.changes.items():
+        before, now = change_words(d)
+        lines.append(
+            _("  {name}: believed {before} → now {now}").format(name=name, before=before, now=now)
+        )
+    return lines
+
+
+def text_track(result: TrackResult, *, from_cache: bool = False) -> str:
+    """The terminal rendering of a tracking result."""
+    lines = [*_headline(result), "", *_columns(_kr_rows(result)), "", _status_note(result)]
     if result.what_now is not None:
         lines += ["", _("What now?"), "  " + (what_now_sentence(result) or ""), ""]
         lines += ["  " + x for x in _columns(what_now_rows(result))]
-    if k:
-        lines += [
-            "",
-            _("Against the forecast made before the quarter (percentile of the value to date):"),
-        ]
-        for kr in s.key_results:
-            kt = result.key_results[kr.id]
-            if kt.surprise_percentile is not None:
-                flag = "  " + _("SURPRISE") if kt.surprising else ""
-                lines.append(f"  {kr_label(s, kr.id)}: {fmt_pct(kt.surprise_percentile, 1)}{flag}")
-        for kr in s.key_results:
-            sentence = surprise_sentence(result, kr.id)
-            if sentence:
-                lines.append("  " + sentence)
-    if result.changes:
-        lines += [
-            "",
-            _("What {done} under the option say of its changes: median [90% interval]").format(
-                done=_periods(k, unit)
-            ),
-        ]
-        for name, d in result.changes.items():
-            before, now = change_words(name, d)
-            lines.append(
-                _("  {name}: believed {before} → now {now}").format(
-                    name=name, before=before, now=now
-                )
-            )
+    lines += _surprise_lines(result) + _change_lines(result)
     lines += ["", _("The 70% rule, read both ways:")]
-    lines += ["  " + seventy_sentence(result, kr.id) for kr in s.key_results]
+    lines += ["  " + seventy_sentence(result, kr.id) for kr in result.scenario.key_results]
     warnings = warnings_words(result)
     if warnings:
         lines += ["", *[_("warning: {warning}").format(warning=w) for w in warnings]]
@@ -1012,7 +1117,7 @@ def text_track(result: TrackResult, *, from_cache: bool = False) -> str:
     return "\n".join(lines)
 
 
-def _periods(n: int, unit: str) -> str:
+def period_count(n: int, unit: str) -> str:
     """'4 weeks', as the terminal line writes it (the unit plus 's', whatever the number)."""
     from ..i18n import get_language, periods
 

@@ -80,8 +80,8 @@ def shrinkage_figure(summary: dict[str, Any]):
     )
 
 
-def context(summary: dict[str, Any], figs: list) -> dict[str, Any]:
-    """What the page says, as plain strings (each writer escapes for its own format)."""
+def _title_and_answer(summary: dict[str, Any]) -> tuple[str, str]:
+    """The page's title, and its answer: how many changes do nothing, and a new effect."""
     name = Path(summary["archive"]).name
     title = f"Past experiments: {name}" + (
         f", category {summary['category']}" if summary.get("category") else ""
@@ -103,32 +103,41 @@ def context(summary: dict[str, Any], figs: list) -> dict[str, Any]:
         f"{nothing}; a new experiment's true effect is {_range(summary['new_effect'])} "
         "(median [80% interval])."
     )
-    cats = None
-    if summary.get("categories"):
-        cats = {
-            "head": [
-                "Category",
-                "Experiments",
-                "Does nothing",
-                "New effect",
-                "Shipped: measured",
-                "Shipped: shrunk",
-            ],
-            "rows": [
-                [
-                    c,
-                    str(b["experiments"]),
-                    _range(b["null_share"], False),
-                    _range(b["new_effect"]),
-                    pct(b["shipped_impact"]["raw"]) if "shipped_impact" in b else "—",
-                    pct(b["shipped_impact"]["shrunk"]) if "shipped_impact" in b else "—",
-                ]
-                for c, b in summary["categories"].items()
-            ],
-            "note": "Median [80% interval]. The category means are partially pooled around a "
-            "shared mean, so a category with few experiments borrows from the others.",
-        }
-    forms = {
+    return title, answer
+
+
+def _categories(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """The table per category (None without categories)."""
+    if not summary.get("categories"):
+        return None
+    return {
+        "head": [
+            "Category",
+            "Experiments",
+            "Does nothing",
+            "New effect",
+            "Shipped: measured",
+            "Shipped: shrunk",
+        ],
+        "rows": [
+            [
+                c,
+                str(b["experiments"]),
+                _range(b["null_share"], False),
+                _range(b["new_effect"]),
+                pct(b["shipped_impact"]["raw"]) if "shipped_impact" in b else "—",
+                pct(b["shipped_impact"]["shrunk"]) if "shipped_impact" in b else "—",
+            ]
+            for c, b in summary["categories"].items()
+        ],
+        "note": "Median [80% interval]. The category means are partially pooled around a "
+        "shared mean, so a category with few experiments borrows from the others.",
+    }
+
+
+def _forms(summary: dict[str, Any]) -> dict[str, Any]:
+    """The forms of the effect distribution compared by LOO."""
+    return {
         "head": ["Form", "elpd (LOO)", "difference to the best", "Does nothing", "stacking weight"],
         "rows": [
             {
@@ -147,9 +156,13 @@ def context(summary: dict[str, Any], figs: list) -> dict[str, Any]:
         f"{summary['heavy_tail']['elpd_diff_t_vs_normal']:+.1f} ± {summary['heavy_tail']['se']:.1f}."
         + f" ‘Does nothing’: |true effect| below {summary['threshold']:.1%}.",
     }
+
+
+def _rules(summary: dict[str, Any]) -> dict[str, Any]:
+    """The ship rules compared on the archive."""
     r = summary["rules"]
     labels = rule_labels(r["epsilon"])
-    rules = {
+    return {
         "sentence": r["sentence"],
         "head": [
             "Rule",
@@ -181,7 +194,11 @@ def context(summary: dict[str, Any], figs: list) -> dict[str, Any]:
         "the table shows what the other rules give up. Monte Carlo errors of the impacts are below "
         f"{max(v['mcse'] for v in r['rows'].values()):.2%}.",
     }
-    exps = {
+
+
+def _experiments(summary: dict[str, Any]) -> dict[str, Any]:
+    """Each experiment, measured and shrunk."""
+    return {
         "head": [
             "Experiment",
             "Category",
@@ -206,17 +223,21 @@ def context(summary: dict[str, Any], figs: list) -> dict[str, Any]:
         "note": "Shrunk: the posterior mean of the true effect. P(effect > 0) is computed exactly "
         "per posterior draw and averaged (Monte Carlo error below 0.01 at the default draws).",
     }
+
+
+def context(summary: dict[str, Any], figs: list) -> dict[str, Any]:
+    """What the page says, as plain strings (each writer escapes for its own format)."""
+    title, answer = _title_and_answer(summary)
     d = summary["diagnostics"]
-    prov = summary["provenance"]
     return {
         "title": title,
         "answer": answer,
         "sentences": summary["sentences"],
         "form": f"Form kept: {summary['form_words']}.",
-        "categories": cats,
-        "forms": forms,
-        "rules": rules,
-        "experiments": exps,
+        "categories": _categories(summary),
+        "forms": _forms(summary),
+        "rules": _rules(summary),
+        "experiments": _experiments(summary),
         "figures": figs,
         "diagnostics": {
             "warnings": d["warnings"],
@@ -230,7 +251,7 @@ def context(summary: dict[str, Any], figs: list) -> dict[str, Any]:
             ("archive", summary["archive"]),
             ("archive sha256", summary["archive_sha256"]),
             ("settings", ", ".join(f"{k} {v}" for k, v in summary["settings"].items())),
-            *[(k, str(v)) for k, v in prov.items()],
+            *[(k, str(v)) for k, v in summary["provenance"].items()],
         ],
     }
 
@@ -274,10 +295,9 @@ def render_markdown(ctx: dict[str, Any]) -> str:
 
 
 def render_html(ctx: dict[str, Any]) -> str:
-    from .html import _embed, _env
+    from .html import render_page
 
-    page = dict(ctx, figures=[_embed(f) for f in ctx["figures"]])
-    return _env().get_template("archive.html.j2").render(**page)
+    return render_page("archive.html.j2", ctx)
 
 
 def write_archive_report(summary: dict[str, Any], out_dir: str | Path) -> Path:

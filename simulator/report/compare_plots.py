@@ -3,18 +3,13 @@ densities of the change parameters, the per-stage lift forest plot, the key resu
 before and after the experiment.
 
 Plot functions take the computed comparison, accept ``ax=``/``axes=`` and return ``(fig, axes)``;
-they only draw. `write_comparison_report` writes the updated decision report and adds the section
-to its `index.html` and `report.md`.
+they only draw, on figures without pyplot (`sections.new_figure`). `write_comparison_report`
+writes the updated decision report with the section in it, once.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
-import os
-import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -28,18 +23,26 @@ from ..analyses.compare import (
 )
 from ..i18n import _, fmt_g, fmt_num, get_language, language, periods
 from ..model.priors import elicit
+from .figure import ReportFigure
+from .markdown import md
+from .sections import (
+    Section,
+    figure_html,
+    figure_markdown,
+    new_figure,
+    section_figure,
+    table_html,
+    table_markdown,
+)
+from .writer import page_language, write_report
 
-FIGURES = ("compare_beliefs", "compare_lifts", "compare_key_results")
 BEFORE, AFTER, PRIOR, POSTERIOR = "#9aa5b1", "#1f5fa8", "#9aa5b1", "#1f5fa8"
 
 
-def _matplotlib():
-    import matplotlib
+def _formatter(fn):
+    from matplotlib.ticker import FuncFormatter
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return FuncFormatter(fn)
 
 
 def _prior_pdf(prior, x: np.ndarray) -> np.ndarray:
@@ -66,13 +69,12 @@ def beliefs(result: ComparisonResult, axes=None):
     """Prior density and posterior histogram of each uncertain change parameter."""
     from ..io.scenario import change_priors
 
-    plt = _matplotlib()
     prs = {n: p for n, p in change_priors(result.scenario).items() if p.kind != "fixed"}
     names = sorted(prs, key=lambda n: n not in result.tested)
     if axes is None:
         ncols = min(3, max(len(names), 1))
         nrows = max(1, -(-len(names) // ncols))
-        fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.6 * nrows), squeeze=False)
+        fig, axes = new_figure((3.6 * ncols, 2.6 * nrows), nrows, ncols)
     else:
         fig = np.ravel(axes)[0].figure
     flat = np.ravel(axes)
@@ -80,8 +82,7 @@ def beliefs(result: ComparisonResult, axes=None):
     for ax, name in zip(flat, names, strict=False):
         prior = prs[name]
         post = fit.flat(name) if name in fit.arrays else None
-        q = result.changes[name]["prior"]["interval90"]
-        lo, hi = q[0], q[1]
+        lo, hi = result.changes[name].prior.interval90
         if post is not None:
             lo, hi = (
                 min(lo, float(np.quantile(post, 0.001))),
@@ -105,7 +106,7 @@ def beliefs(result: ComparisonResult, axes=None):
         ax.set_title(name, fontsize=9)
         ax.set_yticks([])
         if get_language() != "en":  # the locale's decimal sign
-            ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _pos: fmt_g(v, ".3g")))
+            ax.xaxis.set_major_formatter(_formatter(lambda v, _pos: fmt_g(v, ".3g")))
         for side in ("top", "right", "left"):
             ax.spines[side].set_visible(False)
     for ax in flat[len(names) :]:
@@ -119,36 +120,34 @@ def beliefs(result: ComparisonResult, axes=None):
 def lift_forest(result: ComparisonResult, axes=None):
     """Each arm's relative lift of each stage's conversion over control: median and 95% interval,
     one panel per arm, on a log-ratio axis so that -50% and +100% lie equally far from 0."""
-    plt = _matplotlib()
     from matplotlib.ticker import FixedLocator, NullLocator
 
     s = result.scenario
     arms = list(result.lifts)
     if axes is None:
         heights = [max(len(result.lifts[a]), 1) for a in arms]
-        fig, axes = plt.subplots(
+        fig, axes = new_figure(
+            (8.5, 0.38 * sum(heights) + 0.9 * len(arms) + 0.6),
             len(arms),
             1,
-            figsize=(8.5, 0.38 * sum(heights) + 0.9 * len(arms) + 0.6),
-            squeeze=False,
             sharex=True,
             gridspec_kw={"height_ratios": heights},
         )
     else:
         fig = np.ravel(axes)[0].figure
     flat = np.ravel(axes)
-    ratios = [1 + v for by in result.lifts.values() for d in by.values() for v in d["interval95"]]
+    ratios = [1 + v for by in result.lifts.values() for d in by.values() for v in d.interval95]
     lo_all, hi_all = min(ratios + [0.9]), max(ratios + [1.1])
     for ax, arm in zip(flat, arms, strict=True):
         rows = list(result.lifts[arm].items())
         y = np.arange(len(rows))[::-1]
         for yi, (_st, d) in zip(y, rows, strict=True):
-            lo, hi = d["interval95"]
+            lo, hi = d.interval95
             color = AFTER if lo > 0 else "#b4432f" if hi < 0 else BEFORE
             ax.plot([1 + lo, 1 + hi], [yi, yi], color=color, lw=2.5, solid_capstyle="butt")
-            ax.plot([1 + d["median"]], [yi], "o", color=color, ms=5)
+            ax.plot([1 + d.median], [yi], "o", color=color, ms=5)
             ax.annotate(
-                f"{signed_pct(d['median'])}   {_('P(better)')} {fmt_num(d['p_better'])}",
+                f"{signed_pct(d.median)}   {_('P(better)')} {fmt_num(d.p_better)}",
                 (1.02, yi),
                 xycoords=("axes fraction", "data"),
                 fontsize=8,
@@ -169,7 +168,7 @@ def lift_forest(result: ComparisonResult, axes=None):
     for ax in flat[: len(arms)]:
         ax.xaxis.set_major_locator(FixedLocator(inside))
         ax.xaxis.set_minor_locator(NullLocator())
-    last.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _pos: signed_pct(v - 1, 0)))
+    last.xaxis.set_major_formatter(_formatter(lambda v, _pos: signed_pct(v - 1, 0)))
     last.set_xlabel(
         _(
             "lift of the conversion rate (value rows: of the value per unit) over control (95% "
@@ -184,27 +183,19 @@ def lift_forest(result: ComparisonResult, axes=None):
 
 def key_results(result: ComparisonResult, ax=None):
     """P(met) of every key result and of all of them, per option, before and after."""
-    plt = _matplotlib()
-    before = result.before.summary if result.before is not None else None
-    after = result.updated.summary
-    krs = [k.id for k in result.scenario.key_results]
-    rows = [
-        (o, k) for o in after["options"] for k in [*krs, "all met"]
-    ]  # option-major, like the table
+    s = result.scenario
+    krs = [k.id for k in s.key_results]
+    rows = [(o, k) for o in s.options for k in [*krs, None]]  # option-major, like the table
     if ax is None:
-        fig, ax = plt.subplots(figsize=(7.5, 0.36 * len(rows) + 1.2))
+        fig, axes = new_figure((7.5, 0.36 * len(rows) + 1.2))
+        ax = axes[0, 0]
     else:
         fig = ax.figure
     y = np.arange(len(rows))[::-1]
-
-    def p(summary: dict, o: str, k: str) -> float:
-        od = summary["options"][o]
-        return od["p_all_met"] if k == "all met" else od["key_results"][k]["p_met"]
-
     for yi, (o, k) in zip(y, rows, strict=True):
-        a = p(after, o, k)
-        if before is not None:
-            b = p(before, o, k)
+        a = result.p_met(o, k)[0]
+        if result.before is not None:
+            b = result.p_met(o, k, before=True)[0]
             ax.annotate(
                 "",
                 (a, yi),
@@ -217,15 +208,12 @@ def key_results(result: ComparisonResult, ax=None):
         )
     ax.set_yticks(y)
     ax.set_yticklabels(
-        [
-            f"{after['options'][o]['label']} · {_('all met') if k == 'all met' else k}"
-            for o, k in rows
-        ],
+        [f"{s.options[o].label or o} · {_('all met') if k is None else k}" for o, k in rows],
         fontsize=8,
     )
     ax.set_xlim(-0.02, 1.02)
     if get_language() != "en":  # the locale's decimal sign
-        ax.xaxis.set_major_formatter(_matplotlib().FuncFormatter(lambda v, _pos: fmt_g(v, ".1f")))
+        ax.xaxis.set_major_formatter(_formatter(lambda v, _pos: fmt_g(v, ".1f")))
     ax.set_xlabel(_("probability that the target is met"))
     ax.legend(fontsize=8, frameon=False, loc="lower right")
     for side in ("top", "right"):
@@ -235,13 +223,6 @@ def key_results(result: ComparisonResult, ax=None):
 
 
 # --------------------------------------------------------------------------------- the section
-
-
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=144, metadata={"Software": None})
-    _matplotlib().close(fig)
-    return buf.getvalue()
 
 
 def _section_text(result: ComparisonResult) -> tuple[str, list[str], list[list[str]]]:
@@ -258,10 +239,10 @@ def _section_text(result: ComparisonResult) -> tuple[str, list[str], list[list[s
         _(
             "Warning: sample-ratio mismatch (p = {p}): the traffic split differs from the plan, "
             "so the assignment may be broken."
-        ).format(p=fmt_g(srm["p_value"], ".2g"))
-        if srm["flag"]
+        ).format(p=fmt_g(srm.p_value, ".2g"))
+        if srm.flag
         else _("The traffic split matches the plan (sample-ratio p = {p}).").format(
-            p=fmt_g(srm["p_value"], ".3g")
+            p=fmt_g(srm.p_value, ".3g")
         )
     )
     table = [[_("Change parameter"), _("Before: median [90%]"), _("After: median [90%]")]]
@@ -269,14 +250,15 @@ def _section_text(result: ComparisonResult) -> tuple[str, list[str], list[list[s
         table.append(
             [
                 name + ("" if name in result.tested else _(" (not tested)")),
-                belief_cell(d["prior"]),
-                belief_cell(d["posterior"]),
+                belief_cell(d.prior),
+                belief_cell(d.posterior),
             ]
         )
     return lead, list(sentences_words(result).values()), table
 
 
 def _captions() -> dict[str, tuple[str, str]]:
+    """Each figure's title and caption, by file stem, in the section's order."""
     return {
         "compare_beliefs": (
             _("Beliefs before and after the experiment"),
@@ -302,111 +284,57 @@ def _captions() -> dict[str, tuple[str, str]]:
     }
 
 
-def _html_section(result: ComparisonResult, pngs: dict[str, bytes]) -> str:
-
+def _html_section(result: ComparisonResult, figs: list[ReportFigure]) -> str:
     e = html.escape
     lead, sentences, table = _section_text(result)
     out = ['<section id="experiment">', f"<h2>{e(_('Experiment vs beliefs'))}</h2>"]
     out.append(f"<p>{e(lead)}</p>")
     out += [f"<p>{e(s)}</p>" for s in sentences]
-    out.append("<table>")
-    out.append("<tr>" + "".join(f"<th>{e(c)}</th>" for c in table[0]) + "</tr>")
-    for row in table[1:]:
-        out.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
-    out.append("</table>")
-    for name, (title, caption) in _captions().items():
-        if name not in pngs:
-            continue
-        out += _figure_html(title, caption, pngs[name])
+    out += table_html(table)
+    for f in figs:
+        out += figure_html(f)
     out.append("</section>")
     return "\n".join(out) + "\n"
 
 
-def _figure_html(title: str, caption: str, png: bytes) -> list[str]:
-    """An embedded figure of an added report section: heading, image (data: URI), caption."""
-    e = html.escape
-    b64 = base64.b64encode(png).decode("ascii")
-    return [
-        "<figure>",
-        f"<h3>{e(title)}</h3>",
-        f'<img src="data:image/png;base64,{b64}" alt="{e(title)}" style="max-width:100%">',
-        f"<figcaption>{e(caption)}</figcaption>",
-        "</figure>",
-    ]
-
-
-def _markdown_section(result: ComparisonResult, pngs: dict[str, bytes]) -> str:
-    try:
-        from .markdown import md
-    except ImportError:  # pragma: no cover - the report package without its Markdown writer
-
-        def md(s: str) -> str:
-            return re.sub(r"([\\`*_\[\]|~<>#])", r"\\\1", " ".join(s.split()))
-
+def _markdown_section(result: ComparisonResult, figs: list[ReportFigure]) -> str:
     lead, sentences, table = _section_text(result)
-    out = ["", f"## {md(_('Experiment vs beliefs'))}", "", md(lead), ""]
+    out = [f"## {md(_('Experiment vs beliefs'))}", "", md(lead), ""]
     for s in sentences:
         out += [md(s), ""]
-    out.append("| " + " | ".join(md(c) for c in table[0]) + " |")
-    out.append("|:---|---:|---:|")
-    for row in table[1:]:
-        out.append("| " + " | ".join(md(c) for c in row) + " |")
+    out += table_markdown(table, "|:---|---:|---:|")
     out.append("")
-    for name, (title, caption) in _captions().items():
-        if name in pngs:
-            out += [f"### {md(title)}", "", f"![{md(title)}](figures/{name}.png)", "", md(caption)]
-            out.append("")
+    for f in figs:
+        out += figure_markdown(f)
     return "\n".join(out)
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+def comparison_figures(result: ComparisonResult) -> list[ReportFigure]:
+    """The section's figures, encoded as every figure of the reports."""
+    drawn = {
+        "compare_beliefs": beliefs(result)[0],
+        "compare_lifts": lift_forest(result)[0],
+        "compare_key_results": key_results(result)[0],
+    }
+    return [
+        section_figure(name, drawn[name], title, caption)
+        for name, (title, caption) in _captions().items()
+    ]
+
+
+def comparison_section(result: ComparisonResult) -> Section:
+    """The section "Experiment vs beliefs", at the end of the decision page, in the current
+    language."""
+    figs = comparison_figures(result)
+    return Section(_html_section(result, figs), _markdown_section(result, figs), tuple(figs))
 
 
 def write_comparison_report(
     result: ComparisonResult, out_dir: str | Path, lang: str | None = None
 ) -> Path:
-    """Write the updated decision report (when the report writer is available) and add the
-    comparison section to it; without the writer, write the section alone as `comparison.md`
-    with its figures. ``lang``: the pages' language (default: the scenario's). Returns the report
-    directory."""
-    with language(lang or getattr(result.scenario, "language", None) or "en"):
-        return _write_comparison_report(result, out_dir)
-
-
-def _write_comparison_report(result: ComparisonResult, out_dir: str | Path) -> Path:
-    pngs = {
-        "compare_beliefs": _png(beliefs(result)[0]),
-        "compare_lifts": _png(lift_forest(result)[0]),
-        "compare_key_results": _png(key_results(result)[0]),
-    }
-    try:
-        from . import write_report
-    except ImportError:
-        write_report = None
-    if write_report is not None:
-        d = Path(write_report(result.updated, out_dir, lang=get_language()))
-    else:
-        d = Path(out_dir) / f"{result.scenario.id}-compare"
-        d.mkdir(parents=True, exist_ok=True)
-    (d / "figures").mkdir(exist_ok=True)
-    for name, png in pngs.items():
-        (d / "figures" / f"{name}.png").write_bytes(png)
-    index = d / "index.html"
-    if index.exists():
-        page = index.read_text(encoding="utf-8")
-        section = _html_section(result, pngs)
-        anchor = "</main>" if "</main>" in page else "</body>"
-        page = page.replace(anchor, section + anchor, 1)
-        _write_atomic(index, page)
-    report_md = d / "report.md"
-    section_md = _markdown_section(result, pngs)
-    if report_md.exists():
-        _write_atomic(report_md, report_md.read_text(encoding="utf-8") + section_md)
-    else:
-        _write_atomic(d / "comparison.md", section_md.lstrip("\n"))
-    return d
+    """Write the updated decision report with the comparison section at its end: the section is
+    rendered first and the directory written once, atomically (`writer.write_report`). ``lang``:
+    the pages' language (default: the scenario's). Returns the report directory."""
+    with language(page_language(result.scenario, lang)):
+        section = comparison_section(result)
+        return write_report(result.updated, out_dir, lang=get_language(), sections=[section])

@@ -7,10 +7,12 @@ Security Policy forbids the page from loading anything but its own embedded imag
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
 from ..i18n import _, get_language
 from .figure import CSS_DPI, DPI, ReportFigure
@@ -18,7 +20,8 @@ from .figure import CSS_DPI, DPI, ReportFigure
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-def _env() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The templates' environment, in the current language."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,
@@ -34,7 +37,8 @@ def _env() -> jinja2.Environment:
     return env
 
 
-def _embed(f: ReportFigure) -> dict[str, Any]:
+def figure_data(f: ReportFigure) -> dict[str, Any]:
+    """What a template shows of a figure: its texts, the PNG as base64 and its CSS size."""
     return {
         "name": f.name,
         "title": f.title,
@@ -46,7 +50,15 @@ def _embed(f: ReportFigure) -> dict[str, Any]:
     }
 
 
-def render_html(ctx: dict[str, Any]) -> str:
-    """The report page from the shared report context."""
-    page = dict(ctx, figures=[_embed(f) for f in ctx["figures"]])
-    return _env().get_template("report.html.j2").render(**page)
+def render_page(template: str, ctx: dict[str, Any]) -> str:
+    """A page of ``template`` from its context (``ctx["figures"]``: its `ReportFigure`s)."""
+    page = dict(ctx, figures=[figure_data(f) for f in ctx["figures"]])
+    return environment().get_template(template).render(**page)
+
+
+def render_html(ctx: dict[str, Any], decision: Sequence[str] = (), end: Sequence[str] = ()) -> str:
+    """The decision page from the shared report context, with the HTML of the sections an
+    analysis adds: ``decision``, before the sampler diagnostics; ``end``, after the last
+    section."""
+    sections = {"decision": [Markup(x) for x in decision], "end": [Markup(x) for x in end]}
+    return render_page("report.html.j2", dict(ctx, sections=sections))

@@ -2,13 +2,14 @@
 test design against its size (one curve per duration), the partial EVPI of each change parameter,
 and the recommendation sentence.
 
-Plot functions take the computed plan, accept ``axes=`` and return ``(fig, axes)``; they only draw.
+Plot functions take the computed plan, accept ``axes=`` and return ``(fig, axes)``; they only
+draw, on figures without pyplot (`sections.blank_figure`). `write_plan_report` writes the
+decision report with the section in it, once.
 """
 
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
 import numpy as np
@@ -26,36 +27,39 @@ from ..i18n import (
     period_noun,
     periods,
 )
-from .compare_plots import _figure_html, _matplotlib, _png
+from .figure import ReportFigure
+from .markdown import md
+from .sections import (
+    Section,
+    blank_figure,
+    figure_html,
+    figure_markdown,
+    section_figure,
+    table_html,
+    table_markdown,
+)
+from .writer import json_text, page_language, write_report
 
 COLORS = ("#1f5fa8", "#d9822b", "#2a9d6f", "#8e44ad", "#c0392b")
 
 
-def value_curves(result: PlanResult, axes=None):
-    """EVSI (left) and net value against deciding now (middle) by visitors per arm, one curve per
-    test duration, with Monte Carlo error bars; partial EVPI bars (right)."""
-    plt = _matplotlib()
-    if axes is None:
-        fig = plt.figure(figsize=(11, 7.2))
-        grid = fig.add_gridspec(2, 2, height_ratios=[1.5, 1])
-        axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])]
-        axes.append(fig.add_subplot(grid[1, :]))
-    else:
-        fig = axes[0].figure
-    unit = unit_words(result)
+def _curves(result: PlanResult, axes) -> None:
+    """EVSI (``axes[0]``) and net value (``axes[1]``) by visitors per arm, one curve per test
+    length, with error bars of two Monte Carlo errors; the EVPI as a dashed line."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
     period = result.scenario.period
-    ks = sorted({d["periods"] for d in result.designs})
-    for i, k in enumerate(ks):
-        ds = sorted((d for d in result.designs if d["periods"] == k), key=lambda d: d["per_arm"])
-        n = [d["per_arm"] for d in ds]
+    for i, k in enumerate(sorted({d.periods for d in result.designs})):
+        ds = sorted((d for d in result.designs if d.periods == k), key=lambda d: d.per_arm)
+        n = [d.per_arm for d in ds]
         c = COLORS[i % len(COLORS)]
         lab = periods(k, period)
         axes[0].errorbar(
-            n, [d["evsi"] for d in ds], yerr=[2 * d["evsi_se"] for d in ds], color=c, marker="o",
+            n, [d.evsi for d in ds], yerr=[2 * d.evsi_se for d in ds], color=c, marker="o",
             ms=4, capsize=2, label=lab,
         )  # fmt: skip
         axes[1].errorbar(
-            n, [d["net_value"] for d in ds], yerr=[2 * d["net_value_se"] for d in ds], color=c,
+            n, [d.net_value for d in ds], yerr=[2 * d.net_value_se for d in ds], color=c,
             marker="o", ms=4, capsize=2, label=lab,
         )  # fmt: skip
     axes[0].axhline(result.evpi, color="#555", ls="--", lw=1)
@@ -72,8 +76,6 @@ def value_curves(result: PlanResult, axes=None):
     axes[0].set_ylim(min(lo, -0.002), max(hi, 0.02, 1.1 * result.evpi))
     axes[1].axhline(0, color="#555", lw=1)
     axes[1].set_title(_("Net value: test, then decide − decide now"), fontsize=10)
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
     for ax in axes[:2]:
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -82,12 +84,18 @@ def value_curves(result: PlanResult, axes=None):
         if get_language() != "en":  # the locale's decimal sign
             ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _pos: fmt_g(y, ".3g")))
         ax.set_xlabel(_("visitors per arm"))
-        ax.set_ylabel(unit)
+        ax.set_ylabel(unit_words(result))
         ax.legend(title=_("test length"), fontsize=8, title_fontsize=8, frameon=False)
-    names = sorted(result.partial_evpi, key=lambda n: result.partial_evpi[n]["value"])
-    vals = np.array([result.partial_evpi[n]["value"] for n in names])
-    ses = np.array([result.partial_evpi[n]["se"] for n in names])
-    ax = axes[2]
+
+
+def _partial_bars(result: PlanResult, ax) -> None:
+    """The partial EVPI of each change parameter, with two Monte Carlo errors, against the
+    EVPI (dashed)."""
+    from matplotlib.ticker import FuncFormatter
+
+    names = sorted(result.partial_evpi, key=lambda n: result.partial_evpi[n].value)
+    vals = np.array([result.partial_evpi[n].value for n in names])
+    ses = np.array([result.partial_evpi[n].se for n in names])
     if names:
         ax.barh(range(len(names)), vals, xerr=2 * ses, color=COLORS[0], capsize=2, height=0.5)
         ax.set_ylim(-0.75, len(names) - 0.25)
@@ -107,9 +115,23 @@ def value_curves(result: PlanResult, axes=None):
     ax.axvline(result.evpi, color="#555", ls="--", lw=1)
     ax.set_xlim(0, max(0.02, 1.15 * float(np.max(vals + 2 * ses, initial=0)), 1.1 * result.evpi))
     ax.set_title(_("Partial EVPI: worth learning exactly"), fontsize=10)
-    ax.set_xlabel(unit)
+    ax.set_xlabel(unit_words(result))
     if get_language() != "en":
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: fmt_g(x, ".3g")))
+
+
+def value_curves(result: PlanResult, axes=None):
+    """EVSI (left) and net value against deciding now (middle) by visitors per arm, one curve per
+    test duration, with Monte Carlo error bars; partial EVPI bars (right)."""
+    if axes is None:
+        fig = blank_figure((11, 7.2))
+        grid = fig.add_gridspec(2, 2, height_ratios=[1.5, 1])
+        axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1])]
+        axes.append(fig.add_subplot(grid[1, :]))
+    else:
+        fig = axes[0].figure
+    _curves(result, axes)
+    _partial_bars(result, axes[2])
     for a in axes:
         for side in ("top", "right"):
             a.spines[side].set_visible(False)
@@ -161,14 +183,14 @@ def _section_text(result: PlanResult) -> tuple[str, list[list[str]], str | None]
     for d in result.designs:
         table.append(
             [
-                str(d["periods"]),
-                fmt_int(d["per_arm"]),
-                fmt_pct(d["share_of_traffic"], 0),
-                f"{fmt_num(d['evsi'], 3)} ± {fmt_num(d['evsi_se'], 3)}",
-                f"{fmt_signed(d['net_value'], 3)} ± {fmt_num(d['net_value_se'], 3)}",
-                f"{fmt_signed(d['exposure_value'], 3)} ± {fmt_num(d['exposure_value_se'], 3)}",
+                str(d.periods),
+                fmt_int(d.per_arm),
+                fmt_pct(d.share_of_traffic, 0),
+                f"{fmt_num(d.evsi, 3)} ± {fmt_num(d.evsi_se, 3)}",
+                f"{fmt_signed(d.net_value, 3)} ± {fmt_num(d.net_value_se, 3)}",
+                f"{fmt_signed(d.exposure_value, 3)} ± {fmt_num(d.exposure_value_se, 3)}",
                 p_change_text(d),
-                f"{fmt_num(d['assurance'], 2)} ± {fmt_num(d['assurance_se'], 2)}",
+                f"{fmt_num(d.assurance, 2)} ± {fmt_num(d.assurance_se, 2)}",
             ]
         )
     marked = any(p_change_text(d).endswith("*") for d in result.designs)
@@ -188,88 +210,44 @@ def _caption() -> tuple[str, str]:
     )
 
 
-def _html_section(result: PlanResult, png: bytes) -> str:
-
+def _html_section(result: PlanResult, fig: ReportFigure) -> str:
     e = html.escape
     lead, table, foot = _section_text(result)
-    out = ['<section id="plan">', f"<h2>{e(_('Is a test worth it?'))}</h2>"]
-    out += [f"<p>{e(lead)}</p>", "<table>"]
-    out.append("<tr>" + "".join(f"<th>{e(c)}</th>" for c in table[0]) + "</tr>")
-    for row in table[1:]:
-        out.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
-    out.append("</table>")
+    out = ['<section id="plan">', f"<h2>{e(_('Is a test worth it?'))}</h2>", f"<p>{e(lead)}</p>"]
+    out += table_html(table)
     if foot:
         out.append(f'<p class="note">{e(foot)}</p>')
-    out += [*_figure_html(*_caption(), png), "</section>"]
+    out += [*figure_html(fig), "</section>"]
     return "\n".join(out) + "\n"
 
 
-def _markdown_section(result: PlanResult) -> str:
-    from .markdown import md
-
+def _markdown_section(result: PlanResult, fig: ReportFigure) -> str:
     lead, table, foot = _section_text(result)
     out = [f"## {md(_('Is a test worth it?'))}", "", md(lead), ""]
-    out.append("| " + " | ".join(md(c) for c in table[0]) + " |")
-    out.append("|" + "---:|" * len(table[0]))
-    for row in table[1:]:
-        out.append("| " + " | ".join(md(c) for c in row) + " |")
+    out += table_markdown(table, "|" + "---:|" * len(table[0]))
     if foot:
         out += ["", md(foot)]
-    title, caption = _caption()
-    out += ["", f"### {md(title)}", "", f"![{md(title)}](figures/plan_value.png)", ""]
-    out += [md(caption), ""]
+    out += ["", *figure_markdown(fig)]
     return "\n".join(out)
 
 
-# The planning section goes with the decision: after the assumptions the pick rests on, before
-# the sampler diagnostics and the provenance (the first anchor found; else the end of the page).
-HTML_ANCHORS = ('<section id="diagnostics">', '<section id="provenance">', "</main>", "</body>")
-MARKDOWN_ANCHORS = ("## Sampler diagnostics\n", "## Provenance\n")
-
-
-def insert_section(page: str, section: str, anchors: tuple[str, ...]) -> str:
-    """``page`` with ``section`` placed before the first of ``anchors`` it contains (a Markdown
-    anchor only where a line starts), else at its end."""
-    for a in anchors:
-        i = page.find(a) if a.startswith("<") else page.find("\n" + a)
-        if i >= 0:
-            i += 0 if a.startswith("<") else 1
-            return page[:i] + section + page[i:]
-    return page.rstrip("\n") + "\n\n" + section
+def plan_section(result: PlanResult) -> Section:
+    """The section "Is a test worth it?", with the decision (after the assumptions the pick rests
+    on, before the sampler diagnostics and the provenance), in the current language."""
+    title, caption = _caption()
+    fig = section_figure("plan_value", value_curves(result)[0], title, caption)
+    return Section(_html_section(result, fig), _markdown_section(result, fig), (fig,), "decision")
 
 
 def write_plan_report(result: PlanResult, out_dir: str | Path, lang: str | None = None) -> Path:
-    """Write the decision report with the planning section in it, before the diagnostics and
-    provenance sections of `index.html` and `report.md`, and the plan as `plan.json`: the page is
-    rendered with the section and the directory written once, atomically (`writer.write_dir`).
-    ``lang``: the page's language (default: the scenario's); the JSON is English whatever the
-    language. Returns the report directory."""
-    from .writer import page_language
+    """Write the decision report with the planning section in it, and the plan as `plan.json`:
+    the section is rendered first and the directory written once, atomically
+    (`writer.write_report`). ``lang``: the page's language (default: the scenario's); the JSON is
+    English whatever the language. Returns the report directory."""
+    from ..engine.pipeline import decide
 
     with language(page_language(result.scenario, lang)):
-        return _write_plan_report(result, out_dir)
-
-
-def _write_plan_report(result: PlanResult, out_dir: str | Path) -> Path:
-    from ..engine.pipeline import decide
-    from .context import context, figures
-    from .html import render_html
-    from .markdown import render_markdown
-    from .writer import report_stem, write_dir, write_page_files
-
-    png = _png(value_curves(result)[0])
-    decision = decide(result.scenario, result.history, result.fit)
-    figs = figures(decision)
-    ctx = context(decision, figs)
-    page = insert_section(render_html(ctx), _html_section(result, png), HTML_ANCHORS)
-    markdown = insert_section(
-        render_markdown(ctx), _markdown_section(result) + "\n", MARKDOWN_ANCHORS
-    )
-
-    def fill(d: Path) -> None:
-        write_page_files(d, figs, page, markdown, "summary.json", decision.to_dict())
-        (d / "figures" / "plan_value.png").write_bytes(png)
-        text = json.dumps(result.to_dict(), indent=2) + "\n"  # as `krsim plan --json` prints it
-        (d / "plan.json").write_text(text, encoding="utf-8")
-
-    return write_dir(out_dir, report_stem(decision), fill)
+        section = plan_section(result)
+        decision = decide(result.scenario, result.history, result.fit)
+        files = {"plan.json": json_text(result.to_dict())}  # as `krsim plan --json` prints it
+        return write_report(decision, out_dir, lang=get_language(), sections=[section], files=files)

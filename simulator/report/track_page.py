@@ -22,6 +22,9 @@ from ..analyses.track import (
     SWITCH_FLOOR,
     TrackResult,
     change_words,
+    period_count,
+    period_word,
+    running_value,
     seventy_sentence,
     status_words,
     surprise_sentence,
@@ -34,7 +37,7 @@ from ..engine.render import fmt_p, fmt_value, kr_label, sep
 from ..i18n import _, fmt_g, fmt_num, fmt_pct, language, period_noun
 from . import words
 from .figure import ReportFigure, figure_png
-from .html import _embed, _env
+from .html import render_page
 from .markdown import md
 from .plots import (
     BASELINE,
@@ -49,15 +52,6 @@ from .plots import (
 from .writer import page_language, report_stem, write_dir, write_page_files
 
 NOW, BEFORE, ACTUAL = PALETTE[0], "#9aa5b1", "#1f2328"
-
-
-def _running(kr, counts: dict[str, np.ndarray]) -> np.ndarray:
-    """The key result accumulated over the quarter per draw: a total's running sum, a ratio's
-    running ratio of totals (shape draws x horizon)."""
-    if kr.is_ratio:
-        a, b = (np.cumsum(counts[s], axis=1) for s in kr.stages)
-        return np.divide(a, b, out=np.full(a.shape, np.nan), where=b > 0)
-    return np.cumsum(counts[kr.stages[0]], axis=1).astype(float)
 
 
 @_styled
@@ -78,8 +72,8 @@ def burn_up(result: TrackResult, *, axes=None):
     x = np.arange(1, H + 1)
     for ax, kr in zip(axs, krs, strict=True):
         kt = result.key_results[kr.id]
-        now = _running(kr, result.now.counts)
-        before = _running(kr, result.before.counts)
+        now = running_value(kr, result.now.counts)
+        before = running_value(kr, result.before.counts)
         b10, b90 = np.nanquantile(before, [0.1, 0.9], axis=0)
         xs, pad = (x, lambda q: q) if kr.is_ratio else (np.r_[0, x], lambda q: np.r_[0, q])
         ax.fill_between(xs, pad(b10), pad(b90), color=BEFORE, alpha=0.25, lw=0)
@@ -142,7 +136,6 @@ def burn_up(result: TrackResult, *, axes=None):
 def _answer(result: TrackResult) -> str:
     s = result.scenario
     k, H = result.periods_done, s.horizon
-    unit = s.period if s.period in ("day", "week", "month") else "period"
     opt = s.options[result.option].label or result.option
     off = [kr.id for kr in s.key_results if result.key_results[kr.id].status == "off_track"]
     risk = [kr.id for kr in s.key_results if result.key_results[kr.id].status == "at_risk"]
@@ -163,7 +156,7 @@ def _answer(result: TrackResult) -> str:
         "result is {p} (it was {p_before} before the quarter); {state}."
     ).format(
         done=k,
-        periods=_periods(H, unit),
+        periods=period_count(H, period_word(s)),
         option=opt,
         p=fmt_p(result.p_all_met, result.p_all_met_se),
         p_before=fmt_p(result.p_all_met_before, result.p_all_met_before_se),
@@ -171,21 +164,16 @@ def _answer(result: TrackResult) -> str:
     )
 
 
-def _periods(n: int, unit: str) -> str:
-    from ..analyses.track import _periods as periods
-
-    return periods(n, unit)
-
-
-def context(result: TrackResult, figs: list[ReportFigure]) -> dict[str, Any]:
-    """What the page says, as plain strings (each writer escapes for its own format)."""
+def _kr_rows(result: TrackResult) -> list[dict[str, Any]]:
+    """The key results' table: per key result its label, target and numbers as text."""
     s = result.scenario
-    unit = s.period if s.period in ("day", "week", "month") else "period"
     rows = []
     for kr in s.key_results:
-        kt = result.key_results[kr.id]
-        r = kr.is_ratio
-
+        kt, r = result.key_results[kr.id], kr.is_ratio
+        low, high = (fmt_value(x, r) for x in kt.interval80)
+        surprise = "—"
+        if kt.surprise_percentile is not None:
+            surprise = fmt_pct(kt.surprise_percentile, 1) + (" (!)" if kt.surprising else "")
         rows.append(
             {
                 "label": kr_label(s, kr.id),
@@ -194,19 +182,22 @@ def context(result: TrackResult, figs: list[ReportFigure]) -> dict[str, Any]:
                 "to_date": fmt_value(kt.to_date, r),
                 "met_at": fmt_value(kt.met_at, r),
                 "pace": fmt_value(kt.needed_pace, r),
-                "quarter": f"{fmt_value(kt.median, r)} [{fmt_value(kt.interval80[0], r)}, {fmt_value(kt.interval80[1], r)}]",
+                "quarter": f"{fmt_value(kt.median, r)} [{low}, {high}]",
                 "before": fmt_p(kt.p_met_before, kt.p_met_before_se),
                 "now": fmt_p(kt.p_met, kt.p_met_se),
                 "p": kt.p_met,
                 "grade": fmt_num(kt.expected_grade),
                 "status": status_words(kt.status),
-                "surprise": "—"
-                if kt.surprise_percentile is None
-                else fmt_pct(kt.surprise_percentile, 1) + (" (!)" if kt.surprising else ""),
+                "surprise": surprise,
             }
         )
+    return rows
+
+
+def _notes(result: TrackResult) -> list[str]:
+    """How the table's status and surprise are read."""
     th = result.thresholds
-    notes = [
+    return [
         _(
             "Status from P(met): on track at {at_risk} or more, at risk below it, off track below "
             "{off_track} (tracking thresholds). “Needed per {period}” is the value per {period} "
@@ -215,65 +206,68 @@ def context(result: TrackResult, figs: list[ReportFigure]) -> dict[str, Any]:
         ).format(
             at_risk=fmt_g(th.at_risk_below, "g"),
             off_track=fmt_g(th.off_track_below, "g"),
-            period=period_noun(unit),
+            period=period_noun(period_word(result.scenario)),
         ),
         _(
             "“Surprise” is where the value to date fell in the forecast made before the quarter "
             "under this option (its percentile); (!) marks below the 5th or above the 95th."
         ),
     ]
-    sentences = [x for kr in s.key_results if (x := surprise_sentence(result, kr.id))]
+
+
+def _provenance(result: TrackResult) -> list[tuple[str, str]]:
+    """The option, the actuals, the periods, and the result's provenance."""
+    actuals = str(result.actuals.path) if result.actuals is not None else _("none")
+    done = _("{done} done, {left} left").format(done=result.periods_done, left=result.periods_left)
+    prov = result.provenance.to_dict()
+    return [
+        (_("option"), result.option),
+        (_("actuals"), actuals),
+        (_("periods"), done),
+        *[(k, str(v)) for k, v in prov.items() if v is not None],
+    ]
+
+
+def context(result: TrackResult, figs: list[ReportFigure]) -> dict[str, Any]:
+    """What the page says, as plain strings (each writer escapes for its own format)."""
+    s = result.scenario
     changes = []
     for name, d in result.changes.items():
-        before, now = change_words(name, d)
+        before, now = change_words(d)
         changes.append(
             _("{name}: believed {before}, now {now} (median [90% interval])").format(
                 name=name, before=before, now=now
             )
         )
     diag = result.diagnostics
-    prov = result.provenance
     return {
         "what_now": _what_now(result),
         "title": s.title,
         "description": s.description or "",
         "answer": _answer(result),
-        "unit": period_noun(unit),
-        "rows": rows,
+        "unit": period_noun(period_word(s)),
+        "rows": _kr_rows(result),
         "all": {
             "before": fmt_p(result.p_all_met_before, result.p_all_met_before_se),
             "now": fmt_p(result.p_all_met, result.p_all_met_se),
             "grade_before": fmt_num(result.expected_grade_before),
             "grade_now": fmt_num(result.expected_grade),
         },
-        "notes": notes,
-        "surprises": sentences,
+        "notes": _notes(result),
+        "surprises": [x for kr in s.key_results if (x := surprise_sentence(result, kr.id))],
         "changes": changes,
         "seventy": [seventy_sentence(result, kr.id) for kr in s.key_results],
         "figures": figs,
         "diagnostics": {
-            "ok": not diag["warnings"],
+            "ok": not diag.warnings,
             "warnings": warnings_words(result),
             "numbers": [
-                (_("largest R-hat"), fmt_num(diag["rhat_max"], 3)),
-                (_("smallest bulk ESS"), fmt_num(diag["ess_bulk_min"], 0)),
-                (_("divergent transitions"), str(diag["divergences"])),
+                (_("largest R-hat"), fmt_num(diag.rhat_max, 3)),
+                (_("smallest bulk ESS"), fmt_num(diag.ess_bulk_min, 0)),
+                (_("divergent transitions"), str(diag.divergences)),
             ],
         },
-        "provenance": [
-            (_("option"), result.option),
-            (
-                _("actuals"),
-                str(result.actuals.path) if result.actuals is not None else _("none"),
-            ),
-            (
-                _("periods"),
-                _("{done} done, {left} left").format(
-                    done=result.periods_done, left=result.periods_left
-                ),
-            ),
-            *[(k, str(v)) for k, v in prov.items() if v is not None],
-        ],
+        "provenance": _provenance(result),
     }
 
 
@@ -398,8 +392,7 @@ def render_markdown(ctx: dict[str, Any]) -> str:
 
 
 def render_html(ctx: dict[str, Any]) -> str:
-    page = dict(ctx, figures=[_embed(f) for f in ctx["figures"]])
-    return _env().get_template("track.html.j2").render(**page)
+    return render_page("track.html.j2", ctx)
 
 
 def write_track_report(result: TrackResult, out_dir: str | Path, lang: str | None = None) -> Path:

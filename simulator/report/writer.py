@@ -9,7 +9,7 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ..engine.pipeline import SimulationResult
@@ -17,6 +17,7 @@ from ..i18n import language
 from .context import context, figures
 from .html import render_html
 from .markdown import render_markdown
+from .sections import Section, with_sections_markdown
 
 
 def report_stem(result: SimulationResult) -> str:
@@ -27,10 +28,11 @@ def report_stem(result: SimulationResult) -> str:
 
 def summary_json(result: SimulationResult) -> str:
     """The summary object exactly as `krsim run --json` prints it."""
-    return _json_text(result.to_dict())
+    return json_text(result.to_dict())
 
 
-def _json_text(obj) -> str:
+def json_text(obj) -> str:
+    """``obj`` as `--json` prints it: indented, with a final newline."""
     return json.dumps(obj, indent=2) + "\n"
 
 
@@ -42,15 +44,25 @@ def write_page_files(d: Path, figs, html: str, markdown: str, json_name: str, ob
         (d / "figures" / f"{f.name}.png").write_bytes(f.png)
     (d / "index.html").write_text(html, encoding="utf-8")
     (d / "report.md").write_text(markdown, encoding="utf-8")
-    (d / json_name).write_text(_json_text(obj), encoding="utf-8")
+    (d / json_name).write_text(json_text(obj), encoding="utf-8")
 
 
-def _write_files(result: SimulationResult, d: Path) -> None:
+def _write_files(
+    result: SimulationResult, d: Path, sections: Sequence[Section], files: Mapping[str, str]
+) -> None:
+    """The decision page's files in ``d``, the sections in place, and the extra ``files``."""
     figs = figures(result)
     ctx = context(result, figs)
-    write_page_files(
-        d, figs, render_html(ctx), render_markdown(ctx), "summary.json", result.to_dict()
+    html = render_html(
+        ctx,
+        decision=[s.html for s in sections if s.place == "decision"],
+        end=[s.html for s in sections if s.place == "end"],
     )
+    markdown = with_sections_markdown(render_markdown(ctx), list(sections))
+    extra = [f for s in sections for f in s.figures]
+    write_page_files(d, [*figs, *extra], html, markdown, "summary.json", result.to_dict())
+    for name, text in files.items():
+        (d / name).write_text(text, encoding="utf-8")
 
 
 def _swap(new: Path, final: Path) -> None:
@@ -86,12 +98,25 @@ def write_dir(out_dir: str | Path, name: str, fill: Callable[[Path], None]) -> P
     return final
 
 
-def write_report(result: SimulationResult, out_dir: str | Path, lang: str | None = None) -> Path:
+def write_report(
+    result: SimulationResult,
+    out_dir: str | Path,
+    lang: str | None = None,
+    *,
+    sections: Sequence[Section] = (),
+    files: Mapping[str, str] | None = None,
+) -> Path:
     """Write ``out_dir/<scenario stem>/`` (index.html, report.md, figures/*.png, summary.json) and
     return that directory. ``lang``: the pages' language (default: the scenario's); the JSON is
-    English whatever the language."""
+    English whatever the language. ``sections``: what an analysis adds to the page (rendered
+    before, in the page's language), composed into it in memory; ``files``: more files of the
+    directory, by name and text. The directory is written once, atomically (`write_dir`)."""
     with language(page_language(result.scenario, lang)):
-        return write_dir(out_dir, report_stem(result), lambda d: _write_files(result, d))
+        return write_dir(
+            out_dir,
+            report_stem(result),
+            lambda d: _write_files(result, d, sections, files or {}),
+        )
 
 
 def page_language(scenario, lang: str | None) -> str:
