@@ -2,19 +2,27 @@
 
 import logging
 
+from .analyses.backtest import BacktestResult, backtest
+from .analyses.compare import ComparisonResult, compare
 from .analyses.plan import PlanResult, plan
 from .analyses.track import TrackResult, track
 from .api import SimulationResult, load_scenario, simulate
+from .io.cache import disabled as cache_disabled
 from .io.scenario import InputError, Scenario
 from .version import __version__
 
 __all__ = [
     "__version__",
+    "BacktestResult",
+    "ComparisonResult",
     "InputError",
     "PlanResult",
     "Scenario",
     "SimulationResult",
     "TrackResult",
+    "backtest",
+    "cache_disabled",
+    "compare",
     "load_scenario",
     "plan",
     "simulate",

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import model
 from .engine.pipeline import SimulationResult, decide
 from .io.archive_data import check_refs
 from .io.data import CountTable, read_history
 from .io.scenario import Scenario, read_scenario
-from .model import build as model
 
 __all__ = ["SimulationResult", "load_scenario", "simulate"]
 
@@ -27,13 +27,13 @@ def simulate(
     history: CountTable | None = None,
     draws: int | None = None,
     seed: int | None = None,
-    log=None,
     created: str | None = None,
 ) -> SimulationResult:
     """Fit (or load the cached fit), forecast every option, decide. ``history``: the scenario's
-    history table (read from the file the scenario names when not given)."""
+    history table (read from the file the scenario names when not given). Progress goes to the
+    "simulator" logger; a fresh fit without the cache: ``with simulator.cache_disabled(): ...``."""
     history = history if history is not None else read_history(scenario)
     if draws is not None or seed is not None:
         scenario = scenario.with_overrides(seed=seed, draws=draws)
-    fit = model.fit(scenario, history, log=log)
+    fit = model.fit(scenario, history)
     return decide(scenario, history, fit, created=created)

@@ -12,70 +12,125 @@ from pathlib import Path
 
 from . import __version__
 from .i18n import _, language, set_language
+from .io import cache
 from .io.scenario import InputError
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: ``krsim COMMAND ...``, one subparser per command."""
     p = argparse.ArgumentParser(
         prog="krsim",
         description="The probability that each key-result target is met, under each option.",
     )
     p.add_argument("--version", action="version", version=f"krsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = _common_options()
+    for add in (
+        _add_check,
+        _add_schema,
+        _add_run,
+        _add_report,
+        _add_compare,
+        _add_track,
+        _add_plan,
+        _add_backtest,
+        _add_portfolio,
+        _add_archive,
+    ):
+        add(sub, common)
+    return p
 
-    def scenario_cmd(name: str, help: str) -> argparse.ArgumentParser:
-        c = sub.add_parser(name, help=help, description=help)
-        c.add_argument("scenario", type=Path, help="scenario file (YAML)")
-        return c
 
-    def output_opts(
-        c: argparse.ArgumentParser,
-        what: str,
-        page: str,
-        out_help: str = "report directory (default: reports)",
-    ) -> None:
-        """--json (the result object), --report (a page) and --out (where)."""
-        c.add_argument("--json", action="store_true", help=f"print the {what} object only")
-        c.add_argument("--report", action="store_true", help=page)
-        c.add_argument("--out", type=Path, default=Path("reports"), help=out_help)
+def _common_options() -> argparse.ArgumentParser:
+    """The options every command takes (a parent parser): ``-v``."""
+    c = argparse.ArgumentParser(add_help=False)
+    c.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also print details on stderr (such as a fit read from the cache), not only progress",
+    )
+    return c
 
-    def model_opts(c: argparse.ArgumentParser) -> None:
-        c.add_argument(
-            "--draws", type=int, help="posterior draws per chain (overrides model.draws)"
-        )
-        c.add_argument("--seed", type=int, help="random seed (overrides the scenario's seed)")
-        c.add_argument(
-            "--no-cache", action="store_true", help="refit instead of reusing a cached fit"
-        )
-        c.add_argument(
-            "--lang",
-            choices=["en", "fr"],
-            help="language of the text and pages (default: the scenario's `language`, else en); "
-            "JSON stays English",
-        )
 
-    scenario_cmd("check", "validate a scenario and its data, without running the model")
+def _scenario_command(sub, name: str, help: str, common) -> argparse.ArgumentParser:
+    """A command whose first argument is the scenario file."""
+    c = sub.add_parser(name, help=help, description=help, parents=[common])
+    c.add_argument("scenario", type=Path, help="scenario file (YAML)")
+    return c
+
+
+def _output_options(
+    c: argparse.ArgumentParser,
+    what: str,
+    page: str,
+    out_help: str = "report directory (default: reports)",
+) -> None:
+    """--json (the result object), --report (a page) and --out (where)."""
+    c.add_argument("--json", action="store_true", help=f"print the {what} object only")
+    c.add_argument("--report", action="store_true", help=page)
+    c.add_argument("--out", type=Path, default=Path("reports"), help=out_help)
+
+
+def _model_options(c: argparse.ArgumentParser) -> None:
+    """The options of a command that fits the model: draws, seed, cache, language."""
+    c.add_argument("--draws", type=int, help="posterior draws per chain (overrides model.draws)")
+    c.add_argument("--seed", type=int, help="random seed (overrides the scenario's seed)")
+    c.add_argument("--no-cache", action="store_true", help="refit instead of reusing a cached fit")
+    c.add_argument(
+        "--lang",
+        choices=["en", "fr"],
+        help="language of the text and pages (default: the scenario's `language`, else en); "
+        "JSON stays English",
+    )
+
+
+def _add_check(sub, common) -> None:
+    _scenario_command(
+        sub, "check", "validate a scenario and its data, without running the model", common
+    )
+
+
+def _add_schema(sub, common) -> None:
     sub.add_parser(
         "schema",
         help="print the JSON Schema of the scenario format (for editors' YAML validation)",
         description="Print the JSON Schema of the scenario format, keys as written in YAML. "
         "Point an editor at it with a first line `# yaml-language-server: $schema=PATH`.",
+        parents=[common],
     )
-    run = scenario_cmd("run", "fit, simulate the quarter per option, print P(met) per key result")
-    model_opts(run)
+
+
+def _add_run(sub, common) -> None:
+    run = _scenario_command(
+        sub, "run", "fit, simulate the quarter per option, print P(met) per key result", common
+    )
+    _model_options(run)
     run.add_argument("--json", action="store_true", help="print the summary.json object only")
-    report = scenario_cmd(
-        "report", "write the decision report: index.html, report.md with figures, summary.json"
+
+
+def _add_report(sub, common) -> None:
+    report = _scenario_command(
+        sub,
+        "report",
+        "write the decision report: index.html, report.md with figures, summary.json",
+        common,
     )
-    model_opts(report)
+    _model_options(report)
     report.add_argument(
         "--out",
         type=Path,
         default=Path("reports"),
         help="directory to write DIR/<scenario name>/ into (default: reports)",
     )
-    cmp = scenario_cmd(
-        "compare", "experiment results vs the beliefs: lifts, conflict, the updated decision"
+
+
+def _add_compare(sub, common) -> None:
+    cmp = _scenario_command(
+        sub,
+        "compare",
+        "experiment results vs the beliefs: lifts, conflict, the updated decision",
+        common,
     )
     cmp.add_argument(
         "results",
@@ -84,11 +139,16 @@ def _parser() -> argparse.ArgumentParser:
         help="results CSV: arm, optional period, a count column per stage and segment "
         "(default: the scenario's experiment.data)",
     )
-    model_opts(cmp)
-    output_opts(cmp, "comparison", "write the decision report with a comparison section")
-    tr = scenario_cmd(
+    _model_options(cmp)
+    _output_options(cmp, "comparison", "write the decision report with a comparison section")
+
+
+def _add_track(sub, common) -> None:
+    tr = _scenario_command(
+        sub,
         "track",
         "the quarter in flight: actuals so far -> the odds of still reaching each target",
+        common,
     )
     tr.add_argument(
         "actuals",
@@ -110,17 +170,22 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="P(met) below which it is off track (default: tracking.off_track_below, 0.3)",
     )
-    model_opts(tr)
-    output_opts(
+    _model_options(tr)
+    _output_options(
         tr,
         "tracking",
         "write the tracking page",
         "directory to write DIR/<scenario name>_track/ into (default: reports)",
     )
-    pl = scenario_cmd(
+
+
+def _add_plan(sub, common) -> None:
+    pl = _scenario_command(
+        sub,
         "plan",
         "is a test worth running before deciding, and how big? EVPI, and per test design the "
         "EVSI, the net value against deciding now, P(decision changes), the assurance",
+        common,
     )
     pl.add_argument(
         "--per-arm",
@@ -143,12 +208,17 @@ def _parser() -> argparse.ArgumentParser:
         help="the options every test runs (default: all); the control option is always the "
         "first arm (added if left out); the others are not tested but can still be chosen",
     )
-    model_opts(pl)
-    output_opts(pl, "plan", "write the decision report with a planning section")
-    bt = scenario_cmd(
+    _model_options(pl)
+    _output_options(pl, "plan", "write the decision report with a planning section")
+
+
+def _add_backtest(sub, common) -> None:
+    bt = _scenario_command(
+        sub,
         "backtest",
         "would past quarters have been predicted well? Fit before each of the last windows of "
         "history, forecast it, and compare with what happened",
+        common,
     )
     bt.add_argument(
         "--windows",
@@ -162,15 +232,18 @@ def _parser() -> argparse.ArgumentParser:
         help="backtest candidate `model:` settings on the same windows and rank them "
         "(comma-separated from scenario, default, steady, trend, ar1; alone: all)",
     )
-    model_opts(bt)
+    _model_options(bt)
     bt.add_argument("--json", action="store_true", help="print the backtest as one JSON object")
 
+
+def _add_portfolio(sub, common) -> None:
     pf = sub.add_parser(
         "portfolio",
         help="every team's key results this week: run or track many scenarios, keep their history",
         description="Run (or track, when a scenario's `tracking:` names its actuals) every "
         "scenario of a folder, list, or glob; store the week's P(met) per key result in a database "
         "and compare with a week ago.",
+        parents=[common],
     )
     pf.add_argument("paths", nargs="+", help="a folder of scenario files, files, or globs")
     pf.add_argument("--db", help="database: a file (SQLite; default FOLDER/krsim.sqlite) or a URL")
@@ -182,12 +255,15 @@ def _parser() -> argparse.ArgumentParser:
     pf.add_argument("--out", type=Path, help="write the overview and every team's page here")
     pf.add_argument("--draws", type=int, default=None, help="posterior draws per fit")
 
+
+def _add_archive(sub, common) -> None:
     ar = sub.add_parser(
         "archive",
         help="what past experiments say: the share of changes that do nothing, the size of "
         "those that do, each result shrunk for the winner's curse, the best ship rule",
         description="Fit the distribution of true effects behind an archive of past experiments "
         "(normal, Student-t, spike at zero; compared by LOO) and report what it says.",
+        parents=[common],
     )
     ar.add_argument("archive", type=Path, help="archive CSV: experiment, metric, lift, se ...")
     ar.add_argument("--category", help="report on one category (fitted with the whole archive)")
@@ -201,13 +277,12 @@ def _parser() -> argparse.ArgumentParser:
     ar.add_argument("--draws", type=int, help="posterior draws (and tuning steps) per chain")
     ar.add_argument("--seed", type=int, help="random seed (default 2024)")
     ar.add_argument("--no-cache", action="store_true", help="refit instead of reusing a fit")
-    output_opts(
+    _output_options(
         ar,
         "archive",
         "write the archive's page",
         "directory to write DIR/<archive name>_archive/ into (default: reports)",
     )
-    return p
 
 
 def _int_list(text: str) -> list[int]:
@@ -230,8 +305,10 @@ def _id_list(text: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    with language(None), _progress_to_stderr(getattr(args, "verbose", False)):
+    """Run one command; its exit code (0 done, 2 invalid input, 1 anything else)."""
+    args = build_parser().parse_args(argv)
+    fits = cache.disabled() if getattr(args, "no_cache", False) else contextlib.nullcontext()
+    with language(None), _progress_to_stderr(args.verbose), fits:
         # a command sets its language once the scenario is read; undone here
         return _dispatch(args)
 
@@ -254,27 +331,22 @@ def _progress_to_stderr(verbose: bool):
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    """Run the command ``args`` names; invalid input is one ``error:`` line per problem on
+    stderr and exit code 2."""
+    command = {
+        "check": _check,
+        "schema": _schema,
+        "run": _run,
+        "backtest": _backtest,
+        "portfolio": _portfolio,
+        "compare": _compare,
+        "report": _report,
+        "track": _track,
+        "plan": _plan,
+        "archive": _archive,
+    }[args.command]
     try:
-        if args.command == "check":
-            return _check(args)
-        if args.command == "schema":
-            return _schema()
-        if args.command == "run":
-            return _run(args)
-        if args.command == "backtest":
-            return _backtest(args)
-        if args.command == "portfolio":
-            return _portfolio(args)
-        if args.command == "compare":
-            return _compare(args)
-        if args.command == "report":
-            return _report(args)
-        if args.command == "track":
-            return _track(args)
-        if args.command == "plan":
-            return _plan(args)
-        if args.command == "archive":
-            return _archive(args)
+        return command(args)
     except InputError as err:
         for line in err.problems:
             print(f"error: {line}", file=sys.stderr)
@@ -285,7 +357,6 @@ def _dispatch(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # e.g. `krsim run --json | head`
         sys.stderr.close()
         return 0
-    return 1
 
 
 def _validate_overrides(args: argparse.Namespace) -> None:
@@ -407,7 +478,8 @@ def scenario_schema() -> dict:
     return {"$schema": "http://json-schema.org/draft-07/schema#", **schema}
 
 
-def _schema() -> int:
+def _schema(args: argparse.Namespace) -> int:
+    """`krsim schema`: the scenario format's JSON Schema on stdout."""
     json.dump(scenario_schema(), sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0
@@ -437,10 +509,7 @@ def _decision_line(s) -> str:
 def _simulate(args: argparse.Namespace):
     """Load the scenario named on the command line and simulate it with the model overrides."""
     from .api import simulate
-    from .io import cache
 
-    if args.no_cache:
-        cache.disable()
     s, h = _load(args.scenario, args.lang)
     return simulate(s, history=h, draws=args.draws, seed=args.seed)
 
@@ -481,11 +550,8 @@ def _report(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     _validate_overrides(args)
-    from .io import cache
     from .model.experiment import read_results, results_path
 
-    if args.no_cache:
-        cache.disable()
     s, h = _load(args.scenario, args.lang)
     lang = _lang(args.lang, s)
     exp = read_results(s, results_path(s, args.results))  # invalid input stops here, before fitting
@@ -521,10 +587,6 @@ def _track(args: argparse.Namespace) -> int:
         track,
     )
     from .api import load_scenario
-    from .io import cache
-
-    if args.no_cache:
-        cache.disable()
     from .io.data import read_history
 
     s = load_scenario(args.scenario)
@@ -567,10 +629,7 @@ def _plan(args: argparse.Namespace) -> int:
     _validate_overrides(args)
     from .analyses.plan import check_arms, check_designs
     from .api import load_scenario
-    from .io import cache
 
-    if args.no_cache:
-        cache.disable()
     s = load_scenario(args.scenario)
     lang = _lang(args.lang, s)
     set_language(lang)
@@ -585,13 +644,13 @@ def _plan(args: argparse.Namespace) -> int:
     from .io.data import read_history
 
     h = read_history(s)
-    if args.draws is not None or args.seed is not None:
-        s = s.with_overrides(seed=args.seed, draws=args.draws)
     from .analyses.plan import plan, planning_notes, progress_bar, text_plan
 
     result = plan(
         s,
         history=h,
+        draws=args.draws,
+        seed=args.seed,
         per_arm=args.per_arm,
         periods=args.periods,
         arms=args.arms,
@@ -642,20 +701,16 @@ def _backtest(args: argparse.Namespace) -> int:
     if args.windows is not None and args.windows < 1:
         raise InputError([f"--windows: must be at least 1, got {args.windows}"])
     from .analyses.backtest import backtest, parse_models, plan_windows, render_text
-    from .io import cache
 
     names = parse_models(args.models) if args.models is not None else None
-    if args.no_cache:
-        cache.disable()
     s, h = _load(args.scenario, args.lang)
     lang = _lang(args.lang, s)
     plan_windows(len(h), s.horizon, args.windows)  # refuse a short history before fitting
-    if args.draws is not None or args.seed is not None:
-        s = s.with_overrides(seed=args.seed, draws=args.draws)
+    over = {"draws": args.draws, "seed": args.seed}
     if names is not None:
         from .analyses.backtest import rank_models, ranking_dict, render_ranking
 
-        ranks = rank_models(s, h, names, windows=args.windows)
+        ranks = rank_models(s, h, names, windows=args.windows, **over)
         if args.json:
             json.dump(ranking_dict(ranks), sys.stdout, indent=2)
             sys.stdout.write("\n")
@@ -663,18 +718,14 @@ def _backtest(args: argparse.Namespace) -> int:
             with language(lang):
                 print(render_ranking(ranks))
         return 0
-    result = backtest(s, h, windows=args.windows)
+    result = backtest(s, h, windows=args.windows, **over)
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         with language(lang):
-            print(render_text(result, s))
+            print(render_text(result))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 def _portfolio(args: argparse.Namespace) -> int:
@@ -721,12 +772,9 @@ def _archive(args: argparse.Namespace) -> int:
         raise InputError([f"--threshold: must be between 0 and 1, got {args.threshold:g}"])
     if args.report and args.out.exists() and not args.out.is_dir():
         raise InputError([f"--out: {args.out} is a file; give a directory"])
-    from .io import cache
     from .io.archive_data import category_problem, read_archive
     from .model.archive import Settings, analyse, category_view, text_summary
 
-    if args.no_cache:
-        cache.disable()
     arc = read_archive(args.archive)  # invalid input stops here, before fitting
     problem = category_problem(arc, args.category)
     if problem:
@@ -758,3 +806,7 @@ def _archive(args: argparse.Namespace) -> int:
             ) from None
         print(f"wrote {where / 'index.html'} and {where / 'report.md'}", file=sys.stderr)
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

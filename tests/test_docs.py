@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from simulator.cli import _parser, main, scenario_schema
-from simulator.io.scenario import _UniqueKeyLoader, read_scenario
+from simulator.cli import build_parser, main, scenario_schema
+from simulator.io.scenario import load_yaml, read_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -134,20 +134,33 @@ def _errors(schema: dict, node: dict, value, path: str = "") -> list[str]:
     """The draft-07 keywords `krsim schema` uses, evaluated on ``value``."""
     if "$ref" in node:
         return _errors(schema, schema["$defs"][node["$ref"].removeprefix("#/$defs/")], value, path)
-    out: list[str] = []
-    if "type" in node:
+    if "type" in node and not _of_type(node["type"], value):
         types = [node["type"]] if isinstance(node["type"], str) else node["type"]
-        ok = {
-            "object": isinstance(value, dict),
-            "array": isinstance(value, list),
-            "string": isinstance(value, str),
-            "number": isinstance(value, int | float) and not isinstance(value, bool),
-            "integer": isinstance(value, int) and not isinstance(value, bool),
-            "boolean": isinstance(value, bool),
-            "null": value is None,
-        }
-        if not any(ok[t] for t in types):
-            return [f"{path}: not {' or '.join(types)}"]
+        return [f"{path}: not {' or '.join(types)}"]
+    out = _scalar_errors(node, value, path)
+    if isinstance(value, dict):
+        out += _object_errors(schema, node, value, path)
+    if isinstance(value, list):
+        out += _array_errors(schema, node, value, path)
+    return out + _combined_errors(schema, node, value, path)
+
+
+def _of_type(types: str | list[str], value) -> bool:
+    ok = {
+        "object": isinstance(value, dict),
+        "array": isinstance(value, list),
+        "string": isinstance(value, str),
+        "number": isinstance(value, int | float) and not isinstance(value, bool),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "boolean": isinstance(value, bool),
+        "null": value is None,
+    }
+    return any(ok[t] for t in ([types] if isinstance(types, str) else types))
+
+
+def _scalar_errors(node: dict, value, path: str) -> list[str]:
+    """enum, const, pattern and the bounds of a number."""
+    out = []
     if "enum" in node and value not in node["enum"]:
         out.append(f"{path}: not one of {node['enum']}")
     if "const" in node and value != node["const"]:
@@ -163,34 +176,47 @@ def _errors(schema: dict, node: dict, value, path: str = "") -> list[str]:
         ]:
             if key in node and not test(value, node[key]):
                 out.append(f"{path}: {key} {node[key]}")
-    if isinstance(value, dict):
-        props, patterns = node.get("properties", {}), node.get("patternProperties", {})
-        for key in node.get("required", []):
-            if key not in value:
-                out.append(f"{path}: missing {key!r}")
-        for key, v in value.items():
-            where = f"{path}.{key}"
-            matched = [p for p in patterns if re.search(p, str(key))]
-            if key in props:
-                out += _errors(schema, props[key], v, where)
-            for p in matched:
-                out += _errors(schema, patterns[p], v, where)
-            if key not in props and not matched:
-                extra = node.get("additionalProperties", True)
-                if extra is False:
-                    out.append(f"{where}: unknown key")
-                elif isinstance(extra, dict):
-                    out += _errors(schema, extra, v, where)
-    if isinstance(value, list):
-        items = node.get("items")
-        if "minItems" in node and len(value) < node["minItems"]:
-            out.append(f"{path}: fewer than {node['minItems']} items")
-        if "maxItems" in node and len(value) > node["maxItems"]:
-            out.append(f"{path}: more than {node['maxItems']} items")
-        for i, v in enumerate(value):
-            sub = items[i] if isinstance(items, list) and i < len(items) else items
-            if isinstance(sub, dict):
-                out += _errors(schema, sub, v, f"{path}[{i}]")
+    return out
+
+
+def _object_errors(schema: dict, node: dict, value: dict, path: str) -> list[str]:
+    """required, properties, patternProperties and additionalProperties."""
+    props, patterns = node.get("properties", {}), node.get("patternProperties", {})
+    out = [f"{path}: missing {key!r}" for key in node.get("required", []) if key not in value]
+    for key, v in value.items():
+        where = f"{path}.{key}"
+        matched = [p for p in patterns if re.search(p, str(key))]
+        if key in props:
+            out += _errors(schema, props[key], v, where)
+        for p in matched:
+            out += _errors(schema, patterns[p], v, where)
+        if key not in props and not matched:
+            extra = node.get("additionalProperties", True)
+            if extra is False:
+                out.append(f"{where}: unknown key")
+            elif isinstance(extra, dict):
+                out += _errors(schema, extra, v, where)
+    return out
+
+
+def _array_errors(schema: dict, node: dict, value: list, path: str) -> list[str]:
+    """minItems, maxItems and items (one schema, or one per position)."""
+    out = []
+    items = node.get("items")
+    if "minItems" in node and len(value) < node["minItems"]:
+        out.append(f"{path}: fewer than {node['minItems']} items")
+    if "maxItems" in node and len(value) > node["maxItems"]:
+        out.append(f"{path}: more than {node['maxItems']} items")
+    for i, v in enumerate(value):
+        sub = items[i] if isinstance(items, list) and i < len(items) else items
+        if isinstance(sub, dict):
+            out += _errors(schema, sub, v, f"{path}[{i}]")
+    return out
+
+
+def _combined_errors(schema: dict, node: dict, value, path: str) -> list[str]:
+    """anyOf and oneOf."""
+    out = []
     if "anyOf" in node and all(_errors(schema, s, value, path) for s in node["anyOf"]):
         out.append(f"{path}: matches none of anyOf")
     if "oneOf" in node:
@@ -210,7 +236,7 @@ def _yaml(path: Path):
             return [text_dates(x) for x in v]
         return v.isoformat() if isinstance(v, dt.date) else v
 
-    return text_dates(yaml.load(path.read_bytes(), Loader=_UniqueKeyLoader))  # noqa: S506
+    return text_dates(load_yaml(path.read_bytes()))
 
 
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))
@@ -348,7 +374,7 @@ def test_guide_command(monkeypatch, where, argv, shown):
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         try:
-            args = _parser().parse_args(argv)
+            args = build_parser().parse_args(argv)
         except SystemExit:
             pytest.fail(f"{where}: krsim {' '.join(argv)} does not parse: {err.getvalue()}")
     for name in ("scenario", "results", "actuals"):

@@ -143,14 +143,14 @@ def test_the_french_decision_report_has_no_english_left(french, seed_result, tmp
     from simulator.report.html import render_html
 
     drawn: list[str] = []
-    png = report_context._png
+    png = report_context.figure_png
 
     def capture(fig):
         out = png(fig)  # drawn: the tick labels exist now
         drawn.extend(t.get_text() for t in fig.findobj(matplotlib.text.Text))
         return out
 
-    monkeypatch.setattr(report_context, "_png", capture)
+    monkeypatch.setattr(report_context, "figure_png", capture)
     d = write_report(french, tmp_path)  # the scenario's language
     page = (d / "index.html").read_text()
     assert '<html lang="fr">' in page
@@ -255,16 +255,15 @@ def test_the_french_comparison_has_no_english_left(comparison):
     s = comparison.scenario
     with language("fr"):
         text = text_comparison(comparison)
-        lead, sentences, table = cpl._section_text(comparison)
-        section = _visible(cpl._html_section(comparison, {}))
-        captions = "\n".join(" ".join(c) for c in cpl._captions().values())
+        section = cpl.comparison_section(comparison)  # its text, tables, figures and captions
         drawn = "\n".join(
             _drawn_text(f(comparison)[0]) for f in (cpl.beliefs, cpl.lift_forest, cpl.key_results)
         )
-    for words in (text, lead, *sentences, *sum(table, []), section, captions, drawn):
+    page = _visible(section.html)
+    for words in (text, page, section.markdown, drawn):
         assert _english_left(words, s) == set(), words
     assert "Conflit entre a priori et données" in text and "CONFLIT" in text
-    assert "contredisent l’hypothèse" in " ".join(sentences)
+    assert "contredisent l’hypothèse" in page and "contredisent l’hypothèse" in section.markdown
     # the result's own sentences stay English, and the English text is as before
     assert "the data contradict the belief about" in " ".join(comparison.sentences.values())
     english = text_comparison(comparison)
@@ -283,14 +282,15 @@ def plans():
 
     s, fit, h = conjugate()
     tested = make_plan(s, fit=fit, history=h, per_arm=[50, 800], periods=[2], replicates=1)
-    d = tested.designs[0] | {
-        "exposure_value": 0.010,
-        "exposure_value_se": 0.002,
-        "learning_value": -0.001,
-        "learning_value_se": 0.002,
-        "exposure_then": "new",
-        "decision_changes_worth_nothing": True,
-    }
+    d = dataclasses.replace(
+        tested.designs[0],
+        exposure_value=0.010,
+        exposure_value_se=0.002,
+        learning_value=-0.001,
+        learning_value_se=0.002,
+        exposure_then="new",
+        decision_changes_worth_nothing=True,
+    )
     rolled = dataclasses.replace(tested, designs=[d], recommended=None, roll_out="new")
     noisy = dataclasses.replace(rolled, roll_out=None, evpi=0.0, evpi_se=0.0)
     return tested, rolled, noisy
@@ -305,10 +305,9 @@ def test_the_french_plan_has_no_english_left(plans, tmp_path):
     with language("fr"):
         texts = [text_plan(p) for p in plans]
         texts += [recommendation_sentence(p, p.designs[0]) for p in plans]
-        for p in plans:
-            lead, table, foot = plan_plots._section_text(p)
-            texts += [lead, *sum(table, []), foot or ""]
-        texts.append(" ".join(plan_plots._caption()))
+        for p in plans:  # the page's section: its text, table, note, figure caption
+            section = plan_plots.plan_section(p)
+            texts += [_visible(section.html), section.markdown]
         texts.append(_drawn_text(plan_plots.value_curves(tested)[0]))
         texts += planning_notes(tested)
     for words in texts:
@@ -334,10 +333,10 @@ def test_the_french_backtest_has_no_english_left(seed_result):
         KRCheck,
         ModelRank,
         WindowCheck,
-        _tally,
         advice,
         render_ranking,
         render_text,
+        tally,
     )
 
     s = seed_result.scenario
@@ -363,16 +362,16 @@ def test_the_french_backtest_has_no_english_left(seed_result):
             key_results=checks,
             diagnostics=sampler,
             miss_distribution=np.array([0.5, 0.3, 0.2]),
-            sampler=sampler,
+            draws=600,
         )  # fmt: skip
         for a, b in (("2025-01-06", "2025-03-31"), ("2025-04-07", "2025-06-30"))
     ]
-    per_kr = {k: _tally([c, c], q * 2, "week", one_kr=True) for k, c in checks.items()}
-    overall = _tally([c for w in windows for c in w.key_results.values()], [
+    per_kr = {k: tally([c, c], q * 2, "week", one_kr=True) for k, c in checks.items()}
+    overall = tally([c for w in windows for c in w.key_results.values()], [
         w.miss_distribution for w in windows], "week", one_kr=False)  # fmt: skip
     result = BacktestResult(
-        scenario=s.id, title=s.title, option=s.control_option, period="week", horizon=13,
-        seed=1, draws=600, windows=windows, key_results=per_kr, overall=overall,
+        scenario=s, option=s.control_option, draws=600, windows=windows, key_results=per_kr,
+        overall=overall,
         advice=advice(s, overall), warnings=["English warnings of the result"],
     )  # fmt: skip
     assert overall.calibration == "overconfident" and result.advice

@@ -80,3 +80,52 @@ def test_seed_scenario_is_valid():
     assert set(s.options) == {"status_quo", "mandatory_account", "account_after_booking"}
     assert {kr.id for kr in s.key_results} >= {"accounts", "bookings"}
     assert len(read_history(s)) >= 26
+
+
+def test_cross_references_reported_in_the_scenarios_order(tmp_path):
+    """One line per broken reference, part by part: segments, options, key results, decision,
+    baseline, events, experiment."""
+    text = (FIXTURES / "base.yaml").read_text()
+    text = text.replace("history: history.csv", f"history: {FIXTURES / 'history.csv'}")
+    text = text.replace("member: {of: form,", "member: {of: frm,")
+    text = text.replace("- lift: {stage: form,", "- lift: {stage: fomr,")
+    text = text.replace("metric: booking / form", "metric: booking / forms")
+    text += (
+        "decision: {rule: weighted, weights: {signups: 1, bookings: 1, conv: 1, convs: 1}}\n"
+        "baseline: {signup: 3}\n"
+        "events:\n  - {label: launch, first: '2025-01-02', last: '2025-01-03', stages: [visit]}\n"
+        "experiment: {data: e.csv, control: status_qo}\n"
+    )
+    f = tmp_path / "refs.yaml"
+    f.write_text(text)
+    with pytest.raises(InputError) as exc:
+        load_scenario(f)
+    assert [p.removeprefix(f"{f}: ") for p in exc.value.problems] == [
+        "segments.member.of: unknown stage 'frm' (did you mean 'form'?)",
+        "options.gate.changes[0].gate.exempt: segment 'member' is observed at 'frm', which is not "
+        "the gate's parent stage 'form' or above it",
+        "options.nudge.changes[0].flow.among: segment 'member' is observed at 'frm', which is not "
+        "the flow's 'from' stage 'booking' or above it",
+        "options.nudge.changes[1].lift.stage: unknown stage 'fomr' (did you mean 'form'?)",
+        "key_results[2].metric: unknown stage 'forms' (did you mean 'form'?)",
+        "decision.weights.convs: unknown key result 'convs' (did you mean 'conv'?)",
+        "baseline.signup: unknown key result 'signup' (did you mean 'signups'?)",
+        "events[0].stages[0]: unknown stage or segment 'visit' (did you mean 'visits'?)",
+        "experiment.control: unknown option 'status_qo' (did you mean 'status_quo'?)",
+    ]
+
+
+def test_a_broken_funnel_stops_the_checks_that_need_its_order(tmp_path):
+    """A cycle is reported once, and the checks that walk up the funnel (a gate adding users
+    above their stage) wait for a sound funnel."""
+    text = (FIXTURES / "base.yaml").read_text()
+    text = text.replace("history: history.csv", f"history: {FIXTURES / 'history.csv'}")
+    text = text.replace("visits: {label: Visits}", "visits: {from: signup, label: Visits}")
+    text += "  - {id: rate, metric: booking / form, target: '>= 40'}\n"
+    f = tmp_path / "cycle.yaml"
+    f.write_text(text)
+    with pytest.raises(InputError) as exc:
+        load_scenario(f)
+    problems = [p.removeprefix(f"{f}: ") for p in exc.value.problems]
+    assert problems[0].startswith("funnel: exactly one stage must have no 'from'")
+    assert not any("cycle" in p or "conversion rate target" in p for p in problems), problems

@@ -124,16 +124,16 @@ def archive_frame(
     )
 
 
-def read_archive(path: str | Path) -> Archive:
-    """Read and check an archive CSV (see the module docstring); raises `InputError` with one line
-    per problem: ``FILE: row R, column 'C': what is wrong``."""
-    path = Path(path)
-    rows, _delimiter, digest = read_rows(path, "experiment, metric, lift, se")
-    header = [h.strip().lower() for h in rows[0]]
-    problems: list[str] = []
-    notes: list[str] = []
-    for h in sorted({h for h in header if header.count(h) > 1}):
-        problems.append(f"{path}: column {h!r}: appears more than once")
+Problem = tuple[str, str]  # (column, what is wrong) of one cell
+
+
+def _archive_header(path: Path, header: list[str]) -> tuple[list[str], list[str]]:
+    """The header's problems (columns twice or missing, a half interval) and the note of the
+    columns it ignores."""
+    problems = [
+        f"{path}: column {h!r}: appears more than once"
+        for h in sorted({h for h in header if header.count(h) > 1})
+    ]
     for c in REQUIRED:
         if c not in header:
             problems.append(f"{path}: column {c!r}: missing (expected {', '.join(REQUIRED)}, se)")
@@ -148,113 +148,168 @@ def read_archive(path: str | Path) -> Archive:
         which = "hi" if "lo" in header else "lo"
         problems.append(f"{path}: column {which!r}: missing (an interval needs both lo and hi)")
     ignored = [h for h in header if h not in (*REQUIRED, *OPTIONAL)]
-    if ignored:
-        notes.append(f"{path}: ignored columns: {', '.join(repr(h) for h in ignored)}")
+    notes = [f"{path}: ignored columns: {', '.join(repr(h) for h in ignored)}"] if ignored else []
+    return problems, notes
+
+
+def _read_names(
+    cells: dict[str, str], line: int, seen: dict[tuple[str, str], int]
+) -> tuple[str, str, list[Problem]]:
+    """The row's experiment and metric, each given, the pair not seen on an earlier row
+    (``seen``: pair -> its line, updated)."""
+    e, m = cells["experiment"], cells["metric"]
+    bad = [(c, "empty") for c, v in (("experiment", e), ("metric", m)) if not v]
+    if e and m:
+        if (e, m) in seen:
+            bad.append(
+                (
+                    "experiment",
+                    f"{e!r} with metric {m!r} appears twice (rows {seen[(e, m)]} and {line}); "
+                    "one row per experiment and metric",
+                )
+            )
+        else:
+            seen[(e, m)] = line
+    return e, m, bad
+
+
+def _read_lift(cells: dict[str, str]) -> tuple[float | str, list[Problem]]:
+    """The relative lift (or why it cannot be read), above -100%."""
+    lift = _number(cells["lift"])
+    if isinstance(lift, str):
+        return lift, [("lift", lift)]
+    if lift <= -1:
+        return lift, [("lift", f"a relative lift must be above -100%, got {cells['lift']}")]
+    return lift, []
+
+
+def _se_of_interval(cells: dict[str, str], lift: float | str) -> tuple[float | str, list[Problem]]:
+    """The standard error of a 95% interval ``lo``, ``hi`` that holds the lift."""
+    lo, hi = _number(cells["lo"]), _number(cells["hi"])
+    bad = [(c, v) for c, v in (("lo", lo), ("hi", hi)) if isinstance(v, str)]
+    if bad:
+        return "empty", bad
+    if not lo < hi:
+        return "empty", [("hi", f"the interval [{cells['lo']}, {cells['hi']}] is empty: hi <= lo")]
+    if not isinstance(lift, str) and not lo <= lift <= hi:
+        bad.append(
+            (
+                "lift",
+                f"{cells['lift']} lies outside its own interval [{cells['lo']}, {cells['hi']}]",
+            )
+        )
+    return (hi - lo) / (2 * Z95), bad
+
+
+def _read_se(
+    cells: dict[str, str], lift: float | str, has_se: bool, has_ci: bool
+) -> tuple[float | str, list[Problem]]:
+    """The lift's standard error: the ``se`` cell, else the interval's, else a problem."""
+    if has_se and cells["se"]:
+        se = _number(cells["se"])
+        if isinstance(se, str):
+            return se, [("se", se)]
+        if se < 0:
+            return se, [("se", f"a standard error cannot be negative ({cells['se']})")]
+        if se == 0:
+            return se, [("se", "a standard error of 0 says the lift is known exactly; give its se")]
+        return se, []
+    if has_ci and (cells["lo"] or cells["hi"]):
+        return _se_of_interval(cells, lift)
+    what = "empty: every lift needs its standard error (se) or 95% interval (lo, hi)"
+    return "empty", [("se" if has_se else "lo", what)]
+
+
+def _read_shipped(text: str) -> tuple[bool | None, list[Problem]]:
+    """Whether the change shipped (None when the cell is empty)."""
+    if not text:
+        return None, []
+    if text.lower() in _TRUE:
+        return True, []
+    if text.lower() in _FALSE:
+        return False, []
+    return None, [("shipped", f"{text!r}: write yes or no (or true/false, 1/0)")]
+
+
+def _read_end(text: str) -> tuple[dt.date | None, list[Problem]]:
+    """The experiment's end date (None when the cell is empty)."""
+    if not text:
+        return None, []
+    try:
+        return dt.date.fromisoformat(text), []
+    except ValueError:
+        return None, [("end", f"{text!r} is not a date (write YYYY-MM-DD)")]
+
+
+def _archive_row(
+    cells: dict[str, str], line: int, seen: dict[tuple[str, str], int], has_se: bool, has_ci: bool
+) -> tuple[tuple, list[Problem]]:
+    """One row as (experiment, metric, lift, se, shipped, end, category), a number that cannot
+    be read as NaN, and the problems of its cells in column order."""
+    e, m, bad = _read_names(cells, line, seen)
+    lift, p_lift = _read_lift(cells)
+    se, p_se = _read_se(cells, lift, has_se, has_ci)
+    shipped, p_shipped = _read_shipped(cells["shipped"])
+    end, p_end = _read_end(cells["end"])
+    row = (
+        e,
+        m,
+        lift if not isinstance(lift, str) else np.nan,
+        se if not isinstance(se, str) else np.nan,
+        shipped,
+        end,
+        cells["category"] or None,
+    )
+    return row, bad + p_lift + p_se + p_shipped + p_end
+
+
+def _category_problems(path: Path, cats: list[str | None]) -> list[str]:
+    """Rows without a category while others have one."""
+    named = [c for c in cats if c is not None]
+    if not named or len(named) == len(cats):
+        return []
+    return [
+        f"{path}: row {r + 2}, column 'category': empty while other rows have "
+        "one; give every row a category (or drop the column)"
+        for r, c in enumerate(cats)
+        if c is None
+    ]
+
+
+def read_archive(path: str | Path) -> Archive:
+    """Read and check an archive CSV (see the module docstring); raises `InputError` with one line
+    per problem: ``FILE: row R, column 'C': what is wrong``."""
+    path = Path(path)
+    rows, _delimiter, digest = read_rows(path, "experiment, metric, lift, se")
+    header = [h.strip().lower() for h in rows[0]]
+    problems, notes = _archive_header(path, header)
     if problems:
         raise InputError(problems)
     body = rows[1:]
     if not body:
         raise InputError([f"{path}: no data rows below the header"])
     idx = {h: i for i, h in enumerate(header)}
-    exps, mets, lifts, ses, shipped, ends, cats = [], [], [], [], [], [], []
+    has_se, has_ci = "se" in header, "lo" in header or "hi" in header
+    records: list[tuple] = []
     seen: dict[tuple[str, str], int] = {}
     for r, row in enumerate(body):
         line = r + 2
-        if len(row) < len(header):
-            row = row + [""] * (len(header) - len(row))
-        elif len(row) > len(header) and any(c.strip() for c in row[len(header) :]):
+        if len(row) > len(header) and any(c.strip() for c in row[len(header) :]):
             problems.append(
                 f"{path}: row {line}: has {len(row)} cells, the header has {len(header)}"
             )
             continue
-
-        def cell(c: str, row: list[str] = row) -> str:
-            return row[idx[c]].strip() if c in idx else ""
-
-        def bad(c: str, what: str, line: int = line) -> None:
-            problems.append(f"{path}: row {line}, column {c!r}: {what}")
-
-        e, m = cell("experiment"), cell("metric")
-        if not e:
-            bad("experiment", "empty")
-        if not m:
-            bad("metric", "empty")
-        if e and m:
-            if (e, m) in seen:
-                bad(
-                    "experiment",
-                    f"{e!r} with metric {m!r} appears twice (rows {seen[(e, m)]} and {line}); "
-                    "one row per experiment and metric",
-                )
-            else:
-                seen[(e, m)] = line
-        lift = _number(cell("lift"))
-        if isinstance(lift, str):
-            bad("lift", lift)
-        elif lift <= -1:
-            bad("lift", f"a relative lift must be above -100%, got {cell('lift')}")
-        se: float | str = "empty"
-        if has_se and cell("se"):
-            se = _number(cell("se"))
-            if isinstance(se, str):
-                bad("se", se)
-            elif se < 0:
-                bad("se", f"a standard error cannot be negative ({cell('se')})")
-            elif se == 0:
-                bad("se", "a standard error of 0 says the lift is known exactly; give its se")
-        elif has_ci and (cell("lo") or cell("hi")):
-            lo, hi = _number(cell("lo")), _number(cell("hi"))
-            for c, v in (("lo", lo), ("hi", hi)):
-                if isinstance(v, str):
-                    bad(c, v)
-            if not isinstance(lo, str) and not isinstance(hi, str):
-                if not lo < hi:
-                    bad("hi", f"the interval [{cell('lo')}, {cell('hi')}] is empty: hi <= lo")
-                else:
-                    se = (hi - lo) / (2 * Z95)
-                    if not isinstance(lift, str) and not lo <= lift <= hi:
-                        bad(
-                            "lift",
-                            f"{cell('lift')} lies outside its own interval [{cell('lo')}, {cell('hi')}]",
-                        )
-        else:
-            bad(
-                "se" if has_se else "lo",
-                "empty: every lift needs its standard error (se) or 95% interval (lo, hi)",
-            )
-        sh: bool | None = None
-        if cell("shipped"):
-            t = cell("shipped").lower()
-            if t in _TRUE:
-                sh = True
-            elif t in _FALSE:
-                sh = False
-            else:
-                bad("shipped", f"{cell('shipped')!r}: write yes or no (or true/false, 1/0)")
-        end: dt.date | None = None
-        if cell("end"):
-            try:
-                end = dt.date.fromisoformat(cell("end"))
-            except ValueError:
-                bad("end", f"{cell('end')!r} is not a date (write YYYY-MM-DD)")
-        exps.append(e)
-        mets.append(m)
-        lifts.append(lift if not isinstance(lift, str) else np.nan)
-        ses.append(se if not isinstance(se, str) else np.nan)
-        shipped.append(sh)
-        ends.append(end)
-        cats.append(cell("category") or None)
+        cells = dict.fromkeys((*REQUIRED, *OPTIONAL), "") | {
+            h: row[i].strip() if i < len(row) else "" for h, i in idx.items()
+        }
+        record, bad = _archive_row(cells, line, seen, has_se, has_ci)
+        problems += [f"{path}: row {line}, column {c!r}: {what}" for c, what in bad]
+        records.append(record)
     if "category" in idx:
-        named = [c for c in cats if c is not None]
-        if named and len(named) < len(cats):
-            for r, c in enumerate(cats):
-                if c is None:
-                    problems.append(
-                        f"{path}: row {r + 2}, column 'category': empty while other rows have "
-                        "one; give every row a category (or drop the column)"
-                    )
+        problems += _category_problems(path, [rec[6] for rec in records])
     if problems:
         raise InputError(problems)
+    exps, mets, lifts, ses, shipped, ends, cats = (list(col) for col in zip(*records, strict=True))
     return Archive(
         path,
         tuple(exps),

@@ -2,26 +2,49 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextvars import ContextVar
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-_disabled = False
+_disabled = False  # for the whole process (`disable`)
+_off: ContextVar[bool] = ContextVar("krsim_cache_off", default=False)  # inside `disabled()`
 
 
 def disable(flag: bool = True) -> None:
-    """Turn the cache off for this process (``--no-cache``)."""
+    """Turn the cache off for this process, every thread included."""
     global _disabled
     _disabled = flag
 
 
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """No fit is read from or written to the cache inside the block (``--no-cache``)::
+
+        with cache.disabled():
+            result = simulate(scenario)  # a fresh fit, the cache left as it was
+
+    Only the current context is affected (a context variable): other threads and asyncio tasks
+    keep using the cache, and so do other processes such as a portfolio's workers (the
+    environment variable ``KRSIM_NO_CACHE`` reaches those)."""
+    token = _off.set(True)
+    try:
+        yield
+    finally:
+        _off.reset(token)
+
+
 def cache_dir() -> Path | None:
-    if _disabled or os.environ.get("KRSIM_NO_CACHE"):
+    """The cache's directory (``KRSIM_CACHE_DIR``, else the user cache directory), or None while
+    the cache is off (`disable`, `disabled`, ``KRSIM_NO_CACHE``)."""
+    if _disabled or _off.get() or os.environ.get("KRSIM_NO_CACHE"):
         return None
     env = os.environ.get("KRSIM_CACHE_DIR")
     if env:

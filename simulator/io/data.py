@@ -387,63 +387,78 @@ def parse_amounts(
     return out
 
 
-def read_count_table(
+@dataclass(frozen=True)
+class _Layout:
+    """A count table's header read against the scenario: ``names`` the header with each name
+    mapped to the column it is (its id), ``shown`` each column's header as the file writes it,
+    the key, count and value columns, and the notes and problems of the header."""
+
+    names: list[str]
+    shown: dict[str, str]
+    key: str
+    columns: list[str]
+    value_cols: list[str]
+    notes: list[str]
+    problems: list[str]
+
+    def named(self, c: str) -> str:
+        """The column ``c`` as the file's header names it."""
+        return self.shown.get(c, c)
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """The count cells of a table's rows: labels, periods, counts, missing cells, problems."""
+
+    labels: list[str]
+    periods: list[str]
+    counts: dict[str, np.ndarray]
+    missing: dict[str, np.ndarray]
+    problems: list[str]
+
+
+def _unread_value_columns(
     path: Path,
     scenario: Scenario,
-    key: str,
-    *,
-    optional_columns: tuple[str, ...] = (),
-    columns: list[str] | None = None,
-    allow_empty: bool = False,
-    allow_missing: bool = False,
-    with_values: bool = False,
-    values_optional: bool = False,
-) -> CountTable:
-    """Read a CSV with a `key` column and one count column per stage and segment (or `columns`).
-
-    The separator may be `,`, `;`, a tab or `|` (found from the header). Columns that name no
-    stage, segment or optional column are ignored with a note, unless they look like a misspelt
-    one. Empty count cells are refused unless ``allow_missing``; then they are marked missing.
-    ``allow_empty``: a header without rows is a table of no rows."""
-    columns = columns if columns is not None else [*scenario.funnel, *scenario.segments]
-    problems: list[str] = []
-    notes: list[str] = []
-    rows, delimiter, _digest = read_rows(path, f"{key}, {', '.join(columns)}")
-    header = [h.strip() for h in rows[0]]
-    rename, shown, map_notes = _column_map(scenario, header, key, rows[1:4], path)
-    notes += map_notes
-    header = [rename.get(h, h) for h in header]
-    value_cols = [f"{s}.value" for s in value_stages(scenario)] if with_values else []
-    if values_optional:  # only those present are read
-        value_cols = [c for c in value_cols if c in header]
-    known = [key, *optional_columns, *columns, *value_cols]
-    valueless = set()
-    for h in header:  # a value column of a stage that has no value
+    header: list[str],
+    known: list[str],
+    shown: dict[str, str],
+    with_values: bool,
+) -> tuple[set[str], list[str], list[str]]:
+    """``STAGE.value`` columns of a stage that this table does not read: (those columns, a note
+    for each whose stage has a value (read from the history only), a problem for the others)."""
+    unread: set[str] = set()
+    notes, problems = [], []
+    for h in header:
         stage = h.removesuffix(".value")
-        if h.endswith(".value") and h not in known and stage in scenario.funnel:
-            valueless.add(h)
-            if scenario.funnel[stage].value is not None:  # values are read from the history only
-                notes.append(
-                    _("{path}: column {column}: values are read from the history only").format(
-                        path=path, column=repr(shown.get(h, h))
-                    )
+        if not h.endswith(".value") or h in known or stage not in scenario.funnel:
+            continue
+        unread.add(h)
+        if scenario.funnel[stage].value is not None:
+            notes.append(
+                _("{path}: column {column}: values are read from the history only").format(
+                    path=path, column=repr(shown.get(h, h))
                 )
-                continue
-            problems.append(
-                f"{path}: column {h!r}: stage {stage!r} has no value; give it one in the scenario "
-                f"(funnel.{stage}.value: {{label: ..., unit: ...}})"
-                + ("" if with_values else " (values are read from the history only)")
             )
-    for c in value_cols:
-        if c not in header:
-            problems.append(
-                f"{path}: column {shown.get(c, c)!r}: missing (stage {c.removesuffix('.value')!r} has a value: "
-                "one column of the period's total value; leave a cell empty where it is unknown)"
-            )
-    ignored, meant = [], set()
+            continue
+        problems.append(
+            f"{path}: column {h!r}: stage {stage!r} has no value; give it one in the scenario "
+            f"(funnel.{stage}.value: {{label: ..., unit: ...}})"
+            + ("" if with_values else " (values are read from the history only)")
+        )
+    return unread, notes, problems
+
+
+def _unknown_columns(
+    path: Path, scenario: Scenario, header: list[str], known: list[str], skip: set[str]
+) -> tuple[list[str], list[str], set[str]]:
+    """Header names that are no column of the table (other than ``skip``): (a problem for each
+    that looks like a misspelt column or has no name, the note of those ignored, the columns
+    they seem to mean)."""
+    ignored, meant, problems = [], set(), []
     names = _column_names(scenario, known)  # what a header may say -> the column it is
     for h in header:
-        if h in known or h in valueless:
+        if h in known or h in skip:
             continue
         close = difflib.get_close_matches(h, list(names), n=1, cutoff=0.6)
         if not close:
@@ -463,6 +478,7 @@ def read_count_table(
             problems.append(f"{path}: column {h!r}: {what}{hint}")
         else:
             ignored.append(h)
+    notes = []
     if ignored:
         notes.append(
             ngettext(
@@ -471,88 +487,188 @@ def read_count_table(
                 len(ignored),
             ).format(path=path, n=len(ignored), columns=", ".join(ignored))
         )
-    for c in [key, *columns]:
-        if c not in header and c not in meant:
-            named = shown.get(c, c)
+    return problems, notes, meant
+
+
+def _missing_columns(path: Path, scenario: Scenario, layout: _Layout, meant: set[str]) -> list[str]:
+    """The key and count columns absent from the header (unless a misspelt header was taken for
+    one of them), then the columns the header holds twice."""
+    problems = []
+    for c in [layout.key, *layout.columns]:
+        if c not in layout.names and c not in meant:
+            named = layout.named(c)
             problems.append(
                 f"{path}: column {named!r}"
                 + (f" ({_what(scenario, c)})" if named != c else "")
                 + ": missing (expected one column per stage and segment"
                 + (
                     "; a column of another name is mapped with `column:` on its stage"
-                    if c != key
+                    if c != layout.key
                     else "; another period column is named with "
                     "`history: {file: ..., period_column: ...}`"
                 )
                 + ")"
             )
+    return problems
+
+
+def _read_header(
+    path: Path,
+    scenario: Scenario,
+    key: str,
+    rows: list[list[str]],
+    optional_columns: tuple[str, ...],
+    with_values: bool,
+    values_optional: bool,
+) -> _Layout:
+    """The header of a count table mapped to the scenario's columns (`_column_map`), with every
+    problem of it: value columns of stages without a value or missing, unknown and missing
+    columns, columns given twice."""
+    header = [h.strip() for h in rows[0]]
+    rename, shown, notes = _column_map(scenario, header, key, rows[1:4], path)
+    header = [rename.get(h, h) for h in header]
+    columns = [*scenario.funnel, *scenario.segments]
+    value_cols = [f"{s}.value" for s in value_stages(scenario)] if with_values else []
+    if values_optional:  # only those present are read
+        value_cols = [c for c in value_cols if c in header]
+    known = [key, *optional_columns, *columns, *value_cols]
+    unread, value_notes, problems = _unread_value_columns(
+        path, scenario, header, known, shown, with_values
+    )
+    for c in value_cols:
+        if c not in header:
+            problems.append(
+                f"{path}: column {shown.get(c, c)!r}: missing (stage {c.removesuffix('.value')!r} has a value: "
+                "one column of the period's total value; leave a cell empty where it is unknown)"
+            )
+    unknown, ignored_notes, meant = _unknown_columns(path, scenario, header, known, unread)
+    layout = _Layout(header, shown, key, columns, value_cols, [], [])
+    problems += unknown + _missing_columns(path, scenario, layout, meant)
     dup = {h for h in header if header.count(h) > 1 and h in known}
-    for h in sorted(dup):
-        problems.append(f"{path}: column {h!r}: appears more than once")
-    if problems:
-        raise InputError(problems)
-    idx = {h: i for i, h in enumerate(header)}
-    body = rows[1:]
-    if not body and not allow_empty:
-        raise InputError([f"{path}: no data rows below the header"])
+    problems += [f"{path}: column {h!r}: appears more than once" for h in sorted(dup)]
+    notes += value_notes + ignored_notes
+    return dataclasses.replace(layout, notes=notes, problems=problems)
+
+
+_TOTALS_ROW = re.compile(r"(grand\s+)?(total|totals|sum|all|overall)", re.IGNORECASE)
+
+
+def _label_cell(path: Path, line: int, label: str, column: str) -> list[str]:
+    """The problem of a row's label: empty, or a spreadsheet's totals row."""
+    if not label:
+        return [f"{path}: row {line}, column {column!r}: empty"]
+    if _TOTALS_ROW.fullmatch(label):
+        return [
+            f"{path}: row {line}, column {column!r}: {label!r} looks like a totals row; remove it"
+        ]
+    return []
+
+
+def _read_cells(
+    path: Path,
+    layout: _Layout,
+    body: list[list[str]],
+    delimiter: str,
+    allow_missing: bool,
+    with_periods: bool,
+) -> _Cells:
+    """Every row's label (and period) and count cells; an empty cell is missing data when
+    ``allow_missing``, else a problem."""
+    idx = {h: i for i, h in enumerate(layout.names)}
+    n = len(body)
+    counts = {c: np.zeros(n, dtype=np.int64) for c in layout.columns}
+    missing = {c: np.zeros(n, dtype=bool) for c in layout.columns}
     labels: list[str] = []
     periods: list[str] = []
-    values = {c: np.zeros(len(body), dtype=np.int64) for c in columns}
-    missing = {c: np.zeros(len(body), dtype=bool) for c in columns}
-    totals = {c: np.full(len(body), np.nan) for c in value_cols}
+    problems: list[str] = []
     for r, row in enumerate(body):
         line = r + 2
-        if len(row) != len(header):
+        if len(row) != len(layout.names):
             problems.append(
-                f"{path}: row {line}: has {len(row)} cells, the header has {len(header)}"
+                f"{path}: row {line}: has {len(row)} cells, the header has {len(layout.names)}"
             )
             continue
-        label = row[idx[key]].strip()
-        if not label:
-            problems.append(f"{path}: row {line}, column {shown.get(key, key)!r}: empty")
-        elif re.fullmatch(r"(grand\s+)?(total|totals|sum|all|overall)", label, re.IGNORECASE):
-            problems.append(
-                f"{path}: row {line}, column {shown.get(key, key)!r}: {label!r} looks like a totals row; remove it"
-            )
+        label = row[idx[layout.key]].strip()
+        problems += _label_cell(path, line, label, layout.named(layout.key))
         labels.append(label)
-        if "period" in optional_columns and "period" in idx:
+        if with_periods and "period" in idx:
             periods.append(row[idx["period"]].strip())
-        for c in columns:
+        for c in layout.columns:
             v = _parse_count(row[idx[c]], delimiter)
-            if v is None:
-                if allow_missing:
-                    missing[c][r] = True
-                else:
-                    problems.append(
-                        f"{path}: row {line}, column {shown.get(c, c)!r}: empty cell; this table "
-                        "needs every count (only the history may have empty cells, which krsim "
-                        "treats as missing)"
-                    )
-            elif isinstance(v, str):
-                problems.append(f"{path}: row {line}, column {shown.get(c, c)!r}: {v}")
+            if v is None and allow_missing:
+                missing[c][r] = True
+            elif isinstance(v, int):
+                counts[c][r] = v
             else:
-                values[c][r] = v
+                why = v or (
+                    "empty cell; this table needs every count (only the history may have empty "
+                    "cells, which krsim treats as missing)"
+                )
+                problems.append(f"{path}: row {line}, column {layout.named(c)!r}: {why}")
+    return _Cells(labels, periods, counts, missing, problems)
 
-    good = [r for r, row in enumerate(body) if len(row) == len(header)]
-    for c in value_cols:
+
+def _read_totals(
+    path: Path, scenario: Scenario, layout: _Layout, body: list[list[str]], delimiter: str
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """The value columns' total values (NaN where empty) of the rows of the header's length,
+    and the problems of their cells."""
+    idx = {h: i for i, h in enumerate(layout.names)}
+    good = [r for r, row in enumerate(body) if len(row) == len(layout.names)]
+    totals = {c: np.full(len(body), np.nan) for c in layout.value_cols}
+    problems = []
+    for c in layout.value_cols:
         stage = scenario.funnel[c.removesuffix(".value")]
         unit = stage.value.unit if stage.value is not None else None
         cells = parse_amounts([body[r][idx[c]] for r in good], delimiter, unit)
         for r, x in zip(good, cells, strict=True):
             if isinstance(x, str):
-                problems.append(f"{path}: row {r + 2}, column {shown.get(c, c)!r}: {x}")
+                problems.append(f"{path}: row {r + 2}, column {layout.named(c)!r}: {x}")
             else:
                 totals[c][r] = x
-    if problems:
-        raise InputError(problems)
+    return totals, problems
+
+
+def read_count_table(
+    path: Path,
+    scenario: Scenario,
+    key: str,
+    *,
+    optional_columns: tuple[str, ...] = (),
+    allow_empty: bool = False,
+    allow_missing: bool = False,
+    with_values: bool = False,
+    values_optional: bool = False,
+) -> CountTable:
+    """Read a CSV with a `key` column and one count column per stage and segment.
+
+    The separator may be `,`, `;`, a tab or `|` (found from the header). Columns that name no
+    stage, segment or optional column are ignored with a note, unless they look like a misspelt
+    one. Empty count cells are refused unless ``allow_missing``; then they are marked missing.
+    ``allow_empty``: a header without rows is a table of no rows. ``with_values``: a
+    ``STAGE.value`` column per stage with a value (``values_optional``: those present only).
+    """
+    expected = ", ".join([key, *scenario.funnel, *scenario.segments])
+    rows, delimiter, _digest = read_rows(path, expected)
+    layout = _read_header(path, scenario, key, rows, optional_columns, with_values, values_optional)
+    if layout.problems:
+        raise InputError(layout.problems)
+    body = rows[1:]
+    if not body and not allow_empty:
+        raise InputError([f"{path}: no data rows below the header"])
+    with_periods = "period" in optional_columns
+    cells = _read_cells(path, layout, body, delimiter, allow_missing, with_periods)
+    totals, value_problems = _read_totals(path, scenario, layout, body, delimiter)
+    if cells.problems or value_problems:
+        raise InputError(cells.problems + value_problems)
     return CountTable(
         path=path,
         key=key,
-        labels=tuple(labels),
-        counts=values,
-        periods=tuple(periods) if periods else None,
-        missing=missing,
-        notes=tuple(notes),
+        labels=tuple(cells.labels),
+        counts=cells.counts,
+        periods=tuple(cells.periods) if cells.periods else None,
+        missing=cells.missing,
+        notes=tuple(layout.notes),
         values={c.removesuffix(".value"): v for c, v in totals.items()},
     )
 

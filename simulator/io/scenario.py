@@ -76,6 +76,27 @@ class ArchiveRef(_Model):
         return p if p.is_absolute() or self._base is None else self._base / p
 
 
+def _check_prior_values(kind: str, value: Any) -> None:
+    """The parameters of a prior of ``kind`` (other than from_archive) make a distribution."""
+    a, b = (value, None) if kind == "fixed" else value
+    if kind == "beta" and (a <= 0 or b <= 0):
+        raise ValueError(f"beta parameters must be positive, got [{a}, {b}]")
+    if kind == "beta_interval":
+        if not (0 <= a < b <= 1):
+            raise ValueError(
+                f"beta_interval must satisfy 0 <= lo < hi <= 1, got [{a:g}, {b:g}]"
+                + _share_hint(a, b)
+            )
+        if a == 0 and b == 1:
+            raise ValueError("beta_interval [0, 1] says nothing; use {uniform: [0, 1]}")
+    if kind == "lognormal_interval" and not (0 < a < b):
+        raise ValueError(f"lognormal_interval must satisfy 0 < lo < hi, got [{a}, {b}]")
+    if kind == "normal" and b <= 0:
+        raise ValueError(f"normal sigma must be positive, got {b}")
+    if kind == "uniform" and not a < b:
+        raise ValueError(f"uniform interval is empty: [{a}, {b}]")
+
+
 class Prior(_Model):
     """An uncertain quantity. Exactly one kind; a bare number means ``{fixed: x}``."""
 
@@ -129,37 +150,30 @@ class Prior(_Model):
         if self.with_ is not None and kind != "from_archive":
             raise ValueError("'with' goes only with from_archive")
         if kind == "from_archive":
-            if self.mass is not None:
-                raise ValueError("'mass' goes in the 'with' belief, not beside from_archive")
-            if self.with_ is not None and self.with_.kind != "lognormal_interval":
-                raise ValueError(
-                    "'with' takes the team's belief about the factor as a lognormal_interval, "
-                    f"got {self.with_.kind}"
-                )
-            return self
-        if self.mass is not None:
-            if kind not in ("beta_interval", "lognormal_interval"):
-                raise ValueError("'mass' goes only with beta_interval or lognormal_interval")
-            if not 0.5 <= self.mass < 1:
-                raise ValueError(f"mass must be in [0.5, 1), got {self.mass}")
-        a, b = (getattr(self, kind), None) if kind == "fixed" else getattr(self, kind)
-        if kind == "beta" and (a <= 0 or b <= 0):
-            raise ValueError(f"beta parameters must be positive, got [{a}, {b}]")
-        if kind == "beta_interval":
-            if not (0 <= a < b <= 1):
-                raise ValueError(
-                    f"beta_interval must satisfy 0 <= lo < hi <= 1, got [{a:g}, {b:g}]"
-                    + _share_hint(a, b)
-                )
-            if a == 0 and b == 1:
-                raise ValueError("beta_interval [0, 1] says nothing; use {uniform: [0, 1]}")
-        if kind == "lognormal_interval" and not (0 < a < b):
-            raise ValueError(f"lognormal_interval must satisfy 0 < lo < hi, got [{a}, {b}]")
-        if kind == "normal" and b <= 0:
-            raise ValueError(f"normal sigma must be positive, got {b}")
-        if kind == "uniform" and not a < b:
-            raise ValueError(f"uniform interval is empty: [{a}, {b}]")
+            self._check_archive_belief()
+        else:
+            self._check_mass(kind)
+            _check_prior_values(kind, getattr(self, kind))
         return self
+
+    def _check_archive_belief(self) -> None:
+        """A from_archive prior: no mass of its own; the team's belief as a lognormal_interval."""
+        if self.mass is not None:
+            raise ValueError("'mass' goes in the 'with' belief, not beside from_archive")
+        if self.with_ is not None and self.with_.kind != "lognormal_interval":
+            raise ValueError(
+                "'with' takes the team's belief about the factor as a lognormal_interval, "
+                f"got {self.with_.kind}"
+            )
+
+    def _check_mass(self, kind: str) -> None:
+        """``mass`` goes with an interval prior and lies in [0.5, 1)."""
+        if self.mass is None:
+            return
+        if kind not in ("beta_interval", "lognormal_interval"):
+            raise ValueError("'mass' goes only with beta_interval or lognormal_interval")
+        if not 0.5 <= self.mass < 1:
+            raise ValueError(f"mass must be in [0.5, 1), got {self.mass}")
 
     @property
     def kind(self) -> str:
@@ -1076,6 +1090,12 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bo
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def load_yaml(text: bytes | str) -> Any:
+    """YAML text read as a scenario file is: safe tags only, a key given twice refused, a bare
+    key `on` kept as the word (raises ``yaml.YAMLError``)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def _fmt_loc(loc: tuple) -> str:
     out = ""
     for part in loc:
@@ -1264,19 +1284,29 @@ def _check_keys_are_ids(raw: dict) -> list[tuple[str, str]]:
     return out
 
 
-def cross_check(s: Scenario) -> list[tuple[str, str]]:
-    """References between parts of the scenario: stages, segments, options, KRs."""
-    out: list[tuple[str, str]] = []
-    stages, segs = s.funnel, s.segments
+Problems = list[tuple[str, str]]  # (field path, what is wrong), in the order they are reported
 
-    def ref_stage(path: str, name: str | None) -> bool:
-        if name is None:
-            return False
-        if name not in stages:
-            out.append((path, f"unknown stage {name!r}{suggest_stage(name, s)}"))
-            return False
-        return True
 
+def _unknown_stage(s: Scenario, path: str, name: str | None) -> Problems:
+    """The problem of a reference to a stage that does not exist (none for no reference)."""
+    if name is None or name in s.funnel:
+        return []
+    return [(path, f"unknown stage {name!r}{suggest_stage(name, s)}")]
+
+
+def _is_stage(s: Scenario, name: str | None) -> bool:
+    return name is not None and name in s.funnel
+
+
+def _lineage(s: Scenario, stage: str, funnel_ok: bool) -> list[str]:
+    """The stage and the stages above it (only the stage itself while the funnel is broken)."""
+    return s.ancestors(stage) if funnel_ok else [stage]
+
+
+def _check_funnel(s: Scenario) -> Problems:
+    """One root, parents that exist, and (when those hold) no cycle."""
+    out: Problems = []
+    stages = s.funnel
     roots = [k for k, st in stages.items() if st.from_ is None]
     if len(roots) != 1:
         out.append(
@@ -1286,178 +1316,233 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
             )
         )
     for k, st in stages.items():
-        ref_stage(f"funnel.{k}.from", st.from_)
-    if not out:
-        for k in stages:  # cycles: walking up from k must reach the root
-            seen = [k]
-            while (p := stages[seen[-1]].from_) is not None:
-                if p in seen:
-                    out.append(
-                        (f"funnel.{k}.from", f"the funnel has a cycle: {' -> '.join([*seen, p])}")
-                    )
-                    break
-                seen.append(p)
-            if out:
-                break
-    funnel_ok = not out
+        out += _unknown_stage(s, f"funnel.{k}.from", st.from_)
+    return out or _funnel_cycle(s)
 
-    for g, seg in segs.items():
-        if g in stages:
+
+def _funnel_cycle(s: Scenario) -> Problems:
+    """The first stage from which walking up the parents does not reach the root."""
+    stages = s.funnel
+    for k in stages:
+        seen = [k]
+        while (p := stages[seen[-1]].from_) is not None:
+            if p in seen:
+                return [(f"funnel.{k}.from", f"the funnel has a cycle: {' -> '.join([*seen, p])}")]
+            seen.append(p)
+    return []
+
+
+def _check_segments(s: Scenario) -> Problems:
+    """Segment ids apart from stage ids; each observed at a stage that exists."""
+    out: Problems = []
+    for g, seg in s.segments.items():
+        if g in s.funnel:
             out.append(
                 (
                     f"segments.{g}",
                     f"{g!r} is already a stage id; segment and stage ids share the history columns",
                 )
             )
-        ref_stage(f"segments.{g}.of", seg.of)
+        out += _unknown_stage(s, f"segments.{g}.of", seg.of)
+    return out
 
-    def ancestors(stage: str) -> list[str]:
-        return s.ancestors(stage) if funnel_ok else [stage]
 
-    def ref_segment(path: str, name: str, at_stage: str | None, role: str) -> None:
-        if name not in segs:
-            out.append((path, f"unknown segment {name!r}{did_you_mean(name, segs)}"))
-        elif (
-            at_stage is not None and at_stage in stages and segs[name].of not in ancestors(at_stage)
-        ):
-            out.append(
-                (
-                    path,
-                    f"segment {name!r} is observed at {segs[name].of!r}, which is not {role} {at_stage!r} or above it",
-                )
+def _segment_ref(
+    s: Scenario, path: str, name: str, at_stage: str | None, role: str, funnel_ok: bool
+) -> Problems:
+    """A segment named by a change: it exists and is observed at ``at_stage`` or above it."""
+    segs = s.segments
+    if name not in segs:
+        return [(path, f"unknown segment {name!r}{did_you_mean(name, segs)}")]
+    if (
+        at_stage is not None
+        and at_stage in s.funnel
+        and segs[name].of not in _lineage(s, at_stage, funnel_ok)
+    ):
+        return [
+            (
+                path,
+                f"segment {name!r} is observed at {segs[name].of!r}, which is not {role} {at_stage!r} or above it",
             )
+        ]
+    return []
 
-    def prob(path: str, p: Prior) -> None:
-        lo, hi = p.support()
-        if p.kind == "from_archive":
-            out.append(
-                (
-                    path,
-                    "from_archive gives a factor (1 + a relative lift) and goes on a lift's "
-                    "factor; a probability needs a beta_interval",
-                )
-            )
-            return
-        if p.kind in ("normal", "lognormal_interval") or lo < 0 or hi > 1:
-            hint = _share_hint(lo, hi) if p.kind in ("uniform", "fixed") else ""
-            out.append(
-                (
-                    path,
-                    f"a probability must lie in [0, 1]; this prior ({p.describe()}) allows values "
-                    f"outside it{hint}",
-                )
-            )
 
-    def positive(path: str, p: Prior) -> None:
-        lo, _ = p.support()
-        if lo < 0:
-            out.append(
-                (
-                    path,
-                    f"a factor must not be negative; this prior ({p.describe()}) allows it (use lognormal_interval)",
-                )
+def _probability(path: str, p: Prior) -> Problems:
+    """A prior of a probability: its support within [0, 1], not an archive's factor."""
+    lo, hi = p.support()
+    if p.kind == "from_archive":
+        return [
+            (
+                path,
+                "from_archive gives a factor (1 + a relative lift) and goes on a lift's "
+                "factor; a probability needs a beta_interval",
             )
+        ]
+    if p.kind in ("normal", "lognormal_interval") or lo < 0 or hi > 1:
+        hint = _share_hint(lo, hi) if p.kind in ("uniform", "fixed") else ""
+        return [
+            (
+                path,
+                f"a probability must lie in [0, 1]; this prior ({p.describe()}) allows values "
+                f"outside it{hint}",
+            )
+        ]
+    return []
 
-    extra_edges: list[tuple[str, str, str]] = []
+
+def _factor(path: str, p: Prior) -> Problems:
+    """A prior of a factor: never negative."""
+    lo, _ = p.support()
+    if lo < 0:
+        return [
+            (
+                path,
+                f"a factor must not be negative; this prior ({p.describe()}) allows it (use lognormal_interval)",
+            )
+        ]
+    return []
+
+
+Edges = list[tuple[str, str, str]]  # (from stage, to stage, field path) a change adds users along
+
+
+def _check_lift(s: Scenario, base: str, sp: Lift, funnel_ok: bool) -> tuple[Problems, Edges]:
+    out = _unknown_stage(s, f"{base}.stage", sp.stage) + _factor(f"{base}.factor", sp.factor)
+    if _is_stage(s, sp.stage) and sp.on == "value" and s.funnel[sp.stage].value is None:
+        out.append(
+            (
+                f"{base}.on",
+                f"stage {sp.stage!r} has no value to lift; give it one in the funnel "
+                f"({sp.stage}: {{..., value: {{label: ..., unit: ...}}}})",
+            )
+        )
+    return out, []
+
+
+def _check_set(s: Scenario, base: str, sp: SetRate, funnel_ok: bool) -> tuple[Problems, Edges]:
+    out = _unknown_stage(s, f"{base}.stage", sp.stage)
+    if _is_stage(s, sp.stage) and s.funnel[sp.stage].from_ is None:
+        out.append(
+            (
+                f"{base}.stage",
+                f"{sp.stage!r} is the traffic stage and has no rate to set (use lift)",
+            )
+        )
+    return out + _probability(f"{base}.rate", sp.rate), []
+
+
+def _check_gate(s: Scenario, base: str, sp: Gate, funnel_ok: bool) -> tuple[Problems, Edges]:
+    out = _unknown_stage(s, f"{base}.before", sp.before)
+    ok = _is_stage(s, sp.before)
+    parent = s.funnel[sp.before].from_ if ok else None
+    if ok and parent is None:
+        out.append(
+            (
+                f"{base}.before",
+                f"{sp.before!r} is the traffic stage; a gate needs a stage before it",
+            )
+        )
+    if sp.exempt is not None:
+        role = "the gate's parent stage"
+        out += _segment_ref(s, f"{base}.exempt", sp.exempt, parent, role, funnel_ok)
+    out += _probability(f"{base}.pass", sp.pass_) + _probability(f"{base}.overlap", sp.overlap)
+    out += _unknown_stage(s, f"{base}.counts_as", sp.counts_as)
+    edges = []
+    if _is_stage(s, sp.counts_as) and parent is not None:
+        edges.append((parent, sp.counts_as, f"{base}.counts_as"))
+    return out, edges
+
+
+def _check_flow(s: Scenario, base: str, sp: Flow, funnel_ok: bool) -> tuple[Problems, Edges]:
+    out = _unknown_stage(s, f"{base}.from", sp.from_) + _unknown_stage(s, f"{base}.to", sp.to)
+    ok_from, ok_to = _is_stage(s, sp.from_), _is_stage(s, sp.to)
+    seg, _neg = sp.among_segment
+    if seg is not None:
+        at = sp.from_ if ok_from else None
+        out += _segment_ref(s, f"{base}.among", seg, at, "the flow's 'from' stage", funnel_ok)
+    out += _probability(f"{base}.rate", sp.rate)
+    return out, [(sp.from_, sp.to, f"{base}.to")] if ok_from and ok_to else []
+
+
+_CHANGE_CHECKS = {Lift: _check_lift, SetRate: _check_set, Gate: _check_gate, Flow: _check_flow}
+
+
+def _check_options(s: Scenario, funnel_ok: bool) -> Problems:
+    """Every change of every option; then the users a gate or a flow adds: never to a stage
+    above the one they come from."""
+    out: Problems = []
+    edges: Edges = []
     for oid, opt in s.options.items():
         for i, ch in enumerate(opt.changes):
-            base = f"options.{oid}.changes[{i}].{ch.kind}"
             sp = ch.spec
-            if isinstance(sp, Lift):
-                ok = ref_stage(f"{base}.stage", sp.stage)
-                positive(f"{base}.factor", sp.factor)
-                if ok and sp.on == "value" and stages[sp.stage].value is None:
-                    out.append(
-                        (
-                            f"{base}.on",
-                            f"stage {sp.stage!r} has no value to lift; give it one in the funnel "
-                            f"({sp.stage}: {{..., value: {{label: ..., unit: ...}}}})",
-                        )
-                    )
-            elif isinstance(sp, SetRate):
-                if ref_stage(f"{base}.stage", sp.stage) and stages[sp.stage].from_ is None:
-                    out.append(
-                        (
-                            f"{base}.stage",
-                            f"{sp.stage!r} is the traffic stage and has no rate to set (use lift)",
-                        )
-                    )
-                prob(f"{base}.rate", sp.rate)
-            elif isinstance(sp, Gate):
-                ok = ref_stage(f"{base}.before", sp.before)
-                parent = stages[sp.before].from_ if ok else None
-                if ok and parent is None:
-                    out.append(
-                        (
-                            f"{base}.before",
-                            f"{sp.before!r} is the traffic stage; a gate needs a stage before it",
-                        )
-                    )
-                if sp.exempt is not None:
-                    ref_segment(f"{base}.exempt", sp.exempt, parent, "the gate's parent stage")
-                prob(f"{base}.pass", sp.pass_)
-                prob(f"{base}.overlap", sp.overlap)
-                if ref_stage(f"{base}.counts_as", sp.counts_as) and parent is not None:
-                    extra_edges.append((parent, sp.counts_as, f"{base}.counts_as"))
-            elif isinstance(sp, Flow):
-                ok_from = ref_stage(f"{base}.from", sp.from_)
-                ok_to = ref_stage(f"{base}.to", sp.to)
-                seg, _neg = sp.among_segment
-                if seg is not None:
-                    ref_segment(
-                        f"{base}.among",
-                        seg,
-                        sp.from_ if ok_from else None,
-                        "the flow's 'from' stage",
-                    )
-                prob(f"{base}.rate", sp.rate)
-                if ok_from and ok_to:
-                    extra_edges.append((sp.from_, sp.to, f"{base}.to"))
+            problems, added = _CHANGE_CHECKS[type(sp)](
+                s, f"options.{oid}.changes[{i}].{ch.kind}", sp, funnel_ok
+            )
+            out += problems
+            edges += added
     if funnel_ok:
-        for src, dst, path in extra_edges:
-            if dst in ancestors(src):
+        for src, dst, path in edges:
+            if dst in s.ancestors(src):
                 out.append(
                     (
                         path,
                         f"{dst!r} comes before {src!r} in the funnel, so users cannot be added to it from there",
                     )
                 )
+    return out
 
+
+def _check_metric(s: Scenario, i: int, kr: KeyResult) -> Problems:
+    """The stages of a key result's metric exist; a ``STAGE.value`` term's stage has a value."""
+    out: Problems = []
+    for term in kr.stages:
+        st = term.removesuffix(".value")
+        out += _unknown_stage(s, f"key_results[{i}].metric", st)
+        if _is_stage(s, st) and term != st and s.funnel[st].value is None:
+            out.append(
+                (
+                    f"key_results[{i}].metric",
+                    f"{term!r}: stage {st!r} has no value; give it one in the funnel "
+                    f"({st}: {{..., value: {{label: ..., unit: ...}}}}) and a "
+                    f"{term!r} column in the history",
+                )
+            )
+    return out
+
+
+def _check_rate_target(s: Scenario, i: int, kr: KeyResult, funnel_ok: bool) -> Problems:
+    """An absolute target of a conversion rate (a stage over one above it) lies in [0, 1]."""
+    t = kr.parsed_target
+    if (
+        not kr.is_rate
+        or t.relative
+        or 0 <= t.value <= 1
+        or not all(x in s.funnel for x in kr.stages)
+        or not all(x in _lineage(s, kr.stages[0], funnel_ok) for x in kr.stages[1:])
+    ):
+        return []
+    hint = (
+        f" (did you mean {t.value / 100:.2f}? write '{t.op} {t.value / 100:.2f}')"
+        if 1 < t.value <= 100
+        else ""
+    )
+    return [
+        (
+            f"key_results[{i}].target",
+            f"a conversion rate target must lie in [0, 1], got {t.value:g}{hint}",
+        )
+    ]
+
+
+def _check_key_results(s: Scenario, funnel_ok: bool) -> Problems:
+    """Unique ids, metrics on existing stages, rate targets in [0, 1], at most one primary."""
+    out: Problems = []
     kr_ids = [kr.id for kr in s.key_results]
     for i, kr in enumerate(s.key_results):
         if kr_ids.count(kr.id) > 1 and kr_ids.index(kr.id) != i:
             out.append((f"key_results[{i}].id", f"duplicate key result id {kr.id!r}"))
-        for term in kr.stages:
-            st = term.removesuffix(".value")
-            if ref_stage(f"key_results[{i}].metric", st) and term != st:
-                if stages[st].value is None:
-                    out.append(
-                        (
-                            f"key_results[{i}].metric",
-                            f"{term!r}: stage {st!r} has no value; give it one in the funnel "
-                            f"({st}: {{..., value: {{label: ..., unit: ...}}}}) and a "
-                            f"{term!r} column in the history",
-                        )
-                    )
-        t = kr.parsed_target
-        if (
-            kr.is_rate
-            and not t.relative
-            and not (0 <= t.value <= 1)
-            and all(x in stages for x in kr.stages)
-        ):
-            if all(x in ancestors(kr.stages[0]) for x in kr.stages[1:]):
-                hint = (
-                    f" (did you mean {t.value / 100:.2f}? write '{t.op} {t.value / 100:.2f}')"
-                    if 1 < t.value <= 100
-                    else ""
-                )
-                out.append(
-                    (
-                        f"key_results[{i}].target",
-                        f"a conversion rate target must lie in [0, 1], got {t.value:g}{hint}",
-                    )
-                )
+        out += _check_metric(s, i, kr) + _check_rate_target(s, i, kr, funnel_ok)
     primary = [i for i, kr in enumerate(s.key_results) if kr.primary]
     for i in primary[1:]:
         out.append(
@@ -1466,6 +1551,13 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
                 f"only one key result can be primary; {s.key_results[primary[0]].id!r} already is",
             )
         )
+    return out
+
+
+def _check_decision(s: Scenario) -> Problems:
+    """Weights name the key results, one each; the weighted rule has weights."""
+    out: Problems = []
+    kr_ids = [kr.id for kr in s.key_results]
     if s.decision.weights is not None:
         for k in s.decision.weights:
             if k not in kr_ids:
@@ -1483,53 +1575,90 @@ def cross_check(s: Scenario) -> list[tuple[str, str]]:
             )
     if s.decision.rule == "weighted" and not s.decision.weights:
         out.append(("decision.weights", "rule 'weighted' needs weights for the key results"))
-    if s.baseline:
-        for k, v in s.baseline.items():
-            if k not in kr_ids:
-                out.append((f"baseline.{k}", f"unknown key result {k!r}{did_you_mean(k, kr_ids)}"))
-            elif v.kind == "given" and v.value is not None and v.value < 0:
-                out.append((f"baseline.{k}", f"a baseline cannot be negative, got {v.value:g}"))
+    return out
+
+
+def _check_baseline(s: Scenario) -> Problems:
+    """Baselines given per key result name key results; a given number is not negative."""
+    out: Problems = []
+    kr_ids = [kr.id for kr in s.key_results]
+    for k, v in (s.baseline or {}).items():
+        if k not in kr_ids:
+            out.append((f"baseline.{k}", f"unknown key result {k!r}{did_you_mean(k, kr_ids)}"))
+        elif v.kind == "given" and v.value is not None and v.value < 0:
+            out.append((f"baseline.{k}", f"a baseline cannot be negative, got {v.value:g}"))
+    return out
+
+
+def _check_events(s: Scenario) -> Problems:
+    """The stages an event touches are stages or segments."""
+    out: Problems = []
+    known = [*s.funnel, *s.segments]
     for i, ev in enumerate(s.events):
         for j, name in enumerate(ev.stages or []):
-            if name not in stages and name not in segs:
-                known = [*stages, *segs]
+            if name not in known:
                 out.append(
                     (
                         f"events[{i}].stages[{j}]",
                         f"unknown stage or segment {name!r}{did_you_mean(name, known)}",
                     )
                 )
-    if s.experiment is not None:
-        ex = s.experiment
-        if ex.control is not None and ex.control not in s.options:
+    return out
+
+
+def _check_experiment(s: Scenario) -> Problems:
+    """The experiment's control and allocated arms are options; each share is positive."""
+    ex = s.experiment
+    if ex is None:
+        return []
+    out: Problems = []
+    if ex.control is not None and ex.control not in s.options:
+        out.append(
+            (
+                "experiment.control",
+                f"unknown option {ex.control!r}{did_you_mean(ex.control, s.options)}",
+            )
+        )
+    for k, v in (ex.allocation or {}).items():
+        if k not in s.options:
             out.append(
                 (
-                    "experiment.control",
-                    f"unknown option {ex.control!r}{did_you_mean(ex.control, s.options)}",
+                    f"experiment.allocation.{k}",
+                    f"unknown option {k!r}{did_you_mean(k, s.options)}",
                 )
             )
-        for k, v in (ex.allocation or {}).items():
-            if k not in s.options:
-                out.append(
-                    (
-                        f"experiment.allocation.{k}",
-                        f"unknown option {k!r}{did_you_mean(k, s.options)}",
-                    )
+        if v <= 0:
+            out.append(
+                (
+                    f"experiment.allocation.{k}",
+                    f"an allocation share must be positive, got {v:g}",
                 )
-            if v <= 0:
-                out.append(
-                    (
-                        f"experiment.allocation.{k}",
-                        f"an allocation share must be positive, got {v:g}",
-                    )
-                )
+            )
     return out
+
+
+def cross_check(s: Scenario) -> Problems:
+    """References between parts of the scenario: stages, segments, options, KRs — one line per
+    problem, in the order: funnel, segments, options, key results, decision, baseline, events,
+    experiment."""
+    funnel = _check_funnel(s)
+    funnel_ok = not funnel  # the stages' ancestry is known only for a sound funnel
+    return [
+        *funnel,
+        *_check_segments(s),
+        *_check_options(s, funnel_ok),
+        *_check_key_results(s, funnel_ok),
+        *_check_decision(s),
+        *_check_baseline(s),
+        *_check_events(s),
+        *_check_experiment(s),
+    ]
 
 
 def parse_scenario(text: bytes, name: str = "<scenario>") -> Scenario:
     """Validate scenario text; raise InputError with every problem found."""
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        raw = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"line {mark.line + 1}" if mark else "(top level)"

@@ -41,8 +41,28 @@ def sparkline(points: list[tuple[str, float]], width: int = 120, height: int = 2
 
 
 def render_overview(result: PortfolioResult) -> str:
-    e = escape
+    """The overview page's HTML: the week's biggest moves, every team's key results, the
+    scenarios that could not be evaluated."""
+    moves = [m for m in result.moves() if abs(m[0]) >= 0.05]
+    errors = {n: r for n, r in result.results.items() if r["status"] == "error"}
+    order = sorted(
+        (n for n in result.results if n not in errors),
+        key=lambda n: -max((abs(m[0]) for m in moves if m[1] == n), default=0.0),
+    )
     out = [
+        *_page_head(result),
+        *_moves_table(result, moves),
+        *_teams_table(result, order),
+        *_errors_list(errors),
+        "</main></body></html>",
+    ]
+    return "\n".join(out)
+
+
+def _page_head(result: PortfolioResult) -> list[str]:
+    """The document's head, the title and the note on what the numbers are."""
+    e = escape
+    return [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -58,72 +78,87 @@ def render_overview(result: PortfolioResult) -> str:
         )
         + "</p>",
     ]
-    moves = [m for m in result.moves() if abs(m[0]) >= 0.05]
-    if moves:
-        out += [
-            "<h2>This week's biggest moves</h2>",
-            "<table><thead><tr><th>Team</th>",
-            "<th>Key result</th><th>A week ago</th><th>Now</th><th>Change</th></tr></thead><tbody>",
-        ]
-        for d, name, k in moves[:10]:
-            r = result.results[name]
-            v = r["key_results"][k]
-            out.append(
-                f"<tr><td>{e(r['title'])}</td><td>{e(v['label'])}</td>"
-                f'<td class="num">{result.week_ago[name][k]:.2f}</td>'
-                f'<td class="num">{v["p_met"]:.2f}</td><td class="num">{d:+.2f}</td></tr>'
-            )
-        out.append("</tbody></table>")
-    errors = {n: r for n, r in result.results.items() if r["status"] == "error"}
-    order = sorted(
-        (n for n in result.results if n not in errors),
-        key=lambda n: -max((abs(m[0]) for m in moves if m[1] == n), default=0.0),
-    )
-    out += [
+
+
+def _moves_table(result: PortfolioResult, moves: list[tuple[float, str, str]]) -> list[str]:
+    """The ten biggest moves of P(met) since a week ago (nothing when none moved)."""
+    if not moves:
+        return []
+    e = escape
+    out = [
+        "<h2>This week's biggest moves</h2>",
+        "<table><thead><tr><th>Team</th>",
+        "<th>Key result</th><th>A week ago</th><th>Now</th><th>Change</th></tr></thead><tbody>",
+    ]
+    for d, name, k in moves[:10]:
+        r = result.results[name]
+        v = r["key_results"][k]
+        out.append(
+            f"<tr><td>{e(r['title'])}</td><td>{e(v['label'])}</td>"
+            f'<td class="num">{result.week_ago[name][k]:.2f}</td>'
+            f'<td class="num">{v["p_met"]:.2f}</td><td class="num">{d:+.2f}</td></tr>'
+        )
+    out.append("</tbody></table>")
+    return out
+
+
+def _teams_table(result: PortfolioResult, order: list[str]) -> list[str]:
+    """One row per key result of every team in ``order``: P(met) now and a week ago, status,
+    and its line over the stored weeks."""
+    out = [
         "<h2>Teams</h2>",
         "<table><thead><tr><th>Team and objective</th><th>Key result</th>",
         "<th>P(met) now</th><th>A week ago</th><th>Status</th><th>Over the weeks</th></tr>",
         "</thead><tbody>",
     ]
     for name in order:
-        r = result.results[name]
-        link = (
-            f'<a href="{e(r["page"])}/index.html">{e(r["title"])}</a>'
-            if r.get("page")
-            else e(r["title"])
-        )
-        what = (
-            f"tracked: {r['periods_done']} of {r['horizon']} periods done under “{r['option_label']}”"
-            if r["kind"] == "track"
-            else f"plan: “{r['option_label']}”"
-        )
-        first = True
-        for k, v in r["key_results"].items():
-            before = result.week_ago.get(name, {}).get(k)
-            head = (
-                f'<td rowspan="{len(r["key_results"])}">{link}<br><span class="note">{e(what)}</span></td>'
-                if first
-                else ""
-            )
-            first = False
-            obj = f'<br><span class="note">{e(v["objective"])}</span>' if v["objective"] else ""
-            out.append(
-                f"<tr>{head}<td>{e(v['label'])}{obj}</td>"
-                f'<td class="num">{v["p_met"]:.2f} ±{max(v["p_met_se"], 0.005):.2f}</td>'
-                f'<td class="num">{"—" if before is None else f"{before:.2f}"}</td>'
-                f'<td class="{v["status"]}">{v["status"].replace("_", " ")}</td>'
-                f"<td>{sparkline(result.series.get(name, {}).get(k, []))}</td></tr>"
-            )
+        out += _team_rows(result, name)
     out.append("</tbody></table>")
-    if errors:
-        out += ["<h2>Scenarios that could not be evaluated</h2>", "<ul>"]
-        out += [
-            f'<li class="error"><strong>{e(n)}</strong>: {e(r["error"])}</li>'
-            for n, r in errors.items()
-        ]
-        out.append("</ul>")
-    out.append("</main></body></html>")
-    return "\n".join(out)
+    return out
+
+
+def _team_rows(result: PortfolioResult, name: str) -> list[str]:
+    """A team's rows: its title (linked to its page) and what was evaluated beside the first."""
+    e = escape
+    r = result.results[name]
+    link = (
+        f'<a href="{e(r["page"])}/index.html">{e(r["title"])}</a>'
+        if r.get("page")
+        else e(r["title"])
+    )
+    what = (
+        f"tracked: {r['periods_done']} of {r['horizon']} periods done under “{r['option_label']}”"
+        if r["kind"] == "track"
+        else f"plan: “{r['option_label']}”"
+    )
+    out = []
+    for i, (k, v) in enumerate(r["key_results"].items()):
+        before = result.week_ago.get(name, {}).get(k)
+        head = (
+            f'<td rowspan="{len(r["key_results"])}">{link}<br><span class="note">{e(what)}</span></td>'
+            if i == 0
+            else ""
+        )
+        obj = f'<br><span class="note">{e(v["objective"])}</span>' if v["objective"] else ""
+        out.append(
+            f"<tr>{head}<td>{e(v['label'])}{obj}</td>"
+            f'<td class="num">{v["p_met"]:.2f} ±{max(v["p_met_se"], 0.005):.2f}</td>'
+            f'<td class="num">{"—" if before is None else f"{before:.2f}"}</td>'
+            f'<td class="{v["status"]}">{v["status"].replace("_", " ")}</td>'
+            f"<td>{sparkline(result.series.get(name, {}).get(k, []))}</td></tr>"
+        )
+    return out
+
+
+def _errors_list(errors: dict[str, dict]) -> list[str]:
+    """The scenarios that failed, each with its one-line error (nothing when none failed)."""
+    if not errors:
+        return []
+    items = [
+        f'<li class="error"><strong>{escape(n)}</strong>: {escape(r["error"])}</li>'
+        for n, r in errors.items()
+    ]
+    return ["<h2>Scenarios that could not be evaluated</h2>", "<ul>", *items, "</ul>"]
 
 
 def write_overview(result: PortfolioResult, out_dir: str | Path) -> Path:

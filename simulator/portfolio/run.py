@@ -127,7 +127,7 @@ def _evaluate(path: Path, out: Path | None, draws: int | None) -> dict[str, Any]
         actuals = read_launched_actuals(s, h, s.resolve(th.actuals), option)
         r = track(s, actuals, option=option, history=h)
         krs = {k: _kr_fields(v.to_dict()) for k, v in r.key_results.items()}
-        kind, periods_done, warnings = "track", r.periods_done, r.diagnostics["warnings"]
+        kind, periods_done, warnings = "track", r.periods_done, r.diagnostics.warnings
         if out is not None:
             from ..report.track_page import write_track_report
 
@@ -513,36 +513,47 @@ def portfolio(
 def _fan_out(args, workers: int, engine: str, scheduler: str | None):
     """Yield each scenario's result as it arrives."""
     if engine == "dask":
-        try:
-            from distributed import Client, as_completed
-        except ImportError:
-            raise InputError(
-                ["--engine dask: needs Dask's distributed package (pip install 'krsim[portfolio]')"]
-            ) from None
-        base = _compile_base()
-        try:
-            client = Client(scheduler)
-        except (OSError, ValueError) as exc:
-            raise InputError(
-                [f"--scheduler: cannot reach the Dask scheduler at {scheduler}: {_one_line(exc)}"]
-            ) from None
-        with client:
-            futures = [
-                client.submit(run_one, p, o, d, f"{base}/dask-{i % 64}", pure=False)
-                for i, (p, o, d) in enumerate(args)
-            ]
-            try:
-                for fut in as_completed(futures):
-                    yield fut.result()
-            finally:
-                client.cancel(futures)
-        return
-    if engine != "local":
+        yield from _on_dask(args, scheduler)
+    elif engine != "local":
         raise InputError([f"--engine: {engine!r} is not an engine; use local or dask"])
-    if workers <= 1:
+    elif workers <= 1:
         for a in args:
             yield run_one(*a)
-        return
+    else:
+        yield from _on_local_workers(args, workers)
+
+
+def _on_dask(args, scheduler: str | None):
+    """Each scenario run on the Dask cluster at ``scheduler`` (an optional extra: Dask's
+    distributed package), yielded as it arrives."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise InputError(
+            ["--engine dask: needs Dask's distributed package (pip install 'krsim[portfolio]')"]
+        ) from None
+    base = _compile_base()
+    try:
+        client = Client(scheduler)
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            [f"--scheduler: cannot reach the Dask scheduler at {scheduler}: {_one_line(exc)}"]
+        ) from None
+    with client:
+        futures = [
+            client.submit(run_one, p, o, d, f"{base}/dask-{i % 64}", pure=False)
+            for i, (p, o, d) in enumerate(args)
+        ]
+        try:
+            for fut in as_completed(futures):
+                yield fut.result()
+        finally:
+            client.cancel(futures)
+
+
+def _on_local_workers(args, workers: int):
+    """Each scenario run in a pool of ``workers`` spawned processes, each with its own compile
+    directory, yielded as it arrives; the rest cancelled when the caller stops."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures import as_completed as done
