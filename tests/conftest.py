@@ -61,3 +61,42 @@ def seed_result():
     s._source = SEED_SCENARIO
     s._text = SEED_SCENARIO.read_bytes()
     return simulate(s)
+
+
+# ------------------------------------------------------------------ the fast suite's fit budget
+
+# NUTS runs (`pymc.sample`, which nutpie also goes through) in this process over the whole fast
+# suite. A new fit costs a compile on a fresh machine, so the suite shares fits through session
+# fixtures and checks shapes on the graph; a change that adds fits must raise this on purpose.
+FIT_BUDGET = 20  # measured: 20 fits in 456 tests (fits in worker processes are not counted)
+_FITS = {"n": 0}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _count_fits():
+    import pymc
+
+    sample = pymc.sample
+
+    def counted(*args, **kwargs):
+        _FITS["n"] += 1
+        return sample(*args, **kwargs)
+
+    pymc.sample = counted
+    yield
+    pymc.sample = sample
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The whole fast suite (`make test`: no path, the default marker) fails when it ran more
+    NUTS fits than FIT_BUDGET."""
+    cfg = session.config
+    whole = not cfg.args or [Path(a).resolve() for a in cfg.args] == [ROOT / "tests"]
+    if whole and cfg.getoption("markexpr") == "not slow":
+        n = _FITS["n"]
+        tr = cfg.pluginmanager.get_plugin("terminalreporter")
+        tr.ensure_newline()
+        tr.write_line(f"NUTS fits in this run: {n} (budget {FIT_BUDGET})")
+        if n > FIT_BUDGET and session.testsfailed == 0:
+            tr.write_line(f"the fast suite ran {n} fits, more than its budget of {FIT_BUDGET}")
+            session.exitstatus = 1

@@ -339,12 +339,12 @@ def test_compare_figure_draws_the_archive_prior_density():
 
     from simulator.io.scenario import change_priors, read_scenario
     from simulator.model.priors import sample
-    from simulator.report.compare_plots import _prior_pdf
+    from simulator.report.compare_plots import prior_pdf
 
     root = Path(__file__).resolve().parent.parent
     s = read_scenario(root / "scenarios" / "archive_checkout.yaml")
     prior = next(p for p in change_priors(s).values() if p.kind == "from_archive")
-    pdf = lambda x: float(_prior_pdf(prior, np.array([x]))[0])  # noqa: E731
+    pdf = lambda x: float(prior_pdf(prior, np.array([x]))[0])  # noqa: E731
     assert integrate.quad(pdf, 1e-6, 5, limit=400, points=[1.0])[0] == pytest.approx(1, abs=1e-6)
     mean = integrate.quad(lambda x: x * pdf(x), 1e-6, 5, limit=400, points=[1.0])[0]
     draws = sample(prior, 40_000, np.random.default_rng(7))

@@ -201,15 +201,15 @@ def test_spreadsheet_exports_read_as_the_plain_file(tmp_path, plain, csv):
 
 
 def test_count_cells_as_spreadsheets_write_them():
-    from simulator.io.data import _parse_count
+    from simulator.io.data import parse_count
 
-    assert _parse_count("12,345") == 12345 and _parse_count("12 345") == 12345
-    assert _parse_count("1234,0", ";") == 1234  # decimal comma in a `;` export
-    assert _parse_count("12,5", ";") == "a count must be a whole number (12,5)"
-    assert _parse_count("12.345", ";") == (
+    assert parse_count("12,345") == 12345 and parse_count("12 345") == 12345
+    assert parse_count("1234,0", ";") == 1234  # decimal comma in a `;` export
+    assert parse_count("12,5", ";") == "a count must be a whole number (12,5)"
+    assert parse_count("12.345", ";") == (
         "'12.345': a thousands separator or a decimal point? write the count without it"
     )
-    assert _parse_count(" ") is None
+    assert parse_count(" ") is None
 
 
 def test_extra_columns_ignored_with_one_note(tmp_path, plain, krsim):

@@ -4,9 +4,6 @@ likelihood's recovery of a known truth, and refused value columns."""
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -180,22 +177,19 @@ def _cell(rows: list[str], r: int, text: str) -> list[str]:
         ),
     ],
 )
-def test_bad_values_exit_2_with_field_paths(tmp_path, yaml_edit, csv_edit, want):
+def test_bad_values_exit_2_with_field_paths(tmp_path, capsys, yaml_edit, csv_edit, want):
+    from simulator.cli import main
+
     path = _write(tmp_path, yaml_edit, csv_edit)
     with pytest.raises(InputError) as exc:
         load_scenario(path)
     joined = "\n".join(exc.value.problems)
     assert want in joined, joined
-    r = subprocess.run(
-        [sys.executable, "-m", "simulator", "check", str(path)],
-        capture_output=True,
-        text=True,
-        env=dict(os.environ),
-        timeout=120,
-    )
-    assert r.returncode == 2, r.stderr
-    assert "Traceback" not in r.stderr
-    for line in r.stderr.strip().splitlines():
+    capsys.readouterr()
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    for line in err.strip().splitlines():
         assert line.startswith(f"error: {tmp_path}"), line
 
 

@@ -123,7 +123,7 @@ _DAY_MONTH = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
 _THOUSANDS = re.compile(r"^\d{1,3}(?:([,\u00a0\u202f ])\d{3})(?:\1\d{3})*$")
 
 
-def _parse_count(text: str, delimiter: str = ",") -> int | str | None:
+def parse_count(text: str, delimiter: str = ",") -> int | str | None:
     """An integer count, None for an empty cell, or the reason it is not a count."""
     t = text.strip()
     if t == "":
@@ -594,7 +594,7 @@ def _read_cells(
         if with_periods and "period" in idx:
             periods.append(row[idx["period"]].strip())
         for c in layout.columns:
-            v = _parse_count(row[idx[c]], delimiter)
+            v = parse_count(row[idx[c]], delimiter)
             if v is None and allow_missing:
                 missing[c][r] = True
             elif isinstance(v, int):

@@ -45,7 +45,7 @@ def _formatter(fn):
     return FuncFormatter(fn)
 
 
-def _prior_pdf(prior, x: np.ndarray) -> np.ndarray:
+def prior_pdf(prior, x: np.ndarray) -> np.ndarray:
     from scipy import stats
 
     family, p = elicit(prior)
@@ -91,7 +91,7 @@ def beliefs(result: ComparisonResult, axes=None):
         pad = 0.25 * (hi - lo)
         s_lo, s_hi = prior.support()
         x = np.linspace(max(lo - pad, s_lo), min(hi + pad, s_hi), 400)
-        ax.plot(x, _prior_pdf(prior, x), color=PRIOR, lw=2, label=_("before (prior)"))
+        ax.plot(x, prior_pdf(prior, x), color=PRIOR, lw=2, label=_("before (prior)"))
         if post is not None:
             ax.hist(
                 post,
