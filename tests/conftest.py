@@ -95,8 +95,7 @@ def pytest_sessionfinish(session, exitstatus):
     if whole and cfg.getoption("markexpr") == "not slow":
         n = _FITS["n"]
         tr = cfg.pluginmanager.get_plugin("terminalreporter")
-        tr.ensure_newline()
-        tr.write_line(f"NUTS fits in this run: {n} (budget {FIT_BUDGET})")
+        tr.write_line(f"\nNUTS fits in this run: {n} (budget {FIT_BUDGET})")
         if n > FIT_BUDGET and session.testsfailed == 0:
             tr.write_line(f"the fast suite ran {n} fits, more than its budget of {FIT_BUDGET}")
             session.exitstatus = 1
