@@ -1,5 +1,5 @@
-"""Records shared by the analyses' results: frozen containers, a belief about a change parameter
-before and after data, and the sampler's diagnostics of a fit.
+"""Records shared by the analyses' results: frozen containers and a belief about a change
+parameter before and after data (the sampler's diagnostics are `engine.summary.Diagnostics`).
 
 Every result of an analysis is a frozen dataclass read by attribute; its ``to_dict()`` writes the
 `--json` object afresh from the fields on each call, and its ``to_frame()`` is a long-format
@@ -66,33 +66,3 @@ def change_beliefs(priors: Mapping[str, Prior], fit: Any) -> dict[str, ChangeBel
         q_post = np.quantile(fit.flat(name), QUANTILES90) if name in fit.arrays else q_prior
         out[name] = ChangeBelief(Belief.of(q_prior), Belief.of(q_post))
     return out
-
-
-@dataclass(frozen=True)
-class FitDiagnostics:
-    """The sampler's diagnostics of a fit, with its warnings in English (the JSON's)."""
-
-    rhat_max: float
-    ess_bulk_min: float
-    ess_tail_min: float | None
-    divergences: int
-    warnings: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        freeze_fields(self, "warnings")
-
-    @classmethod
-    def of(cls, diagnostics: Mapping[str, Any], warnings: list[str]) -> FitDiagnostics:
-        d = diagnostics
-        return cls(
-            d["rhat_max"], d["ess_bulk_min"], d.get("ess_tail_min"), d["divergences"], warnings
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rhat_max": self.rhat_max,
-            "ess_bulk_min": self.ess_bulk_min,
-            "ess_tail_min": self.ess_tail_min,
-            "divergences": self.divergences,
-            "warnings": list(self.warnings),
-        }

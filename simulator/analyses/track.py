@@ -38,6 +38,7 @@ import numpy as np
 from .. import model
 from ..engine import decision, forecast
 from ..engine.pipeline import SimulationResult, decide
+from ..engine.summary import Diagnostics
 from ..i18n import _, fmt_g, fmt_interval, fmt_num, fmt_pct, fmt_signed, language, period_noun
 from ..io.cache import versions
 from ..io.data import CountTable, read_actuals, read_history
@@ -45,7 +46,7 @@ from ..io.scenario import InputError, KeyResult, Scenario, Tracking, did_you_mea
 from ..model.changes import ChangePlan
 from ..model.posterior import Fit, diagnostic_warnings
 from ..version import __version__
-from .records import Belief, ChangeBelief, FitDiagnostics, change_beliefs, freeze_fields
+from .records import Belief, ChangeBelief, change_beliefs, freeze_fields
 
 SURPRISE_LOW, SURPRISE_HIGH = 0.05, 0.95  # percentiles of the forecast before the quarter
 
@@ -609,7 +610,7 @@ class TrackResult:
     p_all_met_before_se: float
     expected_grade_before: float
     thresholds: Tracking
-    diagnostics: FitDiagnostics
+    diagnostics: Diagnostics
     provenance: TrackProvenance
     now: Paths = field(repr=False)
     before: Paths = field(repr=False)
@@ -804,7 +805,7 @@ def track(
         p_all_met_before_se=se(ev_before.all_met, q.before.chains),
         expected_grade_before=float(ev_before.grade.mean()),
         thresholds=th,
-        diagnostics=FitDiagnostics.of(q.fit.diagnostics, _english_warnings(q.fit)),
+        diagnostics=Diagnostics.of(q.fit.diagnostics, _english_warnings(q.fit)),
         provenance=TrackProvenance(
             scenario_sha256=scenario.sha256,
             actuals_sha256=actuals.digest() if actuals is not None else None,

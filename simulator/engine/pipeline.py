@@ -111,13 +111,7 @@ def _summary(scenario, fit, fc, ev, tg, created: str | None) -> RunSummary:
         recommendation=decision.recommend(scenario, ev, fc.chains),
         model=ModelSummary.from_dict(describe(scenario, fit)),
         sensitivity=sensitivity(scenario, fit, fc, ev, tg),
-        diagnostics=Diagnostics(
-            rhat_max=diag["rhat_max"],
-            ess_bulk_min=diag["ess_bulk_min"],
-            ess_tail_min=diag.get("ess_tail_min"),
-            divergences=diag["divergences"],
-            warnings=diagnostic_warnings(diag, fit.n_draws),
-        ),
+        diagnostics=Diagnostics.of(diag, diagnostic_warnings(diag, fit.n_draws)),
         provenance=Provenance(
             scenario_sha256=scenario.sha256,
             krsim=__version__,

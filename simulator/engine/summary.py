@@ -221,6 +221,17 @@ class Diagnostics(_Record):
     divergences: int
     warnings: tuple[str, ...]
 
+    @classmethod
+    def of(cls, diag: Mapping[str, Any], warnings: list[str]) -> Diagnostics:
+        """From a fit's diagnostics (`model.diagnostics`) and its warnings in words."""
+        return cls(
+            rhat_max=diag["rhat_max"],
+            ess_bulk_min=diag["ess_bulk_min"],
+            ess_tail_min=diag.get("ess_tail_min"),
+            divergences=diag["divergences"],
+            warnings=warnings,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Provenance(_Record):
