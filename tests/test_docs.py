@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import importlib.util
 import io
 import json
 import re
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import load_script
 
 from simulator.cli import build_parser, main, scenario_schema
 from simulator.io.scenario import load_yaml, read_scenario
@@ -31,14 +31,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 GUIDES = sorted((DOCS / "guides").glob("*.md"))
 INVALID = ROOT / "tests" / "fixtures" / "invalid"
-
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 def _krsim(argv: list[str]) -> tuple[int, str, str]:
@@ -55,17 +47,17 @@ def _krsim(argv: list[str]) -> tuple[int, str, str]:
 
 
 def test_every_field_has_a_description():
-    assert _script("make_reference").missing_descriptions() == []
+    assert load_script("make_reference").missing_descriptions() == []
 
 
 def test_committed_reference_is_generated_from_the_models():
     page = (DOCS / "reference" / "scenario.md").read_text(encoding="utf-8")
-    assert page == _script("make_reference").render(), "run make docs"
+    assert page == load_script("make_reference").render(), "run make docs"
 
 
 def test_committed_troubleshooting_is_krsims_own_output():
     page = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
-    assert page == _script("make_troubleshooting").render(), "run make docs"
+    assert page == load_script("make_troubleshooting").render(), "run make docs"
 
 
 def test_committed_schema_is_krsim_schema():
@@ -419,8 +411,11 @@ def test_readme_example_is_the_committed_report():
     """The README's table is what `krsim run` prints for the committed report's summary.json
     (reports/mandatory_account/, written by `make reports`), and its answer quotes it."""
     from simulator.engine.render import text_summary
+    from simulator.engine.summary import RunSummary
 
-    summary = json.loads((ROOT / "reports/mandatory_account/summary.json").read_text())
+    summary = RunSummary.from_dict(
+        json.loads((ROOT / "reports/mandatory_account/summary.json").read_text())
+    )
     scenario = read_scenario(ROOT / "scenarios" / "mandatory_account.yaml")
     printed = [x.rstrip() for x in text_summary(scenario, summary, from_cache=True).splitlines()]
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

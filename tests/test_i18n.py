@@ -6,11 +6,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import html
-import importlib.util
 import re
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 from simulator import i18n
 from simulator.i18n import (
@@ -37,12 +36,7 @@ ENGLISH = [
 
 
 def _update_catalog():
-    spec = importlib.util.spec_from_file_location(
-        "update_catalog", ROOT / "scripts" / "update_catalog.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("update_catalog")
 
 
 def _forms(x) -> list[str]:
@@ -377,13 +371,13 @@ def test_the_french_backtest_has_no_english_left(seed_result):
     assert overall.calibration == "overconfident" and result.advice
     ranks = [ModelRank(name=n, settings={}, result=result) for n in ("scenario", "steady")]
     with language("fr"):
-        text = render_text(result, s)
+        text = render_text(result)
         ranking = render_ranking(ranks)
     assert _english_left(text, s) == set(), text
     assert _english_left(ranking, s) == set(), ranking
     assert "Verdict\u00a0: le modèle était trop sûr de lui" in text and "6 janv. 2025" in text
     assert "avertissement" in text and "English warnings" not in text
     assert overall.verdict.startswith("the model was overconfident")  # the JSON's: English
-    english = render_text(result, s)
+    english = render_text(result)
     assert "English warnings of the result" in english
     assert {"the", "of", "quarter", "and"} <= _english_left(english, s)

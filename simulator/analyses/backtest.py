@@ -575,12 +575,11 @@ def calibration_words(kind: str) -> str:
     return CALIBRATION[kind]() if kind in CALIBRATION else kind
 
 
-def render_text(result: BacktestResult, scenario: Scenario | None = None) -> str:
-    """The terminal table and the verdicts, in the current language (``scenario``: the one
-    backtested, by default the result's)."""
+def render_text(result: BacktestResult) -> str:
+    """The terminal table and the verdicts, in the current language."""
     from ..engine.render import fmt_value, kr_label
 
-    scenario = scenario if scenario is not None else result.scenario
+    scenario = result.scenario
     unit = result.period
     en = get_language() == "en"
     lines = [

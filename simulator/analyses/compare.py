@@ -497,10 +497,10 @@ class ComparisonResult:
         result = self.before if before else self.updated
         if result is None:
             return float("nan"), float("nan")
-        od = result.summary["options"][option]
+        od = result.run.options[option]
         if kr is None:
-            return od["p_all_met"], od["p_all_met_se"]
-        return od["key_results"][kr]["p_met"], od["key_results"][kr]["p_met_se"]
+            return od.p_all_met, od.p_all_met_se
+        return od.key_results[kr].p_met, od.key_results[kr].p_met_se
 
     def to_frame(self):
         """One row per option and key result: P(met) and its Monte Carlo error before the
@@ -698,8 +698,8 @@ def _before_after_lines(result: ComparisonResult) -> list[str]:
         lines.append(
             f"  {label:<{width}}{fmt_p(*result.p_met(o, before=True))} → {fmt_p(*result.p_met(o))}"
         )
-    rb = result.before.summary["recommendation"]["option"]
-    ra = result.updated.summary["recommendation"]["option"]
+    rb = result.before.run.recommendation.option
+    ra = result.updated.run.recommendation.option
     same = _("Pick before: {before}; after: {after} (unchanged).")
     changed = _("Pick before: {before}; after: {after} — it changes.")
     lines.append("  " + (same if rb == ra else changed).format(before=rb, after=ra))

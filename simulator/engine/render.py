@@ -5,9 +5,6 @@ locale-aware formatters, so the same functions write English or French."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from ..i18n import _, fmt_g, fmt_int, fmt_interval, fmt_num, fmt_pct, ngettext, pgettext
 from ..i18n import fmt_p as _fmt_p
 from ..io.scenario import KeyResult, Scenario
@@ -520,14 +517,10 @@ def localized_summary(result) -> RunSummary:
     )
 
 
-def text_summary(
-    scenario: Scenario, summary: RunSummary | Mapping[str, Any], *, from_cache: bool = False
-) -> str:
+def text_summary(scenario: Scenario, summary: RunSummary, *, from_cache: bool = False) -> str:
     """The terminal summary of a run: the probability table, the predicted values, the answer and
-    how sure it is, what drives it, the model and the sampler. ``summary``: a `RunSummary`, or
-    its JSON object (a `summary.json` read back)."""
-    if not isinstance(summary, RunSummary):
-        summary = RunSummary.from_dict(summary)
+    how sure it is, what drives it, the model and the sampler (a `summary.json` read back:
+    `RunSummary.from_dict`)."""
     name_w = max(len(o.label) for o in summary.options.values()) + 2
     lines = [summary.title, "", _setting_line(scenario, summary, from_cache), ""]
     lines += _probability_table(scenario, summary, name_w)

@@ -136,9 +136,9 @@ def _evaluate(path: Path, out: Path | None, draws: int | None) -> dict[str, Any]
         from ..api import simulate
 
         r = simulate(s, history=h)
-        option = r.summary["recommendation"]["option"]
-        krs = {k: _kr_fields(v) for k, v in r.summary["options"][option]["key_results"].items()}
-        kind, periods_done, warnings = "run", 0, r.summary["diagnostics"]["warnings"]
+        option = r.run.recommendation.option
+        krs = {k: _kr_fields(v.to_dict()) for k, v in r.run.options[option].key_results.items()}
+        kind, periods_done, warnings = "run", 0, r.run.diagnostics.warnings
         if out is not None:
             from ..report import write_report
 
