@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from ..i18n import _
@@ -22,8 +23,16 @@ def md(s: str) -> str:
     return _ORDERED.sub(r"\1\\\2", s)
 
 
-def render_markdown(ctx: dict[str, Any], figure_dir: str = "figures") -> str:
-    """The Markdown report from the shared report context."""
+def render_markdown(
+    ctx: dict[str, Any],
+    figure_dir: str = "figures",
+    *,
+    decision: Sequence[str] = (),
+    end: Sequence[str] = (),
+) -> str:
+    """The Markdown report from the shared report context; ``decision``: sections an analysis
+    adds after the decision's own (before the sampler diagnostics), ``end``: at the end (as the
+    HTML page places them)."""
     out: list[str] = [f"# {md(ctx['title'])}", ""]
     if ctx["description"]:
         out += [md(ctx["description"]), ""]
@@ -41,13 +50,13 @@ def render_markdown(ctx: dict[str, Any], figure_dir: str = "figures") -> str:
     out += _how_sure(ctx)
     out += _optimism(ctx.get("optimism"))
     out += _assumptions(ctx)
-    out += _diagnostics(ctx["diagnostics"])
+    out += _diagnostics(ctx["diagnostics"], decision)
     out += ["", "## " + _("Provenance"), ""]
     out += [f"- {md(n)}: {md(v)}" for n, v in ctx["provenance"]]
     if ctx["input_notes"]:
         out += ["", "### " + _("Notes on the input"), ""]
         out += [f"- {md(n)}" for n in ctx["input_notes"]]
-    out += ["", md(ctx["reproducible"]), ""]
+    out += ["", md(ctx["reproducible"]), "", *end]
     return "\n".join(out)
 
 
@@ -182,9 +191,9 @@ def _assumptions(ctx: dict[str, Any]) -> list[str]:
     return out
 
 
-def _diagnostics(d: dict[str, Any]) -> list[str]:
-    """The sampler's verdict, its warnings and its numbers."""
-    out = ["", "## " + _("Sampler diagnostics"), "", md(d["verdict"]), ""]
+def _diagnostics(d: dict[str, Any], before: Sequence[str] = ()) -> list[str]:
+    """The sampler's verdict, its warnings and its numbers (after the sections ``before``)."""
+    out = ["", *before, "## " + _("Sampler diagnostics"), "", md(d["verdict"]), ""]
     out += ["- **" + _("warning:") + f"** {md(w)}" for w in d["warnings"]]
     if d["warnings"]:
         out.append("")

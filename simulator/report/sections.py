@@ -100,23 +100,3 @@ def table_markdown(rows: list[list[str]], align: str) -> list[str]:
     """A Markdown table: the first row the header, followed by the ``align`` row as given."""
     lines = ["| " + " | ".join(md(c) for c in row) + " |" for row in rows]
     return [lines[0], align, *lines[1:]]
-
-
-def with_sections_markdown(page: str, sections: list[Section]) -> str:
-    """The Markdown page with the sections in place: a "decision" section before the sampler
-    diagnostics' heading (else before the provenance's, else at the end), an "end" section at
-    the end, each after a blank line."""
-    from ..i18n import _
-
-    for s in sections:
-        if s.place == "end":
-            page = page + "\n" + s.markdown
-            continue
-        for heading in (_("Sampler diagnostics"), _("Provenance")):
-            i = page.find(f"\n## {heading}\n")
-            if i >= 0:
-                page = page[: i + 1] + s.markdown + "\n" + page[i + 1 :]
-                break
-        else:
-            page = page.rstrip("\n") + "\n\n" + s.markdown + "\n"
-    return page

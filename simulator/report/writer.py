@@ -17,7 +17,7 @@ from ..i18n import language
 from .context import context, figures
 from .html import render_html
 from .markdown import render_markdown
-from .sections import Section, with_sections_markdown
+from .sections import Section
 
 
 def report_stem(result: SimulationResult) -> str:
@@ -58,7 +58,11 @@ def _write_files(
         decision=[s.html for s in sections if s.place == "decision"],
         end=[s.html for s in sections if s.place == "end"],
     )
-    markdown = with_sections_markdown(render_markdown(ctx), list(sections))
+    markdown = render_markdown(
+        ctx,
+        decision=[s.markdown for s in sections if s.place == "decision"],
+        end=[s.markdown for s in sections if s.place == "end"],
+    )
     extra = [f for s in sections for f in s.figures]
     write_page_files(d, [*figs, *extra], html, markdown, "summary.json", result.to_dict())
     for name, text in files.items():
