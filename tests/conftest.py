@@ -9,6 +9,21 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_script(name: str):
+    """The module of ``scripts/NAME.py`` (registered under its name: its dataclasses look their
+    module up)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 SEED_SCENARIO = ROOT / "scenarios" / "mandatory_account.yaml"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

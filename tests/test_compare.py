@@ -698,17 +698,12 @@ def test_seed_scenario_example_experiment_end_to_end():
     """The seed scenario with its illustrative experiment (scripts/make_example_experiment.py),
     at the scenario's own draws: every true change parameter in its 94% posterior interval, the
     split passes the SRM test, and the fit converged."""
-    import importlib.util
 
-    from conftest import ROOT, SEED_SCENARIO
+    from conftest import SEED_SCENARIO, load_script
 
     from simulator.api import load_scenario
 
-    spec = importlib.util.spec_from_file_location(
-        "make_example_experiment", ROOT / "scripts" / "make_example_experiment.py"
-    )
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("make_example_experiment")
     s = load_scenario(SEED_SCENARIO)
     exp = ex.read_results(s, ex.results_path(s, None))
     result = cp.compare(s, exp)

@@ -3,20 +3,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import textwrap
 from pathlib import Path
 
-from conftest import ROOT
+from conftest import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location(
-        "import_graph", ROOT / "scripts" / "import_graph.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("import_graph")
 
 
 def test_the_package_has_no_import_cycle():

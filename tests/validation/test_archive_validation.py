@@ -9,26 +9,15 @@ run it is marked as a known failure (strict), never loosened.
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
-from conftest import ROOT
+from conftest import load_script
 
 pytestmark = pytest.mark.slow
 
 REPS = 20
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location(
-        "validate_archive", ROOT / "scripts" / "validate_archive.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-V = _script()
+V = load_script("validate_archive")
 
 
 @pytest.fixture(scope="module")

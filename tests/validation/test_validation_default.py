@@ -5,11 +5,11 @@ run as ``scripts/validate_default.py`` (its table is in docs/validation.md, sect
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,11 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def groups(tmp_path_factory):
-    spec = importlib.util.spec_from_file_location(
-        "validate_default", ROOT / "scripts" / "validate_default.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_script("validate_default")
     out = tmp_path_factory.mktemp("v") / "default.json"
     assert mod.main(["--worlds", "150", "--out", str(out)]) == 0
     return json.loads(out.read_text())["groups"]

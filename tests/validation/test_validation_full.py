@@ -8,13 +8,13 @@ Runs every check of validation/suite.py at full size once and asserts each. With
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import os
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 import validation.suite as V
 
@@ -23,12 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location(
-        "run_validation", ROOT / "scripts" / "run_validation.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("run_validation")
 
 
 @pytest.fixture(scope="module")
