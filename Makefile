@@ -26,6 +26,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) tests/benchmarks/bench.py
 	$(PY) tests/benchmarks/backends.py --only numba,pymc,jax,numpyro --decision
+	$(PY) tests/benchmarks/reuse.py
 
 reports: $(STAMP)
 	$(VENV)/bin/krsim report scenarios/mandatory_account.yaml --out reports

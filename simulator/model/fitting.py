@@ -44,7 +44,8 @@ def fit_key(
     the funnel's structure, the model block, the seed, the library versions, the events, the
     value stages, and the experiment's and the launched periods' parts when given)."""
     st = Structure.of(scenario)
-    mb = scenario.model.model_dump()
+    # how long to sample until sound does not change a fit: a longer fit has its own draws
+    mb = scenario.model.model_dump(exclude={"until_sound", "sound_seconds"})
     parts = {
         "model_version": MODEL_VERSION,
         "history": history.digest(),
@@ -263,9 +264,11 @@ def sample(
     launched: Launched | None = None,
 ):
     """Run NUTS on the model (built by `funnel.build_model` unless given); returns the
-    DataTree."""
+    DataTree. With nutpie, a model of the same structure as one compiled earlier in the process
+    samples through that compiled model with its own data (`compiled`): same draws, no compile."""
     import pymc as pm
 
+    from . import compiled
     from .funnel import build_model
 
     mb = scenario.model
@@ -274,9 +277,16 @@ def sample(
     sampler = mb.sampler
     if sampler == "auto":
         sampler = "nutpie" if cache.versions("nutpie")["nutpie"] != "none" else "pymc"
-    kwargs: dict[str, Any] = {}
-    if sampler == "pymc":
-        kwargs["cores"] = min(mb.chains, 2)
+    if sampler == "nutpie":
+        with quiet_warnings():
+            return compiled.sample(
+                model,
+                draws=mb.draws,
+                tune=mb.tune,
+                chains=mb.chains,
+                random_seed=scenario.seed,
+                target_accept=mb.accept,
+            )
     with model, quiet_warnings():
         return pm.sample(
             draws=mb.draws,
@@ -288,5 +298,5 @@ def sample(
             progressbar=False,
             quiet=True,
             compute_convergence_checks=False,
-            **kwargs,
+            cores=min(mb.chains, 2),
         )
