@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import model
+from .engine import soundness
 from .engine.pipeline import SimulationResult, decide
 from .io.archive_data import check_refs
 from .io.data import CountTable, read_history
@@ -35,5 +35,5 @@ def simulate(
     history = history if history is not None else read_history(scenario)
     if draws is not None or seed is not None:
         scenario = scenario.with_overrides(seed=seed, draws=draws)
-    fit = model.fit(scenario, history)
+    fit = soundness.fit(scenario, history)
     return decide(scenario, history, fit, created=created)

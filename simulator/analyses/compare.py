@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import model
-from ..engine import forecast
+from ..engine import forecast, soundness
 from ..engine.pipeline import SimulationResult, decide
 from ..engine.render import fmt_p
 from ..i18n import (
@@ -541,8 +540,8 @@ def compare(
     history = history if history is not None else read_history(scenario)
     if draws is not None or seed is not None:
         scenario = scenario.with_overrides(seed=seed, draws=draws)
-    fit_before = model.fit(scenario, history)
-    fit_after = model.fit(scenario, history, experiment=exp)
+    fit_before = soundness.fit(scenario, history)
+    fit_after = soundness.fit(scenario, history, experiment=exp, params=tested_params(scenario))
     changes = change_table(scenario, fit_after)
     conflicts = conflict(scenario, exp, fit_before, scenario.seed)
     stage_lifts = lifts(scenario, exp, scenario.seed)
@@ -552,10 +551,8 @@ def compare(
         sentences = {
             arm: conflict_sentence(scenario, arm, rows, changes) for arm, rows in conflicts.items()
         }
-    params = forecast.draw_change_params(scenario, fit_after.n_draws)
+    params = tested_params(scenario)(fit_after)
     tested = tuple(n for n in params if n in fit_after.arrays)
-    for name in tested:
-        params[name] = fit_after.flat(name)
     updated = decide(scenario, history, fit_after, params=params, created=created)
     prior_result = decide(scenario, history, fit_before, created=created) if before else None
     return ComparisonResult(
@@ -570,6 +567,18 @@ def compare(
         before=prior_result,
         tested=tested,
     )
+
+
+def tested_params(scenario: Scenario):
+    """The change parameters' draws a fit with the experiment decides on: the tested ones from
+    the fit, the others from their priors."""
+
+    def of(fit: Fit) -> dict[str, np.ndarray]:
+        params = forecast.draw_change_params(scenario, fit.n_draws)
+        params.update({n: fit.flat(n) for n in params if n in fit.arrays})
+        return params
+
+    return of
 
 
 # ------------------------------------------------------------------------------ text output

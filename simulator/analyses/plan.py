@@ -864,9 +864,9 @@ def _inputs(
 
         history = read_history(scenario)
     if fit is None:
-        from .. import model
+        from ..engine import soundness
 
-        fit = model.fit(scenario, history)
+        fit = soundness.fit(scenario, history)
     return chosen, notes, history, fit
 
 

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from .. import model
-from ..engine import decision, forecast
+from ..engine import decision, forecast, soundness
 from ..engine.pipeline import SimulationResult, decide
 from ..engine.summary import Diagnostics
 from ..i18n import _, fmt_g, fmt_interval, fmt_num, fmt_pct, fmt_signed, language, period_noun
@@ -722,10 +722,17 @@ def _quarter(
         switch = {o: Paths(run.forecast.counts[o], run.fit.chains) for o in others}
         return _Quarter(run.fit, done, before, before, switch, {})
     done = {s: actuals.counts[s].astype(float) for s in scenario.funnel}
-    fit = model.fit(scenario, history, launched=model.Launched(option, actuals))
     launched = ChangePlan.of(scenario, option).params
-    params = forecast.draw_change_params(scenario, fit.n_draws)
-    params.update({name: fit.flat(name) for name in launched if name in fit.arrays})
+
+    def params_of(fit):  # the launched option's parameters as the actuals tell them
+        params = forecast.draw_change_params(scenario, fit.n_draws)
+        params.update({name: fit.flat(name) for name in launched if name in fit.arrays})
+        return params
+
+    fit = soundness.fit(
+        scenario, history, launched=model.Launched(option, actuals), params=params_of
+    )
+    params = params_of(fit)
     changes = change_beliefs(launched, fit)
     left = scenario.horizon - len(actuals)
     switch = {}
@@ -784,7 +791,7 @@ def track(
     k = 0 if actuals is None else len(actuals)
     tg = decision.targets(scenario, history)
     # before the quarter: what `krsim run` computes, through the same pipeline
-    run = decide(scenario, history, model.fit(scenario, history), created=created)
+    run = decide(scenario, history, soundness.fit(scenario, history), created=created)
     q = _quarter(scenario, history, option, actuals, run)
     krs, ev_now, ev_before = assess(scenario, tg, q.done, q.now, q.before, th)
     evals = {o: decision.evaluate_option(scenario, p.counts, tg) for o, p in q.switch.items()}

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..i18n import _, fmt_g, fmt_int, fmt_interval, fmt_num, fmt_pct, ngettext, pgettext
 from ..i18n import fmt_p as _fmt_p
 from ..io.scenario import KeyResult, Scenario
+from ..model.posterior import fmt_rhat, sound_note
 from .summary import Recommendation, RunSummary
 
 
@@ -671,8 +672,27 @@ def _sampler_lines(summary: RunSummary) -> list[str]:
             n=d.divergences,
             verdict=verdict,
         ),
+        *_decision_lines(d),
         *(_("warning: {warning}").format(warning=w) for w in d.warnings),
     ]
+
+
+def _decision_lines(d) -> list[str]:
+    """What the answer is made of, judged (`engine.soundness`), and what sampling until sound
+    did when it sampled more than asked."""
+    if d.decision is None:
+        return []
+    rec = d.decision
+    line = _(
+        "What decides (each key result's value, each option's P(met)): R-hat max {rhat}, ESS "
+        "min {ess}, {draws} draws per chain."
+    ).format(
+        rhat=fmt_rhat(rec["rhat"]),
+        ess=fmt_num(min(rec["ess_bulk"], rec["ess_tail"]), 0),
+        draws=fmt_num(rec["draws"], 0),
+    )
+    note = sound_note(d.to_dict())
+    return [line, note] if note else [line]
 
 
 def _periods_ahead(scenario: Scenario) -> str:

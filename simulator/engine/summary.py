@@ -220,6 +220,9 @@ class Diagnostics(_Record):
     ess_tail_min: float | None
     divergences: int
     warnings: tuple[str, ...]
+    # the quantities that decide, judged and sampled until sound (`engine.soundness`): their
+    # worst R-hat and ESS, the draws and tuning used, each attempt; None when not judged
+    decision: Mapping[str, Any] | None = None
 
     @classmethod
     def of(cls, diag: Mapping[str, Any], warnings: list[str]) -> Diagnostics:
@@ -230,6 +233,7 @@ class Diagnostics(_Record):
             ess_tail_min=diag.get("ess_tail_min"),
             divergences=diag["divergences"],
             warnings=warnings,
+            decision=diag.get("decision"),
         )
 
 

@@ -593,6 +593,16 @@ class ModelBlock(_Model):
     )
     chains: int = Field(4, ge=1, le=16, description="number of sampler chains")
     tune: int = Field(1000, ge=50, le=100_000, description="tuning steps per chain")
+    until_sound: bool = Field(
+        True,
+        description="sample more (twice, then four times the draws, then twice the tuning) until every key result's value and every option's P(met) reach R-hat ≤ 1.01 and an ESS of 400; `--draws` turns it off (exactly that many draws)",
+    )
+    sound_seconds: float = Field(
+        300,
+        gt=0,
+        le=86_400,
+        description="the most seconds spent fitting one model when sampling until sound (extensions included); past it krsim stops and says so",
+    )
     sampler: Literal["auto", "nutpie", "pymc"] = Field(
         "auto",
         description="`auto`: nutpie when installed, else PyMC's NUTS; or force `nutpie` or `pymc`",
@@ -1023,8 +1033,8 @@ class Scenario(_Model):
         upd: dict[str, Any] = {}
         if seed is not None:
             upd["seed"] = seed
-        if draws is not None:
-            upd["model"] = self.model.model_copy(update={"draws": draws})
+        if draws is not None:  # exactly that many draws: not extended until sound
+            upd["model"] = self.model.model_copy(update={"draws": draws, "until_sound": False})
         new = self.model_copy(update=upd)
         new._source, new._text = self._source, self._text
         return new

@@ -158,7 +158,9 @@ def describe(scenario: Any, fit: Fit, history: Any = None) -> dict[str, Any]:
 
 
 def diagnostic_warnings(d: dict[str, Any], n_draws: int) -> list[str]:
-    """Sampler problems in plain words."""
+    """Sampler problems in plain words. With the judgement of the quantities that decide
+    (``d["decision"]``, `engine.soundness`), R-hat and ESS are read there: a parameter that mixes
+    slowly while every key result's value and P(met) are sound changes no printed number."""
     from ..i18n import _, fmt_num
 
     out = []
@@ -170,6 +172,8 @@ def diagnostic_warnings(d: dict[str, Any], n_draws: int) -> list[str]:
                 "helps."
             ).format(n=d["divergences"])
         )
+    if d.get("decision") is not None:
+        return out + _unsound_warnings(d["decision"])
     if d["rhat_max"] > 1.01:
         out.append(
             _(
@@ -185,3 +189,83 @@ def diagnostic_warnings(d: dict[str, Any], n_draws: int) -> list[str]:
             ).format(ess=fmt_num(min(d["ess_bulk_min"], d.get("ess_tail_min", 1e9)), 0))
         )
     return out
+
+
+def fmt_rhat(x: float | None) -> str:
+    """An R-hat as printed: three decimals, or "—" when it cannot be measured (a half-chain that
+    never varies)."""
+    from ..i18n import fmt_num
+
+    return "—" if x is None or not np.isfinite(x) else fmt_num(x, 3)
+
+
+def quantity_words(worst: dict[str, str]) -> str:
+    """A quantity that decides, in words: "accounts under require_account", "P(accounts met)
+    under require_account", "P(all met) under require_account"."""
+    from ..i18n import _
+
+    if not worst:
+        return _("a quantity that decides")
+    kr, option = worst.get("key_result", ""), worst.get("option", "")
+    if worst.get("quantity") == "p_all":
+        return _("P(all met) under {option}").format(option=option)
+    if worst.get("quantity") == "p_met":
+        return _("P({kr} met) under {option}").format(kr=kr, option=option)
+    return _("{kr} under {option}").format(kr=kr, option=option)
+
+
+def _unsound_warnings(rec: dict[str, Any]) -> list[str]:
+    """The one warning when the quantities that decide are not sound, with what to do."""
+    from ..i18n import _, fmt_num
+
+    if rec["sound"]:
+        return []
+    what = _(
+        "The answer is not yet sound: R-hat {rhat} and ESS {ess} for {worst} (want at most 1.01 "
+        "and at least 400), with {draws} draws per chain."
+    ).format(
+        rhat=fmt_rhat(rec["rhat"]),
+        ess=fmt_num(min(rec["ess_bulk"], rec["ess_tail"]), 0),
+        worst=quantity_words(rec["worst"]),
+        draws=fmt_num(rec["draws"], 0),
+    )
+    if not rec["until_sound"]:
+        todo = _(
+            "Sample more: raise model.draws, or leave out --draws so that krsim extends the "
+            "sampling itself."
+        )
+    else:
+        todo = _(
+            "krsim stopped extending at its time cap ({seconds} s): raise model.sound_seconds "
+            "to let it sample longer, or add history."
+        ).format(seconds=fmt_num(rec["seconds_cap"], 0))
+    return [f"{what} {todo}"]
+
+
+def sound_note(d: dict[str, Any]) -> str | None:
+    """What sampling until sound did, when it sampled more than asked: "Sampling was extended to
+    2,000 draws per chain: R-hat 1.004, ESS 812 for the quantities that decide." (None when the
+    first fit was sound, or there is no judgement.)"""
+    from ..i18n import _, fmt_num
+
+    rec = d.get("decision")
+    if not rec or len(rec.get("steps", ())) < 2:
+        return None
+    first = rec["steps"][0]
+    more_tune = rec["tune"] > first["tune"]
+    return (
+        _(
+            "Sampling was extended to {draws} draws per chain and {tune} tuning steps: R-hat "
+            "{rhat}, ESS {ess} for the quantities that decide."
+        )
+        if more_tune
+        else _(
+            "Sampling was extended to {draws} draws per chain: R-hat {rhat}, ESS {ess} for the "
+            "quantities that decide."
+        )
+    ).format(
+        draws=fmt_num(rec["draws"], 0),
+        tune=fmt_num(rec["tune"], 0),
+        rhat=fmt_rhat(rec["rhat"]),
+        ess=fmt_num(min(rec["ess_bulk"], rec["ess_tail"]), 0),
+    )

@@ -352,13 +352,9 @@ def _diagnostics(summary: RunSummary) -> dict[str, Any]:
         "verdict": words.diagnostics_verdict(d),
         "ok": not d.warnings,
         "numbers": [
-            (_("Largest R-hat (want < 1.01)"), fmt_num(d.rhat_max, 3)),
-            (_("Smallest bulk ESS (want ≥ 400)"), fmt_num(d.ess_bulk_min, 0)),
-            (
-                _("Smallest tail ESS (want ≥ 400)"),
-                "—" if d.ess_tail_min is None else fmt_num(d.ess_tail_min, 0),
-            ),
+            *words.parameter_numbers(d),
             (_("Divergent transitions (want 0)"), str(d.divergences)),
+            *words.decision_numbers(d),
         ],
         "warnings": list(d.warnings),
     }

@@ -265,6 +265,7 @@ def context(result: TrackResult, figs: list[ReportFigure]) -> dict[str, Any]:
                 (_("largest R-hat"), fmt_num(diag.rhat_max, 3)),
                 (_("smallest bulk ESS"), fmt_num(diag.ess_bulk_min, 0)),
                 (_("divergent transitions"), str(diag.divergences)),
+                *words.decision_numbers(diag),
             ],
         },
         "provenance": _provenance(result),

@@ -15,6 +15,7 @@ from ..engine.summary import BaselineSummary, Diagnostics, ModelSummary, RunSumm
 from ..i18n import _, fmt_g, fmt_int, fmt_num, fmt_pct, pct_sign, periods
 from ..io.scenario import Flow, Gate, Lift, Prior, Scenario, SetRate, change_param_names
 from ..model import priors
+from ..model.posterior import fmt_rhat, sound_note
 
 
 def pct(x: float) -> str:
@@ -549,17 +550,64 @@ def grade_note() -> str:
 
 
 def diagnostics_verdict(diag: Diagnostics) -> str:
-    """One sentence: can the numbers be trusted as far as the sampler goes?"""
+    """One sentence: can the numbers be trusted as far as the sampler goes? (With what sampling
+    until sound did, when it sampled more than asked.)"""
+    note = sound_note(diag.to_dict())
+    if not diag.warnings and diag.decision is not None:
+        rec = diag.decision
+        sentence = _(
+            "The sampler shows no problems: what the answer is made of (each key result's value "
+            "and each option's P(met)) agrees across chains (R-hat {rhat}, at most 1.01), has "
+            "enough effective draws (at least {ess}) and there are no divergences, so the fit can "
+            "be relied on as far as the model goes."
+        ).format(rhat=fmt_rhat(rec["rhat"]), ess=fmt_num(min(rec["ess_bulk"], rec["ess_tail"]), 0))
+        return f"{sentence} {note}" if note else sentence
     if not diag.warnings:
         return _(
             "The sampler shows no problems: the chains agree (R-hat {rhat}, below 1.01), there "
             "are enough effective draws (at least {ess}) and no divergences, so the fit can be "
             "relied on as far as the model goes."
         ).format(rhat=fmt_num(diag.rhat_max, 3), ess=fmt_num(diag.ess_bulk_min, 0))
-    return _(
+    problems = _(
         "The sampler reports problems (below): treat the probabilities as rough until they are "
         "fixed."
     )
+    return f"{problems} {note}" if note else problems
+
+
+def parameter_numbers(diag: Diagnostics) -> list[tuple[str, str]]:
+    """The diagnostics table's rows over the model's parameters: what they should be when they
+    decide the warnings, shown for information when the quantities that decide are judged."""
+    tail = "—" if diag.ess_tail_min is None else fmt_num(diag.ess_tail_min, 0)
+    if diag.decision is None:
+        return [
+            (_("Largest R-hat (want < 1.01)"), fmt_num(diag.rhat_max, 3)),
+            (_("Smallest bulk ESS (want ≥ 400)"), fmt_num(diag.ess_bulk_min, 0)),
+            (_("Smallest tail ESS (want ≥ 400)"), tail),
+        ]
+    return [
+        (_("Model parameters: largest R-hat"), fmt_num(diag.rhat_max, 3)),
+        (_("Model parameters: smallest bulk ESS"), fmt_num(diag.ess_bulk_min, 0)),
+        (_("Model parameters: smallest tail ESS"), tail),
+    ]
+
+
+def decision_numbers(diag: Diagnostics) -> list[tuple[str, str]]:
+    """The diagnostics table's rows for the quantities that decide (none when not judged)."""
+    rec = diag.decision
+    if rec is None:
+        return []
+    return [
+        (_("What decides: largest R-hat (want ≤ 1.01)"), fmt_rhat(rec["rhat"])),
+        (
+            _("What decides: smallest ESS, bulk and tail (want ≥ 400)"),
+            fmt_num(min(rec["ess_bulk"], rec["ess_tail"]), 0),
+        ),
+        (
+            _("Draws per chain (tuning steps)"),
+            f"{fmt_num(rec['draws'], 0)} ({fmt_num(rec['tune'], 0)})",
+        ),
+    ]
 
 
 def product_caption(
