@@ -29,7 +29,7 @@ options:
 key_results:
   - {{id: signups, metric: signup, target: +10%}}
   - {{id: paid_share, metric: paid / signup, target: ">= 0.3"}}
-model: {{chains: 2, draws: 100, tune: 200}}
+model: {{chains: 2, draws: 100, tune: 200, until_sound: false}}
 """
 
 

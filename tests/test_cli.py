@@ -57,7 +57,10 @@ def small_seed_copy(tmp_path: Path, **extra: str) -> Path:
     """The seed scenario with the same small model block as the `seed_result` fixture (same fit)."""
     text = SEED_SCENARIO.read_text()
     text = text.replace("history: data/", f"history: {SEED_SCENARIO.parent / 'data'}/")
-    text = text.replace("  trend: true", "  trend: true\n  chains: 2\n  draws: 300\n  tune: 400")
+    text = text.replace(
+        "  trend: true",
+        "  trend: true\n  chains: 2\n  draws: 300\n  tune: 400\n  until_sound: false",
+    )
     for old, new in extra.items():
         text = text.replace(old, new)
     p = tmp_path / "mandatory_account.yaml"

@@ -20,6 +20,7 @@ from scipy.special import logsumexp
 
 from simulator import model
 from simulator.analyses import compare as cp
+from simulator.engine import soundness
 from simulator.io.data import read_history
 from simulator.io.scenario import InputError, Structure, parse_scenario, read_scenario
 from simulator.model import experiment as ex
@@ -63,7 +64,7 @@ options:
 key_results:
   - {id: accounts, metric: signup, target: +10%}
   - {id: bookings, metric: booking, target: +2%}
-model: {chains: 2, draws: 300, tune: 300}
+model: {chains: 2, draws: 300, tune: 300, until_sound: false}
 """
 
 
@@ -147,15 +148,19 @@ def load(path: Path):
 
 @pytest.fixture(scope="module")
 def history_fit(case):
+    """The history fit `krsim compare` decides on before the experiment (sampled until sound)."""
     s = load(case["scenario"])
-    return model.fit(s, read_history(s))
+    return soundness.fit(s, read_history(s))
 
 
 @pytest.fixture(scope="module")
 def joint_fit(case):
+    """The fit with the experiment `krsim compare` decides on (sampled until sound)."""
     s = load(case["scenario"])
+    h = read_history(s)
     exp = ex.read_results(s, case["results"])
-    return model.fit(s, read_history(s), experiment=exp)
+    evaluate = soundness.forecast_evaluation(s, h, cp.tested_params(s))
+    return soundness.fit(s, h, experiment=exp, evaluate=evaluate)
 
 
 # ------------------------------------------------------------------------ weak-prior lifts

@@ -11,7 +11,7 @@ from simulator import load_scenario, model, simulate
 from simulator.io.data import read_history
 from simulator.io.scenario import Structure
 
-SMALL = "model: {chains: 2, draws: 200, tune: 300%s}\n"
+SMALL = "model: {chains: 2, draws: 200, tune: 300, until_sound: false%s}\n"
 
 
 def test_ar1_period_effects_and_rate_trends(small_funnel):

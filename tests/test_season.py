@@ -93,7 +93,13 @@ def test_seasonal_profile_is_recovered_and_forecast(tmp_path: Path):
     log_mu = np.log(4000) + amp * np.cos(ty - phase)
     visits = rng.poisson(rng.gamma(60.0, np.exp(log_mu) / 60.0))
     sale = rng.binomial(visits, 0.1)
-    s = _write(tmp_path, [d.isoformat() for d in dates], visits, sale, "{chains: 2, draws: 300}")
+    s = _write(
+        tmp_path,
+        [d.isoformat() for d in dates],
+        visits,
+        sale,
+        "{chains: 2, draws: 300, until_sound: false}",
+    )
     f = fit(s, read_history(s))
     assert f.calendar["seasonal"]
     # the profile at eight points of the year, against the truth (the profile's mean over the
@@ -124,7 +130,7 @@ def test_a_blank_row_is_the_row_left_out(tmp_path: Path):
     T, k = 40, 17
     visits = rng.poisson(rng.gamma(50.0, 3000 / 50.0, T))
     sale = rng.binomial(visits, 1 / (1 + np.exp(-(-2.0 + 0.15 * rng.standard_normal(T)))))
-    model = "{drift: none, seasonality: none, chains: 2, draws: 600}"
+    model = "{drift: none, seasonality: none, chains: 2, draws: 600, until_sound: false}"
     s = _write(tmp_path, range(T), visits, sale, model)
     h = read_history(s)
     blank = {c: np.arange(T) == k for c in ("visits", "sale")}
@@ -159,7 +165,7 @@ def test_an_event_absorbs_a_one_off_shock(tmp_path: Path):
     visits = rng.poisson(rng.gamma(alpha, mu / alpha))
     sale = rng.binomial(visits, 0.1)
     labels = [f"w{i}" for i in range(T)]
-    base = "{drift: none, chains: 2, draws: 400}"
+    base = "{drift: none, chains: 2, draws: 400, until_sound: false}"
     plain = _write(tmp_path, labels, visits, sale, base)
     f_plain = fit(plain, read_history(plain))
     (tmp_path / "s.yaml").write_text(
@@ -212,7 +218,9 @@ def test_daily_data_get_a_day_of_week_profile(tmp_path: Path):
     visits = rng.poisson(rng.gamma(80.0, mu / 80.0))
     sale = rng.binomial(visits, 0.1)
     labels = [d.isoformat() for d in dates]
-    s = _write(tmp_path, labels, visits, sale, "{chains: 2, draws: 300}", period="day")
+    s = _write(
+        tmp_path, labels, visits, sale, "{chains: 2, draws: 300, until_sound: false}", period="day"
+    )
     f = fit(s, read_history(s))
     assert f.calendar["weekly"] and not f.calendar["seasonal"]
     H = 14

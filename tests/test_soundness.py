@@ -17,11 +17,19 @@ import pytest
 from simulator.engine import soundness
 from simulator.model.posterior import diagnostic_warnings, sound_note
 
+HEALTHY = {"rhat_max": 1.001, "rhat_worst": "level", "ess_bulk_min": 5000.0, "ess_tail_min": 5000.0}
+
 
 def _cut(fit, draws: int):
-    """The fit with only its first ``draws`` draws per chain."""
+    """The fit with only its first ``draws`` draws per chain; its parameters declared healthy
+    (so that what decides is judged alone) and its making recorded as 1 s."""
     arrays = {k: v[:, :draws] for k, v in fit.arrays.items()}
-    return dataclasses.replace(fit, arrays=arrays, seconds=1.0)
+    diag = {**fit.diagnostics, **HEALTHY, "seconds": 1.0}
+    return dataclasses.replace(fit, arrays=arrays, diagnostics=diag, seconds=1.0)
+
+
+def _judge(s, h, fit):
+    return soundness.judge(*soundness.forecast_evaluation(s, h)(fit), fit.diagnostics)
 
 
 @pytest.fixture
@@ -39,14 +47,14 @@ def fake_fits(seed_result, monkeypatch):
 
 def _scenario(seed_result, **model):
     s = seed_result.scenario
-    return s.model_copy(update={"model": s.model.model_copy(update=model)})
+    return s.model_copy(update={"model": s.model.model_copy(update={"until_sound": True, **model})})
 
 
 def test_judgement_is_arviz_on_the_key_results_and_p_met(seed_result):
     """The worst R-hat and ESS over every key result's value and P(met) under every option, each
     ArviZ's rank-normalised split R-hat and bulk/tail ESS of that quantity's draws."""
     s, fit = seed_result.scenario, seed_result.fit
-    j = soundness.judge(s, seed_result.history, fit)
+    j = _judge(s, seed_result.history, _cut(fit, fit.n_draws))
     ev = seed_result.evaluation
     C = fit.chains
     rhats, ess = [], []
@@ -56,7 +64,7 @@ def test_judgement_is_arviz_on_the_key_results_and_p_met(seed_result):
             rhats.append(float(az.rhat(a)))
             ess += [float(az.ess(a, method="bulk"))]
             ess += [float(az.ess(a, method="tail", prob=(0.05, 0.95)))]
-        for m in [*oe.met.values(), oe.all_met]:
+        for m in [*oe.met.values(), oe.all_met, oe.value, *oe.broken.values()]:
             if 0.02 <= m.mean() <= 0.98:
                 a = np.asarray(m, float).reshape(C, -1)
                 rhats.append(float(az.rhat(a)))
@@ -72,17 +80,14 @@ def test_short_sampling_is_extended_until_sound(seed_result, fake_fits):
     s = _scenario(seed_result, draws=75, tune=400)
     fit = soundness.fit(s, seed_result.history)
     rec = fit.diagnostics["decision"]
-    first = soundness.judge(s, seed_result.history, _cut(seed_result.fit, 75))
+    first = _judge(s, seed_result.history, _cut(seed_result.fit, 75))
     assert not first.sound
     assert fake_fits[0] == (75, 400)
     assert fake_fits[1:] == [(d, t) for d, t in soundness.schedule(75, 400)][: len(fake_fits) - 1]
     assert rec["draws"] == fake_fits[-1][0] == fit.n_draws // fit.chains
     assert [st["draws"] for st in rec["steps"]] == [c[0] for c in fake_fits]
     # it stopped at the first sound attempt, or after the last one
-    sound = [
-        soundness.judge(s, seed_result.history, _cut(seed_result.fit, d)).sound
-        for d, _ in fake_fits
-    ]
+    sound = [_judge(s, seed_result.history, _cut(seed_result.fit, d)).sound for d, _ in fake_fits]
     assert rec["sound"] == sound[-1]
     assert not any(sound[:-1])
     if rec["sound"]:
@@ -95,7 +100,7 @@ def test_sound_sampling_is_not_extended(seed_result, fake_fits):
     s = _scenario(seed_result)  # the fixture's own 300 draws
     fit = soundness.fit(s, seed_result.history)
     rec = fit.diagnostics["decision"]
-    assert rec["sound"] is soundness.judge(s, seed_result.history, seed_result.fit).sound
+    assert rec["sound"] is _judge(s, seed_result.history, _cut(seed_result.fit, 300)).sound
     if rec["sound"]:
         assert len(fake_fits) == 1 and sound_note(fit.diagnostics) is None
 
@@ -134,4 +139,38 @@ def test_the_run_summary_carries_the_judgement(seed_result):
     assert d.decision is not None
     out = seed_result.to_dict()["diagnostics"]["decision"]
     assert out["draws"] == seed_result.fit.n_draws // seed_result.fit.chains
-    assert set(out["worst"]) == {"quantity", "key_result", "option"}
+    assert set(out["worst"]) == {"quantity", "key_result", "option", "rhat", "ess"}
+
+
+def test_a_parameter_that_mixes_badly_is_unsound_too(seed_result):
+    """A forecast quantity's own noise can hide chains that disagree: the model's parameters
+    must reach the same bounds, and the worst is then named."""
+    s, h = seed_result.scenario, seed_result.history
+    fit = _cut(seed_result.fit, 300)
+    bad = dataclasses.replace(
+        fit, diagnostics={**fit.diagnostics, "rhat_max": 1.03, "rhat_worst": "drift_sd"}
+    )
+    good, j = _judge(s, h, fit), _judge(s, h, bad)
+    assert not j.sound and not j.parameters_sound
+    assert (j.rhat, j.ess_bulk, j.ess_tail) == (good.rhat, good.ess_bulk, good.ess_tail)
+    if good.sound:
+        assert j.worst["quantity"] == "parameter" and j.worst["key_result"] == "drift_sd"
+
+
+def test_a_schedule_run_out_says_so_not_the_time_cap(seed_result, monkeypatch):
+    """Every attempt made and still unsound: the warning says what else to do (not "raise the
+    time cap", which would change nothing)."""
+    calls = []
+
+    def fit(scenario, history, **kw):
+        calls.append(scenario.model.draws)
+        f = _cut(seed_result.fit, 300)
+        return dataclasses.replace(f, diagnostics={**f.diagnostics, "rhat_max": 1.05})
+
+    monkeypatch.setattr(soundness.model, "fit", fit)
+    out = soundness.fit(_scenario(seed_result, draws=100), seed_result.history)
+    rec = out.diagnostics["decision"]
+    assert calls == [100, 200, 400, 400]
+    assert rec["exhausted"] and not rec["capped"] and not rec["sound"]
+    (w,) = diagnostic_warnings(out.diagnostics, out.n_draws)
+    assert "four times the draws" in w and "sound_seconds" not in w

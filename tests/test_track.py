@@ -453,8 +453,8 @@ def test_launched_periods_continue_the_time_line(tcase):
         tcase["scenario"]
         .read_text()
         .replace(
-            "model: {chains: 2, draws: 300, tune: 300}",
-            "model: {chains: 2, draws: 300, tune: 300, period_effects: ar1, trend: true, "
+            "model: {chains: 2, draws: 300, tune: 300, until_sound: false}",
+            "model: {chains: 2, draws: 300, tune: 300, until_sound: false, period_effects: ar1, trend: true, "
             "rate_trend: true}",
         )
     )

@@ -541,7 +541,8 @@ def compare(
     if draws is not None or seed is not None:
         scenario = scenario.with_overrides(seed=seed, draws=draws)
     fit_before = soundness.fit(scenario, history)
-    fit_after = soundness.fit(scenario, history, experiment=exp, params=tested_params(scenario))
+    after = soundness.forecast_evaluation(scenario, history, tested_params(scenario))
+    fit_after = soundness.fit(scenario, history, experiment=exp, evaluate=after)
     changes = change_table(scenario, fit_after)
     conflicts = conflict(scenario, exp, fit_before, scenario.seed)
     stage_lifts = lifts(scenario, exp, scenario.seed)

@@ -729,23 +729,38 @@ def _quarter(
         params.update({name: fit.flat(name) for name in launched if name in fit.arrays})
         return params
 
-    fit = soundness.fit(
-        scenario, history, launched=model.Launched(option, actuals), params=params_of
-    )
-    params = params_of(fit)
-    changes = change_beliefs(launched, fit)
     left = scenario.horizon - len(actuals)
-    switch = {}
-    if left:
-        shared = forecast.prepare(scenario, fit, left)  # shared by every option
-        rest = forecast.simulate_option(scenario, shared, option, params)
-        for o in others:
-            rest_o = forecast.simulate_option(scenario, shared, o, params)
-            switch[o] = quarter_paths(done, rest_o, fit.n_draws, fit.chains)
-    else:
+    tg = decision.targets(scenario, history)
+
+    def quarter(fit):  # the quarter's paths under every option, the launched one first
+        return _paths(scenario, fit, done, left, [option, *others], params_of(fit))
+
+    def evaluate(fit):  # what track's answer is made of, judged until sound
+        paths = quarter(fit)
+        return {o: decision.evaluate_option(scenario, p.counts, tg) for o, p in paths.items()}, (
+            fit.chains
+        )
+
+    fit = soundness.fit(
+        scenario, history, launched=model.Launched(option, actuals), evaluate=evaluate
+    )
+    paths = quarter(fit)
+    now = paths.pop(option)
+    return _Quarter(fit, done, now, before, paths, change_beliefs(launched, fit))
+
+
+def _paths(scenario, fit, done, left: int, options: list[str], params) -> dict[str, Paths]:
+    """The quarter's paths of each option: the periods done, then ``left`` forecast from the
+    fit, every option from the same shared draws (common random numbers)."""
+    if not left:
         rest = {s: np.zeros((fit.n_draws, 0)) for s in scenario.funnel}
-    now = quarter_paths(done, rest, fit.n_draws, fit.chains)
-    return _Quarter(fit, done, now, before, switch, changes)
+        return {options[0]: quarter_paths(done, rest, fit.n_draws, fit.chains)}
+    shared = forecast.prepare(scenario, fit, left)  # shared by every option
+    out = {}
+    for o in options:
+        rest = forecast.simulate_option(scenario, shared, o, params)
+        out[o] = quarter_paths(done, rest, fit.n_draws, fit.chains)
+    return out
 
 
 def _refuse_value_krs(scenario: Scenario) -> None:

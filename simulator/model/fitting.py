@@ -159,8 +159,8 @@ def fit(
         from .experiment import extract_launched
 
         arrays.update(extract_launched(dt, scenario, launched))
-    diag = diagnostics(dt)
     seconds = time.perf_counter() - t0
+    diag = {**diagnostics(dt), "seconds": seconds}  # kept: what a refit would cost
     cal = calendar_of(scenario, history, T)
     dt.attrs.update(provenance(scenario, key))
 

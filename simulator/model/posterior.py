@@ -207,6 +207,12 @@ def quantity_words(worst: dict[str, str]) -> str:
     if not worst:
         return _("a quantity that decides")
     kr, option = worst.get("key_result", ""), worst.get("option", "")
+    if worst.get("quantity") == "parameter":
+        return _("the model parameter {name}").format(name=kr or "?")
+    if worst.get("quantity") == "rule":
+        return _("the rule's value under {option}").format(option=option)
+    if worst.get("quantity") == "broken":
+        return _("P({kr} broken) under {option}").format(kr=kr, option=option)
     if worst.get("quantity") == "p_all":
         return _("P(all met) under {option}").format(option=option)
     if worst.get("quantity") == "p_met":
@@ -215,30 +221,37 @@ def quantity_words(worst: dict[str, str]) -> str:
 
 
 def _unsound_warnings(rec: dict[str, Any]) -> list[str]:
-    """The one warning when the quantities that decide are not sound, with what to do."""
+    """The one warning when what the answer is made of is not sound, with what to do."""
     from ..i18n import _, fmt_num
 
     if rec["sound"]:
         return []
+    w = rec["worst"]
     what = _(
         "The answer is not yet sound: R-hat {rhat} and ESS {ess} for {worst} (want at most 1.01 "
         "and at least 400), with {draws} draws per chain."
     ).format(
-        rhat=fmt_rhat(rec["rhat"]),
-        ess=fmt_num(min(rec["ess_bulk"], rec["ess_tail"]), 0),
-        worst=quantity_words(rec["worst"]),
+        rhat=fmt_rhat(w.get("rhat")),
+        ess=fmt_num(w.get("ess", 0), 0),
+        worst=quantity_words(w),
         draws=fmt_num(rec["draws"], 0),
     )
     if not rec["until_sound"]:
         todo = _(
-            "Sample more: raise model.draws, or leave out --draws so that krsim extends the "
-            "sampling itself."
+            "Sample more: raise model.draws, or let krsim extend the sampling itself "
+            "(model.until_sound: true, and no --draws)."
         )
-    else:
+    elif rec.get("capped"):
         todo = _(
             "krsim stopped extending at its time cap ({seconds} s): raise model.sound_seconds "
             "to let it sample longer, or add history."
         ).format(seconds=fmt_num(rec["seconds_cap"], 0))
+    else:
+        todo = _(
+            "krsim sampled up to four times the draws and twice the tuning without reaching it: "
+            "add history, simplify the model (model.drift, model.seasonality), or raise "
+            "model.draws and model.tune."
+        )
     return [f"{what} {todo}"]
 
 
