@@ -115,7 +115,7 @@ def _english_left(text: str, scenario) -> set[str]:
     text = " ".join(text.replace("\\", "").split())  # Markdown's escapes too
     for w in _user_words(scenario):
         text = text.replace(w, " ")
-    text = re.sub(r"\b\w+(\.\w+)+\b|\b\w+_\w+\b", " ", text)  # ids and parameter names
+    text = re.sub(r"\b\w+(\.\w+)+\b|\b\w+_\w+\b|--\w[\w-]*", " ", text)  # ids, names, flags
     found = {w.lower() for w in re.findall(r"[A-Za-z]+", text)}
     return found & set(ENGLISH)
 

@@ -25,7 +25,9 @@ def _cut(fit, draws: int):
     (so that what decides is judged alone) and its making recorded as 1 s."""
     arrays = {k: v[:, :draws] for k, v in fit.arrays.items()}
     diag = {**fit.diagnostics, **HEALTHY, "seconds": 1.0}
-    return dataclasses.replace(fit, arrays=arrays, diagnostics=diag, seconds=1.0)
+    # a key of its own: judgements are cached under the fit's key
+    key = f"{fit.key}-first-{draws}"
+    return dataclasses.replace(fit, key=key, arrays=arrays, diagnostics=diag, seconds=1.0)
 
 
 def _judge(s, h, fit):
@@ -165,7 +167,8 @@ def test_a_schedule_run_out_says_so_not_the_time_cap(seed_result, monkeypatch):
     def fit(scenario, history, **kw):
         calls.append(scenario.model.draws)
         f = _cut(seed_result.fit, 300)
-        return dataclasses.replace(f, diagnostics={**f.diagnostics, "rhat_max": 1.05})
+        diag = {**f.diagnostics, "rhat_max": 1.05}
+        return dataclasses.replace(f, key=f.key + "-stuck", diagnostics=diag)
 
     monkeypatch.setattr(soundness.model, "fit", fit)
     out = soundness.fit(_scenario(seed_result, draws=100), seed_result.history)
