@@ -527,8 +527,8 @@ def test_evpi_agrees_with_nested_monte_carlo():
     assert evpi > 0.02
     assert abs(r.evpi - evpi) < 0.05 * evpi
     for got, want in [
-        (r.partial_evpi["follow_up.flow.rate"]["value"], partial_flow),
-        (r.partial_evpi["gate.gate.pass"]["value"], partial_pass),
+        (r.partial_evpi["follow_up.flow.rate"].value, partial_flow),
+        (r.partial_evpi["gate.gate.pass"].value, partial_pass),
     ]:
         assert abs(got - want) < 0.05 * evpi
     for d in r.designs:
