@@ -35,7 +35,7 @@ from ..i18n import _, fmt_num
 from ..io import cache
 from ..io.data import CountTable
 from ..io.scenario import Scenario
-from ..model.posterior import Fit, fmt_rhat, quantity_words
+from ..model.posterior import Fit, worst_fields
 from . import decision, forecast
 
 logger = logging.getLogger(__name__)
@@ -274,10 +274,4 @@ def _extending_words(j: Judgement, draws: int, spent: float) -> str:
     return _(
         "Not yet sound (R-hat {rhat}, ESS {ess} for {worst}); sampling again with {draws} draws "
         "per chain ({seconds} s so far)..."
-    ).format(
-        rhat=fmt_rhat(w.get("rhat")),
-        ess=fmt_num(w.get("ess", 0), 0),
-        worst=quantity_words(w),
-        draws=fmt_num(draws, 0),
-        seconds=fmt_num(spent, 0),
-    )
+    ).format(**worst_fields(w), draws=fmt_num(draws, 0), seconds=fmt_num(spent, 0))

@@ -220,6 +220,18 @@ def quantity_words(worst: dict[str, str]) -> str:
     return _("{kr} under {option}").format(kr=kr, option=option)
 
 
+def worst_fields(worst: dict[str, Any]) -> dict[str, str]:
+    """The worst judged quantity's R-hat, ESS and name as the messages print them (``rhat``,
+    ``ess``, ``worst``)."""
+    from ..i18n import fmt_num
+
+    return {
+        "rhat": fmt_rhat(worst.get("rhat")),
+        "ess": fmt_num(worst.get("ess", 0), 0),
+        "worst": quantity_words(worst),
+    }
+
+
 def _unsound_warnings(rec: dict[str, Any]) -> list[str]:
     """The one warning when what the answer is made of is not sound, with what to do."""
     from ..i18n import _, fmt_num
@@ -230,12 +242,7 @@ def _unsound_warnings(rec: dict[str, Any]) -> list[str]:
     what = _(
         "The answer is not yet sound: R-hat {rhat} and ESS {ess} for {worst} (want at most 1.01 "
         "and at least 400), with {draws} draws per chain."
-    ).format(
-        rhat=fmt_rhat(w.get("rhat")),
-        ess=fmt_num(w.get("ess", 0), 0),
-        worst=quantity_words(w),
-        draws=fmt_num(rec["draws"], 0),
-    )
+    ).format(**worst_fields(w), draws=fmt_num(rec["draws"], 0))
     if not rec["until_sound"]:
         todo = _(
             "Sample more: raise model.draws, or let krsim extend the sampling itself "
