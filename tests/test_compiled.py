@@ -18,7 +18,7 @@ import pytest
 
 from simulator import load_scenario
 from simulator.io.data import read_history
-from simulator.model import compiled, fitting
+from simulator.model import cfuncs, compiled, fitting
 from simulator.model.funnel import build_model
 from simulator.model.quiet import quiet_warnings
 
@@ -130,7 +130,8 @@ def test_a_reuse_leaves_the_cached_model_unchanged(small):
         assert np.array_equal(cm.shared_data[k], kept[n])
         assert np.array_equal(reused.shared_data[k], m2[n].get_value())
         assert np.array_equal(cm.shared_data[k], m1[n].get_value())
-        assert cm.user_data[()]["shared"]["data"][k] == cm.shared_data[k].ctypes.data
+    # the callbacks' flat record still holds the addresses and shapes of the entry's own arrays
+    assert np.array_equal(cm.user_data, cfuncs.flat_user_data(list(cm.shared_data.values())))
     assert cm.user_data.tobytes() == user_data.tobytes()
     assert not np.array_equal(
         cm.shared_data[names["traffic_count"]], m2["traffic_count"].get_value()
@@ -208,3 +209,62 @@ def test_switched_off_it_goes_through_pm_sample(monkeypatch, empty_cache):
     monkeypatch.setenv(compiled.ENV_SWITCH, "off")
     assert compiled.sample(_tiny(1.0), **kw) == "pm.sample"
     assert len(calls) == 2 and compiled.stats()["entries"] == 0
+
+
+def _keys_of(model, monkeypatch) -> list:
+    """The keys `cfuncs.compile_model` would cache ``model``'s two callbacks under (nothing is
+    compiled by numba)."""
+    keys = []
+    monkeypatch.setattr(cfuncs, "_callback", lambda name, src, sig, inner, key: keys.append(key))
+    monkeypatch.setattr(cfuncs, "_compiled_class", lambda: lambda **kw: None)
+    cfuncs.compile_model(model)
+    monkeypatch.undo()
+    return keys
+
+
+def test_callbacks_are_cached_by_structure_not_data(small, monkeypatch):
+    """The on-disk key of each callback is the same for another history of the same shape; the
+    log density's differs when a prior's scale (a constant of the graph) differs, and both differ
+    when the period count does."""
+    s, h, h2 = small
+    k1, k2 = _keys_of(build_model(s, h), monkeypatch), _keys_of(build_model(s, h2), monkeypatch)
+    assert len(k1) == 2 and None not in k1 and k1[0] != k1[1]
+    assert k1 == k2
+    wider = s.model_copy(update={"model": s.model.model_copy(update={"level_sd": 1.5})})
+    logp, expand = _keys_of(build_model(wider, h), monkeypatch)
+    assert logp != k1[0]  # the trace does not read the prior's scale: its callback may be shared
+    assert not set(_keys_of(build_model(s, h.rows(0, 7)), monkeypatch)) & set(k1)
+
+
+def test_callbacks_loaded_from_disk_compute_with_their_own_data(small):
+    """A second compile of the same structure loads both callbacks from the on-disk cache (as a
+    new process would), and through them gives the log density, gradient and trace of its own
+    data, exactly as its inner PyTensor functions do."""
+    import ctypes
+
+    s, h, h2 = small
+    first = cfuncs.compile_model(build_model(s, h))
+    second = cfuncs.compile_model(build_model(s, h2))
+    assert cfuncs.loaded(second.compiled_logp_func) and cfuncs.loaded(second.compiled_expand_func)
+    x = np.random.default_rng(5).normal(scale=0.3, size=second.n_dim)
+    c = ctypes.c_void_p
+    logp_type = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, c, c, c, c)
+    expand_type = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, ctypes.c_uint64, c, c, c)
+
+    def through_callbacks(cm):
+        grad, logp = np.zeros(cm.n_dim), np.zeros(())
+        ptrs = (x.ctypes.data, grad.ctypes.data, logp.ctypes.data, cm.user_data.ctypes.data)
+        assert logp_type(cm.compiled_logp_func.address)(cm.n_dim, *ptrs) == 0
+        out = np.zeros(cm.n_expanded)
+        ptrs = (x.ctypes.data, out.ctypes.data, cm.user_data.ctypes.data)
+        assert expand_type(cm.compiled_expand_func.address)(cm.n_dim, cm.n_expanded, *ptrs) == 0
+        return float(logp), grad, out
+
+    for cm in (first, second):
+        logp, grad, out = through_callbacks(cm)
+        want_logp, want_grad = cm.logp_func(x)
+        assert logp == float(want_logp) and np.array_equal(grad, want_grad)
+        assert np.array_equal(out, cm.expand_func(x)[0])
+    assert through_callbacks(first)[0] != through_callbacks(second)[0]  # other data
+    swapped = first.with_data(**{v.name: v.get_value() for v in second.shared_var_keys})
+    assert through_callbacks(swapped)[0] == through_callbacks(second)[0]

@@ -69,7 +69,8 @@ class Entry:
 _lock = threading.Lock()
 _entries: OrderedDict[int, Entry] = OrderedDict()
 _ids = itertools.count()
-_counts = {"compiles": 0, "reuses": 0, "runs": 0}
+_counts = {"compiles": 0, "loads": 0, "reuses": 0, "runs": 0}
+CALLBACKS = ("compiled_logp_func", "compiled_expand_func")
 _off = {"depth": 0}
 
 
@@ -100,8 +101,8 @@ def clear() -> None:
 
 
 def stats() -> dict[str, int]:
-    """Since the process started: ``compiles`` (models compiled here), ``reuses`` (compiles
-    skipped), ``runs`` (NUTS runs made here, not through ``pm.sample``); and ``entries``, the
+    """Since the process started: ``compiles`` (models compiled here), ``loads`` (those of them
+    whose two callbacks came from the on-disk cache), ``reuses`` (compiles skipped), ``runs`` (NUTS runs made here, not through ``pm.sample``); and ``entries``, the
     compiled models kept now."""
     with _lock:
         return {**_counts, "entries": len(_entries)}
@@ -229,14 +230,27 @@ def compiled_model(model) -> tuple[Any, bool]:
 
 
 def _compile(model):
-    """nutpie's numba compile of ``model``, with the arguments ``pm.sample`` gives it."""
+    """nutpie's numba compile of ``model``, with the arguments ``pm.sample`` gives it; its two
+    callbacks are cached on disk across processes (`cfuncs`)."""
     import nutpie
+
+    from . import cfuncs
 
     logger.debug("Compiling the model's log density (numba)...")
     t0 = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(model, var_names=None, backend="numba")
+    compiled = cfuncs.compile_model(model)
+    if compiled is None:
+        compiled = nutpie.compile_pymc_model(model, var_names=None, backend="numba")
     _count("compiles")
-    logger.debug("Compiled the model's log density in %.1f s", time.perf_counter() - t0)
+    if all(cfuncs.loaded(getattr(compiled, f, None)) for f in CALLBACKS):
+        _count("loads")
+        logger.debug(
+            "Compiled model loaded from the on-disk cache (same structure as an earlier fit) "
+            "in %.1f s",
+            time.perf_counter() - t0,
+        )
+    else:
+        logger.debug("Compiled the model's log density in %.1f s", time.perf_counter() - t0)
     return compiled
 
 
@@ -285,17 +299,11 @@ def _new_data(entry: Entry, graphs: Graphs) -> dict[str, np.ndarray] | None:
 def _initial_point(model, names: list[str], shapes: list[tuple[int, ...]]):
     """nutpie's initial-point function of ``model`` (as ``nutpie.compile_pymc_model`` makes it:
     support points, jittered, on the transformed space, flattened)."""
-    from nutpie.compile_pymc import _rv_dict_to_flat_array_wrapper, _wrap_with_lock
-    from pymc.initial_point import make_initial_point_fn
+    from nutpie.compile_pymc import _rv_dict_to_flat_array_wrapper
 
-    fn = make_initial_point_fn(
-        model=model,
-        overrides=None,
-        default_strategy="support_point",
-        jitter_rvs=set(model.free_RVs),
-        return_transformed=True,
-    )
-    return _rv_dict_to_flat_array_wrapper(_wrap_with_lock(fn), names=names, shapes=shapes)
+    from .cfuncs import initial_points
+
+    return _rv_dict_to_flat_array_wrapper(initial_points(model), names=names, shapes=shapes)
 
 
 # ------------------------------------------------------------------------------- sampling
