@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(VENV)/bin/krsim report scenarios/mandatory_account.yaml
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadgroup
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check simulator validation tests scripts

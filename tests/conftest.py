@@ -129,22 +129,62 @@ def _count_fits():
     log.removeHandler(handler)
 
 
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist (`make test`: ``--dist loadgroup``) a file's tests run in one worker,
+    and every test of the seed's session fit in the same one, so no fit is made twice."""
+    for item in items:
+        group = "seed" if "seed_result" in item.fixturenames else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+_WORKERS: list[dict[str, int]] = []  # with pytest-xdist: each worker's counts, at its end
+
+
+def _counts() -> dict[str, int]:
+    """This process's NUTS fits, compiles (and how many of them loaded from the disk cache),
+    reuses and fits sampled again until sound."""
+    import sys
+
+    comp = sys.modules.get("simulator.model.compiled")
+    st = comp.stats() if comp is not None else {"runs": 0, "compiles": 0, "loads": 0, "reuses": 0}
+    return {
+        "fits": _FITS["n"] + st["runs"],
+        "compiles": st["compiles"],
+        "loads": st["loads"],
+        "reuses": st["reuses"],
+        "extended": _Extensions.n,
+    }
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """(pytest-xdist, in the controller) a worker's counts, summed at the end."""
+    counts = getattr(node, "workeroutput", {}).get("krsim_counts")
+    if counts:
+        _WORKERS.append(counts)
+
+
 def pytest_sessionfinish(session, exitstatus):
     """The whole fast suite (`make test`: no path, the default marker) fails when it ran more
-    NUTS fits than FIT_BUDGET."""
+    NUTS fits than FIT_BUDGET (with pytest-xdist: summed over its workers)."""
     cfg = session.config
+    if hasattr(cfg, "workeroutput"):  # a worker: hand the counts to the controller
+        cfg.workeroutput["krsim_counts"] = _counts()
+        return
     whole = not cfg.args or [Path(a).resolve() for a in cfg.args] == [ROOT / "tests"]
     if whole and cfg.getoption("markexpr") == "not slow":
-        import sys
-
-        comp = sys.modules.get("simulator.model.compiled")
-        n = _FITS["n"] + (comp.stats()["runs"] if comp is not None else 0)
+        total = _counts()
+        for counts in _WORKERS:
+            total = {k: total[k] + counts.get(k, 0) for k in total}
+        n = total["fits"]
         tr = cfg.pluginmanager.get_plugin("terminalreporter")
-        tr.write_line(f"\nNUTS fits in this run: {n} (budget {FIT_BUDGET})")
-        if comp is not None:
-            st = comp.stats()
-            tr.write_line(f"compiled models: {st['compiles']} compiled, {st['reuses']} reused")
-        tr.write_line(f"fits sampled again until sound: {_Extensions.n}")
+        workers = f" in {len(_WORKERS)} workers" if _WORKERS else ""
+        tr.write_line(f"\nNUTS fits in this run: {n}{workers} (budget {FIT_BUDGET})")
+        tr.write_line(
+            f"compiled models: {total['compiles']} compiled ({total['loads']} of them loaded "
+            f"from the disk cache), {total['reuses']} reused"
+        )
+        tr.write_line(f"fits sampled again until sound: {total['extended']}")
         if n > FIT_BUDGET and session.testsfailed == 0:
             tr.write_line(f"the fast suite ran {n} fits, more than its budget of {FIT_BUDGET}")
             session.exitstatus = 1
