@@ -92,6 +92,9 @@ def seed_result():
 FIT_BUDGET = 23  # measured: 23 fits in 472 tests, 4 of them through a reused compiled model (no
 # compile); 4 to 8 of the 23 are fits sampled again until sound (which ones depends on the compile
 # caches' state, as the draws do); fits in worker processes are not counted
+FIT_BUDGET_WORKERS = 32  # `make test`'s two pytest-xdist workers, summed: each keeps its own fit
+# cache and compiled models, so a fit that two files share is made in both when they run in
+# different workers (measured: 29, 8 of them sampled again until sound)
 _FITS = {"n": 0}
 
 
@@ -131,7 +134,8 @@ def _count_fits():
 
 def pytest_collection_modifyitems(config, items):
     """With pytest-xdist (`make test`: ``--dist loadgroup``) a file's tests run in one worker,
-    and every test of the seed's session fit in the same one, so no fit is made twice."""
+    and every test of the seed's session fit in the same one, so a module's or the session's
+    fixture fit is made once."""
     for item in items:
         group = "seed" if "seed_result" in item.fixturenames else item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group(group))
@@ -177,14 +181,15 @@ def pytest_sessionfinish(session, exitstatus):
         for counts in _WORKERS:
             total = {k: total[k] + counts.get(k, 0) for k in total}
         n = total["fits"]
+        budget = FIT_BUDGET_WORKERS if _WORKERS else FIT_BUDGET
         tr = cfg.pluginmanager.get_plugin("terminalreporter")
         workers = f" in {len(_WORKERS)} workers" if _WORKERS else ""
-        tr.write_line(f"\nNUTS fits in this run: {n}{workers} (budget {FIT_BUDGET})")
+        tr.write_line(f"\nNUTS fits in this run: {n}{workers} (budget {budget})")
         tr.write_line(
             f"compiled models: {total['compiles']} compiled ({total['loads']} of them loaded "
             f"from the disk cache), {total['reuses']} reused"
         )
         tr.write_line(f"fits sampled again until sound: {total['extended']}")
-        if n > FIT_BUDGET and session.testsfailed == 0:
-            tr.write_line(f"the fast suite ran {n} fits, more than its budget of {FIT_BUDGET}")
+        if n > budget and session.testsfailed == 0:
+            tr.write_line(f"the fast suite ran {n} fits, more than its budget of {budget}")
             session.exitstatus = 1
