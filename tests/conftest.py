@@ -137,6 +137,8 @@ def pytest_collection_modifyitems(config, items):
     """With pytest-xdist (`make test`: ``--dist loadgroup``) a file's tests run in one worker,
     and every test of the seed's session fit in the same one, so a module's or the session's
     fixture fit is made once."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
     for item in items:
         group = "seed" if "seed_result" in item.fixturenames else item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group(group))

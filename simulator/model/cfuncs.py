@@ -40,11 +40,11 @@ VERSION = "1"  # of the generated text below: change it when the text's meaning 
 
 
 def _slots(values: list[np.ndarray]) -> tuple[list[tuple[int, int, str]], int]:
-    """Each value's (offset, rank, dtype name) in the flat layout, and the layout's length: at
+    """Each value's (offset, rank, NumPy scalar type's name) in the flat layout, and the layout's length: at
     the offset the address, then the shape."""
     slots, offset = [], 0
     for v in values:
-        slots.append((offset, v.ndim, np.dtype(v.dtype).name))
+        slots.append((offset, v.ndim, np.dtype(v.dtype).type.__name__))  # float64, bool, ...
         offset += 1 + v.ndim
     return slots, offset
 
