@@ -19,6 +19,9 @@ NOT_ACTIONABLE: tuple[tuple[type[Warning], str], ...] = (
     # ArviZ's PSIS-LOO note on Pareto k above 0.67: the archive's fit counts the experiments with
     # k above 0.7 and says so in words (`archive.summarise`)
     (UserWarning, r"Estimated shape parameter of Pareto distribution is greater than"),
+    # NumPy's overflow in PyMC's own NUTS (`sampler: pymc`) on a diverging trajectory's kinetic
+    # energy: PyMC records the step as a divergence, which the diagnostics count and say in words
+    (RuntimeWarning, r"overflow encountered in dot"),
 )
 
 
