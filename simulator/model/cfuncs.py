@@ -12,8 +12,9 @@ reach them through one flat ``uint64`` array (for each shared variable, its addr
 shape), and nothing else is closed over. The text says everything the machine code depends on
 besides the inner function: the parameter count, the traced size, each slot's offset, rank and
 dtype. Each callback is cached under a key that hashes that text with PyTensor's own cache key of
-the inner function (which covers its graph and constants) and the versions of numba, PyTensor and
-nutpie; numba adds the signature and the CPU. PyTensor's cache locator keeps the entries in its
+the inner function (which covers its graph and constants), the versions of numba, llvmlite,
+NumPy, PyTensor and nutpie and numba's optimisation and bounds-check settings; numba adds the
+signature and the CPU. PyTensor's cache locator keeps the entries in its
 compile directory (``PYTENSOR_FLAGS=base_compiledir=``), beside its own.
 
 The inner functions and everything else (initial points, shapes, dims, coords) are nutpie's. When
@@ -54,6 +55,8 @@ def flat_user_data(values: list[np.ndarray]) -> np.ndarray:
     slots, n = _slots(values)
     data = np.zeros(max(n, 1), dtype=np.uint64)
     for (offset, ndim, _), v in zip(slots, values, strict=True):
+        if not (v.flags.c_contiguous and v.dtype.isnative):
+            raise ValueError("the callbacks read C-contiguous arrays in native byte order")
         data[offset] = v.ctypes.data
         data[offset + 1 : offset + 1 + ndim] = v.shape
     return data
@@ -140,8 +143,11 @@ def cache_key(inner_key: str | None, source: str) -> str | None:
         return None
     from importlib.metadata import version
 
+    import numba
+
     parts = [VERSION, inner_key, source]
-    parts += [f"{p} {version(p)}" for p in ("numba", "pytensor", "nutpie")]
+    parts += [f"{p} {version(p)}" for p in ("numba", "llvmlite", "numpy", "pytensor", "nutpie")]
+    parts.append(f"numba OPT {numba.config.OPT} BOUNDSCHECK {numba.config.BOUNDSCHECK}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -155,12 +161,17 @@ def _callback(name: str, source: str, signature, inner, key: str | None):
     env["_void"] = address_as_void_pointer
     py_func = compile_numba_function_src(source, name, global_env=env, cache_key=key)
     t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", numba.NumbaWarning)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", numba.NumbaWarning)
         fn = numba.cfunc(signature, cache=key is not None)(py_func)
+    for w in seen:  # numba's own notes are summed up below; any other warning shows as usual
+        if not issubclass(w.category, numba.NumbaWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     how = "loaded from the on-disk cache" if loaded(fn) else "compiled"
     if key is None:
         how += " (PyTensor gave no cache key: not cached)"
+    elif any("Cannot cache" in str(w.message) for w in seen):
+        how += " (numba could not cache it)"
     logger.debug("%s callback %s in %.1f s", name, how, time.perf_counter() - t0)
     return fn
 
@@ -178,7 +189,10 @@ def _compiled_class():
         """nutpie's compiled model whose callbacks read the data through the flat layout."""
 
         def with_data(self, **updates):
-            by_name = {v.name: k for v, k in self.shared_var_keys.items()}
+            names = [v.name for v in self.shared_var_keys]
+            by_name = dict(zip(names, self.shared_var_keys.values(), strict=True))
+            if len(by_name) != len(names):
+                raise ValueError("Names of shared variables are not unique")
             shared = dict(self.shared_data)
             for name, new in updates.items():
                 if name not in by_name:
