@@ -13,9 +13,9 @@ shape), and nothing else is closed over. The text says everything the machine co
 besides the inner function: the parameter count, the traced size, each slot's offset, rank and
 dtype. Each callback is cached under a key that hashes that text with PyTensor's own cache key of
 the inner function (which covers its graph and constants), the versions of numba, llvmlite,
-NumPy, PyTensor and nutpie and numba's optimisation and bounds-check settings; numba adds the
-signature and the CPU. PyTensor's cache locator keeps the entries in its
-compile directory (``PYTENSOR_FLAGS=base_compiledir=``), beside its own.
+NumPy, PyTensor and nutpie, and numba's optimisation and bounds-check settings; numba adds the
+signature and the CPU. PyTensor's cache locator keeps the entries in its compile directory
+(``PYTENSOR_FLAGS=base_compiledir=``), beside its own.
 
 The inner functions and everything else (initial points, shapes, dims, coords) are nutpie's. When
 PyTensor gives no cache key for an inner function, its callback is compiled without caching. When
@@ -41,8 +41,8 @@ VERSION = "1"  # of the generated text below: change it when the text's meaning 
 
 
 def _slots(values: list[np.ndarray]) -> tuple[list[tuple[int, int, str]], int]:
-    """Each value's (offset, rank, NumPy scalar type's name) in the flat layout, and the layout's length: at
-    the offset the address, then the shape."""
+    """Each value's (offset, rank, NumPy scalar type's name) in the flat layout, and the
+    layout's length: at the offset the address, then the shape."""
     slots, offset = [], 0
     for v in values:
         slots.append((offset, v.ndim, np.dtype(v.dtype).type.__name__))  # float64, bool, ...
@@ -253,28 +253,29 @@ def compile_model(model) -> Any | None:
         a.flags.writeable = False
     layout, n_data = _slots(list(data.values()))
     slot_of = dict(zip(data, layout, strict=True))
-    sig_logp, sig_expand = _signatures()
-    made = []
-    for name, fn_pt, sig in (
-        ("krsim_logp", logp_pt, sig_logp),
-        ("krsim_expand", expand_pt, sig_expand),
-    ):
-        slots = [slot_of[keys[v]] for v in fn_pt.get_shared()]
-        if name == "krsim_logp":
-            source = logp_source(n_dim, slots, n_data)
-        else:
-            source = expand_source(n_dim, n_expanded, slots, n_data)
+
+    def callback(name: str, fn_pt, source_of, signature):
         inner = fn_pt.vm.jit_fn
+        source = source_of([slot_of[keys[v]] for v in fn_pt.get_shared()])
         key = cache_key(CACHED_SRC_FUNCTIONS.get(inner.py_func), source)
-        made.append(_callback(name, source, sig, inner, key))
+        return _callback(name, source, signature, inner, key)
+
+    sig_logp, sig_expand = _signatures()
+    logp_fn = callback("krsim_logp", logp_pt, lambda sl: logp_source(n_dim, sl, n_data), sig_logp)
+    expand_fn = callback(
+        "krsim_expand",
+        expand_pt,
+        lambda sl: expand_source(n_dim, n_expanded, sl, n_data),
+        sig_expand,
+    )
     dims, coords = prepare(model, shape_info, reparam)
     return cls(
         _n_dim=n_dim,
         dims=dims,
         _coords=coords,
         _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info, strict=True)},
-        compiled_logp_func=made[0],
-        compiled_expand_func=made[1],
+        compiled_logp_func=logp_fn,
+        compiled_expand_func=expand_fn,
         initial_point_func=initial_point,
         shared_data=data,
         shared_var_keys=keys,

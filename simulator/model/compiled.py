@@ -70,8 +70,8 @@ _lock = threading.Lock()
 _entries: OrderedDict[int, Entry] = OrderedDict()
 _ids = itertools.count()
 _counts = {"compiles": 0, "loads": 0, "reuses": 0, "runs": 0}
-CALLBACKS = ("compiled_logp_func", "compiled_expand_func")
 _off = {"depth": 0}
+CALLBACKS = ("compiled_logp_func", "compiled_expand_func")  # a compiled model's two callbacks
 
 
 def enabled() -> bool:
@@ -102,8 +102,9 @@ def clear() -> None:
 
 def stats() -> dict[str, int]:
     """Since the process started: ``compiles`` (models compiled here), ``loads`` (those of them
-    whose two callbacks came from the on-disk cache), ``reuses`` (compiles skipped), ``runs`` (NUTS runs made here, not through ``pm.sample``); and ``entries``, the
-    compiled models kept now."""
+    whose two callbacks came from the on-disk cache), ``reuses`` (compiles skipped), ``runs``
+    (NUTS runs made here, not through ``pm.sample``); and ``entries``, the compiled models kept
+    now."""
     with _lock:
         return {**_counts, "entries": len(_entries)}
 
