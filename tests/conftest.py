@@ -133,15 +133,36 @@ def _count_fits():
     log.removeHandler(handler)
 
 
+@pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config, items):
     """With pytest-xdist (`make test`: ``--dist loadgroup``) a file's tests run in one worker,
     and every test of the seed's session fit in the same one, so a module's or the session's
     fixture fit is made once."""
-    if not config.pluginmanager.hasplugin("xdist"):
+    xdist = config.pluginmanager.hasplugin("xdist")
+    if xdist:
+        for item in items:
+            group = "seed" if "seed_result" in item.fixturenames else item.nodeid.split("::")[0]
+            item.add_marker(pytest.mark.xdist_group(group))
+    result = yield
+    if xdist:
+        _group_ids(items)
+    return result
+
+
+def _group_ids(items) -> None:
+    """pytest-xdist (3.8) tells its scheduler a test's group by appending ``@group`` to the
+    test's legacy ``_nodeid``, which pytest 9.2 no longer reads (its node ids are structured):
+    the groups were silently ignored and a file's module fixtures fitted in both workers
+    (pytest-xdist issue 1386). This carries the suffix into the id pytest reports; once
+    pytest-xdist sets the id itself the two agree and nothing changes."""
+    try:
+        from _pytest.nodeid import NodeId
+    except ImportError:  # a pytest whose node ids are still strings: xdist's suffix works
         return
     for item in items:
-        group = "seed" if "seed_result" in item.fixturenames else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+        legacy = item.__dict__.get("_nodeid")
+        if isinstance(legacy, str) and legacy != item.nodeid and hasattr(item, "_id"):
+            item._id = NodeId.parse(legacy)
 
 
 _WORKERS: list[dict[str, int]] = []  # with pytest-xdist: each worker's counts, at its end
