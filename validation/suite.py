@@ -114,7 +114,8 @@ class Fitter:
     ``model.build_model``'s, whose history enters as ``pm.Data`` (``model.model_data``); the rate
     nodes are centred or not as ``build_model`` would choose for each history
     (``model.centred_nodes``), and each choice is compiled once and shared by every data set that
-    makes it (compiling takes ten times as long as sampling a small funnel).
+    makes it (compiling takes ten times as long as sampling a small funnel); the compiled
+    callbacks are kept on disk (`simulator.model.compiled`), so a later process loads them.
     """
 
     def __init__(self, scenario: Scenario, n_periods: int):
@@ -152,12 +153,14 @@ class Fitter:
     def compiled(self, history: CountTable):
         centred = self.parameterisation(history)
         if centred not in self._compiled:
-            import nutpie
+            from simulator.model import compiled
 
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                self._compiled[centred] = nutpie.compile_pymc_model(self.pm_model(history))
+                # krsim's compile: its callbacks are kept on disk, so a later process (the
+                # full suite after the reduced one, a rerun) loads them instead of compiling
+                self._compiled[centred] = compiled.compile_model(self.pm_model(history))
             self.compile_seconds += time.perf_counter() - t0
         return self._compiled[centred]
 

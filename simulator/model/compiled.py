@@ -224,13 +224,13 @@ def compiled_model(model) -> tuple[Any, bool]:
             )
             return rebound, True
         logger.debug("Same graphs as a compiled model but another layout: compiling afresh")
-    compiled = _compile(model)
+    compiled = compile_model(model)
     if graphs is not None:
         insert(Entry(graphs, compiled))
     return compiled, False
 
 
-def _compile(model):
+def compile_model(model):
     """nutpie's numba compile of ``model``, with the arguments ``pm.sample`` gives it; its two
     callbacks are cached on disk across processes (`cfuncs`)."""
     import nutpie
