@@ -483,6 +483,40 @@ def test_launched_periods_continue_the_time_line(tcase):
     assert model.fit_key(s, read_history(s)) != model.fit_key(s, read_history(s), launched=launched)
 
 
+def test_actuals_of_the_same_length_share_the_graph(tcase):
+    """The launched periods' counts are data (``pm.Data``): the model built on one week's actuals,
+    given another's of the same length, has the log density of the model built on those, so a
+    rerun with corrected actuals reuses the compiled model instead of compiling again."""
+    import pymc as pm
+
+    from simulator import model
+    from simulator.io.data import CountTable
+    from simulator.model import compiled
+
+    s = _load(tcase["scenario"])
+    h = read_history(s)
+    table = read_launched_actuals(s, h, tcase["gate_all"], "gate")
+
+    def launched(scale: float):
+        counts = {c: np.round(v[:3] * scale).astype(v.dtype) for c, v in table.counts.items()}
+        counts["visits"] = table.counts["visits"][:3]  # parents stay above their children
+        return model.Launched("gate", CountTable(table.path, "period", table.labels[:3], counts))
+
+    a, b = launched(0.9), launched(1.0)
+    m_a, m_b = model.build_model(s, h, launched=a), model.build_model(s, h, launched=b)
+    names = {v.name for v in m_a.data_vars}
+    assert {f"launched_count_{c}" for c in table.counts} <= names
+    with m_a:
+        pm.set_data({f"launched_count_{c}": v for c, v in b.table.counts.items()})
+    lp_a, lp_b = m_a.compile_logp(mode="FAST_COMPILE"), m_b.compile_logp(mode="FAST_COMPILE")
+    rng = np.random.default_rng(5)
+    start = m_b.initial_point()
+    for _ in range(3):
+        point = {k: v + 0.1 * rng.standard_normal(np.shape(v)) for k, v in start.items()}
+        np.testing.assert_allclose(lp_a(point), lp_b(point), rtol=1e-12)
+    assert compiled.same_computation(compiled.graphs_of(m_a), compiled.graphs_of(m_b))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("truth", [0.45, 0.72])
 def test_gate_pass_rate_recovered_on_both_sides_of_the_prior(tcase, truth):

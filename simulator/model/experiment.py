@@ -283,9 +283,17 @@ def segment_moments(
     if of == stage:
         return obs[segment], 0.0
     N, K, n = obs[of], obs[segment], obs[stage]
-    q = K / np.maximum(N, 1)
-    fpc = (N - n) / np.maximum(N - 1, 1)
+    numeric = isinstance(N, (int, float, np.ndarray, np.generic))  # else a PyTensor variable
+    maximum = np.maximum if numeric else _pt_maximum
+    q = K / maximum(N, 1)
+    fpc = (N - n) / maximum(N - 1, 1)
     return n * q, n * q * (1 - q) * fpc
+
+
+def _pt_maximum(a: Any, b: Any) -> Any:
+    import pytensor.tensor as pt
+
+    return pt.maximum(a, b)
 
 
 def mixed_moments(
@@ -479,7 +487,10 @@ def _arm_terms(
     plan = ChangePlan.of(scenario, arm)
     rates = {nd: ch.expit(e, pt) for nd, e in logits.items()}
     rates = ch.apply_rates(plan, rates, effects, params, pt)
-    obs = {c: v.astype(float) for c, v in counts.items()}
+    obs = {
+        c: v.astype(float) if isinstance(v, np.ndarray) else pt.cast(v, "float64")
+        for c, v in counts.items()
+    }
     node_parent = dict(zip(nodes, _parents(scenario, nodes), strict=True))
     mixed = plan.mixed
     n_list, p_list, x_list = [], [], []
@@ -509,19 +520,35 @@ def launched_params(scenario: Scenario, option: str) -> dict[str, Any]:
     return {name: pymc_dist(name, prior) for name, prior in plan.params.items()}
 
 
+def launched_data(launched: Any) -> dict[str, Any]:
+    """The launched periods' counts as data containers (``pm.Data`` ``launched_count_<column>``,
+    in the model in context), so that actuals of the same length and columns give the same graph:
+    a rerun with corrected actuals, or another team's, reuses the compiled model."""
+    import pymc as pm
+
+    return {c: pm.Data(f"launched_count_{c}", v) for c, v in launched.table.counts.items()}
+
+
 def launched_logp(
-    scenario: Scenario, launched: Any, nodes: tuple[str, ...], eta: Any, base: Any, params
+    scenario: Scenario,
+    launched: Any,
+    nodes: tuple[str, ...],
+    eta: Any,
+    base: Any,
+    params,
+    counts: dict[str, Any] | None = None,
 ) -> Any:
     """The log likelihood of periods observed under a launched option (`design.Launched`): one arm
     of an experiment, without a control, in periods that continue the history's time line.
     ``eta`` holds their logit rates (node x period, from the history's hierarchical prior),
     ``base`` the nodes' mean logit rate in those periods; the traffic is in the model's traffic
     likelihood. (A function of ``eta`` and ``base`` so that the model can weigh it under a
-    drifting and a steady level of the rates.)"""
+    drifting and a steady level of the rates.) ``counts``: the periods' counts by column
+    (`launched_data`; default: the table's, as constants)."""
     import pymc as pm
     import pytensor.tensor as pt
 
-    counts = launched.table.counts
+    counts = launched.table.counts if counts is None else counts
     logits = {nd: eta[j] for j, nd in enumerate(nodes)}
     effects = {nd: eta[j] - base[j] for j, nd in enumerate(nodes)}
     n, p, x, mixed_logp = _arm_terms(
@@ -529,19 +556,27 @@ def launched_logp(
     )
     out: Any = 0.0 if mixed_logp is None else mixed_logp
     if n:
-        binom = pm.Binomial.dist(n=np.concatenate(n), p=pt.concatenate(p))
-        out = out + pm.logp(binom, np.concatenate(x)).sum()
+        binom = pm.Binomial.dist(n=pt.concatenate(n), p=pt.concatenate(p))
+        out = out + pm.logp(binom, pt.concatenate(x)).sum()
     return out
 
 
 def add_launched_likelihood(
-    scenario: Scenario, launched: Any, nodes: tuple[str, ...], eta: Any, base: Any, params
+    scenario: Scenario,
+    launched: Any,
+    nodes: tuple[str, ...],
+    eta: Any,
+    base: Any,
+    params,
+    counts: dict[str, Any] | None = None,
 ) -> None:
     """`launched_logp` added to the model in context."""
     import pymc as pm
 
     if nodes:
-        pm.Potential("launched_obs", launched_logp(scenario, launched, nodes, eta, base, params))
+        pm.Potential(
+            "launched_obs", launched_logp(scenario, launched, nodes, eta, base, params, counts)
+        )
 
 
 def launched_key_parts(scenario: Scenario, launched: Any) -> dict[str, Any]:

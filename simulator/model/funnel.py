@@ -12,7 +12,13 @@ import numpy as np
 from . import rates, terms, traffic
 from .changes import ChangePlan
 from .design import Calendar, Design, Launched, design_of
-from .experiment import add_launched_likelihood, add_likelihood, launched_logp, launched_params
+from .experiment import (
+    add_launched_likelihood,
+    add_likelihood,
+    launched_data,
+    launched_logp,
+    launched_params,
+)
 from .posterior import period_times
 from .value_terms import ValueTerms, add_value_likelihood
 
@@ -159,16 +165,20 @@ def _rates(scenario: Scenario, d: Design, launched: Launched | None, params: dic
         pm.Deterministic("rate_e", eta - base, dims=("node", "period"))
     seen = d.cell_seen[:, :T0]
     rates.likelihood(eta, n_par, n_node, d.data, seen, whole=launched is None)
+    counts = launched_data(launched) if launched is not None else None
     if launched is not None:
-        add_launched_likelihood(scenario, launched, d.nodes, eta[:, T0:], base[:, T0:], params)
+        add_launched_likelihood(
+            scenario, launched, d.nodes, eta[:, T0:], base[:, T0:], params, counts
+        )
     delta = None
     if walk is not None:
         delta, eta_w = rates.walk_delta(eta, base, walk, sigma, d.centred, (n_par, n_node), seen)
         if launched is not None:  # and what the walk changes in the launched periods
-            lp_on = launched_logp(
-                scenario, launched, d.nodes, eta_w[:, T0:], base[:, T0:] + walk[:, T0:], params
+            on = (eta_w[:, T0:], base[:, T0:] + walk[:, T0:])
+            lp_on = launched_logp(scenario, launched, d.nodes, *on, params, counts)
+            lp_off = launched_logp(
+                scenario, launched, d.nodes, eta[:, T0:], base[:, T0:], params, counts
             )
-            lp_off = launched_logp(scenario, launched, d.nodes, eta[:, T0:], base[:, T0:], params)
             delta = delta + lp_on - lp_off
     return RateTerms(mu, sigma, slope, walk, delta)
 
