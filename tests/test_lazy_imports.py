@@ -2,7 +2,7 @@
 
 Their import alone takes seconds; a what-if that reuses the cached fit should start about as fast as
 numpy and scipy. Each command runs in a fresh interpreter, which then lists the heavy packages it has
-loaded. The cache is prefilled by one small real fit of a tiny scenario.
+loaded. The fit cache holds the session's fit of the seed scenario (`conftest.seed_result`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 HEAVY = ("pymc", "pytensor", "arviz")
 # a what-if on a cached fit judges its own P(met) (R-hat and ESS are ArviZ's): not the modelling
@@ -35,39 +36,6 @@ PROBE = textwrap.dedent(
     """
 )
 
-SCENARIO = textwrap.dedent(
-    """
-    version: 1
-    title: Tiny shop (test)
-    period: week
-    horizon: 4
-    seed: 11
-    funnel:
-      visits: {label: Visits}
-      view: {from: visits, label: Product views}
-      buy: {from: view, label: Purchases}
-    history: history.csv
-    options:
-      status_quo: {label: As is}
-      better_page:
-        label: A better product page
-        changes:
-          - lift: {stage: buy, factor: {lognormal_interval: [1.0, 1.1]}}
-    key_results:
-      - {id: purchases, metric: buy, target: +5%}
-    model: {draws: 100, tune: 150, chains: 2}
-    """
-)
-
-
-def _history(rows: int = 16) -> str:
-    lines = ["period,visits,view,buy"]
-    for i in range(rows):
-        visits = 1000 + 37 * (i % 5)
-        view = visits * 4 // 10 + (i % 3)
-        lines.append(f"p{i:02d},{visits},{view},{view // 5 + (i % 2)}")
-    return "\n".join(lines) + "\n"
-
 
 def _probe(tmp: Path, env: dict[str, str], *args: str) -> dict:
     out = tmp / "probe.json"
@@ -84,31 +52,47 @@ def _probe(tmp: Path, env: dict[str, str], *args: str) -> dict:
     return result
 
 
+def _seed_copy(path: Path, first_target: str | None = None) -> Path:
+    """The seed scenario with the session fit's sampling settings (`conftest.seed_result`), its
+    history's path made absolute; with ``first_target``, that target for its first key result."""
+    from conftest import SEED_SCENARIO
+
+    raw = yaml.safe_load(SEED_SCENARIO.read_text())
+    raw["history"] = str((SEED_SCENARIO.parent / raw["history"]).resolve())
+    raw.setdefault("model", {}).update(
+        {"chains": 2, "draws": 300, "tune": 400, "until_sound": False}
+    )
+    if first_target is not None:
+        raw["key_results"][0]["target"] = first_target
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """A tiny scenario and a private fit cache filled by one small fit of it."""
+def seed_copy(tmp_path_factory, seed_result):
+    """The seed scenario and the session's fit cache, which holds its fit (`seed_result`): a
+    first `krsim run` of it is already a cache hit."""
     d = tmp_path_factory.mktemp("lazy")
-    (d / "tiny.yaml").write_text(SCENARIO)
-    (d / "history.csv").write_text(_history())
-    env = dict(os.environ, KRSIM_CACHE_DIR=str(d / "cache"))
+    _seed_copy(d / "seed.yaml")
+    env = dict(os.environ)
     env.pop("KRSIM_NO_CACHE", None)
-    fill = _probe(d, env, "run", "--json", str(d / "tiny.yaml"))
+    fill = _probe(d, env, "run", "--json", "-v", str(d / "seed.yaml"))
     assert fill["code"] == 0, fill["stderr"]
-    assert "Fitting" in fill["stderr"]
+    assert "Fit read from the cache" in fill["stderr"], fill["stderr"]
     return d, env
 
 
-def test_check_does_not_import_heavy_libraries(tiny):
-    d, env = tiny
-    r = _probe(d, env, "check", str(d / "tiny.yaml"))
+def test_check_does_not_import_heavy_libraries(seed_copy):
+    d, env = seed_copy
+    r = _probe(d, env, "check", str(d / "seed.yaml"))
     assert r["code"] == 0, r["stderr"]
     assert not set(HEAVY) & set(r["loaded"]), (
         f"krsim check imported {set(HEAVY) & set(r['loaded'])}"
     )
 
 
-def test_help_does_not_import_heavy_libraries(tiny):
-    d, env = tiny
+def test_help_does_not_import_heavy_libraries(seed_copy):
+    d, env = seed_copy
     r = _probe(d, env, "--help")
     assert r["code"] == 0, r["stderr"]
     assert not set(HEAVY) & set(r["loaded"]), (
@@ -116,10 +100,10 @@ def test_help_does_not_import_heavy_libraries(tiny):
     )
 
 
-def test_cache_hit_run_does_not_import_heavy_libraries(tiny):
-    d, env = tiny
+def test_cache_hit_run_does_not_import_heavy_libraries(seed_copy):
+    d, env = seed_copy
     # a what-if: another target, same data and model, so the cached fit must be reused
-    (d / "what_if.yaml").write_text(SCENARIO.replace("target: +5%", "target: +8%"))
+    _seed_copy(d / "what_if.yaml", first_target="+30%")
     r = _probe(d, env, "run", "--json", str(d / "what_if.yaml"))
     assert r["code"] == 0, r["stderr"]
     assert "Fitting" not in r["stderr"], "the what-if refitted instead of reusing the cached fit"
