@@ -22,7 +22,7 @@ for n in $(seq "$runs"); do
     echo "cold make test $n: exit $rc, $(echo "$t1 - $t0" | bc) s ($(tail -n 1 "$work/test.log")); load $(cut -d' ' -f1-3 /proc/loadavg)"
     [ "$rc" = 0 ] || tail -n 40 "$work/test.log"
   else
-    t0=$(now); make .venv/.installed > /dev/null 2>&1; t1=$(now)
+    t0=$(now); make .venv/.installed-run > /dev/null 2>&1; t1=$(now)
     .venv/bin/krsim run scenarios/mandatory_account.yaml > /dev/null 2>&1; t2=$(now)
     .venv/bin/krsim report scenarios/mandatory_account.yaml > /dev/null 2>&1; t3=$(now)
     .venv/bin/krsim run scenarios/mandatory_account.yaml --seed 7 > /dev/null 2>&1; t4=$(now)
