@@ -68,8 +68,8 @@ with pm.Model() as model:
     sigma = pm.HalfNormal("rate_sigma", 0.5, shape=len(nodes))
     eta = pm.Normal("rate_eta", mu[:, None], sigma[:, None], shape=(len(nodes), T))
     pm.Binomial("rates", n=n_par, logit_p=eta, observed=n_node)
-    idata = pm.sample(nuts_sampler="pymc", chains=4, cores=2, random_seed=spec["seed"],
-                      progressbar=False)
+    idata = pm.sample(nuts_sampler=spec.get("sampler", "pymc"), chains=4, cores=2,
+                      random_seed=spec["seed"], progressbar=False)
 print(float(idata["posterior"]["rate_mu"].mean()))
 """
 
