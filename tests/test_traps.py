@@ -210,6 +210,11 @@ def test_count_cells_as_spreadsheets_write_them():
         "'12.345': a thousands separator or a decimal point? write the count without it"
     )
     assert parse_count(" ") is None
+    # the model holds counts as 32-bit integers: a larger one is refused, not wrapped around
+    assert parse_count("2147483647") == 2**31 - 1
+    assert parse_count("2,147,483,648") == (
+        "2,147,483,648: more than 2,147,483,647 in one period, the most the model holds"
+    )
 
 
 def test_extra_columns_ignored_with_one_note(tmp_path, plain, krsim):

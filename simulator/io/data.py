@@ -123,8 +123,18 @@ _DAY_MONTH = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
 _THOUSANDS = re.compile(r"^\d{1,3}(?:([,\u00a0\u202f ])\d{3})(?:\1\d{3})*$")
 
 
+MAX_COUNT = 2**31 - 1  # the model's data containers hold counts as 32-bit integers (PyMC's)
+
+
 def parse_count(text: str, delimiter: str = ",") -> int | str | None:
     """An integer count, None for an empty cell, or the reason it is not a count."""
+    v = _count(text, delimiter)
+    if isinstance(v, int) and v > MAX_COUNT:
+        return f"{text.strip()}: more than {MAX_COUNT:,} in one period, the most the model holds"
+    return v
+
+
+def _count(text: str, delimiter: str) -> int | str | None:
     t = text.strip()
     if t == "":
         return None
