@@ -19,7 +19,7 @@ $(RUN_STAMP): pyproject.toml
 	@touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP)
-	@$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[test]' \
+	@test -x $(VENV)/bin/uv && $(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[test]' \
 	  || $(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	@touch $(STAMP)
 
@@ -59,7 +59,7 @@ reports: $(STAMP)
 DOCS_STAMP := $(VENV)/.installed-docs
 
 $(DOCS_STAMP): $(STAMP)
-	@$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[test,docs]' \
+	@test -x $(VENV)/bin/uv && $(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[test,docs]' \
 	  || $(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,docs]'
 	@touch $(DOCS_STAMP)
 

@@ -219,7 +219,10 @@ def pytest_sessionfinish(session, exitstatus):
     split = _groups_split() if cfg.getoption("dist", "no") == "loadgroup" else []
     if split and session.testsfailed == 0:  # module fixtures would fit in both workers
         tr = cfg.pluginmanager.get_plugin("terminalreporter")
-        tr.write_line(f"\npytest-xdist's groups did not hold (split or missing): {split[:5]}")
+        tr.write_line(
+            f"\npytest-xdist's groups did not hold (split, or missing: 'None'): {split[:5]}; "
+            "if a new pytest-xdist no longer marks the group in the node id, see _group_ids"
+        )
         session.exitstatus = 1
     whole = not cfg.args or [Path(a).resolve() for a in cfg.args] == [ROOT / "tests"]
     if whole and cfg.getoption("markexpr") == "not slow":

@@ -5,7 +5,9 @@ The funnel is visits -> sign-ups over 52 weeks, simulated here from a fixed seed
 numbers, a steady funnel: the iid model is the right one for it). Each run is a new process with
 its own empty PyTensor/numba compile directory (and, for krsim, an empty fit cache), so each pays
 the whole first-run cost a new user meets: imports, compile, sampling. Both sample 4 chains x
-1,000 draws after 1,000 tuning steps with nutpie. The runs alternate (krsim, plain, krsim, ...)
+1,000 draws after 1,000 tuning steps with nutpie on the machine's cores (the notebook asks for 2;
+krsim takes up to 4); krsim also judges its answer and samples again if it is not yet sound
+(see its `-v`), forecasts the quarter per option and decides, which the notebook does not. The runs alternate (krsim, plain, krsim, ...)
 so that other work on the machine hits both alike; medians of ``--rounds`` and the ratio.
 
     .venv/bin/python tests/benchmarks/small.py [--rounds 3]
