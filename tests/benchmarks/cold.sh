@@ -20,6 +20,7 @@ for n in $(seq "$runs"); do
   if [ "$what" = test ]; then
     t0=$(now); rc=0; make test > "$work/test.log" 2>&1 || rc=$?; t1=$(now)
     echo "cold make test $n: exit $rc, $(echo "$t1 - $t0" | bc) s ($(tail -n 1 "$work/test.log")); load $(cut -d' ' -f1-3 /proc/loadavg)"
+    grep -E "^NUTS fits|^compiled models|^fits sampled" "$work/test.log" | sed 's/^/  /' || true
     [ "$rc" = 0 ] || tail -n 40 "$work/test.log"
   else
     t0=$(now); make .venv/.installed-run > /dev/null 2>&1; t1=$(now)
