@@ -536,7 +536,7 @@ def launched_logp(
     eta: Any,
     base: Any,
     params,
-    counts: dict[str, Any] | None = None,
+    counts: dict[str, Any],
 ) -> Any:
     """The log likelihood of periods observed under a launched option (`design.Launched`): one arm
     of an experiment, without a control, in periods that continue the history's time line.
@@ -544,11 +544,10 @@ def launched_logp(
     ``base`` the nodes' mean logit rate in those periods; the traffic is in the model's traffic
     likelihood. (A function of ``eta`` and ``base`` so that the model can weigh it under a
     drifting and a steady level of the rates.) ``counts``: the periods' counts by column
-    (`launched_data`; default: the table's, as constants)."""
+    (`launched_data`)."""
     import pymc as pm
     import pytensor.tensor as pt
 
-    counts = launched.table.counts if counts is None else counts
     logits = {nd: eta[j] for j, nd in enumerate(nodes)}
     effects = {nd: eta[j] - base[j] for j, nd in enumerate(nodes)}
     n, p, x, mixed_logp = _arm_terms(
@@ -559,24 +558,6 @@ def launched_logp(
         binom = pm.Binomial.dist(n=pt.concatenate(n), p=pt.concatenate(p))
         out = out + pm.logp(binom, pt.concatenate(x)).sum()
     return out
-
-
-def add_launched_likelihood(
-    scenario: Scenario,
-    launched: Any,
-    nodes: tuple[str, ...],
-    eta: Any,
-    base: Any,
-    params,
-    counts: dict[str, Any] | None = None,
-) -> None:
-    """`launched_logp` added to the model in context."""
-    import pymc as pm
-
-    if nodes:
-        pm.Potential(
-            "launched_obs", launched_logp(scenario, launched, nodes, eta, base, params, counts)
-        )
 
 
 def launched_key_parts(scenario: Scenario, launched: Any) -> dict[str, Any]:

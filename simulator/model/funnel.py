@@ -13,7 +13,6 @@ from . import rates, terms, traffic
 from .changes import ChangePlan
 from .design import Calendar, Design, Launched, design_of
 from .experiment import (
-    add_launched_likelihood,
     add_likelihood,
     launched_data,
     launched_logp,
@@ -46,7 +45,7 @@ def build_model(
     ``launched``: periods observed after the history under an option. They extend the time line
     (their period effects continue the history's: iid draws, the AR(1), the trends), their traffic
     enters the traffic likelihood (times a root `lift`'s factor), and their rates enter through
-    the option's likelihood (`experiment.add_launched_likelihood`), which informs the option's
+    the option's likelihood (`experiment.launched_logp`), which informs the option's
     change parameters."""
     import pymc as pm
 
@@ -165,11 +164,11 @@ def _rates(scenario: Scenario, d: Design, launched: Launched | None, params: dic
         pm.Deterministic("rate_e", eta - base, dims=("node", "period"))
     seen = d.cell_seen[:, :T0]
     rates.likelihood(eta, n_par, n_node, d.data, seen, whole=launched is None)
-    counts = launched_data(launched) if launched is not None else None
-    if launched is not None:
-        add_launched_likelihood(
-            scenario, launched, d.nodes, eta[:, T0:], base[:, T0:], params, counts
-        )
+    counts = None
+    if launched is not None:  # the launched periods' rates: the option's likelihood
+        counts = launched_data(launched)
+        lp = launched_logp(scenario, launched, d.nodes, eta[:, T0:], base[:, T0:], params, counts)
+        pm.Potential("launched_obs", lp)
     delta = None
     if walk is not None:
         delta, eta_w = rates.walk_delta(eta, base, walk, sigma, d.centred, (n_par, n_node), seen)
