@@ -185,11 +185,13 @@ def ar1_filter(z, sigma, rho, xp, T: int | None = None):
         [xp.ones_like(z[..., :1]), xp.sqrt(1 - r**2) * xp.ones_like(z[..., 1:])], axis=-1
     )
     e = sig * scale * z
-    k, rk = 1, r
+    k = 1
     while k < T:
         shifted = xp.concatenate([xp.zeros_like(e[..., :k]), e[..., :-k]], axis=-1)
-        e = e + rk * shifted
-        k, rk = 2 * k, rk * rk
+        # rho^k as one power: PyTensor's rewrites flatten repeated squaring into a product of k
+        # copies of rho, which Python-mode evaluation cannot take beyond 32 operands
+        e = e + r**k * shifted
+        k *= 2
     return e
 
 
