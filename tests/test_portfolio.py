@@ -113,6 +113,9 @@ def small_portfolio(tmp_path_factory):
         .read_text()
         .replace("history: history.csv", f"history: {FIXTURES / 'history.csv'}")
     )
+    assert "model:" not in text
+    # constant levels, as in test_compiled.py: the same structure, compiled once for both files
+    text += "model: {drift: none}\n"
     (d / "alpha.yaml").write_text(text)
     (d / "beta.yaml").write_text(
         text.replace("seed:", "tracking:\n  actuals: none.csv\nseed:", 1)

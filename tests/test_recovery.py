@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from scipy import stats
 
 from simulator import load_scenario
@@ -41,6 +42,7 @@ def simulate_history(rng: np.random.Generator, T: int = 60) -> dict[str, np.ndar
     return out
 
 
+@pytest.mark.slow  # a recovery check (`make validate`); make test runs the validation's reduced one
 def test_history_model_recovers_known_parameters(tmp_path: Path):
     data = simulate_history(np.random.default_rng(7))
     cols = ["visits", "lead", "sale", "vip"]
