@@ -28,7 +28,7 @@ demo: $(RUN_STAMP)
 	$(VENV)/bin/krsim report scenarios/mandatory_account.yaml
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check simulator validation tests scripts

@@ -132,16 +132,37 @@ def _count_fits():
     log.removeHandler(handler)
 
 
+# The groups that take longest on a fresh machine (`--durations`, cold compile caches), longest
+# first. They are handed out first, so that no worker is left with one of them while the other
+# has finished: `make test` passes ``--no-loadscope-reorder``, which keeps the collection's order
+# of the groups (pytest-xdist's default orders them by their number of tests).
+LONGEST_FIRST = (
+    "tests/validation/test_validation_reduced.py",
+    "seed",
+    "tests/test_season.py",
+    "tests/test_track.py",
+    "tests/test_archive.py",
+    "tests/test_compare.py",
+    "tests/test_compiled.py",
+    "tests/test_backtest.py",
+)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config, items):
     """With pytest-xdist (`make test`: ``--dist loadgroup``) a file's tests run in one worker,
     and every test of the seed's session fit in the same one, so a module's or the session's
-    fixture fit is made once."""
+    fixture fit is made once; the longest groups come first (`LONGEST_FIRST`)."""
     xdist = config.pluginmanager.hasplugin("xdist")
     if xdist:
+        rank = {g: i for i, g in enumerate(LONGEST_FIRST)}
+        groups = {}
         for item in items:
             group = "seed" if "seed_result" in item.fixturenames else item.nodeid.split("::")[0]
             item.add_marker(pytest.mark.xdist_group(group))
+            groups[item] = rank.get(group, len(rank))
+        if hasattr(config, "workerinput"):  # a worker's collection (in one process, files stay
+            items.sort(key=groups.__getitem__)  # whole): stable, each group keeps its order
     result = yield
     if xdist:
         _group_ids(items)
