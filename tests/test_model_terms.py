@@ -201,18 +201,25 @@ def test_ar1_period_effects_carry_the_ar1_density():
 
 
 def test_ar1_filter_is_the_recursion():
+    """In numpy, and in PyTensor compiled by numba as the sampler's graph is (52 periods: the
+    doubling scan's powers of rho reach 32)."""
+    import pytensor
+    import pytensor.tensor as pt
+
     rng = np.random.default_rng(0)
     z, sigma, rho = (
-        rng.standard_normal((3, 37)),
+        rng.standard_normal((3, 52)),
         np.array([0.2, 1.0, 0.5]),
         np.array([0.9, 0.1, 0.5]),
     )
-    e = terms.ar1_filter(z, sigma, rho, np)
     want = np.zeros_like(z)
     want[:, 0] = sigma * z[:, 0]
     for t in range(1, z.shape[1]):
         want[:, t] = rho * want[:, t - 1] + sigma * np.sqrt(1 - rho**2) * z[:, t]
-    assert np.allclose(e, want)
+    assert np.allclose(terms.ar1_filter(z, sigma, rho, np), want)
+    zt, st, rt = pt.matrix("z"), pt.vector("sigma"), pt.vector("rho")
+    f = pytensor.function([zt, st, rt], terms.ar1_filter(zt, st, rt, pt, 52), mode="NUMBA")
+    assert np.allclose(f(z, sigma, rho), want)
 
 
 # --------------------------------------------------------------------------------- traffic

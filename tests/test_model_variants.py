@@ -20,8 +20,8 @@ def test_ar1_period_effects_and_rate_trends(small_funnel):
     """AR(1) period effects and trends: a persistence per rate node and for the traffic, a trend
     per node, and the period effects (saved whole, nodes x periods and periods) from which the
     forecast continues; the walks are off."""
-    extra = ", period_effects: ar1, trend: true, rate_trend: true"
-    s = load_scenario(small_funnel(SMALL % extra))
+    extra = "period_effects: ar1, trend: true, rate_trend: true"
+    s = load_scenario(small_funnel(f"model: {{{extra}}}\n"))  # the default drift: AR(1) ends it
     h = read_history(s)
     N, T = len(Structure.of(s).nodes), len(h)
     m = model.build_model(s, h, centred=np.zeros(N, dtype=bool))
