@@ -164,7 +164,7 @@ def _rates(scenario: Scenario, d: Design, launched: Launched | None, params: dic
         pm.Deterministic("rate_e", eta - base, dims=("node", "period"))
     seen = d.cell_seen[:, :T0]
     rates.likelihood(eta, n_par, n_node, d.data, seen, whole=launched is None)
-    counts = None
+    counts = lp = None
     if launched is not None:  # the launched periods' rates: the option's likelihood
         counts = launched_data(launched)
         lp = launched_logp(scenario, launched, d.nodes, eta[:, T0:], base[:, T0:], params, counts)
@@ -174,11 +174,7 @@ def _rates(scenario: Scenario, d: Design, launched: Launched | None, params: dic
         delta, eta_w = rates.walk_delta(eta, base, walk, sigma, d.centred, (n_par, n_node), seen)
         if launched is not None:  # and what the walk changes in the launched periods
             on = (eta_w[:, T0:], base[:, T0:] + walk[:, T0:])
-            lp_on = launched_logp(scenario, launched, d.nodes, *on, params, counts)
-            lp_off = launched_logp(
-                scenario, launched, d.nodes, eta[:, T0:], base[:, T0:], params, counts
-            )
-            delta = delta + lp_on - lp_off
+            delta = delta + launched_logp(scenario, launched, d.nodes, *on, params, counts) - lp
     return RateTerms(mu, sigma, slope, walk, delta)
 
 
