@@ -1,6 +1,6 @@
 """Compiled models reused within a process (`simulator.model.compiled`): a second model of the
 same structure samples through the first one's compiled model with its own data and draws what a
-fresh ``pm.sample`` draws; a different constant or period count is never reused; the cache is
+fresh ``pm.sample`` draws (its log density compiled in one piece, as nutpie compiles it); a different constant or period count is never reused; the cache is
 bounded and its entries are never changed by the data of a reuse. Three NUTS runs in all (two
 through the cache, one through ``pm.sample``), on the small test funnel."""
 
@@ -18,12 +18,13 @@ import pytest
 
 from simulator import load_scenario
 from simulator.io.data import read_history
-from simulator.model import cfuncs, compiled, fitting
+from simulator.model import cfuncs, compiled, fitting, pieces
 from simulator.model.funnel import build_model
 from simulator.model.quiet import quiet_warnings
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 VOLATILE = {"created_at", "sampling_time"}  # attributes that say when, not what
+ROUNDING = 64 * np.finfo(float).eps  # a few units in the last place (measured: at most 2)
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +77,18 @@ def reuse(small):
     other history with another seed and more draws (a reuse), then that second model by a fresh
     ``pm.sample`` (nutpie); with the cache's counts before and after."""
     s, h, h2 = small
-    before = compiled.stats()
-    first = fitting.sample(s, h)
-    s2 = s.model_copy(
-        update={"seed": 11, "model": s.model.model_copy(update={"draws": 120, "tune": 110})}
-    )
-    second = fitting.sample(s2, h2)
-    after = compiled.stats()
+    with pytest.MonkeyPatch.context() as mp:
+        # one piece: nutpie's own compile is the whole graph in one function, and where pieces
+        # meet LLVM rounds differently (tests/test_pieces.py), so only one piece draws the same
+        mp.setattr(pieces, "NODES_PER_PIECE", 10**9)
+        mp.setattr(compiled, "_entries", OrderedDict())  # a compile of this fixture's own
+        before = compiled.stats()
+        first = fitting.sample(s, h)
+        s2 = s.model_copy(
+            update={"seed": 11, "model": s.model.model_copy(update={"draws": 120, "tune": 110})}
+        )
+        second = fitting.sample(s2, h2)
+        after = compiled.stats()
     mb = s2.model
     with build_model(s2, h2), quiet_warnings():
         fresh = pm.sample(
@@ -218,7 +224,8 @@ def _keys_of(model, monkeypatch) -> list:
     """The keys `cfuncs.compile_model` would cache ``model``'s two callbacks under (nothing is
     compiled by numba)."""
     keys = []
-    monkeypatch.setattr(cfuncs, "_callback", lambda name, src, sig, inner, key: keys.append(key))
+    monkeypatch.setattr(cfuncs, "_callback", lambda name, src, sig, split, key: keys.append(key))
+    monkeypatch.setattr(cfuncs, "_load", lambda fn: True)
     monkeypatch.setattr(cfuncs, "_compiled_class", lambda: lambda **kw: None)
     cfuncs.compile_model(model)
     monkeypatch.undo()
@@ -248,6 +255,7 @@ def test_callbacks_loaded_from_disk_compute_with_their_own_data(small):
     s, h, h2 = small
     first = cfuncs.compile_model(build_model(s, h))
     second = cfuncs.compile_model(build_model(s, h2))
+    assert len(pieces.split(first.logp_func.maker.fgraph).pieces) > 1
     assert cfuncs.loaded(second.compiled_logp_func) and cfuncs.loaded(second.compiled_expand_func)
     x = np.random.default_rng(5).normal(scale=0.3, size=second.n_dim)
     c = ctypes.c_void_p
@@ -266,8 +274,11 @@ def test_callbacks_loaded_from_disk_compute_with_their_own_data(small):
     for cm in (first, second):
         logp, grad, out = through_callbacks(cm)
         want_logp, want_grad = cm.logp_func(x)
-        assert logp == float(want_logp) and np.array_equal(grad, want_grad)
-        assert np.array_equal(out, cm.expand_func(x)[0])
+        # the log density runs in pieces (`pieces.split`): the same operations, which LLVM may
+        # fuse differently where pieces meet, so equal to a few units in the last place
+        np.testing.assert_allclose(logp, float(want_logp), rtol=ROUNDING)
+        np.testing.assert_allclose(grad, want_grad, rtol=ROUNDING, atol=ROUNDING)
+        np.testing.assert_allclose(out, cm.expand_func(x)[0], rtol=ROUNDING, atol=ROUNDING)
     assert through_callbacks(first)[0] != through_callbacks(second)[0]  # other data
     swapped = first.with_data(**{v.name: v.get_value() for v in second.shared_var_keys})
     assert through_callbacks(swapped)[0] == through_callbacks(second)[0]

@@ -35,9 +35,11 @@ from typing import Any
 
 import numpy as np
 
+from . import pieces
+
 logger = logging.getLogger(__name__)
 
-VERSION = "1"  # of the generated text below: change it when the text's meaning changes
+VERSION = "2"  # of the generated text below: change it when the text's meaning changes
 
 
 def _slots(values: list[np.ndarray]) -> tuple[list[tuple[int, int, str]], int]:
@@ -151,29 +153,55 @@ def cache_key(inner_key: str | None, source: str) -> str | None:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def _callback(name: str, source: str, signature, inner, key: str | None):
-    """``source`` compiled as a ``numba.cfunc`` calling ``inner``; cached under ``key``."""
+def _callback(name: str, source: str, signature, split, key: str | None):
+    """``source`` as a ``numba.CFunc`` calling the pieces of ``split`` (`pieces.chain`), cached
+    under ``key``; not compiled yet."""
     import numba
+    from numba.core import sigutils
+    from numba.core.ccallback import CFunc
     from nutpie.compile_pymc import address_as_void_pointer
     from pytensor.link.numba.cache import compile_numba_function_src
 
-    env = {"__name__": __name__, "numba": numba, "np": np, "inner": inner}
+    env = {"__name__": __name__, "numba": numba, "np": np, "inner": pieces.chain(split)}
     env["_void"] = address_as_void_pointer
     py_func = compile_numba_function_src(source, name, global_env=env, cache_key=key)
+    fn = CFunc(py_func, sigutils.normalize_signature(signature), locals={}, options={})
+    if key is not None:
+        fn.enable_caching()
+    return fn
+
+
+def _load(fn) -> bool:
+    """Load the callback ``fn`` from the on-disk cache, if it is there (numba's own steps of
+    ``CFunc.compile`` without the compile)."""
+    cres = fn._cache.load_overload(fn._sig, fn._targetdescr.target_context)
+    if cres is None:
+        return False
+    fn._cache_hits += 1
+    fn._library = cres.library
+    fn._wrapper_name = cres.fndesc.llvm_cfunc_wrapper_name
+    fn._wrapper_address = fn._library.get_pointer_to_function(fn._wrapper_name)
+    return True
+
+
+def _compile(fn, key: str | None) -> None:
+    """Compile the callback ``fn`` (its pieces are compiled: this is the callback and the chain)
+    and say how long it took."""
+    import numba
+
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always", numba.NumbaWarning)
-        fn = numba.cfunc(signature, cache=key is not None)(py_func)
+        fn.compile()
     for w in seen:  # numba's own notes are summed up below; any other warning shows as usual
         if not issubclass(w.category, numba.NumbaWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    how = "loaded from the on-disk cache" if loaded(fn) else "compiled"
+    how = "compiled"
     if key is None:
         how += " (PyTensor gave no cache key: not cached)"
     elif any("Cannot cache" in str(w.message) for w in seen):
         how += " (numba could not cache it)"
-    logger.debug("%s callback %s in %.1f s", name, how, time.perf_counter() - t0)
-    return fn
+    logger.debug("%s callback %s in %.1f s", fn.__name__, how, time.perf_counter() - t0)
 
 
 def loaded(fn) -> bool:
@@ -231,7 +259,6 @@ def compile_model(model) -> Any | None:
     callbacks; None when the installed nutpie lacks the internals used here."""
     try:
         from nutpie import compile_pymc as cp
-        from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
 
         make_functions, prepare = cp._make_functions, cp._prepare_dims_and_coords
         cp.address_as_void_pointer, cp._wrap_with_lock  # noqa: B018
@@ -254,20 +281,35 @@ def compile_model(model) -> Any | None:
     layout, n_data = _slots(list(data.values()))
     slot_of = dict(zip(data, layout, strict=True))
 
-    def callback(name: str, fn_pt, source_of, signature):
-        inner = fn_pt.vm.jit_fn
+    def callback(name: str, fn_pt, split, source_of, signature):
+        if len(fn_pt.maker.fgraph.inputs) != 1 + len(fn_pt.get_shared()):
+            raise ValueError("expected the point, then the shared variables")
         source = source_of([slot_of[keys[v]] for v in fn_pt.get_shared()])
-        key = cache_key(CACHED_SRC_FUNCTIONS.get(inner.py_func), source)
-        return _callback(name, source, signature, inner, key)
+        key = cache_key(split.key, source + pieces.chain_source(split))
+        return _callback(name, source, signature, split, key), key
 
     sig_logp, sig_expand = _signatures()
-    logp_fn = callback("krsim_logp", logp_pt, lambda sl: logp_source(n_dim, sl, n_data), sig_logp)
-    expand_fn = callback(
-        "krsim_expand",
-        expand_pt,
-        lambda sl: expand_source(n_dim, n_expanded, sl, n_data),
-        sig_expand,
-    )
+    splits = [pieces.split(logp_pt.maker.fgraph), pieces.split(expand_pt.maker.fgraph, 1)]
+    callbacks = [
+        callback(
+            "krsim_logp", logp_pt, splits[0], lambda sl: logp_source(n_dim, sl, n_data), sig_logp
+        ),
+        callback(
+            "krsim_expand",
+            expand_pt,
+            splits[1],
+            lambda sl: expand_source(n_dim, n_expanded, sl, n_data),
+            sig_expand,
+        ),
+    ]
+    t0 = time.perf_counter()
+    missing = [i for i, (fn, key) in enumerate(callbacks) if key is None or not _load(fn)]
+    if len(missing) < len(callbacks):
+        logger.debug("Callbacks loaded from the on-disk cache in %.1f s", time.perf_counter() - t0)
+    pieces.compile_all([splits[i] for i in missing], pieces.jobs())
+    for i in missing:
+        _compile(*callbacks[i])
+    (logp_fn, _), (expand_fn, _) = callbacks
     dims, coords = prepare(model, shape_info, reparam)
     return cls(
         _n_dim=n_dim,
