@@ -80,7 +80,7 @@ def reuse(small):
     with pytest.MonkeyPatch.context() as mp:
         # one piece: nutpie's own compile is the whole graph in one function, and where pieces
         # meet LLVM rounds differently (tests/test_pieces.py), so only one piece draws the same
-        mp.setattr(pieces, "NODES_PER_PIECE", 10**9)
+        mp.setenv("KRSIM_COMPILE_JOBS", "1")
         mp.setattr(compiled, "_entries", OrderedDict())  # a compile of this fixture's own
         before = compiled.stats()
         first = fitting.sample(s, h)
@@ -246,13 +246,14 @@ def test_callbacks_are_cached_by_structure_not_data(small, monkeypatch):
     assert not set(_keys_of(build_model(s, h.rows(0, 7)), monkeypatch)) & set(k1)
 
 
-def test_callbacks_loaded_from_disk_compute_with_their_own_data(small):
+def test_callbacks_loaded_from_disk_compute_with_their_own_data(small, monkeypatch):
     """A second compile of the same structure loads both callbacks from the on-disk cache (as a
     new process would), and through them gives the log density, gradient and trace of its own
     data, exactly as its inner PyTensor functions do."""
     import ctypes
 
     s, h, h2 = small
+    monkeypatch.setenv("KRSIM_COMPILE_JOBS", "2")  # in pieces, compiled by two processes
     first = cfuncs.compile_model(build_model(s, h))
     second = cfuncs.compile_model(build_model(s, h2))
     assert len(pieces.split(first.logp_func.maker.fgraph).pieces) > 1

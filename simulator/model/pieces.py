@@ -111,14 +111,15 @@ def split(fgraph, n: int | None = None) -> Split:
     counts (one when an output is no node's or a value of a type `numba_type` cannot pass would
     cross a cut).
 
-    By default the count follows the graph's size (`NODES_PER_PIECE`), never the machine's CPUs:
-    where the pieces meet, LLVM fuses floating-point operations differently (PyTensor compiles
-    with fast-math flags), so the count changes the last bits of the log density, and with them
-    the draws of a seed. A given model and seed thus draw the same on one machine whatever the
-    number of processes that compiled it."""
+    By default: one piece when one process compiles (`jobs`), as nutpie compiles it; else a
+    count that follows the graph's size (`NODES_PER_PIECE`), not the number of processes.
+    Where pieces meet, LLVM fuses floating-point operations differently (PyTensor compiles with
+    fast-math flags), so the count changes the last bits of the log density and, with them, the
+    draws of a seed: a model and a seed draw the same on one machine whatever number of
+    processes above one compiled it."""
     order = list(fgraph.toposort())
     if n is None:
-        n = min(MAX_PIECES, round(len(order) / NODES_PER_PIECE))
+        n = 1 if jobs() == 1 else min(MAX_PIECES, round(len(order) / NODES_PER_PIECE))
     n = max(1, min(n, len(order)))
     if n > 1 and any(out.owner is None for out in fgraph.outputs):
         n = 1
