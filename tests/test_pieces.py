@@ -1,7 +1,7 @@
 """A compiled function graph in pieces (`simulator.model.pieces`): run in turn, the pieces give
-what the whole graph gives; forked processes compile them, and a process that fails only costs
-time; the count of pieces follows the graph, not the machine. On a small PyTensor graph (a few
-seconds of numba); the model's callbacks through pieces are checked in tests/test_compiled.py."""
+what the whole graph gives, for a plain graph and through a model's two callbacks; forked
+processes compile them, and a process that fails only costs time; the count of pieces follows
+the graph, not the number of processes. On small graphs (a few seconds of numba each)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import pytensor
 import pytensor.tensor as pt
 import pytest
 
-from simulator.model import pieces
+from simulator.model import cfuncs, pieces
+
+ROUNDING = 64 * np.finfo(float).eps  # a few units in the last place (measured: at most 2)
 
 WIDE = 40  # values crossing the middle cut: more than a Python call passes without a list
 
@@ -49,8 +51,51 @@ def test_the_pieces_in_turn_give_what_the_whole_gives(graph, monkeypatch):
         x = rng.normal(size=WIDE)
         total, grad = run(split, x, data)
         want_total, want_grad = graph(x)
-        np.testing.assert_allclose(total, want_total, rtol=64 * np.finfo(float).eps)
-        np.testing.assert_allclose(grad, want_grad, rtol=64 * np.finfo(float).eps)
+        np.testing.assert_allclose(total, want_total, rtol=ROUNDING)
+        np.testing.assert_allclose(grad, want_grad, rtol=ROUNDING)
+
+
+def test_a_model_compiled_in_pieces_gives_its_log_density_and_trace(monkeypatch):
+    """The callbacks nutpie samples through, with the log density in pieces compiled by two
+    processes: the whole functions' values, at points across the space. The model has what the
+    funnel's has: positive parameters, binomial and negative binomial likelihoods on data, a
+    deterministic; PyMC's checks make scalars and booleans that cross the cuts."""
+    import ctypes
+
+    import pymc as pm
+
+    monkeypatch.setenv("KRSIM_COMPILE_JOBS", "2")
+    monkeypatch.setattr(pieces, "NODES_PER_PIECE", 8)
+    with pm.Model() as model:
+        n = pm.Data("n", np.array([120, 95, 130, 101]))
+        k = pm.Data("k", np.array([14, 9, 17, 12]))
+        mu = pm.Normal("mu", 0.0, 1.5)
+        sd = pm.HalfNormal("sd", 0.5)
+        eta = pm.Normal("eta", mu, sd, shape=4)
+        pm.Binomial("obs", n=n, logit_p=eta, observed=k)
+        alpha = pm.Gamma("alpha", 2.0, 0.1)
+        pm.NegativeBinomial("traffic", mu=pm.math.exp(5.0 + mu), alpha=alpha, observed=n)
+        pm.Deterministic("rate", pm.math.invlogit(eta))
+    cm = cfuncs.compile_model(model)
+    split = pieces.split(cm.logp_func.maker.fgraph)
+    assert len(split.pieces) > 2
+    passed = [t for p in split.pieces[1:] for t in p.signature[0].types[len(cm.shared_data) + 1 :]]
+    assert {str(t) for t in passed} >= {"bool", "float64"}  # scalars cross, not only arrays
+    c = ctypes.c_void_p
+    logp_type = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, c, c, c, c)
+    expand_type = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_uint64, ctypes.c_uint64, c, c, c)
+    rng = np.random.default_rng(7)
+    for scale in (0.1, 0.5, 1.0, 2.0):
+        x = rng.normal(scale=scale, size=cm.n_dim)
+        grad, logp, out = np.zeros(cm.n_dim), np.zeros(()), np.zeros(cm.n_expanded)
+        ptrs = (x.ctypes.data, grad.ctypes.data, logp.ctypes.data, cm.user_data.ctypes.data)
+        assert logp_type(cm.compiled_logp_func.address)(cm.n_dim, *ptrs) == 0
+        ptrs = (x.ctypes.data, out.ctypes.data, cm.user_data.ctypes.data)
+        assert expand_type(cm.compiled_expand_func.address)(cm.n_dim, cm.n_expanded, *ptrs) == 0
+        want_logp, want_grad = cm.logp_func(x)
+        np.testing.assert_allclose(logp, want_logp, rtol=ROUNDING)
+        np.testing.assert_allclose(grad, want_grad, rtol=ROUNDING, atol=ROUNDING)
+        np.testing.assert_allclose(out, cm.expand_func(x)[0], rtol=ROUNDING, atol=ROUNDING)
 
 
 def test_a_failed_compiling_process_only_costs_time(graph, monkeypatch):
@@ -61,7 +106,7 @@ def test_a_failed_compiling_process_only_costs_time(graph, monkeypatch):
     assert all(p.fn.signatures for p in split.pieces)
     data = graph.get_shared()[0].get_value()
     x = np.linspace(-1, 1, WIDE)
-    np.testing.assert_allclose(run(split, x, data)[0], graph(x)[0], rtol=64 * np.finfo(float).eps)
+    np.testing.assert_allclose(run(split, x, data)[0], graph(x)[0], rtol=ROUNDING)
 
 
 def test_the_count_of_pieces_follows_the_graph_not_the_processes(graph, monkeypatch):

@@ -20,8 +20,10 @@ signature and the CPU. PyTensor's cache locator keeps the entries in its compile
 The inner functions and everything else (initial points, shapes, dims, coords) are nutpie's. When
 PyTensor gives no cache key for an inner function, its callback is compiled without caching. When
 the nutpie installed does not have the internals this builds on, `compile_model` returns None and
-the caller compiles with nutpie as it is. ``tests/test_compiled.py`` checks that the draws are
-those of ``pm.sample(nuts_sampler="nutpie")``, bit for bit.
+the caller compiles with nutpie as it is. When several processes compile, the inner functions
+are pieces of nutpie's (`pieces`), compiled at once. ``tests/test_compiled.py`` checks that the
+draws of a model compiled in one piece are those of ``pm.sample(nuts_sampler="nutpie")``, bit for
+bit, and that the callbacks in pieces give the whole function's values to rounding.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ Here the graph's nodes, in the order PyTensor's own numba function runs them, ar
 consecutive pieces. Each piece is a function graph of its own, whose inputs are the graph's
 inputs and the values earlier pieces made and whose outputs are the values later pieces (or the
 caller) read. Run one after the other they are the same operations in the same order as the
-whole, so they give the same values, bit for bit.
+whole; only where pieces meet may LLVM fuse floating-point operations differently (PyTensor
+compiles with fast-math flags), so the values agree with the whole's to a few units in the last
+place (at most 2 measured on the seed and the test funnel).
 
 Each piece is cached on disk under PyTensor's key of its graph (PyTensor's compile directory).
 A piece returns copies of the arrays it passes on, C-contiguous and writable, so that every
