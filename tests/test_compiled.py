@@ -1,8 +1,9 @@
 """Compiled models reused within a process (`simulator.model.compiled`): a second model of the
 same structure samples through the first one's compiled model with its own data and draws what a
-fresh ``pm.sample`` draws (its log density compiled in one piece, as nutpie compiles it); a different constant or period count is never reused; the cache is
-bounded and its entries are never changed by the data of a reuse. Three NUTS runs in all (two
-through the cache, one through ``pm.sample``), on the small test funnel."""
+fresh ``pm.sample`` draws (compiled in one piece, as nutpie compiles it); a different constant or
+period count is never reused; the cache is bounded and its entries are never changed by the data
+of a reuse. Three NUTS runs in all (two through the cache, one through ``pm.sample``), on the
+small test funnel."""
 
 from __future__ import annotations
 

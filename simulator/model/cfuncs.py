@@ -176,13 +176,16 @@ def _callback(name: str, source: str, signature, split, key: str | None):
 def _load(fn) -> bool:
     """Load the callback ``fn`` from the on-disk cache, if it is there (numba's own steps of
     ``CFunc.compile`` without the compile)."""
-    cres = fn._cache.load_overload(fn._sig, fn._targetdescr.target_context)
-    if cres is None:
-        return False
-    fn._cache_hits += 1
-    fn._library = cres.library
-    fn._wrapper_name = cres.fndesc.llvm_cfunc_wrapper_name
-    fn._wrapper_address = fn._library.get_pointer_to_function(fn._wrapper_name)
+    from numba.core.compiler_lock import global_compiler_lock
+
+    with global_compiler_lock:
+        cres = fn._cache.load_overload(fn._sig, fn._targetdescr.target_context)
+        if cres is None:
+            return False
+        fn._cache_hits += 1
+        fn._library = cres.library
+        fn._wrapper_name = cres.fndesc.llvm_cfunc_wrapper_name
+        fn._wrapper_address = fn._library.get_pointer_to_function(fn._wrapper_name)
     return True
 
 
@@ -291,7 +294,10 @@ def compile_model(model) -> Any | None:
         return _callback(name, source, signature, split, key), key
 
     sig_logp, sig_expand = _signatures()
-    splits = [pieces.split(logp_pt.maker.fgraph), pieces.split(expand_pt.maker.fgraph, 1)]
+    try:
+        splits = [pieces.split(logp_pt.maker.fgraph), pieces.split(expand_pt.maker.fgraph, 1)]
+    except TypeError:  # an input numba cannot be given as the callbacks give theirs
+        return None
     callbacks = [
         callback(
             "krsim_logp", logp_pt, splits[0], lambda sl: logp_source(n_dim, sl, n_data), sig_logp

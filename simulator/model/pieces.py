@@ -17,8 +17,10 @@ piece's argument types are known before any piece is compiled: forked processes
 process then loads what they compiled from the cache. A process that fails or hangs only costs
 time: whatever it did not compile, the caller compiles itself.
 
-``KRSIM_COMPILE_JOBS`` sets how many processes compile (1: none forked); the default is the CPUs
-this process may use, at most 4, on Linux (where ``fork`` is safe for this), else 1.
+``KRSIM_COMPILE_JOBS`` sets how many processes compile (1: none forked, one piece); the default
+is the CPUs this process may use, at most 4, on Linux with PyTensor's fork-safe function ids,
+else 1. numba's compiler lock is held across each fork, and numba's cache index writes are
+serialised between processes (`_serialise_cache_writes`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ logger = logging.getLogger(__name__)
 MAX_JOBS = 4  # each process holds a compiler's memory (a few hundred MB)
 NODES_PER_PIECE = 30  # the seed's log density (116 nodes) in 4 pieces
 MAX_PIECES = 8
-WAIT_FLOOR = 120.0  # seconds the caller waits for the other processes at least, once its own done
+WAIT_FLOOR = 60.0  # seconds the caller waits for the other processes at least, once its own done
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,21 @@ def jobs() -> int:
             return 1
     if not sys.platform.startswith("linux") or not hasattr(os, "sched_getaffinity"):
         return 1
+    if not _fork_safe_ids():
+        return 1
     return max(1, min(MAX_JOBS, len(os.sched_getaffinity(0))))
+
+
+def _fork_safe_ids() -> bool:
+    """Whether numba names fresh functions with random ids (PyTensor installs them): with
+    numba's own counter, forked processes give two different functions one symbol, and a process
+    that loads both can run the wrong one."""
+    import itertools
+
+    from numba.core.bytecode import FunctionIdentity
+    from pytensor.link.numba import cache  # noqa: F401 - installs PyTensor's ids
+
+    return not isinstance(FunctionIdentity._unique_ids, itertools.count)
 
 
 def numba_type(var) -> Any:
@@ -125,14 +141,20 @@ def split(fgraph, n: int | None = None) -> Split:
     n = max(1, min(n, len(order)))
     if n > 1 and any(out.owner is None for out in fgraph.outputs):
         n = 1
-    try:
-        return _split(fgraph, order, n)
-    except TypeError as err:
-        logger.debug("Compiling in one piece: %s", err)
-        return _split(fgraph, order, 1)
+    if n > 1:
+        try:
+            result = _split(fgraph, order, n)
+            if result.key is not None:  # every piece cacheable: other processes can compile them
+                return result
+            logger.debug("Compiling in one piece: PyTensor gave a piece no cache key")
+        except TypeError as err:
+            logger.debug("Compiling in one piece: %s", err)
+    return _split(fgraph, order, 1)
 
 
 def _split(fgraph, order: list, n: int) -> Split:
+    """`split`'s cut at equal node counts; TypeError when a value `numba_type` cannot pass would
+    be an argument of a piece."""
     from numba import types
 
     inputs = list(fgraph.inputs)
@@ -184,10 +206,12 @@ def _function(
 
     eq = clone_get_equiv(takes, makes, copy_inputs=True, copy_orphans=True)
     outputs = [eq[v] for v in makes]
+    copies = []
     if copy:
         outputs = [deep_copy_op(v) if isinstance(v.type, TensorType) else v for v in outputs]
+        copies = [v.owner for v in outputs if v.owner is not None and v.owner.op is deep_copy_op]
     fg = FunctionGraph([eq[v] for v in takes], outputs, clone=False)
-    order = [eq[node] for node in nodes] + [v.owner for v in outputs if v.owner not in eq.values()]
+    order = [eq[node] for node in nodes] + copies
     if set(order) != set(fg.apply_nodes):  # a node outside the piece, or one of it unused
         raise TypeError("the piece's nodes are not its graph's")
     return numba_funcify_ensure_cache(fg, order=order)
@@ -241,12 +265,15 @@ def _arguments(names: list[str], chunk: int = 24) -> str:
 
 
 def compile_all(split_graphs: list[Split], n_jobs: int) -> None:
-    """Compile every piece of ``split_graphs``: in ``n_jobs`` processes (this one and forked
-    ones) sharing the work through PyTensor's compile cache, then each loaded here; or here
-    alone with one job, or when a piece cannot be cached (no key)."""
-    pieces = sorted((p for s in split_graphs for p in s.pieces), key=lambda p: -p.size)
+    """Compile the pieces of ``split_graphs`` that PyTensor gave a cache key: in ``n_jobs``
+    processes (this one and forked ones) sharing the work through PyTensor's compile cache, then
+    each loaded here; or here alone with one job. A piece without a key is compiled by its
+    caller's compile (its function takes positional arguments, not the signature here)."""
+    pieces = sorted(
+        (p for s in split_graphs for p in s.pieces if p.key is not None), key=lambda p: -p.size
+    )
     n_jobs = min(n_jobs, len(pieces))
-    if n_jobs > 1 and all(p.key is not None for p in pieces):
+    if n_jobs > 1:
         t0 = time.perf_counter()
         _in_processes(pieces, n_jobs)
         logger.debug(
@@ -260,23 +287,33 @@ def compile_all(split_graphs: list[Split], n_jobs: int) -> None:
 
 
 def _in_processes(pieces: list[Piece], n_jobs: int) -> None:
+    """Compile ``pieces`` here and in ``n_jobs - 1`` forked processes, each taking the next
+    piece's number from a pipe, until none is left; then wait for the others (a bounded time:
+    a process still running after it is stopped, and its pieces are compiled by the caller)."""
+    from numba.core.compiler_lock import global_compiler_lock
+
+    _serialise_cache_writes()
     r, w = os.pipe()
     os.write(w, b"".join(i.to_bytes(4, "little") for i in range(len(pieces))))
     os.close(w)
-    children = []
+    children: list[int] = []
     try:
         for _ in range(n_jobs - 1):
-            with (
-                warnings.catch_warnings()
-            ):  # fork with threads about (BLAS's): the child only compiles
-                warnings.simplefilter("ignore", DeprecationWarning)
-                pid = os.fork()
-            if pid == 0:  # pragma: no cover - runs in the child, which never returns
-                _child(pieces, r)
+            # numba's compiler lock is held across the fork, so no other thread holds it then,
+            # and the child, whose one thread is the one that holds it, takes it again freely
+            with warnings.catch_warnings(), global_compiler_lock:
+                warnings.simplefilter("ignore", DeprecationWarning)  # "multi-threaded": BLAS's
+                try:
+                    pid = os.fork()
+                except OSError as err:
+                    logger.debug("Could not start a compiling process: %s", err)
+                    break
+                if pid == 0:  # pragma: no cover - runs in the child, which never returns
+                    _child(pieces, r)
             children.append(pid)
         t0 = time.perf_counter()
         _take(pieces, r)
-        _wait(children, max(WAIT_FLOOR, 3 * (time.perf_counter() - t0)))
+        _wait(children, max(WAIT_FLOOR, 2 * (time.perf_counter() - t0)))
     finally:
         os.close(r)
         for pid in children:  # on an interruption or a timeout: stop what is left
@@ -293,11 +330,17 @@ def _take(pieces: list[Piece], r: int) -> None:
 
 
 def _child(pieces: list[Piece], r: int) -> None:  # pragma: no cover - in a forked process
+    """A forked process's life: silent, stopped when its parent dies, it compiles pieces from the
+    pipe and exits without running the parent's exit handlers."""
     code = 1
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
+        with contextlib.suppress(Exception):  # PR_SET_PDEATHSIG: killed with its parent
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
         warnings.simplefilter("ignore")
         logging.disable(logging.CRITICAL)
         _take(pieces, r)
@@ -307,23 +350,49 @@ def _child(pieces: list[Piece], r: int) -> None:  # pragma: no cover - in a fork
 
 
 def _wait(children: list[int], timeout: float) -> None:
-    """Wait for the forked processes, at most ``timeout`` seconds; those still running after it
-    are left to the caller's cleanup (killed), and a failure is only logged."""
+    """Wait for the forked processes, at most ``timeout`` seconds, removing each that ended from
+    ``children`` (those left are the caller's to stop); a failure is only logged."""
     deadline = time.monotonic() + timeout
-    left = list(children)
-    while left and time.monotonic() < deadline:
-        for pid in list(left):
+    while children and time.monotonic() < deadline:
+        for pid in list(children):
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
-                left.remove(pid)
                 children.remove(pid)
-                if status:
-                    logger.debug(
-                        "A compiling process failed (status %d): compiling the rest here", status
-                    )
-        if left:
+                if code := os.waitstatus_to_exitcode(status):
+                    logger.debug("A compiling process failed (%d): compiling the rest here", code)
+        if children:
             time.sleep(0.05)
-    if left:
-        logger.debug(
-            "Compiling processes still running after %.0f s: compiling the rest here", timeout
-        )
+    if children:
+        logger.debug("Compiling processes still running after %.0f s: stopped", timeout)
+
+
+def _serialise_cache_writes() -> None:
+    """Make numba's cache index updates one process at a time (a lock file beside each index).
+
+    numba saves an entry by reading the index, choosing a data file's name and writing both; two
+    processes adding different signatures under one key at once could both choose the same name,
+    and an index could then point at the other signature's machine code. Forked compiling
+    processes make that likely: PyTensor's key of a node's function leaves out the arrays'
+    layouts, which differ between pieces."""
+    global _serialised
+    if _serialised:
+        return
+    import fcntl
+
+    from numba.core.caching import IndexDataCacheFile
+
+    save = IndexDataCacheFile.save
+
+    def locked_save(self, key, data):
+        with open(self._index_path + ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                save(self, key, data)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    IndexDataCacheFile.save = locked_save
+    _serialised = True
+
+
+_serialised = False

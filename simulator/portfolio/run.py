@@ -441,9 +441,11 @@ class PortfolioResult:
 
 
 def _worker_init(slots, base: str) -> None:
-    """A local worker's own compile directory: slot i of the pool keeps cache/pytensor-i."""
+    """A local worker's own compile directory: slot i of the pool keeps cache/pytensor-i; and it
+    compiles in its own process (the pool's workers already use the CPUs)."""
     i = slots.get()
     os.environ["PYTENSOR_FLAGS"] = f"base_compiledir={Path(base) / f'worker-{i}'}"
+    os.environ["KRSIM_COMPILE_JOBS"] = "1"  # the workers share the CPUs: none forks compilers
 
 
 def _compile_base() -> str:
