@@ -14,8 +14,9 @@ Each piece is cached on disk under PyTensor's key of its graph (PyTensor's compi
 A piece returns copies of the arrays it passes on, C-contiguous and writable, so that every
 piece's argument types are known before any piece is compiled: forked processes
 (`compile_all`) compile the pieces at once, each taking the next from a pipe, and the calling
-process then loads what they compiled from the cache. A process that fails or hangs only costs
-time: whatever it did not compile, the caller compiles itself.
+process then loads what they compiled from the cache. A process that fails costs only time:
+whatever it did not compile, the caller compiles itself; one still running a bounded time after
+the caller is done (`WAIT_FLOOR`, or twice the caller's own share) is stopped.
 
 ``KRSIM_COMPILE_JOBS`` sets how many processes compile (1: none forked, one piece); the default
 is the CPUs this process may use, at most 4, on Linux with PyTensor's fork-safe function ids,
@@ -61,13 +62,11 @@ class Piece:
 @dataclass(frozen=True)
 class Split:
     """A function graph in pieces. Values are numbered: first the graph's inputs, then what each
-    piece makes, in order; ``results`` are the graph's outputs' numbers, ``passed`` the numbers
-    of the values a later piece reads (made C-contiguous on the way)."""
+    piece makes, in order; ``results`` are the graph's outputs' numbers."""
 
     pieces: tuple[Piece, ...]
     n_inputs: int
     results: tuple[int, ...]
-    passed: frozenset[int]
 
     @property
     def key(self) -> str | None:
@@ -163,10 +162,10 @@ def _split(fgraph, order: list, n: int) -> Split:
         k, m = len(inputs), len(fgraph.outputs)
         sig = (types.StarArgTuple([numba_type(v) for v in inputs]),)
         piece = Piece(fn, key, tuple(range(k)), tuple(range(k, k + m)), sig, len(order))
-        return Split((piece,), k, piece.makes, frozenset())
+        return Split((piece,), k, piece.makes)
     number = {v: i for i, v in enumerate(inputs)}
     bounds = [round(len(order) * i / n) for i in range(n + 1)]
-    pieces, passed = [], set()
+    pieces = []
     for i in range(n):
         nodes = order[bounds[i] : bounds[i + 1]]
         later = {x for node in order[bounds[i + 1] :] for x in node.inputs} | set(fgraph.outputs)
@@ -175,7 +174,6 @@ def _split(fgraph, order: list, n: int) -> Split:
         makes = list(dict.fromkeys(o for node in nodes for o in node.outputs if o in later))
         sig = (types.StarArgTuple([numba_type(v) for v in takes]),)
         fn, key = _function(takes, makes, nodes, copy=True)
-        passed |= {number[v] for v in takes[len(inputs) :]}
         number.update({v: len(number) + j for j, v in enumerate(makes)})
         pieces.append(
             Piece(
@@ -188,7 +186,7 @@ def _split(fgraph, order: list, n: int) -> Split:
             )
         )
     results = tuple(number[v] for v in fgraph.outputs)
-    return Split(tuple(pieces), len(inputs), results, frozenset(passed))
+    return Split(tuple(pieces), len(inputs), results)
 
 
 def _function(
