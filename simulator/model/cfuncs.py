@@ -21,7 +21,9 @@ The inner functions and everything else (initial points, shapes, dims, coords) a
 PyTensor gives no cache key for an inner function, its callback is compiled without caching. When
 the nutpie installed does not have the internals this builds on, `compile_model` returns None and
 the caller compiles with nutpie as it is. When several processes compile, the inner functions
-are pieces of nutpie's (`pieces`), compiled at once. ``tests/test_compiled.py`` checks that the
+are pieces of nutpie's (`pieces`), compiled at once, and then the two callbacks at once. nutpie's
+functions are made in PyTensor's NUMBA mode with a linker that converts them to numba only if
+called (`graph_mode`): only their pieces are converted. ``tests/test_compiled.py`` checks that the
 draws of a model compiled in one piece are those of ``pm.sample(nuts_sampler="nutpie")``, bit for
 bit, and that the callbacks in pieces give the whole function's values to rounding.
 """
@@ -29,6 +31,7 @@ bit, and that the callbacks in pieces give the whole function's values to roundi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import time
@@ -209,6 +212,28 @@ def _compile(fn, key: str | None) -> None:
     logger.debug("%s callback %s in %.1f s", fn.__name__, how, time.perf_counter() - t0)
 
 
+def _compile_all(callbacks: list[tuple[Any, str | None]], n_jobs: int) -> None:
+    """Compile ``callbacks`` (each with its key): with several processes, the cacheable ones at
+    once (`pieces.in_processes`, the first here), then those compiled elsewhere loaded; a
+    callback that could not be loaded is compiled here."""
+    here: list[int] = []
+    keyed = [i for i, (_, key) in enumerate(callbacks) if key is not None]
+    if n_jobs > 1 and len(keyed) > 1:
+
+        def task(i: int) -> None:
+            _compile(*callbacks[i])
+            here.append(i)  # in a forked process, only that process's copy changes
+
+        pieces.in_processes([functools.partial(task, i) for i in keyed], n_jobs)
+        for i in keyed:
+            if i not in here and _load(callbacks[i][0]):
+                here.append(i)
+                logger.debug("%s callback compiled in another process", callbacks[i][0].__name__)
+    for i, callback in enumerate(callbacks):
+        if i not in here:
+            _compile(*callback)
+
+
 def loaded(fn) -> bool:
     """Whether the callback ``fn`` was loaded from the on-disk cache, not compiled."""
     return getattr(fn, "cache_hits", 0) > 0
@@ -243,6 +268,46 @@ def _compiled_class():
     return FlatCompiledModel
 
 
+def graph_mode():
+    """PyTensor's NUMBA mode (the same rewrites, so the same graphs and cache keys) with a linker
+    that converts the graph to numba only if the function is called from Python.
+
+    The callbacks run the graph's `pieces`, converted on their own; PyTensor's linker would
+    convert the whole graph again when the function is made (about 0.9 s on the seed, in every
+    process, warm caches or not), for a function nuts-rs never calls."""
+    from pytensor.compile.mode import NUMBA, Mode
+    from pytensor.link.numba.linker import NumbaLinker
+
+    class DeferredNumbaLinker(NumbaLinker):
+        def fgraph_convert(self, fgraph, **kwargs):
+            return fgraph, kwargs
+
+        def jit_compile(self, converted):
+            fgraph, kwargs = converted
+
+            def convert():
+                return NumbaLinker.jit_compile(
+                    self, NumbaLinker.fgraph_convert(self, fgraph, **kwargs)
+                )
+
+            return Deferred(convert)
+
+    return Mode(linker=DeferredNumbaLinker(), optimizer=NUMBA.provided_optimizer)
+
+
+class Deferred:
+    """A function made by ``convert()`` on its first call."""
+
+    def __init__(self, convert):
+        self.convert = convert
+        self.fn = None
+
+    def __call__(self, *args):
+        if self.fn is None:
+            self.fn = self.convert()
+        return self.fn(*args)
+
+
 def initial_points(model):
     """PyMC's initial-point function of ``model`` as nutpie asks for it (support points,
     jittered, on the transformed space), behind nutpie's lock."""
@@ -272,7 +337,7 @@ def compile_model(model) -> Any | None:
         return None
     n_dim, n_expanded, logp_pt, expand_pt, initial_point, shape_info, reparam = make_functions(
         model,
-        mode="NUMBA",
+        mode=graph_mode(),
         compute_grad=True,
         join_expanded=True,
         pymc_initial_point_fn=initial_points(model),
@@ -314,9 +379,9 @@ def compile_model(model) -> Any | None:
     missing = [i for i, (fn, key) in enumerate(callbacks) if key is None or not _load(fn)]
     if len(missing) < len(callbacks):
         logger.debug("Callbacks loaded from the on-disk cache in %.1f s", time.perf_counter() - t0)
-    pieces.compile_all([splits[i] for i in missing], pieces.jobs())
-    for i in missing:
-        _compile(*callbacks[i])
+    n_jobs = pieces.jobs()
+    pieces.compile_all([splits[i] for i in missing], n_jobs)
+    _compile_all([callbacks[i] for i in missing], n_jobs)
     (logp_fn, _), (expand_fn, _) = callbacks
     dims, coords = prepare(model, shape_info, reparam)
     return cls(

@@ -27,12 +27,14 @@ serialised between processes (`_serialise_cache_writes`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -273,7 +275,7 @@ def compile_all(split_graphs: list[Split], n_jobs: int) -> None:
     n_jobs = min(n_jobs, len(pieces))
     if n_jobs > 1:
         t0 = time.perf_counter()
-        _in_processes(pieces, n_jobs)
+        in_processes([functools.partial(p.fn.compile, p.signature) for p in pieces], n_jobs)
         logger.debug(
             "Compiled %d pieces in %d processes in %.1f s",
             len(pieces),
@@ -284,15 +286,17 @@ def compile_all(split_graphs: list[Split], n_jobs: int) -> None:
         p.fn.compile(p.signature)
 
 
-def _in_processes(pieces: list[Piece], n_jobs: int) -> None:
-    """Compile ``pieces`` here and in ``n_jobs - 1`` forked processes, each taking the next
-    piece's number from a pipe, until none is left; then wait for the others (a bounded time:
-    a process still running after it is stopped, and its pieces are compiled by the caller)."""
+def in_processes(tasks: list[Callable[[], Any]], n_jobs: int) -> None:
+    """Run ``tasks`` (compiles that write numba's on-disk cache) here and in ``n_jobs - 1``
+    forked processes, each taking the next task's number from a pipe, until none is left; then
+    wait for the others (a bounded time: a process still running after it is stopped). What a
+    task leaves is only in the cache: the caller then loads it, and compiles whatever a failed
+    process did not."""
     from numba.core.compiler_lock import global_compiler_lock
 
     _serialise_cache_writes()
     r, w = os.pipe()
-    os.write(w, b"".join(i.to_bytes(4, "little") for i in range(len(pieces))))
+    os.write(w, b"".join(i.to_bytes(4, "little") for i in range(len(tasks))))
     os.close(w)
     children: list[int] = []
     try:
@@ -307,10 +311,10 @@ def _in_processes(pieces: list[Piece], n_jobs: int) -> None:
                     logger.debug("Could not start a compiling process: %s", err)
                     break
                 if pid == 0:  # pragma: no cover - runs in the child, which never returns
-                    _child(pieces, r)
+                    _child(tasks, r)
             children.append(pid)
         t0 = time.perf_counter()
-        _take(pieces, r)
+        _take(tasks, r)
         _wait(children, max(WAIT_FLOOR, 2 * (time.perf_counter() - t0)))
     finally:
         os.close(r)
@@ -320,15 +324,14 @@ def _in_processes(pieces: list[Piece], n_jobs: int) -> None:
                 os.waitpid(pid, 0)
 
 
-def _take(pieces: list[Piece], r: int) -> None:
-    """Compile the pieces whose numbers this process reads from the pipe, until it is empty."""
+def _take(tasks: list[Callable[[], Any]], r: int) -> None:
+    """Run the tasks whose numbers this process reads from the pipe, until it is empty."""
     while len(b := os.read(r, 4)) == 4:
-        p = pieces[int.from_bytes(b, "little")]
-        p.fn.compile(p.signature)
+        tasks[int.from_bytes(b, "little")]()
 
 
-def _child(pieces: list[Piece], r: int) -> None:  # pragma: no cover - in a forked process
-    """A forked process's life: silent, stopped when its parent dies, it compiles pieces from the
+def _child(tasks: list[Callable[[], Any]], r: int) -> None:  # pragma: no cover - forked
+    """A forked process's life: silent, stopped when its parent dies, it runs tasks from the
     pipe and exits without running the parent's exit handlers."""
     code = 1
     try:
@@ -341,7 +344,7 @@ def _child(pieces: list[Piece], r: int) -> None:  # pragma: no cover - in a fork
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
         warnings.simplefilter("ignore")
         logging.disable(logging.CRITICAL)
-        _take(pieces, r)
+        _take(tasks, r)
         code = 0
     finally:
         os._exit(code)
