@@ -106,7 +106,12 @@ def _add_run(sub, common) -> None:
         sub, "run", "fit, simulate the quarter per option, print P(met) per key result", common
     )
     _model_options(run)
-    run.add_argument("--json", action="store_true", help="print the summary.json object only")
+    _output_options(
+        run,
+        "summary.json",
+        "also write the decision report (what `krsim report` writes), in the same process",
+        "directory to write the report's DIR/<scenario name>/ into (default: reports)",
+    )
 
 
 def _add_report(sub, common) -> None:
@@ -516,6 +521,8 @@ def _simulate(args: argparse.Namespace):
 
 def _run(args: argparse.Namespace) -> int:
     _validate_overrides(args)
+    if args.report:
+        _check_out(args.out)
     result = _simulate(args)
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2)
@@ -526,26 +533,37 @@ def _run(args: argparse.Namespace) -> int:
         with language(_lang(args.lang, result.scenario)):
             summary = localized_summary(result)
             print(text_summary(result.scenario, summary, from_cache=result.fit.from_cache))
+    if args.report:  # after the answer: on stderr, so that --json's stdout stays one object
+        print(_write_report(result, args.out, args.lang), file=sys.stderr)
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
     _validate_overrides(args)
-    if args.out.exists() and not args.out.is_dir():
-        raise InputError([f"--out: {args.out} is a file; give a directory"])
-    result = _simulate(args)
+    _check_out(args.out)
+    print(_write_report(_simulate(args), args.out, args.lang))
+    return 0
+
+
+def _check_out(out: Path) -> None:
+    """Stop before fitting when the report directory ``out`` is a file."""
+    if out.exists() and not out.is_dir():
+        raise InputError([f"--out: {out} is a file; give a directory"])
+
+
+def _write_report(result, out_dir: Path, lang: str | None) -> str:
+    """Write ``result``'s decision report into ``out_dir``; the line that says what was written."""
     from .report import write_report
 
-    lang = _lang(args.lang, result.scenario)
+    lang = _lang(lang, result.scenario)
     try:
-        out = write_report(result, args.out, lang=lang)
+        out = write_report(result, out_dir, lang=lang)
     except (FileExistsError, NotADirectoryError, PermissionError) as exc:
         raise InputError(
-            [f"--out: cannot write the report into {args.out}: {exc.strerror or exc}"]
+            [f"--out: cannot write the report into {out_dir}: {exc.strerror or exc}"]
         ) from None
     with language(lang):
-        print(_wrote([out / "index.html", out / "report.md", out / "summary.json"]))
-    return 0
+        return _wrote([out / "index.html", out / "report.md", out / "summary.json"])
 
 
 def _compare(args: argparse.Namespace) -> int:

@@ -217,6 +217,25 @@ def test_run_text_table(capsys, tmp_path, seed_result):
         assert o["label"] in out
 
 
+def test_run_also_writes_the_report_in_the_same_process(capsys, tmp_path, seed_result):
+    """`run --report` (what `make demo` runs): the answer on stdout, the report's files and a
+    line saying so on stderr; with --json, stdout stays one JSON object."""
+    scen = small_seed_copy(tmp_path)
+    out = tmp_path / "reports"
+    code, stdout, err = krsim(capsys, "run", scen, "--report", "--out", out)
+    assert code == 0, err
+    assert "Answer:" in stdout and "wrote" in err
+    d = out / "mandatory_account"
+    for name in ("index.html", "report.md", "summary.json"):
+        assert (d / name).stat().st_size > 0 and str(d / name) in err
+    code, stdout, err = krsim(capsys, "run", scen, "--json", "--report", "--out", out)
+    assert code == 0, err
+    assert json.loads(stdout)["options"] == json.loads((d / "summary.json").read_text())["options"]
+    (tmp_path / "a_file").write_text("")
+    code, stdout, err = krsim(capsys, "run", scen, "--report", "--out", tmp_path / "a_file")
+    assert code == 2 and "--out" in err and "Fitting" not in err and stdout == ""
+
+
 def test_plan_bad_arguments_exit_2_before_fitting(capsys):
     code, _out, err = krsim(capsys, "plan", SEED_SCENARIO, "--periods", "13,0", "--per-arm", "0")
     assert code == 2

@@ -1,7 +1,7 @@
 #!/bin/bash
 # A new user's first minutes, timed: a fresh clone of this repository with every cache empty
 # (uv's and pip's downloads, the fit cache, numba's and PyTensor's compile caches: each a new
-# empty folder), then `make demo`'s two commands and a second process of the same funnel shape
+# empty folder), then `make demo`'s command and a second process of the same funnel shape
 # (`demo`), or `make test` (`test`). Prints one line per run; take the median of several.
 #
 #   tests/benchmarks/cold.sh demo 3     # three cold demos, one after another
@@ -24,10 +24,9 @@ for n in $(seq "$runs"); do
     [ "$rc" = 0 ] || tail -n 40 "$work/test.log"
   else
     t0=$(now); make .venv/.installed-run > /dev/null 2>&1; t1=$(now)
-    .venv/bin/krsim run scenarios/mandatory_account.yaml > /dev/null 2>&1; t2=$(now)
-    .venv/bin/krsim report scenarios/mandatory_account.yaml > /dev/null 2>&1; t3=$(now)
-    .venv/bin/krsim run scenarios/mandatory_account.yaml --seed 7 > /dev/null 2>&1; t4=$(now)
-    echo "cold demo $n: install $(echo "$t1 - $t0" | bc) s, run $(echo "$t2 - $t1" | bc) s, report $(echo "$t3 - $t2" | bc) s, demo $(echo "$t3 - $t0" | bc) s; second process (another seed) $(echo "$t4 - $t3" | bc) s; load $(cut -d' ' -f1-3 /proc/loadavg)"
+    .venv/bin/krsim run --report scenarios/mandatory_account.yaml > /dev/null 2>&1; t2=$(now)
+    .venv/bin/krsim run scenarios/mandatory_account.yaml --seed 7 > /dev/null 2>&1; t3=$(now)
+    echo "cold demo $n: install $(echo "$t1 - $t0" | bc) s, run and report $(echo "$t2 - $t1" | bc) s, demo $(echo "$t2 - $t0" | bc) s; second process (another seed) $(echo "$t3 - $t2" | bc) s; load $(cut -d' ' -f1-3 /proc/loadavg)"
   fi
   cd "$repo"
   rm -rf "$work"
