@@ -12,15 +12,11 @@ unexport PYTHONDONTWRITEBYTECODE
 # krsim and what it runs on (`make demo`); the test tools come on top (`make test`): on a new
 # machine the demo does not wait for them (measured: 5.0 s against 7.7 s of install)
 $(RUN_STAMP): pyproject.toml
-	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
-	@$(PY) -m pip install --quiet --disable-pip-version-check uv \
-	  && $(VENV)/bin/uv pip install --quiet --python $(PY) -e . \
-	  || $(PY) -m pip install --quiet --disable-pip-version-check -e .
+	@scripts/setup-venv $(VENV) .
 	@touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP)
-	@test -x $(VENV)/bin/uv && $(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[test]' \
-	  || $(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@scripts/setup-venv $(VENV) '.[test]'
 	@touch $(STAMP)
 
 # the answer, then the report written by the same process (a second one would import it all again)
@@ -60,8 +56,7 @@ reports: $(STAMP)
 DOCS_STAMP := $(VENV)/.installed-docs
 
 $(DOCS_STAMP): $(STAMP)
-	@test -x $(VENV)/bin/uv && $(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[test,docs]' \
-	  || $(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,docs]'
+	@scripts/setup-venv $(VENV) '.[test,docs]'
 	@touch $(DOCS_STAMP)
 
 docs: $(DOCS_STAMP)
