@@ -14,6 +14,7 @@ import pytensor.tensor as pt
 import pytest
 
 from simulator.model import cfuncs, pieces
+from simulator.model.compiled import CALLBACKS
 
 ROUNDING = 64 * np.finfo(float).eps  # a few units in the last place (measured: at most 2)
 
@@ -96,11 +97,14 @@ def test_the_pieces_in_turn_give_what_the_whole_gives(graph, own_cache, others_f
         np.testing.assert_allclose(y, want_y, rtol=ROUNDING)
 
 
-def test_a_model_compiled_in_pieces_gives_its_log_density_and_trace(own_cache, monkeypatch):
+def test_a_model_compiled_in_pieces_gives_its_log_density_and_trace(
+    own_cache, others_first, monkeypatch, caplog
+):
     """The callbacks nutpie samples through, with the log density in pieces compiled by two
-    processes: the whole functions' values, at points across the space. The model has what the
-    funnel's has: positive parameters, binomial and negative binomial likelihoods on data, a
-    deterministic; PyMC's checks make scalars and booleans that cross the cuts."""
+    processes, and one callback compiled by the other process: the whole functions' values, at
+    points across the space. The model has what the funnel's has: positive parameters, binomial
+    and negative binomial likelihoods on data, a deterministic; PyMC's checks make scalars and
+    booleans that cross the cuts."""
     import ctypes
 
     import pymc as pm
@@ -117,7 +121,10 @@ def test_a_model_compiled_in_pieces_gives_its_log_density_and_trace(own_cache, m
         alpha = pm.Gamma("alpha", 2.0, 0.1)
         pm.NegativeBinomial("traffic", mu=pm.math.exp(5.0 + mu), alpha=alpha, observed=n)
         pm.Deterministic("rate", pm.math.invlogit(eta))
-    cm = cfuncs.compile_model(model)
+    with caplog.at_level("DEBUG", logger="simulator.model.cfuncs"):
+        cm = cfuncs.compile_model(model)
+    assert caplog.text.count("callback compiled in another process") >= 1
+    assert not any(cfuncs.loaded(getattr(cm, f)) for f in CALLBACKS)  # compiled for this fit
     split = pieces.split(cm.logp_func.maker.fgraph)
     assert len(split.pieces) > 2
     passed = [t for p in split.pieces[1:] for t in p.signature[0].types[len(cm.shared_data) + 1 :]]
@@ -183,9 +190,8 @@ def test_the_graph_mode_rewrites_as_numba_and_converts_only_when_called():
     out = pt.sum(pt.exp(x) * pt.arange(3)) + pt.log1p(pt.sum(x**2))
     deferred = pytensor.function([x], [out, pt.grad(out, x)], mode=cfuncs.graph_mode())
     numba_mode = pytensor.function([x], [out, pt.grad(out, x)], mode="NUMBA")
-    assert (
-        pieces.split(deferred.maker.fgraph, 1).key == pieces.split(numba_mode.maker.fgraph, 1).key
-    )
+    key = pieces.split(deferred.maker.fgraph, 1).key
+    assert key is not None and key == pieces.split(numba_mode.maker.fgraph, 1).key
     assert deferred.vm.jit_fn.fn is None  # nothing converted yet
     point = np.array([0.3, -1.2, 2.0])
     for got, want in zip(deferred(point), numba_mode(point), strict=True):

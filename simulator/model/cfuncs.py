@@ -214,8 +214,9 @@ def _compile(fn, key: str | None) -> None:
 
 def _compile_all(callbacks: list[tuple[Any, str | None]], n_jobs: int) -> None:
     """Compile ``callbacks`` (each with its key): with several processes, the cacheable ones at
-    once (`pieces.in_processes`, the first here), then those compiled elsewhere loaded; a
-    callback that could not be loaded is compiled here."""
+    once (`pieces.in_processes`), then those compiled by another process loaded (and not counted
+    as loaded: `loaded` means compiled by an earlier fit); a callback that could not be loaded is
+    compiled here."""
     here: list[int] = []
     keyed = [i for i, (_, key) in enumerate(callbacks) if key is not None]
     if n_jobs > 1 and len(keyed) > 1:
@@ -226,9 +227,11 @@ def _compile_all(callbacks: list[tuple[Any, str | None]], n_jobs: int) -> None:
 
         pieces.in_processes([functools.partial(task, i) for i in keyed], n_jobs)
         for i in keyed:
-            if i not in here and _load(callbacks[i][0]):
+            fn = callbacks[i][0]
+            if i not in here and _load(fn):
                 here.append(i)
-                logger.debug("%s callback compiled in another process", callbacks[i][0].__name__)
+                fn._cache_hits = 0  # compiled for this fit, by another process
+                logger.debug("%s callback compiled in another process", fn.__name__)
     for i, callback in enumerate(callbacks):
         if i not in here:
             _compile(*callback)

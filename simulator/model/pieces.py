@@ -294,6 +294,7 @@ def in_processes(tasks: list[Callable[[], Any]], n_jobs: int) -> None:
     process did not."""
     from numba.core.compiler_lock import global_compiler_lock
 
+    n_jobs = min(n_jobs, len(tasks))  # no process without a task to take
     _serialise_cache_writes()
     r, w = os.pipe()
     os.write(w, b"".join(i.to_bytes(4, "little") for i in range(len(tasks))))
