@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -546,9 +547,17 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _check_out(out: Path) -> None:
-    """Stop before fitting when the report directory ``out`` is a file."""
+    """Stop before fitting when the report directory ``out`` is a file, or cannot be made in the
+    nearest folder that exists."""
     if out.exists() and not out.is_dir():
         raise InputError([f"--out: {out} is a file; give a directory"])
+    parent = out
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError([f"--out: {parent} is a file; give a directory"])
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError([f"--out: cannot write into {parent}"])
 
 
 def _write_report(result, out_dir: Path, lang: str | None) -> str:
