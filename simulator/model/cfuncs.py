@@ -212,29 +212,26 @@ def _compile(fn, key: str | None) -> None:
     logger.debug("%s callback %s in %.1f s", fn.__name__, how, time.perf_counter() - t0)
 
 
-def _compile_all(callbacks: list[tuple[Any, str | None]], n_jobs: int) -> None:
+def _compile_callbacks(callbacks: list[tuple[Any, str | None]], n_jobs: int) -> None:
     """Compile ``callbacks`` (each with its key): with several processes, the cacheable ones at
     once (`pieces.in_processes`), then those compiled by another process loaded (and not counted
     as loaded: `loaded` means compiled by an earlier fit); a callback that could not be loaded is
     compiled here."""
-    here: list[int] = []
-    keyed = [i for i, (_, key) in enumerate(callbacks) if key is not None]
+    keyed = [(fn, key) for fn, key in callbacks if key is not None]
     if n_jobs > 1 and len(keyed) > 1:
-
-        def task(i: int) -> None:
-            _compile(*callbacks[i])
-            here.append(i)  # in a forked process, only that process's copy changes
-
-        pieces.in_processes([functools.partial(task, i) for i in keyed], n_jobs)
-        for i in keyed:
-            fn = callbacks[i][0]
-            if i not in here and _load(fn):
-                here.append(i)
+        pieces.in_processes([functools.partial(_compile, fn, key) for fn, key in keyed], n_jobs)
+        for fn, _ in keyed:
+            if not _ready(fn) and _load(fn):
                 fn._cache_hits = 0  # compiled for this fit, by another process
                 logger.debug("%s callback compiled in another process", fn.__name__)
-    for i, callback in enumerate(callbacks):
-        if i not in here:
-            _compile(*callback)
+    for fn, key in callbacks:
+        if not _ready(fn):
+            _compile(fn, key)
+
+
+def _ready(fn) -> bool:
+    """Whether the callback ``fn`` has its machine code in this process (compiled or loaded)."""
+    return fn._wrapper_address is not None
 
 
 def loaded(fn) -> bool:
@@ -384,7 +381,7 @@ def compile_model(model) -> Any | None:
         logger.debug("Callbacks loaded from the on-disk cache in %.1f s", time.perf_counter() - t0)
     n_jobs = pieces.jobs()
     pieces.compile_all([splits[i] for i in missing], n_jobs)
-    _compile_all([callbacks[i] for i in missing], n_jobs)
+    _compile_callbacks([callbacks[i] for i in missing], n_jobs)
     (logp_fn, _), (expand_fn, _) = callbacks
     dims, coords = prepare(model, shape_info, reparam)
     return cls(
