@@ -604,8 +604,8 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _track(args: argparse.Namespace) -> int:
     _validate_overrides(args)
-    if args.report and args.out.exists() and not args.out.is_dir():
-        raise InputError([f"--out: {args.out} is a file; give a directory"])
+    if args.report:
+        _check_out(args.out)
     from .analyses.track import (
         launched_option,
         read_launched_actuals,
@@ -666,8 +666,8 @@ def _plan(args: argparse.Namespace) -> int:
         raise InputError(problems)
     for note in notes:
         _note(note)
-    if args.report and args.out.exists() and not args.out.is_dir():
-        raise InputError([f"--out: {args.out} is a file; give a directory"])
+    if args.report:
+        _check_out(args.out)
     from .io.data import read_history
 
     h = read_history(s)
@@ -797,8 +797,8 @@ def _archive(args: argparse.Namespace) -> int:
     _validate_overrides(args)
     if not 0 < args.threshold < 1:
         raise InputError([f"--threshold: must be between 0 and 1, got {args.threshold:g}"])
-    if args.report and args.out.exists() and not args.out.is_dir():
-        raise InputError([f"--out: {args.out} is a file; give a directory"])
+    if args.report:
+        _check_out(args.out)
     from .io.archive_data import category_problem, read_archive
     from .model.archive import Settings, analyse, category_view, text_summary
 
