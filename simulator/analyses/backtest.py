@@ -16,7 +16,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from ..i18n import periods as periods_words
 from ..io.data import CountTable, read_history
 from ..io.scenario import InputError, Option, Scenario
 from .records import freeze_fields
+
+if TYPE_CHECKING:
+    from ..model.design import Padding
 
 LEVEL = 0.8  # the central interval whose coverage is checked
 MAX_DEFAULT_WINDOWS = 6
@@ -298,15 +301,20 @@ def _actual_totals(scenario: Scenario, history: CountTable, start: int, end: int
 
 
 def _window(
-    scenario: Scenario, history: CountTable, option: str, start: int, end: int
+    scenario: Scenario,
+    history: CountTable,
+    option: str,
+    window: tuple[int, int],
+    pad: Padding | None,
 ) -> WindowCheck:
-    """Fit the periods before the window, forecast it under ``option``, and score each key
-    result's forecast against what happened."""
+    """Fit the periods before the window (padded as ``pad`` says), forecast it under ``option``,
+    and score each key result's forecast against what happened."""
     from .. import model
     from ..engine import decision, forecast
 
     krs = scenario.key_results
-    fit = model.fit(scenario, truncate(history, 0, start))
+    start, end = window
+    fit = model.fit(scenario, truncate(history, 0, start), pad=pad)
     shared = forecast.prepare(scenario, fit, scenario.horizon)
     counts = forecast.simulate_option(scenario, shared, option, {})
     totals = {s: c.sum(axis=1) for s, c in counts.items()}
@@ -357,7 +365,12 @@ def backtest(
     plan = plan_windows(len(history), scenario.horizon, windows)
     scenario, option = _no_change_option(scenario)
     krs = scenario.key_results
-    checks = [_window(scenario, history, option, start, end) for start, end in plan]
+    from ..model.design import paddings
+
+    # the windows' fits padded to the longest of those that make the same choices: one compiled
+    # model for them (`design.paddings`)
+    pads = paddings(scenario, [truncate(history, 0, start) for start, _end in plan])
+    checks = [_window(scenario, history, option, w, p) for w, p in zip(plan, pads, strict=True)]
     overall = tally(
         [c for w in checks for c in w.key_results.values()],
         [w.miss_distribution for w in checks],

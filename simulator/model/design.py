@@ -5,11 +5,14 @@ traffic level's prior centre); `Design` gathers everything else the terms take f
 the time line and its trend covariate, which cells were observed, the calendar's design matrices
 (yearly Fourier terms, day of week) and whether the data show a yearly profile, the events'
 indicator matrices, the walks' bases and which rate nodes are centred. `Launched` is a table of
-periods observed after the history under an option. Nothing here imports PyMC.
+periods observed after the history under an option. `Padding` (from `paddings`) pads histories of
+different lengths at the front to one length, so that one compiled model samples them all
+(`padded`; `krsim backtest`'s windows). Nothing here imports PyMC.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -278,6 +281,135 @@ class Design:
     traffic_walk: np.ndarray | None  # the walks' bases (T, terms), None without walks
     rate_walk: np.ndarray | None
     values: Values | None
+    # periods added before the history (`Padding`): None for the model's ordinary form, else
+    # every per-period input is a data container and the history's periods are the last T0 - pad
+    padded: int | None = None
+    # in the padded form, inside the model: the data containers of `real` ("real") and of the
+    # observed traffic periods ("seen")
+    inputs: dict | None = None
+
+    @property
+    def real(self) -> np.ndarray:
+        """(T,): 1.0 for the periods of the data, 0.0 for those padded before them."""
+        return (np.arange(self.T) >= (self.padded or 0)).astype(float)
+
+
+@dataclass(frozen=True)
+class Padding:
+    """One model for histories of different lengths (`paddings`): each history is padded at
+    the front to ``length`` periods, with no data in the padded ones, and the choices the model
+    would otherwise read from each history are fixed (which rate nodes are centred, whether the
+    yearly profiles are clear: both only how the same model is parameterised) with the walks'
+    number of terms. The padded periods' parameters are standard normals the data do not reach,
+    so the posterior of the others is the unpadded model's."""
+
+    length: int
+    centred: tuple[bool, ...]
+    traffic_clear: bool
+    rate_clear: tuple[bool, ...] | None
+    walk_terms: int
+
+    def key(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def paddings(scenario: Scenario, histories: list[CountTable]) -> list[Padding | None]:
+    """Per history (of one scenario), the `Padding` under which it shares one compiled model
+    with the others whose models have the same parts (the same profiles, as many events'
+    effects): each is padded to the longest of its group and takes that one's choices (which
+    rate nodes are centred, whether the profiles are clear: the longest history measures them
+    best, and either way the posterior is the same). None for a history alone in its group, and
+    for every history when the model has parts that padding does not cover (AR(1) period
+    effects, value stages)."""
+    mb = scenario.model
+    if mb.period_effects == "ar1" or value_stages(scenario):
+        return [None] * len(histories)
+    designs = [design_of(scenario, h) for h in histories]
+    groups: dict[tuple, list[Design]] = {}
+    for d in designs:
+        groups.setdefault(_parts(d), []).append(d)
+    out: list[Padding | None] = []
+    for d in designs:
+        group = groups[_parts(d)]
+        longest = max(group, key=lambda g: g.T)
+        cal = longest.calendar
+        rate_clear = None if cal.rate_clear is None else tuple(bool(c) for c in cal.rate_clear)
+        pad = Padding(
+            length=longest.T,
+            centred=tuple(bool(c) for c in longest.centred),
+            traffic_clear=bool(cal.traffic_clear),
+            rate_clear=rate_clear,
+            walk_terms=walk_terms(longest.T),
+        )
+        out.append(pad if len(group) > 1 else None)
+    return out
+
+
+def _parts(d: Design) -> tuple:
+    """Which parts a history's model has besides its length (`paddings`' groups): the yearly
+    and the day-of-week profiles, and how many events' effects."""
+    cal = d.calendar
+    return (
+        cal.season is None,
+        cal.weekday is None,
+        None if d.traffic_events is None else d.traffic_events.shape[-1],
+        None if d.rate_events is None else d.rate_events.shape[-1],
+    )
+
+
+def _front(x: np.ndarray | None, pad: int, axis: int = 0) -> np.ndarray | None:
+    """``x`` with ``pad`` zeros (False) before its first period (along ``axis``)."""
+    if x is None:
+        return None
+    width = [(0, 0)] * np.ndim(x)
+    width[axis] = (pad, 0)
+    return np.pad(x, width)
+
+
+def padded(d: Design, pad: Padding) -> Design:
+    """``d`` (a history's design, no launched periods) padded at the front to ``pad.length``
+    periods: no traffic and no rate cell observed there (a rate cell with no parent count adds
+    nothing to the binomials), the designs' rows zero there (the walks' paths, the profiles,
+    the trend and the events are zero), the walks' bases widened to ``pad.walk_terms`` columns
+    with zeros, and the choices fixed by ``pad``."""
+    P = pad.length - d.T
+    if P < 0 or d.T != d.T0:
+        raise ValueError(f"cannot pad {d.T} periods to {pad.length}")
+    seen = _front(d.cell_seen, P, 1)
+    data = dict(d.data)
+    data["traffic_count"] = _front(np.where(d.traffic_seen, d.data["traffic_count"], 0), P)
+    for k in ("node_count", "parent_count"):
+        data[k] = _front(np.where(d.cell_seen, d.data[k], 0), P, 1)
+
+    def basis(b: np.ndarray | None) -> np.ndarray | None:
+        return None if b is None else np.pad(b, [(P, 0), (0, pad.walk_terms - b.shape[1])])
+
+    cal = d.calendar
+    clear = None if pad.rate_clear is None else np.array(pad.rate_clear, dtype=bool)
+    labels = [f"(before {i + 1})" for i in range(P)]
+    return dataclasses.replace(
+        d,
+        T0=pad.length,
+        T=pad.length,
+        times=_front(d.times, P),
+        data=data,
+        coords={**d.coords, "period": labels + list(d.coords["period"])},
+        traffic_seen=_front(d.traffic_seen, P),
+        cell_seen=seen,
+        centred=np.array(pad.centred, dtype=bool),
+        calendar=dataclasses.replace(
+            cal,
+            season=_front(cal.season, P),
+            weekday=_front(cal.weekday, P),
+            traffic_clear=pad.traffic_clear,
+            rate_clear=clear,
+        ),
+        traffic_events=_front(d.traffic_events, P),
+        rate_events=_front(d.rate_events, P, 1),
+        traffic_walk=basis(d.traffic_walk),
+        rate_walk=basis(d.rate_walk),
+        padded=P,
+    )
 
 
 def design_of(
@@ -285,9 +417,13 @@ def design_of(
     history: CountTable,
     launched: Launched | None = None,
     centred: np.ndarray | None = None,
+    pad: Padding | None = None,
 ) -> Design:
     """The `Design` of the model of ``history`` (followed by ``launched``'s periods when given);
-    ``centred`` fixes which rate nodes are centred (default: `default_centred` of the history)."""
+    ``centred`` fixes which rate nodes are centred (default: `default_centred` of the history);
+    ``pad``: padded at the front (`padded`)."""
+    if pad is not None:
+        return padded(design_of(scenario, history, centred=np.array(pad.centred)), pad)
     mb = scenario.model
     st = Structure.of(scenario)
     both = history if launched is None else launched.after(history)

@@ -21,7 +21,7 @@ from ..i18n import _, language, ngettext
 from ..io import cache, season
 from ..io.data import CountTable
 from ..io.scenario import Scenario, Structure, value_stages
-from .design import Launched, calendar_dates
+from .design import Launched, Padding, calendar_dates
 from .posterior import Fit
 from .quiet import quiet_warnings
 from .values import SAVED as VALUE_SAVED
@@ -39,10 +39,12 @@ def fit_key(
     history: CountTable,
     experiment: ExperimentData | None = None,
     launched: Launched | None = None,
+    pad: Padding | None = None,
 ) -> str:
     """The fit's cache key: a hash of what determines the fit (the model's version, the history,
     the funnel's structure, the model block, the seed, the library versions, the events, the
-    value stages, and the experiment's and the launched periods' parts when given)."""
+    value stages, and the experiment's, the launched periods' and the padding's parts when
+    given)."""
     st = Structure.of(scenario)
     # how long to sample until sound does not change a fit: a longer fit has its own draws
     mb = scenario.model.model_dump(exclude={"until_sound", "sound_seconds"})
@@ -66,6 +68,8 @@ def fit_key(
         from .experiment import launched_key_parts
 
         parts["launched"] = launched_key_parts(scenario, launched)
+    if pad is not None:  # the same posterior, other draws
+        parts["padding"] = pad.key()
     return cache.key_of(parts)
 
 
@@ -137,19 +141,21 @@ def fit(
     *,
     experiment: ExperimentData | None = None,
     launched: Launched | None = None,
+    pad: Padding | None = None,
 ) -> Fit:
     """Fit the history model (with an experiment's results, or periods observed under a launched
     option, when given), or load the fit from the cache when nothing that determines it changed.
-    With ``launched`` the fit's time line is the history's and those periods'. Progress goes to
-    the module's logger."""
-    key = fit_key(scenario, history, experiment, launched)
+    With ``launched`` the fit's time line is the history's and those periods'; with ``pad`` the
+    history is padded at the front (`design.Padding`: one compiled model for histories of
+    several lengths). Progress goes to the module's logger."""
+    key = fit_key(scenario, history, experiment, launched, pad)
     T = len(history) + (len(launched) if launched is not None else 0)
     cached = _cached(key, T, Structure.of(scenario).nodes)
     if cached is not None:
         return cached
     t0 = time.perf_counter()
     logger.info(_fitting_words(history, experiment, launched))
-    dt = sample(scenario, history, experiment=experiment, launched=launched)
+    dt = sample(scenario, history, experiment=experiment, launched=launched, pad=pad)
     arrays = posterior_arrays(dt, scenario.model.period_effects == "ar1")
     if experiment is not None:
         from .experiment import extract
@@ -262,6 +268,7 @@ def sample(
     model=None,
     experiment: ExperimentData | None = None,
     launched: Launched | None = None,
+    pad: Padding | None = None,
 ):
     """Run NUTS on the model (built by `funnel.build_model` unless given); returns the
     DataTree. With nutpie, a model of the same structure as one compiled earlier in the process
@@ -273,7 +280,7 @@ def sample(
 
     mb = scenario.model
     if model is None:
-        model = build_model(scenario, history, experiment, launched=launched)
+        model = build_model(scenario, history, experiment, launched=launched, pad=pad)
     sampler = mb.sampler
     if sampler == "auto":
         sampler = "nutpie" if cache.versions("nutpie")["nutpie"] != "none" else "pymc"

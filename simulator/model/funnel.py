@@ -5,13 +5,14 @@ docstring (`simulator.model`); its numpy inputs are `design.Design`."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from . import rates, terms, traffic
 from .changes import ChangePlan
-from .design import Calendar, Design, Launched, design_of
+from .design import Calendar, Design, Launched, Padding, design_of
 from .experiment import (
     add_likelihood,
     launched_data,
@@ -36,6 +37,7 @@ def build_model(
     *,
     centred: np.ndarray | None = None,
     launched: Launched | None = None,
+    pad: Padding | None = None,
 ) -> pm.Model:
     """The PyMC model of the history, and of an experiment's results when given (pure: same
     inputs, same model; the experiment's likelihood lives in `experiment.py`). The history enters
@@ -46,12 +48,17 @@ def build_model(
     (their period effects continue the history's: iid draws, the AR(1), the trends), their traffic
     enters the traffic likelihood (times a root `lift`'s factor), and their rates enter through
     the option's likelihood (`experiment.launched_logp`), which informs the option's
-    change parameters."""
+    change parameters.
+
+    ``pad``: the history padded at the front (`design.Padding`, a history alone): every
+    per-period input is then a data container, so histories of other lengths padded alike give
+    the same graph, and a compiled model serves them all."""
     import pymc as pm
 
     mb = scenario.model
-    d = design_of(scenario, history, launched, centred)
+    d = design_of(scenario, history, launched, centred, pad)
     with pm.Model(coords=d.coords) as model:
+        d = _as_data(d)
         y = pm.Data("traffic_count", d.data["traffic_count"], dims="period")
         centre = pm.Data("level_centre", d.data["level_centre"])
         log_mu = traffic.level(centre, mb.level_sd, d.T)
@@ -71,6 +78,37 @@ def build_model(
             # above is the steady one; `delta` is how much the walks change its log density
             terms.drift_mixture("rate_drift", "rate_drift_weight", mb.drift_prob, delta)
     return model
+
+
+def _as_data(d: Design) -> Design:
+    """In the padded form, the design's per-period arrays as data containers of fixed shape (the
+    time covariate, the profiles' and the events' designs, the walks' bases, which periods are
+    the data's); else ``d``."""
+    if d.padded is None:
+        return d
+    import pymc as pm
+
+    def data(name: str, x: np.ndarray | None) -> Any:
+        if x is None:
+            return None
+        x = np.asarray(x, dtype=np.float64)
+        return pm.Data(name, x, shape=x.shape)
+
+    cal = d.calendar
+    return dataclasses.replace(
+        d,
+        times=data("period_times", d.times),
+        calendar=dataclasses.replace(
+            cal,
+            season=data("season_design", cal.season),
+            weekday=data("weekday_design", cal.weekday),
+        ),
+        traffic_events=data("traffic_event_design", d.traffic_events),
+        rate_events=data("rate_event_design", d.rate_events),
+        traffic_walk=data("traffic_walk_basis", d.traffic_walk),
+        rate_walk=data("rate_walk_basis", d.rate_walk),
+        inputs={"real": data("period_real", d.real), "seen": data("traffic_seen", d.traffic_seen)},
+    )
 
 
 def _calendar(
@@ -116,8 +154,9 @@ def _traffic(mb: ModelBlock, d: Design, y: Any, log_mu: Any) -> None:
         log_mu = log_mu + u
     if d.traffic_events is not None:
         log_mu = log_mu + terms.one_off_effects("event_traffic", d.traffic_events)
+    mask = d.inputs["seen"] if d.inputs else None
     traffic.likelihood(
-        y, d.data["traffic_count"], d.traffic_seen, log_mu, alpha, walk, mb.drift_prob
+        y, d.data["traffic_count"], d.traffic_seen, log_mu, alpha, walk, mb.drift_prob, mask=mask
     )
 
 
@@ -159,10 +198,12 @@ def _rates(scenario: Scenario, d: Design, launched: Launched | None, params: dic
         walk = terms.walk("rate_", "rate_walk_last", d.rate_walk, mb.drift_sd, rows=N, dims="node")
     if d.rate_events is not None:
         base = base + terms.one_off_effects("event_rate", d.rate_events)
-    eta = terms.period_effects("rate", base, sigma, rho, d.centred, d.T)
+    real = d.inputs["real"] if d.inputs else None
+    eta = terms.period_effects("rate", base, sigma, rho, d.centred, d.T, real=real)
     if rho is not None:
         pm.Deterministic("rate_e", eta - base, dims=("node", "period"))
-    seen = d.cell_seen[:, :T0]
+    # padded: an unobserved cell's counts are zero, and a binomial of none adds nothing
+    seen = d.cell_seen[:, :T0] if d.padded is None else np.ones((N, T0), dtype=bool)
     rates.likelihood(eta, n_par, n_node, d.data, seen, whole=launched is None)
     counts = lp = None
     if launched is not None:  # the launched periods' rates: the option's likelihood

@@ -43,7 +43,7 @@ def profile(
     import pymc as pm
     import pytensor.tensor as pt
 
-    K = design.shape[1]
+    K = columns(design)
     if rows is None:
         sd = pm.HalfNormal(f"{name}_sd", scale)
         if clear:
@@ -66,6 +66,11 @@ def profile(
             z = pm.Normal(f"{name}_z", 0.0, 1.0, shape=(len(nc), K))
             beta = pt.set_subtensor(beta[nc], _shrunk(sd[nc, None] * z, harmonics))
     return pt.dot(pm.Deterministic(f"{name}_beta", beta), design.T)
+
+
+def columns(x: Any) -> int:
+    """The last axis's length of a numpy array or of a data container of fixed shape."""
+    return int(x.type.shape[-1]) if hasattr(x, "type") else int(x.shape[-1])
 
 
 def _shrunk(beta: Any, harmonics: np.ndarray | None) -> Any:
@@ -103,12 +108,12 @@ def walk(
 
     if rows is None:
         sd = pm.HalfNormal(f"{prefix}drift_sd", scale)
-        z = pm.Normal(f"{prefix}drift_z", 0.0, 1.0, shape=basis.shape[1])
+        z = pm.Normal(f"{prefix}drift_z", 0.0, 1.0, shape=columns(basis))
         path = sd * pt.dot(basis, z)
         pm.Deterministic(last, path[-1])
         return path
     sd = pm.HalfNormal(f"{prefix}drift_sd", scale, dims=dims)
-    z = pm.Normal(f"{prefix}drift_z", 0.0, 1.0, shape=(rows, basis.shape[1]))
+    z = pm.Normal(f"{prefix}drift_z", 0.0, 1.0, shape=(rows, columns(basis)))
     path = sd[:, None] * pt.dot(z, basis.T)
     pm.Deterministic(last, path[:, -1], dims=dims)
     return path
@@ -133,13 +138,15 @@ def one_off_effects(name: str, design: np.ndarray) -> Any:
     import pymc as pm
     import pytensor.tensor as pt
 
-    effect = pm.Normal(name, 0.0, 1.0, shape=design.shape[-1])
+    effect = pm.Normal(name, 0.0, 1.0, shape=columns(design))
     if design.ndim == 2:
         return pt.dot(design, effect)
     return pt.tensordot(design, effect, axes=[[design.ndim - 1], [0]])
 
 
-def period_effects(prefix: str, base: Any, sigma: Any, rho: Any, centred: np.ndarray, T: int):
+def period_effects(
+    prefix: str, base: Any, sigma: Any, rho: Any, centred: np.ndarray, T: int, real: Any = None
+):
     """Rows of series (rows x ``T`` periods): ``base`` (the mean, with its trend and profiles)
     plus period effects, iid ``Normal(0, sigma)`` when ``rho`` is None, else a stationary AR(1)
     with marginal sd ``sigma`` and coefficient ``rho`` (one per row).
@@ -147,7 +154,10 @@ def period_effects(prefix: str, base: Any, sigma: Any, rho: Any, centred: np.nda
     Rows whose data pin each period down are centred: their values are sampled directly
     (``{prefix}_eta_c``; with AR(1), a flat variable carrying the AR(1) log density as the
     potential ``{prefix}_ar1``). The others are non-centred, from standard normals
-    (``{prefix}_z``). The posterior is the same either way."""
+    (``{prefix}_z``). The posterior is the same either way.
+
+    ``real`` (periods, 1 or 0; iid only): a centred row's values in the periods marked 0 (padded,
+    with no data) are standard normals, so that nothing else depends on them."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -159,7 +169,10 @@ def period_effects(prefix: str, base: Any, sigma: Any, rho: Any, centred: np.nda
         eta = pt.set_subtensor(eta[nc], base[nc] + e)
     if len(c):
         if rho is None:
-            x = pm.Normal(f"{prefix}_eta_c", base[c], sigma[c, None], shape=(len(c), T))
+            mu, sd = base[c], sigma[c, None]
+            if real is not None:
+                mu, sd = real * mu, real * sd + (1.0 - real)
+            x = pm.Normal(f"{prefix}_eta_c", mu, sd, shape=(len(c), T))
         else:
             x = pm.Flat(f"{prefix}_eta_c", shape=(len(c), T))
             e = x - base[c]

@@ -64,6 +64,8 @@ def likelihood(
     alpha: Any,
     walk: Any = None,
     drift_prob: float = 0.5,
+    *,
+    mask: Any = None,
 ) -> None:
     """``traffic_obs``: the observed periods' traffic ``y`` (``counts`` its values, ``seen`` which
     periods were observed; empty cells are missing data, with no likelihood term) given the log
@@ -71,9 +73,25 @@ def likelihood(
 
     With a ``walk``, a mixture of the traffic with and without it (prior probability of the
     drift ``drift_prob``, `terms.drift_mixture`; ``drift_weight``: each draw's posterior
-    probability that the walk is on, with which the forecast continues it)."""
+    probability that the walk is on, with which the forecast continues it).
+
+    ``mask`` (the padded form: a data container, 1 for the observed periods, 0 for the others):
+    every period's term, times the mask, as the potential ``traffic_obs``."""
     import pymc as pm
     import pytensor.tensor as pt
+
+    if mask is not None:
+
+        def masked(lm):
+            nb = pm.NegativeBinomial.dist(mu=pt.exp(lm), alpha=alpha)
+            return (mask * pm.logp(nb, y)).sum()
+
+        if walk is None:
+            pm.Potential("traffic_obs", masked(log_mu))
+        else:
+            on, off = masked(log_mu + walk), masked(log_mu)
+            drift_mixture("traffic_obs", "drift_weight", drift_prob, on, off)
+        return
 
     idx = np.flatnonzero(seen)
     if walk is not None:
