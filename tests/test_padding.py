@@ -5,11 +5,14 @@ one compiled model samples them all. Evaluated in PyTensor's Python mode: nothin
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from simulator.model.design import Padding, design_of, paddings, walk_terms
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PY = None  # PyTensor's Python mode, made on first use
 
@@ -66,51 +69,75 @@ def _real_entries(grad: dict, shapes: dict, pad: int) -> dict:
 
 
 def _variant(name: str):
-    """The seed scenario and its first 39 weeks, as the variant ``name`` has them."""
+    """A scenario, its history, and the shorter history padded to the longer's length: the
+    seed's first 39 of 52 weeks (with empty cells in the traffic and a stage, and two events; or
+    with steady levels), or the booking scenario's 70 of its first 83 weeks (a yearly profile,
+    clear for the traffic)."""
     from simulator.io.scenario import Event
 
+    if name == "seasonal":
+        from simulator.api import load_scenario
+        from simulator.io.data import read_history
+
+        scenario = load_scenario(ROOT / "scenarios" / "booking_q1.yaml")
+        history = read_history(scenario).rows(0, 83)
+        return scenario, history, history.rows(0, 70)
     scenario, history = _seed()
     short = history.rows(0, 39)
     root, stage = list(scenario.funnel)[:2]
-    if name == "missing":  # empty cells: the traffic's, and a stage's
-        gaps = {root: np.arange(39) == 5, stage: np.isin(np.arange(39), [9, 20])}
-        short = dataclasses.replace(short, missing={**short.missing, **gaps})
-    mb = {"steady": {"drift": "none"}}.get(name)
-    events = {
-        "events": [
-            Event(label="campaign", first=short.labels[10], last=short.labels[12], stages=[root]),
-            Event(label="outage", first=short.labels[30], last=short.labels[30]),
-        ]
-    }
-    if mb:
-        scenario = scenario.model_copy(update={"model": scenario.model.model_copy(update=mb)})
-    if name == "events":
-        scenario = scenario.model_copy(update=events)
-    return scenario, history, short
+    if name == "steady":
+        mb = scenario.model.model_copy(update={"drift": "none"})
+        return scenario.model_copy(update={"model": mb}), history, short
+    # empty cells: the traffic's, and a stage's; two events
+    gaps = {root: np.arange(39) == 5, stage: np.isin(np.arange(39), [9, 20])}
+    short = dataclasses.replace(short, missing={**short.missing, **gaps})
+    events = [
+        Event(label="campaign", first=short.labels[10], last=short.labels[12], stages=[root]),
+        Event(label="outage", first=short.labels[30], last=short.labels[30]),
+    ]
+    return scenario.model_copy(update={"events": events}), history, short
 
 
-@pytest.mark.parametrize("variant", ["seed", "missing", "steady", "events"])
+TRACED = (
+    "traffic_walk_last",
+    "rate_walk_last",
+    "drift_weight",
+    "rate_drift_weight",
+    "season_beta",
+    "rate_season_beta",
+    "event_traffic",
+    "event_rate",
+)
+
+
+@pytest.mark.parametrize("variant", ["seed", "steady", "seasonal"])
 def test_the_padded_model_is_the_history_model(variant):
-    """39 of the seed's 52 weeks (its trend, its drifting levels; with empty cells in the traffic
-    and a stage; with steady levels; with two events), padded to 52: the log density changes
-    with the history's parameters exactly as the unpadded model's does, and its gradient in them
-    is the same; the padded periods' parameters are standard normals of their own."""
+    """The shorter history padded to the longer's length: the log density changes with the
+    history's parameters exactly as the unpadded model's does, with the same gradient, and what
+    the forecast reads (where the walks end, the drift's weights, the profiles, the events'
+    effects) is the same; the padded periods' parameters and the walks' extra terms are standard
+    normals of their own."""
     from simulator.model.funnel import build_model
 
     scenario, history, short = _variant(variant)
-    pad = dataclasses.replace(paddings(scenario, [short, history])[0], length=52)
-    P = 52 - 39
+    pad = paddings(scenario, [short, history])[0]
+    T, P = len(short), pad.length - len(short)
     own = build_model(scenario, short, centred=np.array(pad.centred))
+    # the unpadded model, given the padding's centred nodes, makes its choices of profiles
+    # itself: the same ones (so the two have the same variables)
+    d = design_of(scenario, short)
+    assert d.calendar.traffic_clear == pad.traffic_clear
+    rc = d.calendar.rate_clear
+    assert (None if rc is None else tuple(rc)) == pad.rate_clear
     big = build_model(scenario, short, pad=pad)
-    assert design_of(scenario, short, pad=pad).padded == P
     f0, f1 = own.compile_logp(mode=_mode()), big.compile_logp(mode=_mode())
     g0, g1 = own.compile_dlogp(mode=_mode()), big.compile_dlogp(mode=_mode())
+    traced = [n for n in TRACED if n in own.named_vars]
+    t0, t1 = (_traced(m, traced) for m in (own, big))
     rng = np.random.default_rng(3)
     init0, init1 = own.initial_point(), big.initial_point()
     fill = {k: rng.normal(size=np.shape(v)) for k, v in init1.items()}
     shapes = {k: np.shape(v) for k, v in init0.items()}
-    names1 = [v.name for v in big.value_vars]
-    sizes1 = [int(np.prod(np.shape(init1[n]))) for n in names1]
     for _ in range(3):
         a, b = (
             {k: np.asarray(v) + rng.normal(scale=0.3, size=np.shape(v)) for k, v in init0.items()}
@@ -120,24 +147,40 @@ def test_the_padded_model_is_the_history_model(variant):
         own_change, big_change = f0(a) - f0(b), f1(pa) - f1(pb)
         assert np.isfinite(own_change)
         assert big_change == pytest.approx(own_change, rel=1e-11, abs=1e-8)
-        # the gradient, split per value variable in the model's order
-        flat = np.split(g1(pa), np.cumsum(sizes1)[:-1])
-        grad1 = {n: x.reshape(np.shape(init1[n])) for n, x in zip(names1, flat, strict=True)}
+        grad0, grad1 = _per_variable(own, g0(a)), _per_variable(big, g1(pa))
         real = _real_entries(grad1, shapes, P)
-        flat0 = np.split(
-            g0(a), np.cumsum([int(np.prod(shapes[v.name])) for v in own.value_vars])[:-1]
-        )
-        for v, x in zip(own.value_vars, flat0, strict=True):
-            np.testing.assert_allclose(real[v.name].ravel(), x, rtol=1e-9, atol=1e-9)
-        # the padded entries: standard normals, their gradient -x
-        for n in ("rate_z", "rate_eta_c"):
-            if n in grad1:
-                np.testing.assert_allclose(grad1[n][..., :P], -pa[n][..., :P], rtol=1e-12)
+        for k, g in grad0.items():
+            np.testing.assert_allclose(real[k], g, rtol=1e-9, atol=1e-9, err_msg=k)
+        for x, y, n in zip(t0(a), t1(pa), traced, strict=True):
+            np.testing.assert_allclose(y, x, rtol=1e-11, atol=1e-12, err_msg=n)
+        # the padded entries and the extra walk terms: standard normals, their gradient -x
+        for k, g in grad1.items():
+            if k.endswith("drift_z"):
+                cols = shapes[k][-1]
+                np.testing.assert_allclose(g[..., cols:], -pa[k][..., cols:], rtol=1e-12)
+            elif np.shape(g) != shapes[k]:
+                assert np.shape(g)[-1] == T + P
+                np.testing.assert_allclose(g[..., :P], -pa[k][..., :P], rtol=1e-12)
+
+
+def _traced(model, names: list[str]):
+    """The named variables as a function of a point (the value variables by name)."""
+    outs = model.replace_rvs_by_values([model[n] for n in names])
+    return model.compile_fn(outs, inputs=model.value_vars, mode=_mode(), on_unused_input="ignore")
+
+
+def _per_variable(model, flat: np.ndarray) -> dict[str, np.ndarray]:
+    """A model's flat gradient split per value variable, in the model's order."""
+    init = model.initial_point()
+    names = [v.name for v in model.value_vars]
+    sizes = [int(np.prod(np.shape(init[n]))) for n in names]
+    parts = np.split(flat, np.cumsum(sizes)[:-1])
+    return {n: x.reshape(np.shape(init[n])) for n, x in zip(names, parts, strict=True)}
 
 
 def test_histories_of_two_lengths_padded_alike_make_one_graph():
     """26 and 39 weeks padded to 52 weeks: the same computation up to the data (what a compiled
-    model is reused on, `compiled.same_computation`); unpadded, they are not."""
+    model is reused on, `compiled.same_computation`)."""
     from simulator.model import compiled
     from simulator.model.funnel import build_model
 
@@ -145,15 +188,13 @@ def test_histories_of_two_lengths_padded_alike_make_one_graph():
     pad = paddings(scenario, [history.rows(0, 26), history])[0]
     a, b = (build_model(scenario, history.rows(0, n), pad=pad) for n in (26, 39))
     assert compiled.same_computation(compiled.graphs_of(a), compiled.graphs_of(b))
-    c = build_model(scenario, history.rows(0, 39), centred=np.array(pad.centred))
-    assert not compiled.same_computation(compiled.graphs_of(a), compiled.graphs_of(c))
 
 
 def test_paddings_take_the_longest_histories_choices():
     scenario, history = _seed()
     hs = [history.rows(0, n) for n in (13, 26, 39)]
     pads = paddings(scenario, hs)
-    assert len({p for p in pads}) == 1
+    assert len(set(pads)) == 1
     (pad,) = set(pads)
     d39 = design_of(scenario, hs[-1])
     assert pad == Padding(39, tuple(d39.centred), False, None, walk_terms(39))
@@ -167,6 +208,34 @@ def test_paddings_take_the_longest_histories_choices():
     assert paddings(ar1, hs) == [None, None, None]
     with pytest.raises(ValueError, match="cannot pad"):
         design_of(scenario, history, pad=pad)
+    with pytest.raises(ValueError, match="padding covers"):
+        from simulator.model.funnel import build_model
+
+        build_model(ar1, hs[0], pad=pad)
+
+
+def test_windows_whose_models_have_other_parts_are_padded_apart():
+    """An event in the 39 weeks but not in the 13 or 26: its effect is a parameter the shorter
+    windows' models lack, so they are padded to 26 together and the 39 weeks not at all."""
+    from simulator.io.scenario import Event
+
+    scenario, history = _seed()
+    hs = [history.rows(0, n) for n in (13, 26, 39)]
+    ev = Event(label="campaign", first=history.labels[30], last=history.labels[31])
+    with_event = scenario.model_copy(update={"events": [ev]})
+    a, b, c = paddings(with_event, hs)
+    assert a == b and a.length == 26 and c is None
+
+
+def test_a_padded_fit_has_a_key_of_its_own():
+    from simulator.model.fitting import fit_key
+
+    scenario, history = _seed()
+    short = history.rows(0, 39)
+    pad = paddings(scenario, [short, history])[0]
+    assert fit_key(scenario, short, pad=pad) != fit_key(scenario, short)
+    other = dataclasses.replace(pad, length=60)
+    assert fit_key(scenario, short, pad=pad) != fit_key(scenario, short, pad=other)
 
 
 def test_backtest_pads_its_windows_to_the_longest(tmp_path, monkeypatch):

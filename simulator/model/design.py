@@ -375,6 +375,8 @@ def padded(d: Design, pad: Padding) -> Design:
     P = pad.length - d.T
     if P < 0 or d.T != d.T0:
         raise ValueError(f"cannot pad {d.T} periods to {pad.length}")
+    if len(pad.centred) != len(d.nodes) or len(pad.rate_clear or d.nodes) != len(d.nodes):
+        raise ValueError("the padding's choices are of another funnel")
     seen = _front(d.cell_seen, P, 1)
     data = dict(d.data)
     data["traffic_count"] = _front(np.where(d.traffic_seen, d.data["traffic_count"], 0), P)
@@ -386,7 +388,7 @@ def padded(d: Design, pad: Padding) -> Design:
 
     cal = d.calendar
     clear = None if pad.rate_clear is None else np.array(pad.rate_clear, dtype=bool)
-    labels = [f"(before {i + 1})" for i in range(P)]
+    labels = [f"(before {i})" for i in range(P, 0, -1)]
     return dataclasses.replace(
         d,
         T0=pad.length,
@@ -421,8 +423,10 @@ def design_of(
 ) -> Design:
     """The `Design` of the model of ``history`` (followed by ``launched``'s periods when given);
     ``centred`` fixes which rate nodes are centred (default: `default_centred` of the history);
-    ``pad``: padded at the front (`padded`)."""
+    ``pad``: padded at the front (`padded`; a history alone, with the padding's choices)."""
     if pad is not None:
+        if launched is not None or centred is not None:
+            raise ValueError("a padded design is of a history alone, with the padding's choices")
         return padded(design_of(scenario, history, centred=np.array(pad.centred)), pad)
     mb = scenario.model
     st = Structure.of(scenario)

@@ -57,6 +57,8 @@ def build_model(
 
     mb = scenario.model
     d = design_of(scenario, history, launched, centred, pad)
+    if pad is not None and (experiment is not None or mb.period_effects == "ar1" or d.values):
+        raise ValueError("padding covers a history alone, with iid period effects, no values")
     with pm.Model(coords=d.coords) as model:
         d = _as_data(d)
         y = pm.Data("traffic_count", d.data["traffic_count"], dims="period")

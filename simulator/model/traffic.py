@@ -84,7 +84,7 @@ def likelihood(
 
         def masked(lm):
             nb = pm.NegativeBinomial.dist(mu=pt.exp(lm), alpha=alpha)
-            return (mask * pm.logp(nb, y)).sum()
+            return pt.switch(mask > 0, pm.logp(nb, y), 0.0).sum()
 
         if walk is None:
             pm.Potential("traffic_obs", masked(log_mu))
