@@ -741,8 +741,11 @@ def _quarter(
             fit.chains
         )
 
+    # padded to the history and the quarter: every week of the quarter's actuals gives the
+    # same graph, so next week's run loads this week's compiled model from the disk cache
+    pad = model.launched_padding(scenario, history, len(actuals), scenario.horizon)
     fit = soundness.fit(
-        scenario, history, launched=model.Launched(option, actuals), evaluate=evaluate
+        scenario, history, launched=model.Launched(option, actuals), evaluate=evaluate, pad=pad
     )
     paths = quarter(fit)
     now = paths.pop(option)

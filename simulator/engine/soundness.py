@@ -177,16 +177,18 @@ def fit(
     experiment=None,
     launched: model.Launched | None = None,
     evaluate: Evaluate | None = None,
+    pad: model.Padding | None = None,
 ) -> Fit:
     """`model.fit`, then sampled again with more draws while what the answer is made of is not
     sound (see the module's docstring); ``evaluate``: what the answer is made of, from a fit
-    (default `forecast_evaluation`, as `decide` computes it).
+    (default `forecast_evaluation`, as `decide` computes it); ``pad``: the fit's padding
+    (`model.fit`).
 
     The time cap counts each fit's recorded sampling seconds (a fit read from the cache counts
     what it took when it was made), so a rerun on cached fits takes the same decisions."""
     mb = scenario.model
     evaluate = evaluate or forecast_evaluation(scenario, history)
-    f = model.fit(scenario, history, experiment=experiment, launched=launched)
+    f = model.fit(scenario, history, experiment=experiment, launched=launched, pad=pad)
     j = _judged(scenario, f, evaluate)
     steps = [_step(mb.draws, mb.tune, j)]
     spent, capped = _cost(f), False
@@ -197,9 +199,9 @@ def fit(
                 capped = True
                 break
             longer = _longer(scenario, draws, tune)
-            cached = cache.entry(model.fit_key(longer, history, experiment, launched))
+            cached = cache.entry(model.fit_key(longer, history, experiment, launched, pad))
             logger.log(logging.DEBUG if cached else logging.INFO, _extending_words(j, draws, spent))
-            f = model.fit(longer, history, experiment=experiment, launched=launched)
+            f = model.fit(longer, history, experiment=experiment, launched=launched, pad=pad)
             spent += _cost(f)
             j = _judged(longer, f, evaluate)
             steps.append(_step(draws, tune, j))

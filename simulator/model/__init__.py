@@ -60,18 +60,27 @@ scatter around where the walks ended.
 Launched periods (`Launched`, `krsim track`): the time line continues after the history; their
 traffic enters ``traffic_obs`` (times a root lift's factor) and their rates the potential
 ``launched_obs`` under the option's changes, whose parameters are random variables.
+
+Padding (`Padding`: `paddings` for `krsim backtest`'s windows, `launched_padding` for `krsim
+track`'s weeks): the time line padded at the front, with no data there and every per-period input
+a data container, so that histories of different lengths give one graph (one compiled model).
+The padded periods' parameters are standard normals nothing else depends on, and the walks'
+bases are zero there, so the posterior of the others is the unpadded model's.
 """
 
 from ..io.scenario import Structure
 from .design import (
     WALK_TERMS,
     Launched,
+    Padding,
     calendar_dates,
     centred_nodes,
     default_centred,
     empirical_rates,
+    launched_padding,
     model_data,
     observed_cells,
+    paddings,
     walk_basis,
     walk_terms,
 )
@@ -94,6 +103,7 @@ __all__ = [
     "WALK_TERMS",
     "Fit",
     "Launched",
+    "Padding",
     "Structure",
     "add_value_likelihood",
     "ar1_filter",
@@ -106,8 +116,10 @@ __all__ = [
     "empirical_rates",
     "fit",
     "fit_key",
+    "launched_padding",
     "model_data",
     "observed_cells",
+    "paddings",
     "period_times",
     "posterior_arrays",
     "sample",

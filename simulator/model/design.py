@@ -284,6 +284,9 @@ class Design:
     # periods added before the history (`Padding`): None for the model's ordinary form, else
     # every per-period input is a data container and the history's periods are the last T0 - pad
     padded: int | None = None
+    # in the padded form with launched periods: the last periods, in which they lie (their
+    # likelihood is computed on these alone)
+    window: int | None = None
     # in the padded form, inside the model: the data containers of `real` ("real") and of the
     # observed traffic periods ("seen")
     inputs: dict | None = None
@@ -308,6 +311,7 @@ class Padding:
     traffic_clear: bool
     rate_clear: tuple[bool, ...] | None
     walk_terms: int
+    launched: int = 0  # the last periods, in which launched periods may lie (`launched_padding`)
 
     def key(self) -> dict:
         return dataclasses.asdict(self)
@@ -345,6 +349,29 @@ def paddings(scenario: Scenario, histories: list[CountTable]) -> list[Padding | 
     return out
 
 
+def launched_padding(
+    scenario: Scenario, history: CountTable, periods: int, horizon: int
+) -> Padding | None:
+    """The `Padding` of the history followed by ``periods`` launched ones (`krsim track`'s
+    actuals): to the history and the next whole number of ``horizon``s, with the history's
+    choices, so that every week of a quarter's actuals gives the same graph. None when the
+    model has parts that padding does not cover (AR(1) period effects, value stages)."""
+    if scenario.model.period_effects == "ar1" or value_stages(scenario):
+        return None
+    window = horizon * max(1, -(-periods // horizon))
+    length = len(history) + window
+    d = design_of(scenario, history)
+    cal = d.calendar
+    return Padding(
+        length=length,
+        centred=tuple(bool(c) for c in d.centred),
+        traffic_clear=bool(cal.traffic_clear),
+        rate_clear=None if cal.rate_clear is None else tuple(bool(c) for c in cal.rate_clear),
+        walk_terms=walk_terms(length),
+        launched=window,
+    )
+
+
 def _parts(d: Design) -> tuple:
     """Which parts a history's model has besides its length (`paddings`' groups): the yearly
     and the day-of-week profiles, and how many events' effects."""
@@ -367,21 +394,22 @@ def _front(x: np.ndarray | None, pad: int, axis: int = 0) -> np.ndarray | None:
 
 
 def padded(d: Design, pad: Padding) -> Design:
-    """``d`` (a history's design, no launched periods) padded at the front to ``pad.length``
-    periods: no traffic and no rate cell observed there (a rate cell with no parent count adds
+    """``d`` (a history's design, with launched periods after it or not) padded at the front to
+    ``pad.length`` periods: no traffic and no rate cell observed there (a rate cell with no parent count adds
     nothing to the binomials), the designs' rows zero there (the walks' paths, the profiles,
     the trend and the events are zero), the walks' bases widened to ``pad.walk_terms`` columns
     with zeros, and the choices fixed by ``pad``."""
     P = pad.length - d.T
-    if P < 0 or d.T != d.T0:
-        raise ValueError(f"cannot pad {d.T} periods to {pad.length}")
+    if P < 0 or d.T - d.T0 > pad.launched:
+        raise ValueError(f"cannot pad {d.T0} + {d.T - d.T0} periods to {pad.length}")
     if len(pad.centred) != len(d.nodes) or len(pad.rate_clear or d.nodes) != len(d.nodes):
         raise ValueError("the padding's choices are of another funnel")
     seen = _front(d.cell_seen, P, 1)
     data = dict(d.data)
     data["traffic_count"] = _front(np.where(d.traffic_seen, d.data["traffic_count"], 0), P)
+    history = d.cell_seen & (np.arange(d.T) < d.T0)  # launched periods: their own likelihood
     for k in ("node_count", "parent_count"):
-        data[k] = _front(np.where(d.cell_seen, d.data[k], 0), P, 1)
+        data[k] = _front(np.where(history, d.data[k], 0), P, 1)
 
     def basis(b: np.ndarray | None) -> np.ndarray | None:
         return None if b is None else np.pad(b, [(P, 0), (0, pad.walk_terms - b.shape[1])])
@@ -391,7 +419,7 @@ def padded(d: Design, pad: Padding) -> Design:
     labels = [f"(before {i})" for i in range(P, 0, -1)]
     return dataclasses.replace(
         d,
-        T0=pad.length,
+        T0=P + d.T0,
         T=pad.length,
         times=_front(d.times, P),
         data=data,
@@ -411,6 +439,7 @@ def padded(d: Design, pad: Padding) -> Design:
         traffic_walk=basis(d.traffic_walk),
         rate_walk=basis(d.rate_walk),
         padded=P,
+        window=pad.launched if d.T > d.T0 else None,
     )
 
 
@@ -425,9 +454,9 @@ def design_of(
     ``centred`` fixes which rate nodes are centred (default: `default_centred` of the history);
     ``pad``: padded at the front (`padded`; a history alone, with the padding's choices)."""
     if pad is not None:
-        if launched is not None or centred is not None:
-            raise ValueError("a padded design is of a history alone, with the padding's choices")
-        return padded(design_of(scenario, history, centred=np.array(pad.centred)), pad)
+        if centred is not None:
+            raise ValueError("a padded design makes the padding's choices")
+        return padded(design_of(scenario, history, launched, np.array(pad.centred)), pad)
     mb = scenario.model
     st = Structure.of(scenario)
     both = history if launched is None else launched.after(history)

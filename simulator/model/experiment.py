@@ -520,13 +520,18 @@ def launched_params(scenario: Scenario, option: str) -> dict[str, Any]:
     return {name: pymc_dist(name, prior) for name, prior in plan.params.items()}
 
 
-def launched_data(launched: Any) -> dict[str, Any]:
+def launched_data(launched: Any, length: int | None = None) -> dict[str, Any]:
     """The launched periods' counts as data containers (``pm.Data`` ``launched_count_<column>``,
     in the model in context), so that actuals of the same length and columns give the same graph:
-    a rerun with corrected actuals, or another team's, reuses the compiled model."""
+    a rerun with corrected actuals, or another team's, reuses the compiled model. ``length``
+    (the padded form): over the whole time line, zero before the launched periods (a binomial
+    of none adds nothing), so that actuals of any length give the same graph."""
     import pymc as pm
 
-    return {c: pm.Data(f"launched_count_{c}", v) for c, v in launched.table.counts.items()}
+    counts = launched.table.counts
+    if length is not None:
+        counts = {c: np.pad(v, (length - len(v), 0)) for c, v in counts.items()}
+    return {c: pm.Data(f"launched_count_{c}", v) for c, v in counts.items()}
 
 
 def launched_logp(

@@ -58,7 +58,7 @@ def build_model(
     mb = scenario.model
     d = design_of(scenario, history, launched, centred, pad)
     if pad is not None and (experiment is not None or mb.period_effects == "ar1" or d.values):
-        raise ValueError("padding covers a history alone, with iid period effects, no values")
+        raise ValueError("padding covers no experiment, AR(1) period effects nor values")
     with pm.Model(coords=d.coords) as model:
         d = _as_data(d)
         y = pm.Data("traffic_count", d.data["traffic_count"], dims="period")
@@ -68,7 +68,8 @@ def build_model(
         if launched is not None:
             params = launched_params(scenario, launched.option)
             lifts = ChangePlan.of(scenario, launched.option).traffic_lifts
-            log_mu = traffic.launched_lifts(log_mu, d.T0, [params[n] for n in lifts])
+            on = d.inputs["launched"] if d.inputs else None
+            log_mu = traffic.launched_lifts(log_mu, d.T0, [params[n] for n in lifts], mask=on)
         _traffic(mb, d, y, log_mu)
         rate_terms = _rates(scenario, d, launched, params) if d.nodes else None
         values = _values(mb, d) if d.values is not None else None
@@ -97,6 +98,9 @@ def _as_data(d: Design) -> Design:
         return pm.Data(name, x, shape=x.shape)
 
     cal = d.calendar
+    inputs = {"real": data("period_real", d.real), "seen": data("traffic_seen", d.traffic_seen)}
+    if d.T0 < d.T:  # launched periods after the history
+        inputs["launched"] = data("launched_periods", (np.arange(d.T) >= d.T0).astype(float))
     return dataclasses.replace(
         d,
         times=data("period_times", d.times),
@@ -109,7 +113,7 @@ def _as_data(d: Design) -> Design:
         rate_events=data("rate_event_design", d.rate_events),
         traffic_walk=data("traffic_walk_basis", d.traffic_walk),
         rate_walk=data("rate_walk_basis", d.rate_walk),
-        inputs={"real": data("period_real", d.real), "seen": data("traffic_seen", d.traffic_seen)},
+        inputs=inputs,
     )
 
 
@@ -204,19 +208,26 @@ def _rates(scenario: Scenario, d: Design, launched: Launched | None, params: dic
     eta = terms.period_effects("rate", base, sigma, rho, d.centred, d.T, real=real)
     if rho is not None:
         pm.Deterministic("rate_e", eta - base, dims=("node", "period"))
-    # padded: an unobserved cell's counts are zero, and a binomial of none adds nothing
-    seen = d.cell_seen[:, :T0] if d.padded is None else np.ones((N, T0), dtype=bool)
-    rates.likelihood(eta, n_par, n_node, d.data, seen, whole=launched is None)
+    # padded: every period, and the cells of the history's likelihood that are not its (not
+    # observed, padded, launched) have zero counts: a binomial of none adds nothing; the
+    # launched periods' likelihood on the last periods they may lie in, zero counts before them
+    seen, tail, length = d.cell_seen[:, :T0], slice(T0, None), None
+    if d.padded is not None:
+        seen = np.ones((N, d.T), dtype=bool)
+        length = d.window
+        tail = slice(d.T - d.window, None) if d.window else None
+    whole = launched is None or d.padded is not None
+    rates.likelihood(eta, n_par, n_node, d.data, seen, whole=whole)
     counts = lp = None
     if launched is not None:  # the launched periods' rates: the option's likelihood
-        counts = launched_data(launched)
-        lp = launched_logp(scenario, launched, d.nodes, eta[:, T0:], base[:, T0:], params, counts)
+        counts = launched_data(launched, length)
+        lp = launched_logp(scenario, launched, d.nodes, eta[:, tail], base[:, tail], params, counts)
         pm.Potential("launched_obs", lp)
     delta = None
     if walk is not None:
         delta, eta_w = rates.walk_delta(eta, base, walk, sigma, d.centred, (n_par, n_node), seen)
         if launched is not None:  # and what the walk changes in the launched periods
-            on = (eta_w[:, T0:], base[:, T0:] + walk[:, T0:])
+            on = (eta_w[:, tail], base[:, tail] + walk[:, tail])
             delta = delta + launched_logp(scenario, launched, d.nodes, *on, params, counts) - lp
     return RateTerms(mu, sigma, slope, walk, delta)
 

@@ -19,11 +19,14 @@ def level(centre: Any, sd: float, T: int) -> Any:
     return pm.Normal("level", centre, sd) + pt.zeros(T)
 
 
-def launched_lifts(log_mu: Any, start: int, factors: list[Any]) -> Any:
+def launched_lifts(log_mu: Any, start: int, factors: list[Any], mask: Any = None) -> Any:
     """``log_mu`` with the periods from ``start`` on (those under a launched option) times each
-    of the option's traffic lift ``factors``."""
+    of the option's traffic lift ``factors``; ``mask`` (the padded form: 1 for those periods, 0
+    for the others) in place of ``start``."""
     import pytensor.tensor as pt
 
+    if mask is not None:
+        return log_mu + mask * sum(pt.log(f) for f in factors)
     for factor in factors:
         log_mu = pt.set_subtensor(log_mu[start:], log_mu[start:] + pt.log(factor))
     return log_mu
