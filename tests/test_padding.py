@@ -22,7 +22,7 @@ def _mode():
     if PY is None:
         import pytensor
 
-        PY = pytensor.compile.mode.Mode(linker="py", optimizer="fast_compile")
+        PY = pytensor.compile.mode.Mode(linker="py", optimizer=None)
     return PY
 
 
@@ -149,47 +149,114 @@ def _actuals(history, weeks: int, option: str):
     return Launched(option, CountTable(history.path, history.key, labels, counts))
 
 
-def test_the_padded_model_with_launched_periods_is_the_model():
-    """`track`'s model: the seed's 52 weeks and 4 weeks under its gate (an account required,
-    whose stages have a Gaussian likelihood), padded to the history and the quarter (65 weeks):
-    the log density changes with the parameters as the unpadded model's does, with the same
-    gradient, and what the forecast reads is the same."""
+LIFTED = """  lifted:
+    label: Lifts and a flow (illustrative)
+    changes:
+      - lift: {stage: visits, factor: {lognormal_interval: [1.0, 1.2]}}
+      - lift: {stage: accompany, factor: {lognormal_interval: [0.9, 1.1]}}
+      - flow: {from: booking, to: signup, among: not logged_in, rate: {beta_interval: [0.03, 0.15]}}
+"""
+
+
+def _with_lifts(tmp_path: Path):
+    """The seed scenario with an option that lifts the traffic and a rate and moves users of a
+    segment's complement (its moments through the segment's)."""
+    from conftest import SEED_SCENARIO
+
+    from simulator.api import load_scenario
+
+    text = SEED_SCENARIO.read_text().replace("options:\n", "options:\n" + LIFTED, 1)
+    text = text.replace("history: data/", f"history: {SEED_SCENARIO.parent}/data/", 1)
+    path = tmp_path / "lifted.yaml"
+    path.write_text(text)
+    return load_scenario(path)
+
+
+@pytest.mark.parametrize(
+    ("option", "weeks", "actuals"),
+    [("mandatory_account", 52, 4), ("lifted", 6, 2)],
+)
+def test_the_padded_model_with_launched_periods_is_the_model(tmp_path, option, weeks, actuals):
+    """`track`'s model, padded to the history and the quarter: the seed's 52 weeks and 4 weeks
+    under its gate (an account required, whose stages have a Gaussian likelihood); its first 6
+    weeks and 2 under lifts of the traffic and a rate and a flow (the quarter's 13 weeks then
+    begin with padded periods). The log density changes with the parameters as the unpadded
+    model's does, with the same gradient, and what the forecast reads is the same."""
     from simulator.model import launched_padding
     from simulator.model.funnel import build_model
 
     scenario, history = _seed()
-    launched = _actuals(history, 4, "mandatory_account")
-    pad = launched_padding(scenario, history, 4, scenario.horizon)
-    assert pad.length == 52 + 13
-    P = pad.length - 56
+    if option == "lifted":
+        scenario = _with_lifts(tmp_path)
+    history = history.rows(0, weeks)
+    launched = _actuals(history, actuals, option)
+    pad = launched_padding(scenario, history, actuals, scenario.horizon)
+    assert (pad.length, pad.launched) == (weeks + 13, 13)
+    P = pad.length - weeks - actuals
     own = build_model(scenario, history, launched=launched, centred=np.array(pad.centred))
     big = build_model(scenario, history, launched=launched, pad=pad)
-    _same_changes(own, big, P, seed=7)
+    # the launched periods' log density is the unpadded one's, not a constant apart from it
+    point = _padded_point(own.initial_point(), big.initial_point(), P)
+    obs0, obs1 = (_traced(m, ["launched_obs"]) for m in (own, big))
+    assert obs1(point)[0] == pytest.approx(obs0(own.initial_point())[0], rel=1e-12)
+    _same_changes(own, big, P, seed=7, traced_tol=1e-9)
 
 
-def test_weeks_of_actuals_padded_alike_make_one_graph():
-    """Three and five weeks of actuals, padded to the history and the quarter: one computation,
-    so next week's `track` loads this week's compiled model."""
+def test_weeks_of_actuals_padded_alike_make_one_graph(tmp_path):
+    """One, five and thirteen weeks of actuals under lifts of the traffic and a rate, padded to
+    the history and the quarter: one computation, so next week's `track` loads this week's
+    compiled model."""
     from simulator.model import compiled, launched_padding
     from simulator.model.funnel import build_model
 
-    scenario, history = _seed()
-    models = []
-    for weeks in (3, 5):
+    scenario = _with_lifts(tmp_path)
+    _, history = _seed()
+    graphs = []
+    for weeks in (1, 5, 13):
         pad = launched_padding(scenario, history, weeks, scenario.horizon)
-        launched = _actuals(history, weeks, "mandatory_account")
-        models.append(build_model(scenario, history, launched=launched, pad=pad))
-    assert compiled.same_computation(*(compiled.graphs_of(m) for m in models))
+        launched = _actuals(history, weeks, "lifted")
+        graphs.append(
+            compiled.graphs_of(build_model(scenario, history, launched=launched, pad=pad))
+        )
+    assert all(compiled.same_computation(graphs[0], g) for g in graphs[1:])
 
 
-def _same_changes(own, big, P: int, seed: int) -> None:
+def test_track_pads_each_week_alike(monkeypatch):
+    """`track` fits each week's actuals padded to the history and the quarter (the fit stopped
+    where it is asked for)."""
+    from types import SimpleNamespace
+
+    from simulator.analyses import track
+
+    scenario, history = _seed()
+    run = SimpleNamespace(
+        forecast=SimpleNamespace(counts=dict.fromkeys(scenario.options)),
+        fit=SimpleNamespace(chains=4),
+    )
+    pads = []
+
+    class Asked(Exception):
+        pass
+
+    def fit(scenario, history, *, launched=None, evaluate=None, pad=None):
+        pads.append((len(launched), pad))
+        raise Asked
+
+    monkeypatch.setattr(track.soundness, "fit", fit)
+    for weeks in (3, 5):
+        table = _actuals(history, weeks, "mandatory_account").table
+        with pytest.raises(Asked):
+            track._quarter(scenario, history, "mandatory_account", table, run)
+    (a, pa), (b, pb) = pads
+    assert (a, b) == (3, 5) and pa == pb and (pa.length, pa.launched) == (65, 13)
+
+
+def _same_changes(own, big, P: int, seed: int, traced_tol: float = 1e-11) -> None:
     """``big`` (padded by ``P`` periods) against ``own`` at random points: the same changes of
     the log density, the same gradient in ``own``'s entries, the same traced quantities, and
     standard normals in the padded entries."""
-    f0, f1 = own.compile_logp(mode=_mode()), big.compile_logp(mode=_mode())
-    g0, g1 = own.compile_dlogp(mode=_mode()), big.compile_dlogp(mode=_mode())
     traced = [n for n in TRACED if n in own.named_vars]
-    t0, t1 = (_traced(m, traced) for m in (own, big))
+    f0, f1 = (_evaluator(m, traced) for m in (own, big))
     rng = np.random.default_rng(seed)
     init0, init1 = own.initial_point(), big.initial_point()
     fill = {k: rng.normal(size=np.shape(v)) for k, v in init1.items()}
@@ -200,17 +267,17 @@ def _same_changes(own, big, P: int, seed: int) -> None:
             for _ in range(2)
         )
         pa, pb = _padded_point(a, fill, P), _padded_point(b, fill, P)
-        own_change, big_change = f0(a) - f0(b), f1(pa) - f1(pb)
+        (lp0, grad0, t0), (lp1, grad1, t1) = f0(a), f1(pa)
+        own_change, big_change = lp0 - f0(b)[0], lp1 - f1(pb)[0]
         assert np.isfinite(own_change)
         assert big_change == pytest.approx(own_change, rel=1e-11, abs=1e-8)
-        grad0, grad1 = _per_variable(own, g0(a)), _per_variable(big, g1(pa))
         real = _real_entries(grad1, shapes, P)
         for k, g in grad0.items():
             np.testing.assert_allclose(real[k], g, rtol=1e-9, atol=1e-9, err_msg=k)
-        # (a drift's weight is a logistic of the difference of two log densities of about 1e5:
-        # rounding in their sums is about 1e-11)
-        for x, y, n in zip(t0(a), t1(pa), traced, strict=True):
-            np.testing.assert_allclose(y, x, rtol=1e-9, atol=1e-9, err_msg=n)
+        # (with launched periods, a drift's weight is a logistic of the difference of two log
+        # densities of about 1e5, whose sums round differently: ``traced_tol`` 1e-9)
+        for x, y, n in zip(t0, t1, traced, strict=True):
+            np.testing.assert_allclose(y, x, rtol=traced_tol, atol=traced_tol / 10, err_msg=n)
         # the padded entries and the extra walk terms: standard normals, their gradient -x
         for k, g in grad1.items():
             if k.endswith("drift_z"):
@@ -220,13 +287,27 @@ def _same_changes(own, big, P: int, seed: int) -> None:
                 np.testing.assert_allclose(g[..., :P], -pa[k][..., :P], rtol=1e-12)
 
 
-def _per_variable(model, flat: np.ndarray) -> dict[str, np.ndarray]:
-    """A model's flat gradient split per value variable, in the model's order."""
-    init = model.initial_point()
-    names = [v.name for v in model.value_vars]
-    sizes = [int(np.prod(np.shape(init[n]))) for n in names]
-    parts = np.split(flat, np.cumsum(sizes)[:-1])
-    return {n: x.reshape(np.shape(init[n])) for n, x in zip(names, parts, strict=True)}
+def _evaluator(model, traced: list[str]):
+    """One function of a point (the value variables by name): the log density, its gradient by
+    value variable, and the ``traced`` variables."""
+    import pytensor
+
+    logp = model.logp()
+    values = model.value_vars
+    outs = [
+        logp,
+        *pytensor.grad(logp, values),
+        *model.replace_rvs_by_values([model[n] for n in traced]),
+    ]
+    fn = model.compile_fn(outs, inputs=values, mode=_mode(), on_unused_input="ignore")
+    names = [v.name for v in values]
+
+    def evaluate(point):
+        out = fn(point)
+        grads = dict(zip(names, out[1 : 1 + len(names)], strict=True))
+        return out[0], grads, out[1 + len(names) :]
+
+    return evaluate
 
 
 def test_histories_of_two_lengths_padded_alike_make_one_graph():

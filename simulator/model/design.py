@@ -282,7 +282,8 @@ class Design:
     rate_walk: np.ndarray | None
     values: Values | None
     # periods added before the history (`Padding`): None for the model's ordinary form, else
-    # every per-period input is a data container and the history's periods are the last T0 - pad
+    # every per-period input is a data container, the history's periods are padded..T0 and the
+    # launched ones T0..T
     padded: int | None = None
     # in the padded form with launched periods: the last periods, in which they lie (their
     # likelihood is computed on these alone)
@@ -299,8 +300,9 @@ class Design:
 
 @dataclass(frozen=True)
 class Padding:
-    """One model for histories of different lengths (`paddings`): each history is padded at
-    the front to ``length`` periods, with no data in the padded ones, and the choices the model
+    """One model for histories of different lengths (`paddings`: a backtest's windows;
+    `launched_padding`: track's weeks, launched periods after one history): each time line is
+    padded at the front to ``length`` periods, with no data in the padded ones, and the choices the model
     would otherwise read from each history are fixed (which rate nodes are centred, whether the
     yearly profiles are clear: both only how the same model is parameterised) with the walks'
     number of terms. The padded periods' parameters are standard normals the data do not reach,
@@ -452,10 +454,10 @@ def design_of(
 ) -> Design:
     """The `Design` of the model of ``history`` (followed by ``launched``'s periods when given);
     ``centred`` fixes which rate nodes are centred (default: `default_centred` of the history);
-    ``pad``: padded at the front (`padded`; a history alone, with the padding's choices)."""
+    ``pad``: padded at the front (`padded`, with the padding's choices)."""
     if pad is not None:
-        if centred is not None:
-            raise ValueError("a padded design makes the padding's choices")
+        if centred is not None or (launched is not None and not len(launched)):
+            raise ValueError("a padded design makes the padding's choices, after some periods")
         return padded(design_of(scenario, history, launched, np.array(pad.centred)), pad)
     mb = scenario.model
     st = Structure.of(scenario)

@@ -477,11 +477,13 @@ def _arm_terms(
     effects: dict[str, Any],
     params: dict[str, Any],
     counts: dict[str, np.ndarray],
+    weights: Any = None,
 ) -> tuple[list[Any], list[Any], list[Any], Any]:
     """One arm's likelihood, given its rows' base logit rates and period effects per node: the
     binomial terms (parent counts, probabilities, observed counts) of its nodes whose count is one
     binomial draw, returned to be added in one variable, and the log density of its mixed stages
-    (a Gaussian; None when there are none)."""
+    (a Gaussian; None when there are none). ``weights`` (per period, 1 or 0): the periods whose
+    mixed stages count (the others have zero counts, where the Gaussian is a constant)."""
     import pytensor.tensor as pt
 
     plan = ChangePlan.of(scenario, arm)
@@ -504,7 +506,10 @@ def _arm_terms(
     if mixed:
         stages, mean, cov = mixed_moments(scenario, plan, rates, params, obs)
         x = [obs[s] for s in stages]
-        mixed_logp = mvn_logp(x, mean, cov, pt).sum()
+        mixed_logp = mvn_logp(x, mean, cov, pt)
+        if weights is not None:
+            mixed_logp = pt.switch(weights > 0, mixed_logp, 0.0)
+        mixed_logp = mixed_logp.sum()
     return n_list, p_list, x_list, mixed_logp
 
 
@@ -524,8 +529,8 @@ def launched_data(launched: Any, length: int | None = None) -> dict[str, Any]:
     """The launched periods' counts as data containers (``pm.Data`` ``launched_count_<column>``,
     in the model in context), so that actuals of the same length and columns give the same graph:
     a rerun with corrected actuals, or another team's, reuses the compiled model. ``length``
-    (the padded form): over the whole time line, zero before the launched periods (a binomial
-    of none adds nothing), so that actuals of any length give the same graph."""
+    (the padded form): over the last ``length`` periods of the time line, zero before the
+    launched ones, so that actuals of any length give the same graph."""
     import pymc as pm
 
     counts = launched.table.counts
@@ -542,6 +547,7 @@ def launched_logp(
     base: Any,
     params,
     counts: dict[str, Any],
+    weights: Any = None,
 ) -> Any:
     """The log likelihood of periods observed under a launched option (`design.Launched`): one arm
     of an experiment, without a control, in periods that continue the history's time line.
@@ -549,14 +555,16 @@ def launched_logp(
     ``base`` the nodes' mean logit rate in those periods; the traffic is in the model's traffic
     likelihood. (A function of ``eta`` and ``base`` so that the model can weigh it under a
     drifting and a steady level of the rates.) ``counts``: the periods' counts by column
-    (`launched_data`)."""
+    (`launched_data`); ``weights`` (the padded form): 1 for the launched periods among them, 0
+    for the periods before, whose counts are zero (the binomials add nothing there; the mixed
+    stages' Gaussian is switched off)."""
     import pymc as pm
     import pytensor.tensor as pt
 
     logits = {nd: eta[j] for j, nd in enumerate(nodes)}
     effects = {nd: eta[j] - base[j] for j, nd in enumerate(nodes)}
     n, p, x, mixed_logp = _arm_terms(
-        scenario, launched.option, nodes, logits, effects, params, counts
+        scenario, launched.option, nodes, logits, effects, params, counts, weights
     )
     out: Any = 0.0 if mixed_logp is None else mixed_logp
     if n:

@@ -50,9 +50,9 @@ def build_model(
     the option's likelihood (`experiment.launched_logp`), which informs the option's
     change parameters.
 
-    ``pad``: the history padded at the front (`design.Padding`, a history alone): every
-    per-period input is then a data container, so histories of other lengths padded alike give
-    the same graph, and a compiled model serves them all."""
+    ``pad``: the time line padded at the front (`design.Padding`; not with an experiment):
+    every per-period input is then a data container, so histories (and launched periods) of
+    other lengths padded alike give the same graph, and a compiled model serves them all."""
     import pymc as pm
 
     mb = scenario.model
@@ -210,25 +210,30 @@ def _rates(scenario: Scenario, d: Design, launched: Launched | None, params: dic
         pm.Deterministic("rate_e", eta - base, dims=("node", "period"))
     # padded: every period, and the cells of the history's likelihood that are not its (not
     # observed, padded, launched) have zero counts: a binomial of none adds nothing; the
-    # launched periods' likelihood on the last periods they may lie in, zero counts before them
-    seen, tail, length = d.cell_seen[:, :T0], slice(T0, None), None
+    # launched periods' likelihood on the last periods they may lie in (``window``), their
+    # counts zero and their mixed stages switched off before them (``weights``)
+    seen, tail, length, weights = d.cell_seen[:, :T0], slice(T0, None), None, None
     if d.padded is not None:
         seen = np.ones((N, d.T), dtype=bool)
-        length = d.window
-        tail = slice(d.T - d.window, None) if d.window else None
+        if launched is not None:
+            length, tail = d.window, slice(d.T - d.window, None)
+            weights = d.inputs["launched"][tail]
     whole = launched is None or d.padded is not None
     rates.likelihood(eta, n_par, n_node, d.data, seen, whole=whole)
     counts = lp = None
     if launched is not None:  # the launched periods' rates: the option's likelihood
         counts = launched_data(launched, length)
-        lp = launched_logp(scenario, launched, d.nodes, eta[:, tail], base[:, tail], params, counts)
+        lp = launched_logp(
+            scenario, launched, d.nodes, eta[:, tail], base[:, tail], params, counts, weights
+        )
         pm.Potential("launched_obs", lp)
     delta = None
     if walk is not None:
         delta, eta_w = rates.walk_delta(eta, base, walk, sigma, d.centred, (n_par, n_node), seen)
         if launched is not None:  # and what the walk changes in the launched periods
             on = (eta_w[:, tail], base[:, tail] + walk[:, tail])
-            delta = delta + launched_logp(scenario, launched, d.nodes, *on, params, counts) - lp
+            lw = launched_logp(scenario, launched, d.nodes, *on, params, counts, weights)
+            delta = delta + lw - lp
     return RateTerms(mu, sigma, slope, walk, delta)
 
 
