@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) tests/benchmarks/backends.py --only numba,pymc,jax,numpyro --decision
 	$(PY) tests/benchmarks/reuse.py
 	$(PY) tests/benchmarks/small.py
+	$(PY) tests/benchmarks/lengths.py
 
 reports: $(STAMP)
 	$(VENV)/bin/krsim report scenarios/mandatory_account.yaml --out reports
