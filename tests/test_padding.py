@@ -390,3 +390,28 @@ def test_backtest_pads_its_windows_to_the_longest(tmp_path, monkeypatch):
     assert (n1, n2) == (8, 12) and p1 == p2 and p1.length == 12
     backtest(scenario, windows=1)
     assert asked[-1] == (12, None)
+
+
+def test_the_diagnostics_leave_the_padded_draws_out():
+    """A padded fit's R-hat and ESS are the model's own: the padded periods' draws and the extra
+    walk terms (standard normals no data reach) are left out, here made to disagree across
+    chains."""
+    import arviz as az
+
+    from simulator.model.fitting import diagnostics, unpadded
+
+    rng = np.random.default_rng(0)
+    post = {
+        "rate_z": rng.normal(size=(4, 200, 2, 10)),
+        "drift_z": rng.normal(size=(4, 200, 6)),
+        "level": rng.normal(size=(4, 200)),
+    }
+    post["rate_z"][0, :, :, :3] += 3.0  # 3 padded periods: one chain apart
+    post["drift_z"][0, :, 4:] += 3.0  # 7 periods keep 4 walk terms
+    dt = az.from_dict({"posterior": post})
+    pad = Padding(10, (False,), False, None, 6)
+    kept = unpadded(dt, pad, 7)["posterior"]
+    assert kept["rate_z"].shape == (4, 200, 2, 7) and kept["drift_z"].shape == (4, 200, 4)
+    assert diagnostics(dt)["rhat_max"] > 1.2
+    assert diagnostics(unpadded(dt, pad, 7))["rhat_max"] < 1.05
+    assert unpadded(dt, None, 7) is dt

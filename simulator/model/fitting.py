@@ -135,6 +135,30 @@ def diagnostics(dt, var_names: list[str] | None = None) -> dict[str, Any]:
     }
 
 
+# the padded form's free variables over the periods, and the walks' terms (`design.Padding`)
+_PER_PERIOD = ("rate_z", "rate_eta_c")
+_WALK_TERMS = ("drift_z", "rate_drift_z")
+
+
+def unpadded(dt, pad: Padding | None, T: int):
+    """``dt`` without the padded periods' and the extra walk terms' draws (standard normals that
+    no data reach), so that the sampler's diagnostics are the model's own; ``T`` the periods
+    of the data."""
+    if pad is None:
+        return dt
+    from .design import walk_terms
+
+    post = dt["posterior"].to_dataset()
+    for name in [n for n in (*_PER_PERIOD, *_WALK_TERMS) if n in post]:
+        dim = post[name].dims[-1]
+        keep = slice(pad.length - T, None) if name in _PER_PERIOD else slice(0, walk_terms(T))
+        kept = post[name].isel({dim: keep}).rename({dim: f"{dim}_data"})
+        post = post.drop_vars(name).assign({name: kept})
+    out = dt.copy()
+    out["posterior"] = post
+    return out
+
+
 def fit(
     scenario: Scenario,
     history: CountTable,
@@ -166,7 +190,7 @@ def fit(
 
         arrays.update(extract_launched(dt, scenario, launched))
     seconds = time.perf_counter() - t0
-    diag = {**diagnostics(dt), "seconds": seconds}  # kept: what a refit would cost
+    diag = {**diagnostics(unpadded(dt, pad, T)), "seconds": seconds}  # seconds: a refit's cost
     cal = calendar_of(scenario, history, T)
     dt.attrs.update(provenance(scenario, key))
 
