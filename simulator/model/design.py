@@ -323,8 +323,9 @@ def paddings(scenario: Scenario, histories: list[CountTable]) -> list[Padding | 
     """Per history (of one scenario), the `Padding` under which it shares one compiled model
     with the others whose models have the same parts (the same profiles, as many events'
     effects): each is padded to the longest of its group and takes that one's choices (which
-    rate nodes are centred, whether the profiles are clear: the longest history measures them
-    best, and either way the posterior is the same). None for a history alone in its group, and
+    rate nodes are centred, whether the profiles are clear: either way the posterior is the same,
+    though a shorter history may be sampled in a form its own data would not choose). None for
+    a history alone in its group, and
     for every history when the model has parts that padding does not cover (AR(1) period
     effects, value stages)."""
     mb = scenario.model
@@ -338,16 +339,7 @@ def paddings(scenario: Scenario, histories: list[CountTable]) -> list[Padding | 
     for d in designs:
         group = groups[_parts(d)]
         longest = max(group, key=lambda g: g.T)
-        cal = longest.calendar
-        rate_clear = None if cal.rate_clear is None else tuple(bool(c) for c in cal.rate_clear)
-        pad = Padding(
-            length=longest.T,
-            centred=tuple(bool(c) for c in longest.centred),
-            traffic_clear=bool(cal.traffic_clear),
-            rate_clear=rate_clear,
-            walk_terms=walk_terms(longest.T),
-        )
-        out.append(pad if len(group) > 1 else None)
+        out.append(_padding_of(longest, longest.T) if len(group) > 1 else None)
     return out
 
 
@@ -361,8 +353,11 @@ def launched_padding(
     if scenario.model.period_effects == "ar1" or value_stages(scenario):
         return None
     window = horizon * max(1, -(-periods // horizon))
-    length = len(history) + window
-    d = design_of(scenario, history)
+    return _padding_of(design_of(scenario, history), len(history) + window, window)
+
+
+def _padding_of(d: Design, length: int, launched: int = 0) -> Padding:
+    """The `Padding` to ``length`` periods with the choices of the design ``d``."""
     cal = d.calendar
     return Padding(
         length=length,
@@ -370,7 +365,7 @@ def launched_padding(
         traffic_clear=bool(cal.traffic_clear),
         rate_clear=None if cal.rate_clear is None else tuple(bool(c) for c in cal.rate_clear),
         walk_terms=walk_terms(length),
-        launched=window,
+        launched=launched,
     )
 
 
