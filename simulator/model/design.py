@@ -5,9 +5,10 @@ traffic level's prior centre); `Design` gathers everything else the terms take f
 the time line and its trend covariate, which cells were observed, the calendar's design matrices
 (yearly Fourier terms, day of week) and whether the data show a yearly profile, the events'
 indicator matrices, the walks' bases and which rate nodes are centred. `Launched` is a table of
-periods observed after the history under an option. `Padding` (from `paddings`) pads histories of
-different lengths at the front to one length, so that one compiled model samples them all
-(`padded`; `krsim backtest`'s windows). Nothing here imports PyMC.
+periods observed after the history under an option. `Padding` pads time lines of different
+lengths at the front to one length, so that one compiled model samples them all (`padded`;
+`paddings` for `krsim backtest`'s windows, `launched_padding` for `krsim track`'s weeks). Nothing
+here imports PyMC.
 """
 
 from __future__ import annotations
@@ -302,11 +303,11 @@ class Design:
 class Padding:
     """One model for histories of different lengths (`paddings`: a backtest's windows;
     `launched_padding`: track's weeks, launched periods after one history): each time line is
-    padded at the front to ``length`` periods, with no data in the padded ones, and the choices the model
-    would otherwise read from each history are fixed (which rate nodes are centred, whether the
-    yearly profiles are clear: both only how the same model is parameterised) with the walks'
-    number of terms. The padded periods' parameters are standard normals the data do not reach,
-    so the posterior of the others is the unpadded model's."""
+    padded at the front to ``length`` periods, with no data in the padded ones, and the choices
+    the model would otherwise read from each history are fixed (which rate nodes are centred,
+    whether the yearly profiles are clear: both only how the same model is parameterised) with
+    the walks' number of terms. The padded periods' parameters are standard normals the data do
+    not reach, so the posterior of the others is the unpadded model's."""
 
     length: int
     centred: tuple[bool, ...]
@@ -325,11 +326,9 @@ def paddings(scenario: Scenario, histories: list[CountTable]) -> list[Padding | 
     effects): each is padded to the longest of its group and takes that one's choices (which
     rate nodes are centred, whether the profiles are clear: either way the posterior is the same,
     though a shorter history may be sampled in a form its own data would not choose). None for
-    a history alone in its group, and
-    for every history when the model has parts that padding does not cover (AR(1) period
-    effects, value stages)."""
-    mb = scenario.model
-    if mb.period_effects == "ar1" or value_stages(scenario):
+    a history alone in its group, and for every history when the model has parts that padding
+    does not cover (`padding_covers`)."""
+    if not padding_covers(scenario):
         return [None] * len(histories)
     designs = [design_of(scenario, h) for h in histories]
     groups: dict[tuple, list[Design]] = {}
@@ -349,11 +348,18 @@ def launched_padding(
     """The `Padding` of the history followed by ``periods`` launched ones (`krsim track`'s
     actuals): to the history and the next whole number of ``horizon``s, with the history's
     choices, so that every week of a quarter's actuals gives the same graph. None when the
-    model has parts that padding does not cover (AR(1) period effects, value stages)."""
-    if scenario.model.period_effects == "ar1" or value_stages(scenario):
+    model has parts that padding does not cover (`padding_covers`)."""
+    if not padding_covers(scenario):
         return None
     window = horizon * max(1, -(-periods // horizon))
     return _padding_of(design_of(scenario, history), len(history) + window, window)
+
+
+def padding_covers(scenario: Scenario) -> bool:
+    """Whether the scenario's history model can be padded: not with AR(1) period effects (a
+    stationary AR(1) started in the padded periods would tie them to the history's) nor value
+    stages (their data enter the model as constants)."""
+    return scenario.model.period_effects != "ar1" and not value_stages(scenario)
 
 
 def _padding_of(d: Design, length: int, launched: int = 0) -> Padding:
@@ -392,10 +398,10 @@ def _front(x: np.ndarray | None, pad: int, axis: int = 0) -> np.ndarray | None:
 
 def padded(d: Design, pad: Padding) -> Design:
     """``d`` (a history's design, with launched periods after it or not) padded at the front to
-    ``pad.length`` periods: no traffic and no rate cell observed there (a rate cell with no parent count adds
-    nothing to the binomials), the designs' rows zero there (the walks' paths, the profiles,
-    the trend and the events are zero), the walks' bases widened to ``pad.walk_terms`` columns
-    with zeros, and the choices fixed by ``pad``."""
+    ``pad.length`` periods: no traffic and no rate cell observed there (a rate cell with no
+    parent count adds nothing to the binomials), the designs' rows zero there (the walks' paths,
+    the profiles, the trend and the events are zero), the walks' bases widened to
+    ``pad.walk_terms`` columns with zeros, and the choices fixed by ``pad``."""
     P = pad.length - d.T
     if P < 0 or d.T - d.T0 > pad.launched:
         raise ValueError(f"cannot pad {d.T0} + {d.T - d.T0} periods to {pad.length}")

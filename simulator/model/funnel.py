@@ -12,7 +12,7 @@ import numpy as np
 
 from . import rates, terms, traffic
 from .changes import ChangePlan
-from .design import Calendar, Design, Launched, Padding, design_of
+from .design import Calendar, Design, Launched, Padding, design_of, padding_covers
 from .experiment import (
     add_likelihood,
     launched_data,
@@ -56,9 +56,9 @@ def build_model(
     import pymc as pm
 
     mb = scenario.model
-    d = design_of(scenario, history, launched, centred, pad)
-    if pad is not None and (experiment is not None or mb.period_effects == "ar1" or d.values):
+    if pad is not None and (experiment is not None or not padding_covers(scenario)):
         raise ValueError("padding covers no experiment, AR(1) period effects nor values")
+    d = design_of(scenario, history, launched, centred, pad)
     with pm.Model(coords=d.coords) as model:
         d = _as_data(d)
         y = pm.Data("traffic_count", d.data["traffic_count"], dims="period")

@@ -79,33 +79,26 @@ def likelihood(
     probability that the walk is on, with which the forecast continues it).
 
     ``mask`` (the padded form: a data container, 1 for the observed periods, 0 for the others):
-    every period's term, times the mask, as the potential ``traffic_obs``."""
+    every period's term, switched off where the mask is 0, as the potential ``traffic_obs``
+    (with or without a walk)."""
     import pymc as pm
     import pytensor.tensor as pt
 
-    if mask is not None:
-
-        def masked(lm):
-            nb = pm.NegativeBinomial.dist(mu=pt.exp(lm), alpha=alpha)
-            return pt.switch(mask > 0, pm.logp(nb, y), 0.0).sum()
-
-        if walk is None:
-            pm.Potential("traffic_obs", masked(log_mu))
-        else:
-            on, off = masked(log_mu + walk), masked(log_mu)
-            drift_mixture("traffic_obs", "drift_weight", drift_prob, on, off)
-        return
-
     idx = np.flatnonzero(seen)
-    if walk is not None:
-        seen_y = y if seen.all() else counts[idx]
+    if walk is not None or mask is not None:
+        seen_y = y if seen.all() or mask is not None else counts[idx]
 
         def logp(lm):
-            lm = lm if seen.all() else lm[idx]
-            nb = pm.NegativeBinomial.dist(mu=pt.exp(lm), alpha=alpha)
-            return pm.logp(nb, seen_y).sum()
+            lm = lm if seen.all() or mask is not None else lm[idx]
+            nb = pm.logp(pm.NegativeBinomial.dist(mu=pt.exp(lm), alpha=alpha), seen_y)
+            return (nb if mask is None else pt.switch(mask > 0, nb, 0.0)).sum()
 
-        drift_mixture("traffic_obs", "drift_weight", drift_prob, logp(log_mu + walk), logp(log_mu))
+        if walk is None:
+            pm.Potential("traffic_obs", logp(log_mu))
+        else:
+            drift_mixture(
+                "traffic_obs", "drift_weight", drift_prob, logp(log_mu + walk), logp(log_mu)
+            )
     elif seen.all():
         pm.NegativeBinomial(
             "traffic_obs", mu=pt.exp(log_mu), alpha=alpha, observed=y, dims="period"
