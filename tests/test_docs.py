@@ -408,8 +408,9 @@ def test_readme_fits_on_two_screens():
 
 
 def test_readme_example_is_the_committed_report():
-    """The README's table is what `krsim run` prints for the committed report's summary.json
-    (reports/mandatory_account/, written by `make reports`), and its answer quotes it."""
+    """The README's table, and the report guide's, are what `krsim run` prints for the committed
+    report's summary.json (reports/mandatory_account/, written by `make reports`), and the
+    README's answer quotes it."""
     from simulator.engine.render import text_summary
     from simulator.engine.summary import RunSummary
 
@@ -420,7 +421,9 @@ def test_readme_example_is_the_committed_report():
     printed = [x.rstrip() for x in text_summary(scenario, summary, from_cache=True).splitlines()]
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     block = readme.split("$ krsim run scenarios/mandatory_account.yaml\n", 1)[1].split("```")[0]
-    for line in block.rstrip().splitlines():
+    guide = (DOCS / "guides" / "read-the-report.md").read_text(encoding="utf-8")
+    table = "P(target met)" + guide.split("\nP(target met)", 1)[1].split("```")[0]
+    for line in (block + table).rstrip().splitlines():
         assert line.rstrip() in printed, line
     answer = next(x for x in printed if x.startswith("Answer:"))
     said = readme.split("\nAnswer: ", 1)[1].split("\n\n")[0]
