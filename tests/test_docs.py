@@ -407,6 +407,16 @@ def test_readme_fits_on_two_screens():
     assert words <= 1200, f"README.md has {words} words"
 
 
+def _fenced_after(text: str, marker: str) -> list[str]:
+    """The lines, right-stripped, of the fenced block that ``marker`` opens (a line inside it)
+    or heads (a heading just above it)."""
+    assert marker in text, marker
+    after = text.split(marker, 1)[1]
+    if after.lstrip("\n").startswith("```"):
+        after = after.lstrip("\n")[3:]
+    return [x.rstrip() for x in after.split("```")[0].strip("\n").splitlines()]
+
+
 def test_readme_example_is_the_committed_report():
     """The README's table, and the report guide's, are what `krsim run` prints for the committed
     report's summary.json (reports/mandatory_account/, written by `make reports`), and the
@@ -420,11 +430,12 @@ def test_readme_example_is_the_committed_report():
     scenario = read_scenario(ROOT / "scenarios" / "mandatory_account.yaml")
     printed = [x.rstrip() for x in text_summary(scenario, summary, from_cache=True).splitlines()]
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split("$ krsim run scenarios/mandatory_account.yaml\n", 1)[1].split("```")[0]
+    block = _fenced_after(readme, "$ krsim run scenarios/mandatory_account.yaml")
     guide = (DOCS / "guides" / "read-the-report.md").read_text(encoding="utf-8")
-    table = "P(target met)" + guide.split("\nP(target met)", 1)[1].split("```")[0]
-    for line in (block + table).rstrip().splitlines():
-        assert line.rstrip() in printed, line
+    for shown in (block, _fenced_after(guide, "## The table")):
+        assert len(shown) >= 5 and shown[0] in printed, shown  # the table, from its heading
+        start = printed.index(shown[0])
+        assert shown == printed[start : start + len(shown)]  # every row, in order
     answer = next(x for x in printed if x.startswith("Answer:"))
     said = readme.split("\nAnswer: ", 1)[1].split("\n\n")[0]
     for number in re.findall(r"\d+\.\d+|\d+%", said):
