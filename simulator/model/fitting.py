@@ -21,7 +21,7 @@ from ..i18n import _, language, ngettext
 from ..io import cache, season
 from ..io.data import CountTable
 from ..io.scenario import Scenario, Structure, value_stages
-from .design import Launched, Padding, calendar_dates
+from .design import Launched, Padding, calendar_dates, walk_terms
 from .posterior import Fit
 from .quiet import quiet_warnings
 from .values import SAVED as VALUE_SAVED
@@ -146,8 +146,6 @@ def unpadded(dt, pad: Padding | None, T: int):
     of the data."""
     if pad is None:
         return dt
-    from .design import walk_terms
-
     post = dt["posterior"].to_dataset()
     for name in [n for n in (*_PER_PERIOD, *_WALK_TERMS) if n in post]:
         dim = post[name].dims[-1]

@@ -86,10 +86,11 @@ def likelihood(
 
     idx = np.flatnonzero(seen)
     if walk is not None or mask is not None:
-        seen_y = y if seen.all() or mask is not None else counts[idx]
+        every = seen.all() or mask is not None  # every period's term (the mask switches them)
+        seen_y = y if every else counts[idx]
 
         def logp(lm):
-            lm = lm if seen.all() or mask is not None else lm[idx]
+            lm = lm if every else lm[idx]
             nb = pm.logp(pm.NegativeBinomial.dist(mu=pt.exp(lm), alpha=alpha), seen_y)
             return (nb if mask is None else pt.switch(mask > 0, nb, 0.0)).sum()
 
