@@ -106,6 +106,18 @@ def run(cmd: list[str], env: dict[str, str], timeout: float = 3600.0) -> Run:
     return r
 
 
+def cold_env(d: Path) -> dict[str, str]:
+    """This process's environment with the fit cache and the compile caches (PyTensor's, which
+    holds numba's too) in the folder ``d``: a new user's first run when ``d`` is new and empty.
+    Python's bytecode is kept, as on a user's machine (`make` unexports the variable too)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return env | {
+        "KRSIM_CACHE_DIR": str(d / "fits"),
+        "NUMBA_CACHE_DIR": str(d / "numba"),
+        "PYTENSOR_FLAGS": f"base_compiledir={d / 'pytensor'}",
+    }
+
+
 class Bench:
     def __init__(self, work: Path, pyc: Path | None, log):
         self.work = work

@@ -14,15 +14,16 @@ empty fit cache, and each step runs in a new process.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-SEED = ROOT / "scenarios" / "mandatory_account.yaml"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import ROOT, cold_env  # noqa: E402
+from bench import SEED_SCENARIO as SEED  # noqa: E402
+
 ACTUALS = ROOT / "scenarios" / "data" / "mandatory_account_actuals.csv"
 
 # run in a new process: the command, with the padding turned off for "per length"
@@ -49,25 +50,16 @@ def _run(code: str, how: str, args: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - t0
 
 
-def _env(d: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "KRSIM_CACHE_DIR": str(d / "fits"),
-        "NUMBA_CACHE_DIR": str(d / "numba"),
-        "PYTENSOR_FLAGS": f"base_compiledir={d / 'pytensor'}",
-    }
-
-
 def measure(how: str, track: bool) -> dict[str, float]:
     """Seconds of each step, from empty caches."""
     out = {}
     with tempfile.TemporaryDirectory() as d:
-        out["backtest, 3 windows"] = _run(BACKTEST, how, [str(SEED)], _env(Path(d)))
+        out["backtest, 3 windows"] = _run(BACKTEST, how, [str(SEED)], cold_env(Path(d)))
     if track:
         with tempfile.TemporaryDirectory() as d:
             week4 = Path(d) / "week4.csv"
             week4.write_text("".join(ACTUALS.read_text().splitlines(True)[:5]))
-            env = _env(Path(d))
+            env = cold_env(Path(d))
             out["track, week 4 (first run)"] = _run(TRACK, how, [str(SEED), str(week4)], env)
             out["track, week 5 (new process)"] = _run(TRACK, how, [str(SEED), str(ACTUALS)], env)
     return out

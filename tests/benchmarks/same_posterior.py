@@ -34,14 +34,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import ROOT, cold_env  # noqa: E402
+
 PY = ROOT / ".venv" / "bin" / "python"
 
 # run in the version's folder (PYTHONPATH): argv is the output file, the world count, a salt
@@ -83,20 +84,10 @@ json.dump(rows, open(out, "w"))
 """
 
 
-def _env(tree: Path, caches: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    return env | {
-        "PYTHONPATH": str(tree),
-        "KRSIM_CACHE_DIR": str(caches / "fits"),
-        "NUMBA_CACHE_DIR": str(caches / "numba"),
-        "PYTENSOR_FLAGS": f"base_compiledir={caches / 'pytensor'}",
-    }
-
-
 def run_version(tree: Path, caches: Path, seeds: list[int], worlds: int, salt: int) -> dict:
     """One version's seed runs and world P(met), each in a new process."""
     caches.mkdir(parents=True)
-    env = _env(tree, caches)
+    env = cold_env(caches) | {"PYTHONPATH": str(tree)}  # the version's own code
     scenario = ROOT / "scenarios" / "mandatory_account.yaml"  # this checkout's, for both
     runs = []
     for s in seeds:
